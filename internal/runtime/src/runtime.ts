@@ -1,0 +1,121 @@
+// The one narrow interface every box runtime driver implements (gvisor, fake,
+// later microvm and container). The node agent is its only caller. Every
+// method is idempotent: calling it again after a crash half-way through must
+// finish the job or be a no-op, never duplicate a resource. Drivers keep
+// their own on-disk record of each box so a restarted agent can `list()` and
+// re-adopt boxes it did not start in this process.
+
+/** Server-generated box id. Only `[a-z0-9_]`, at most 32 characters. */
+export type BoxId = string;
+
+export type EgressPolicy = "deny-all" | "allow-all" | { allow: string[] };
+
+export interface BoxResources {
+  /** CPU cores (fractions allowed), enforced as a CFS quota. */
+  cpu: number;
+  memoryMiB: number;
+  /** Size limit of the box's writable disk (root upper dir + volume). */
+  diskGiB: number;
+  /** Max processes inside the box (RLIMIT_NPROC); the driver picks a default. */
+  maxProcesses?: number;
+}
+
+export interface BoxSpec {
+  id: BoxId;
+  /** Hostname inside the box (already validated: DNS label). */
+  hostname: string;
+  /** Read-only image layers, lowest first, as content digests in the node's layer store. */
+  layers: string[];
+  resources: BoxResources;
+  network: { egress: EgressPolicy };
+  /** Extra environment for sessions (never for platform-side processes). */
+  env?: Record<string, string>;
+}
+
+/** What the driver observes about one box. */
+export type ObservedPhase =
+  | "prepared" // disks and network exist, no sandbox
+  | "running"
+  | "paused" // hot pause: sandbox frozen, RAM kept
+  | "checkpointed" // cold pause: RAM state on disk, no sandbox
+  | "stopped" // sandbox gone, disks kept (same as prepared after a stop)
+  | "failed";
+
+export interface BoxObservation {
+  id: BoxId;
+  phase: ObservedPhase;
+  /** Address of the box on the node network, when it has one. */
+  address?: string;
+  /** Host PID of the sandbox root process while running or paused. */
+  pid?: number;
+  reason?: string;
+  usage?: { cpuSeconds?: number; memoryBytes?: number; diskBytes?: number };
+}
+
+export interface ExecOptions {
+  command: string[];
+  /** Defaults to the box user `dev` (uid 1000). */
+  user?: "dev" | "root";
+  /** Defaults to /home/dev. */
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Kill the command after this long; result has timedOut = true. */
+  timeoutMs?: number;
+  /** Cap on captured stdout and stderr each; extra output is dropped, truncated = true. */
+  maxOutputBytes?: number;
+  stdin?: Buffer | string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+/** A streaming session inside the box (SSH shell/exec, web terminal). */
+export interface SessionOptions {
+  command?: string[]; // default: the user's login shell
+  user?: "dev" | "root";
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Allocate a pseudo-terminal of this size. */
+  pty?: { cols: number; rows: number; term?: string };
+}
+
+export interface Session {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  /** With a pty, stderr is merged into stdout and this stream stays empty. */
+  readonly stderr: NodeJS.ReadableStream;
+  resize(cols: number, rows: number): void;
+  /** Signal the session's process (e.g. SIGINT, SIGTERM, SIGKILL). */
+  signal(sig: NodeJS.Signals): void;
+  /** Resolves with the exit code (128+signal when killed). */
+  readonly exited: Promise<number>;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** Create disks, rootfs and network for a box; no process runs yet. */
+  prepare(spec: BoxSpec): Promise<BoxObservation>;
+  /** Boot the sandbox from prepared disks. Running already: no-op. */
+  start(id: BoxId): Promise<BoxObservation>;
+  /** End all processes and release compute; disks and network kept. */
+  stop(id: BoxId): Promise<BoxObservation>;
+  /** Hot pause (freeze in place). */
+  pause(id: BoxId): Promise<BoxObservation>;
+  /** Cold pause: save RAM and process state to disk and release compute. */
+  checkpoint(id: BoxId): Promise<BoxObservation>;
+  /** Resume from hot pause, or restore from a cold-pause checkpoint. */
+  resume(id: BoxId): Promise<BoxObservation>;
+  exec(id: BoxId, opts: ExecOptions): Promise<ExecResult>;
+  session(id: BoxId, opts: SessionOptions): Promise<Session>;
+  /** Release everything the box holds: sandbox, network, mounts, cgroups, disks. Absent: no-op. */
+  destroy(id: BoxId): Promise<void>;
+  /** null when the driver holds nothing for this id. */
+  inspect(id: BoxId): Promise<BoxObservation | null>;
+  /** Every box the driver holds on this node, including ones started by an earlier agent process. */
+  list(): Promise<BoxObservation[]>;
+}
