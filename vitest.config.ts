@@ -11,6 +11,7 @@ export default defineConfig({
     hookTimeout: 180_000,
     fileParallelism: false,
     pool: "forks",
+    globalSetup: ["internal/testkit/src/global-setup.ts"],
     reporters: ["default"],
   },
 });

@@ -22,6 +22,9 @@ BASE_PACKAGES=(
   chromium:/usr/bin/chromium
   rsync:/usr/bin/rsync
   xz-utils:/usr/bin/xz
+  gcc:/usr/bin/gcc
+  libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a
+  socat:/usr/bin/socat
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -38,7 +41,8 @@ for entry in "${BASE_PACKAGES[@]}"; do
 done
 
 need_runsc=0
-if ! command -v runsc >/dev/null 2>&1 || ! runsc --version 2>/dev/null | grep -q '2024\|2025\|2026'; then
+# The backports build's version is 0.0~YYYYMMDD; anything from 2024 on will do.
+if ! command -v runsc >/dev/null 2>&1 || ! runsc --version 2>/dev/null | head -1 | grep -Eq '0\.0~20(2[4-9]|[3-9][0-9])'; then
   need_runsc=1
 fi
 

@@ -1,0 +1,72 @@
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+
+export const ROLES = ["all", "control", "agent", "gateway"] as const;
+export const RUNTIMES = ["gvisor", "microvm", "container", "fake"] as const;
+
+const HostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, "must be HOST:PORT, e.g. 127.0.0.1:7080")
+  .transform((s) => {
+    const i = s.lastIndexOf(":");
+    return { host: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
+  })
+  .refine((hp) => hp.port >= 0 && hp.port <= 65535, "port must be 0-65535");
+
+export const ServerConfigSchema = z.strictObject({
+  dataDir: z.string().min(1),
+  listen: HostPort,
+  sshListen: HostPort,
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+    .optional(),
+  runtime: z.enum(RUNTIMES),
+  role: z.enum(ROLES),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  /** Where `postgres` and `initdb` live, when not in the usual Debian place (env only). */
+  postgresBinDir: z.string().optional(),
+});
+export type ServerConfig = z.output<typeof ServerConfigSchema>;
+
+export interface RawServerFlags {
+  dataDir?: string;
+  listen?: string;
+  sshListen?: string;
+  databaseUrl?: string;
+  runtime?: string;
+  role?: string;
+  logLevel?: string;
+}
+
+/** Flags win over environment variables, which win over defaults (contract.md "Server"). */
+export function resolveServerConfig(
+  flags: RawServerFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): ServerConfig {
+  const dataDir = flags.dataDir ?? env.BOXYARD_DATA_DIR ?? "./.boxyard";
+  const raw = {
+    dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
+    listen: flags.listen ?? env.BOXYARD_LISTEN ?? "127.0.0.1:7080",
+    sshListen: flags.sshListen ?? env.BOXYARD_SSH_LISTEN ?? "127.0.0.1:2222",
+    databaseUrl: flags.databaseUrl ?? (env.BOXYARD_DATABASE_URL || undefined),
+    runtime: flags.runtime ?? env.BOXYARD_RUNTIME ?? "gvisor",
+    role: flags.role ?? env.BOXYARD_ROLE ?? "all",
+    logLevel: flags.logLevel ?? env.BOXYARD_LOG_LEVEL ?? "info",
+    postgresBinDir: env.BOXYARD_POSTGRES_BIN_DIR || undefined,
+  };
+  const r = ServerConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new StartupError(`invalid setting ${i.path.join(".")}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** A start-up failure: the CLI prints the one-line message and exits non-zero. */
+export class StartupError extends Error {
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super(message, opts);
+    this.name = "StartupError";
+  }
+}

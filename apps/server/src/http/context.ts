@@ -1,0 +1,29 @@
+import type { Actor } from "@boxyard/auth";
+import type { Clock, IdGen } from "@boxyard/platform";
+import type pg from "pg";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+
+export type ReadinessCheck = () => Promise<{ ok: boolean; detail?: string }>;
+
+/** What route handlers may use. Built once at start-up and passed in, never imported globally. */
+export interface ApiDeps {
+  pool: pg.Pool;
+  clock: Clock;
+  ids: IdGen;
+  logger: Logger;
+  metrics: Registry;
+  /** Named readiness checks; /readyz is 200 only when all pass. */
+  readiness: Map<string, ReadinessCheck>;
+}
+
+export interface RequestContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  /** Present on `auth: "token"` routes. */
+  actor: Actor & { kind: "user" };
+  requestId: string;
+  ip: string;
+  headers: Record<string, string | string[] | undefined>;
+}

@@ -1,0 +1,2 @@
+export { type Actor, authenticateBearer } from "./authenticate.ts";
+export { hashSecret, type MintedToken, mintToken, parseToken, secretMatches } from "./tokens.ts";

@@ -1,0 +1,2 @@
+export { type Clock, ManualClock, systemClock } from "./clock.ts";
+export { ID_PATTERN, type IdGen, type IdPrefix, newId, randomBase32, randomIds } from "./ids.ts";
