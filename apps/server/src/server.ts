@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import pino, { type Logger } from "pino";
 import { RouteRegistrar } from "./api/registrar.ts";
+import { registerOrgRoutes } from "./api/orgs.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerUserRoutes } from "./api/users.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
@@ -130,6 +131,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     const routes = new RouteRegistrar(app, deps);
     registerSystemRoutes(routes);
     registerUserRoutes(routes);
+    registerOrgRoutes(routes);
     routes.assertComplete(allRoutes);
 
     try {

@@ -1,5 +1,6 @@
 export * from "./common.ts";
 export { buildOpenApiDocument } from "./openapi.ts";
+export * from "./orgs.ts";
 export * from "./route.ts";
 export * from "./routes.ts";
 export * from "./system.ts";

@@ -1,4 +1,5 @@
 import type { RouteDef } from "./route.ts";
+import * as orgs from "./orgs.ts";
 import * as system from "./system.ts";
 import * as users from "./users.ts";
 
@@ -18,4 +19,9 @@ export const allRoutes: readonly RouteDef[] = [
   users.revokeMyToken,
   users.createUser,
   users.createUserToken,
+  orgs.createOrg,
+  orgs.listOrgs,
+  orgs.getOrg,
+  orgs.setOrgMember,
+  orgs.listOrgMembers,
 ];

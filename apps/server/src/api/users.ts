@@ -47,7 +47,7 @@ function requireSiteAdmin(ctx: RequestContext<unknown, unknown, unknown>): void 
     throw new DomainError("forbidden", { detail: "this needs the site admin role" });
 }
 
-function isUniqueViolation(err: unknown): boolean {
+export function isUniqueViolation(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: string }).code === "23505";
 }
 

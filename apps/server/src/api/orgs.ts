@@ -1,0 +1,93 @@
+import { authorizeOrg } from "@boxyard/authz";
+import { createOrg, getOrg, listOrgMembers, listOrgs, setOrgMember } from "@boxyard/contract";
+import {
+  countOrgOwners,
+  getLiveUserByUsername,
+  getOrgWithRole,
+  inTx,
+  insertOrg,
+  listOrgMembersByOrg,
+  listOrgsForUser,
+  type OrgWithRoleRow,
+  upsertOrgMember,
+} from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import type { RouteRegistrar } from "./registrar.ts";
+import { isUniqueViolation } from "./users.ts";
+
+type Role = "owner" | "admin" | "member" | "viewer" | "auditor";
+
+function orgView(o: OrgWithRoleRow) {
+  return {
+    id: o.id,
+    name: o.name,
+    createdAt: o.created_at.toISOString(),
+    role: (o.role as Role | null) ?? null,
+  };
+}
+
+export function registerOrgRoutes(r: RouteRegistrar): void {
+  const { deps } = r;
+
+  r.add(createOrg, async (ctx) => {
+    const user = ctx.actor.user;
+    try {
+      return await inTx(deps.pool, async (tx) => {
+        const org = await insertOrg(tx, { id: deps.ids.newId("org"), name: ctx.body.name });
+        await upsertOrgMember(tx, { orgId: org.id, userId: user.id, role: "owner" });
+        return orgView({ ...org, role: "owner" });
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError("org_exists", { detail: ctx.body.name });
+      throw err;
+    }
+  });
+
+  r.add(listOrgs, async (ctx) => ({
+    items: (await listOrgsForUser(deps.pool, ctx.actor.user.id, { all: ctx.actor.user.site_admin })).map(
+      orgView,
+    ),
+  }));
+
+  r.add(getOrg, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "read");
+    const org = await getOrgWithRole(deps.pool, access.orgId, ctx.actor.user.id);
+    if (!org) throw new DomainError("org_not_found", { detail: ctx.params.org });
+    return orgView(org);
+  });
+
+  r.add(listOrgMembers, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "read");
+    const rows = await listOrgMembersByOrg(deps.pool, access.orgId);
+    return {
+      items: rows.map((m) => ({
+        org: m.org_name,
+        username: m.username,
+        role: m.role as Role,
+        createdAt: m.created_at.toISOString(),
+      })),
+    };
+  });
+
+  r.add(setOrgMember, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "set");
+    // Only owners make owners; admins manage everyone else.
+    if (ctx.body.role === "owner" && access.role !== "owner") {
+      throw new DomainError("forbidden", { detail: "only an owner may make another owner" });
+    }
+    return inTx(deps.pool, async (tx) => {
+      const user = await getLiveUserByUsername(tx, ctx.params.username);
+      if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
+      const m = await upsertOrgMember(tx, { orgId: access.orgId, userId: user.id, role: ctx.body.role });
+      if ((await countOrgOwners(tx, access.orgId)) === 0) {
+        throw new DomainError("forbidden", { detail: "an organisation must keep at least one owner" });
+      }
+      return {
+        org: access.orgName,
+        username: user.username,
+        role: m.role as Role,
+        createdAt: m.created_at.toISOString(),
+      };
+    });
+  });
+}
