@@ -1,0 +1,7 @@
+export { CachedGatewayDirectory, type CachedDirectoryOptions } from "./cached-directory.ts";
+export { BOX_INIT_PATH, type BoxConnector, BoxUnavailableError, LocalRuntimeConnector } from "./connector.ts";
+export { type BoxRoute, DbGatewayDirectory, type GatewayDirectory, type GatewayUser } from "./directory.ts";
+export { loadOrCreateHostKey } from "./host-key.ts";
+export { type LoginTarget, parseLogin } from "./login.ts";
+export { type NormalizedKey, normalizePublicKey, fingerprintOfBlob, SshKeyError } from "./ssh-keys.ts";
+export { type SessionEvent, type SshGateway, type SshGatewayOptions, startSshGateway } from "./ssh-server.ts";
