@@ -1,7 +1,10 @@
 import { Command, CommanderError } from "commander";
+import { registerAccountCommands } from "./commands/account.ts";
 import { registerServerCommands } from "./commands/server.ts";
+import { reportError } from "./output.ts";
+import { VERSION } from "./version.ts";
 
-export const VERSION = "0.1.0";
+export { VERSION };
 
 export function buildProgram(): Command {
   const program = new Command("boxyard")
@@ -10,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
   registerServerCommands(program);
+  registerAccountCommands(program);
   return program;
 }
 
@@ -21,7 +25,6 @@ export async function main(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    process.stderr.write(`boxyard: error: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return reportError(err);
   }
 }

@@ -1,0 +1,76 @@
+// The built `boxyard` CLI as a person runs it, against a real server.
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BOXYARD_BIN, ensureBuilt, runToExit } from "../../server/src/testing/server-process.ts";
+import { startTestApi, type TestApi } from "../../server/src/testing/test-api.ts";
+
+let api: TestApi;
+let home: string;
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runToExit([BOXYARD_BIN, ...args], { PATH: process.env.PATH, HOME: home, ...env });
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  api = await startTestApi();
+  home = await mkdtemp(join(tmpdir(), "boxyard-cli-"));
+}, 120_000);
+afterAll(async () => {
+  await api?.close();
+  await rm(home, { recursive: true, force: true });
+});
+
+describe("boxyard CLI", () => {
+  it("refuses to work before login and says how", async () => {
+    const r = await cli(["whoami"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("not logged in");
+    expect(r.stderr).toContain("boxyard login");
+  });
+
+  it("logs in, saving the token 0600, and knows who you are", async () => {
+    const r = await cli(["login", api.url, "--token", api.adminToken]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("as admin");
+    const st = await stat(join(home, ".config", "boxyard", "config.json"));
+    expect(st.mode & 0o777).toBe(0o600);
+    const me = await cli(["whoami", "--json"]);
+    expect(JSON.parse(me.stdout)).toMatchObject({ username: "admin", siteAdmin: true });
+  });
+
+  it("creates and lists orgs, as a table and as JSON", async () => {
+    expect((await cli(["orgs", "create", "acme"])).code).toBe(0);
+    const table = await cli(["orgs", "ls"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+ROLE$/);
+    expect(table.stdout).toMatch(/acme\s+owner/);
+    const json = JSON.parse((await cli(["orgs", "ls", "--json"])).stdout);
+    expect(json).toEqual([expect.objectContaining({ name: "acme", role: "owner" })]);
+  });
+
+  it("prints the problem title and a hint on API errors, and exits non-zero", async () => {
+    const dup = await cli(["orgs", "create", "acme"]);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain("already exists");
+    const bad = await cli(["whoami"], { BOXYARD_TOKEN: "byt_nope" });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("Authentication required");
+    expect(bad.stderr).toContain("hint: ");
+  });
+
+  it("says when the server cannot be reached", async () => {
+    const r = await cli(["whoami"], { BOXYARD_URL: "http://127.0.0.1:1", BOXYARD_TOKEN: "x" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot reach");
+  });
+
+  it("has help with an example on every command", async () => {
+    for (const cmd of [["login"], ["orgs", "create"], ["server"], ["migrate"]]) {
+      const r = await cli([...cmd, "--help"]);
+      expect(r.code, cmd.join(" ")).toBe(0);
+      expect(r.stdout, cmd.join(" ")).toContain("Example");
+    }
+  });
+});

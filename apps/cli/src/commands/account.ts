@@ -1,0 +1,70 @@
+import { createOrg, getMe, listOrgs } from "@boxyard/contract";
+import { BoxyardClient } from "@boxyard/sdk";
+import type { Command } from "commander";
+import { writeConfig } from "../config.ts";
+import { connect } from "../context.ts";
+import { formatTable, printJson } from "../output.ts";
+import { VERSION } from "../version.ts";
+
+export function registerAccountCommands(program: Command): void {
+  program
+    .command("login")
+    .description("Save the server URL and an API token for later commands")
+    .argument("<url>", "the Boxyard server, e.g. http://127.0.0.1:7080")
+    .requiredOption("--token <token>", "an API token (the first admin's is in DATA_DIR/admin-token)")
+    .option("--org <org>", "default organisation for later commands")
+    .addHelpText(
+      "after",
+      "\nExample:\n  boxyard login http://127.0.0.1:7080 --token $(cat .boxyard/admin-token)\n",
+    )
+    .action(async (url: string, opts: { token: string; org?: string }) => {
+      const client = new BoxyardClient({
+        baseUrl: url,
+        token: opts.token,
+        userAgent: `boxyard-cli/${VERSION}`,
+      });
+      const me = await client.call(getMe);
+      const path = await writeConfig({ url, token: opts.token, ...(opts.org ? { org: opts.org } : {}) });
+      process.stdout.write(`Logged in to ${url} as ${me.username}. (saved in ${path})\n`);
+    });
+
+  program
+    .command("whoami")
+    .description("Show who the saved token belongs to")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const { client, url } = await connect();
+      const me = await client.call(getMe);
+      if (opts.json) printJson(me);
+      else process.stdout.write(`${me.username}${me.siteAdmin ? " (site admin)" : ""} on ${url}\n`);
+    });
+
+  const orgs = program.command("orgs").description("Organisations");
+  orgs
+    .command("ls")
+    .description("List your organisations")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const { client } = await connect();
+      const { items } = await client.call(listOrgs);
+      if (opts.json) return printJson(items);
+      process.stdout.write(
+        `${formatTable(items, [
+          { header: "name", value: (o) => o.name },
+          { header: "role", value: (o) => o.role ?? "-" },
+        ])}\n`,
+      );
+    });
+  orgs
+    .command("create")
+    .description("Create an organisation (you become its owner)")
+    .argument("<name>")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard orgs create acme\n")
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { client } = await connect();
+      const org = await client.call(createOrg, { body: { name } });
+      if (opts.json) printJson(org);
+      else process.stdout.write(`Created organisation ${org.name}.\n`);
+    });
+}
