@@ -1,7 +1,7 @@
 // Bundles the `boxyard` executable into dist/boxyard.mjs with esbuild.
 // Workspace packages (@boxyard/*) are bundled from their TypeScript sources;
 // third-party packages stay in node_modules (some have native parts).
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -42,4 +42,18 @@ await build({
     js: "import { createRequire as __boxyardRequire } from 'node:module'; const require = __boxyardRequire(import.meta.url);",
   },
 });
-console.log(`build: dist/boxyard.mjs in ${Date.now() - started} ms`);
+
+// Browser code for the pages the server serves, bundled whole (no CDN).
+await build({
+  entryPoints: { terminal: resolve(root, "apps/web/src/terminal.ts") },
+  outdir: resolve(root, "dist/web"),
+  bundle: true,
+  platform: "browser",
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: "linked",
+  logLevel: "warning",
+});
+copyFileSync(resolve(root, "node_modules/@xterm/xterm/css/xterm.css"), resolve(root, "dist/web/xterm.css"));
+console.log(`build: dist/boxyard.mjs and dist/web in ${Date.now() - started} ms`);

@@ -5,3 +5,4 @@ export { loadOrCreateHostKey } from "./host-key.ts";
 export { type LoginTarget, parseLogin } from "./login.ts";
 export { type NormalizedKey, normalizePublicKey, fingerprintOfBlob, SshKeyError } from "./ssh-keys.ts";
 export { type SessionEvent, type SshGateway, type SshGatewayOptions, startSshGateway } from "./ssh-server.ts";
+export { TERMINAL_TICKET_AUDIENCE, WebTerminalHub, type WebTerminalOptions } from "./web-terminal.ts";

@@ -1,0 +1,36 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/**
+ * Where the browser bundles are: beside the server bundle (dist/web, when
+ * running dist/boxyard.mjs) or in the repository's dist/web (when running
+ * from source in tests).
+ */
+export function findAssetsDir(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "web"), resolve(here, "../../../../dist/web")]) {
+    if (existsSync(join(candidate, "terminal.js"))) return candidate;
+  }
+  return null;
+}
+
+const TYPES: Record<string, string> = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".map": "application/json",
+};
+
+/** Only these names are served: no path ever comes from the request. */
+export const ASSET_FILES = new Set(["terminal.js", "terminal.js.map", "xterm.css"]);
+
+export async function readAsset(dir: string, name: string): Promise<{ body: Buffer; type: string } | null> {
+  if (!ASSET_FILES.has(name)) return null;
+  const ext = name.slice(name.lastIndexOf("."));
+  try {
+    return { body: await readFile(join(dir, name)), type: TYPES[ext] ?? "application/octet-stream" };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,132 @@
+// The browser terminal: xterm.js on a WebSocket to the gateway. Bundled by
+// scripts/build.mjs into dist/web/terminal.js (no CDN).
+import { FitAddon } from "@xterm/addon-fit";
+import { Terminal } from "@xterm/xterm";
+
+const TOKEN_KEY = "boxyard.token";
+const { org = "", box = "" } = document.body.dataset;
+const status = document.getElementById("status")!;
+const screen = document.getElementById("terminal")!;
+
+function say(text: string): void {
+  status.textContent = text;
+}
+
+function token(): string | null {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+/** Without a saved token, ask for one (the dashboard's sign-in stores it in the same place). */
+function askForToken(): Promise<string> {
+  const form = document.getElementById("signin") as HTMLFormElement;
+  form.hidden = false;
+  return new Promise((resolve) => {
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const value = (document.getElementById("token") as HTMLInputElement).value.trim();
+      localStorage.setItem(TOKEN_KEY, value);
+      form.hidden = true;
+      resolve(value);
+    });
+  });
+}
+
+async function fetchTicket(bearer: string): Promise<string> {
+  const res = await fetch(
+    `/api/v1/orgs/${encodeURIComponent(org)}/boxes/${encodeURIComponent(box)}/terminal-ticket`,
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${bearer}` },
+    },
+  );
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    if (res.status === 401) localStorage.removeItem(TOKEN_KEY);
+    throw new Error(body.detail ? `${body.title}: ${body.detail}` : (body.title ?? `HTTP ${res.status}`));
+  }
+  return body.ticket as string;
+}
+
+function terminalId(): string {
+  const key = `boxyard.terminal.${org}.${box}`;
+  let id = sessionStorage.getItem(key);
+  if (!id) {
+    id = crypto.randomUUID();
+    sessionStorage.setItem(key, id);
+  }
+  return id;
+}
+
+async function main(): Promise<void> {
+  const term = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000, convertEol: false });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open(screen);
+  fit.fit();
+  window.addEventListener("resize", () => fit.fit());
+
+  let ws: WebSocket | undefined;
+  let exited = false;
+  let attempt = 0;
+  const encoder = JSON.stringify;
+  term.onData((d) => {
+    if (ws?.readyState === WebSocket.OPEN) ws.send(encoder({ t: "i", d }));
+  });
+  term.onResize(({ cols, rows }) => {
+    if (ws?.readyState === WebSocket.OPEN) ws.send(encoder({ t: "r", c: cols, r: rows }));
+  });
+
+  const connect = async (): Promise<void> => {
+    say(attempt === 0 ? `Connecting to ${box}…` : `Reconnecting to ${box} (attempt ${attempt})…`);
+    let bearer = token() ?? (await askForToken());
+    let ticket: string;
+    try {
+      ticket = await fetchTicket(bearer);
+    } catch (err) {
+      say(`Cannot open a terminal: ${(err as Error).message}`);
+      if (!token()) {
+        bearer = await askForToken();
+        return connect();
+      }
+      return;
+    }
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const q = new URLSearchParams({
+      ticket,
+      terminal: terminalId(),
+      cols: String(term.cols),
+      rows: String(term.rows),
+    });
+    const socket = new WebSocket(
+      `${proto}//${location.host}/api/v1/orgs/${encodeURIComponent(org)}/boxes/${encodeURIComponent(box)}/terminal/ws?${q}`,
+    );
+    socket.binaryType = "arraybuffer";
+    ws = socket;
+    socket.onopen = () => {
+      attempt = 0;
+      say(`Connected to ${box}.`);
+      term.focus();
+    };
+    socket.onmessage = (ev) => {
+      if (ev.data instanceof ArrayBuffer) {
+        term.write(new Uint8Array(ev.data));
+        return;
+      }
+      const msg = JSON.parse(String(ev.data)) as { t: string; code?: number; message?: string };
+      if (msg.t === "exit") {
+        exited = true;
+        say(`The shell exited (status ${msg.code}). Reload the page for a new one.`);
+      } else if (msg.t === "error") say(`Error: ${msg.message}`);
+    };
+    socket.onclose = () => {
+      if (exited || ws !== socket) return;
+      // A network blip: come back to the same shell while the server keeps it.
+      attempt++;
+      if (attempt > 8) return say("Disconnected. Reload the page to try again.");
+      setTimeout(connect, Math.min(8000, 250 * 2 ** attempt));
+    };
+  };
+  await connect();
+}
+
+main().catch((err) => say(`Error: ${(err as Error).message}`));

@@ -1,0 +1,208 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TicketSigner } from "@boxyard/auth";
+import type { Session } from "@boxyard/runtime";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { BoxConnector } from "./connector.ts";
+import type { BoxRoute } from "./directory.ts";
+
+export const TERMINAL_TICKET_AUDIENCE = "terminal";
+/** Output kept while no browser is attached, replayed on reattach. */
+const REPLAY_BYTES = 256 * 1024;
+const MAX_FRAME_BYTES = 64 * 1024;
+
+export interface WebTerminalOptions {
+  signer: TicketSigner;
+  connector: BoxConnector;
+  /** How long a shell waits for its browser to come back after the connection drops. */
+  graceMs?: number;
+  /** Origins allowed to open terminals besides the server's own (e.g. a dashboard on another host). */
+  extraOrigins?: string[];
+  onEvent?: (e: { type: "open" | "close" | "reattach"; userId: string; boxId: string }) => void;
+}
+
+interface Terminal {
+  key: string;
+  userId: string;
+  boxId: string;
+  session: Session;
+  socket?: WebSocket;
+  replay: Buffer[];
+  replayBytes: number;
+  graceTimer?: NodeJS.Timeout;
+  exitCode?: number;
+}
+
+/**
+ * The browser terminal's WebSocket side. The upgrade is refused unless the
+ * Origin is the server's own (a missing Origin check was Gitpod's
+ * CVE-2023-0957) and a fresh signed ticket names the user and box. A dropped
+ * connection leaves the shell running for a grace period, and a browser that
+ * comes back with the same terminal id reattaches to it.
+ */
+export class WebTerminalHub {
+  readonly #opts: WebTerminalOptions;
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  readonly #terminals = new Map<string, Terminal>();
+
+  constructor(opts: WebTerminalOptions) {
+    this.#opts = opts;
+  }
+
+  get open(): number {
+    return this.#terminals.size;
+  }
+
+  /** Output held for detached terminals, waiting for their browsers to come back. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const t of this.#terminals.values()) n += t.replayBytes;
+    return n;
+  }
+
+  originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    const host = req.headers.host;
+    if (!origin || !host) return false;
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      return false;
+    }
+    if (parsed.host === host && (parsed.protocol === "http:" || parsed.protocol === "https:")) return true;
+    return (this.#opts.extraOrigins ?? []).includes(parsed.origin);
+  }
+
+  /** Handles `GET ...?ticket=T&terminal=ID` upgrades; anything wrong gets a plain HTTP refusal. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: Omit<BoxRoute, "boxId">): void {
+    const refuse = (status: number, msg: string) => {
+      socket.end(
+        `HTTP/1.1 ${status} ${msg}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${msg}\n`,
+      );
+    };
+    if (!this.originAllowed(req)) {
+      refuse(403, "Forbidden origin");
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://x");
+    const claims = this.#opts.signer.verify(url.searchParams.get("ticket") ?? "", TERMINAL_TICKET_AUDIENCE);
+    if (!claims) {
+      refuse(401, "Invalid or expired ticket");
+      return;
+    }
+    const termId = url.searchParams.get("terminal") ?? "";
+    if (!/^[A-Za-z0-9-]{8,64}$/.test(termId)) {
+      refuse(400, "Bad terminal id");
+      return;
+    }
+    const cols = clamp(Number(url.searchParams.get("cols")), 20, 500, 80);
+    const rows = clamp(Number(url.searchParams.get("rows")), 5, 200, 24);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      this.#attach(ws, { ...route, boxId: claims.boxId }, claims.userId, termId, cols, rows).catch((err) => {
+        sendJson(ws, { t: "error", message: err instanceof Error ? err.message : String(err) });
+        ws.close(1011, "session failed");
+      });
+    });
+  }
+
+  async #attach(ws: WebSocket, route: BoxRoute, userId: string, termId: string, cols: number, rows: number) {
+    const key = `${userId}:${route.boxId}:${termId}`;
+    let term = this.#terminals.get(key);
+    if (term) {
+      // Reattach: the same user, box and terminal id within the grace period.
+      clearTimeout(term.graceTimer);
+      term.socket?.close(4000, "replaced by a newer connection");
+      term.socket = ws;
+      for (const chunk of term.replay) ws.send(chunk);
+      term.replay = [];
+      term.replayBytes = 0;
+      term.session.resize(cols, rows);
+      this.#opts.onEvent?.({ type: "reattach", userId, boxId: route.boxId });
+    } else {
+      const session = await this.#opts.connector.session(route, {
+        user: "dev",
+        cwd: "/home/dev",
+        pty: { cols, rows, term: "xterm-256color" },
+      });
+      const t: Terminal = {
+        key,
+        userId,
+        boxId: route.boxId,
+        session,
+        socket: ws,
+        replay: [],
+        replayBytes: 0,
+      };
+      term = t;
+      this.#terminals.set(key, t);
+      this.#opts.onEvent?.({ type: "open", userId, boxId: route.boxId });
+      session.stdout.on("data", (d: Buffer) => this.#output(t, d));
+      session.stderr.on("data", (d: Buffer) => this.#output(t, d));
+      session.exited.then((code) => {
+        t.exitCode = code;
+        if (t.socket) {
+          sendJson(t.socket, { t: "exit", code });
+          t.socket.close(1000, "shell exited");
+        }
+        this.#drop(t);
+      });
+    }
+    const t = term;
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      let msg: { t?: string; d?: unknown; c?: unknown; r?: unknown };
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        return;
+      }
+      if (msg.t === "i" && typeof msg.d === "string") t.session.stdin.write(msg.d);
+      else if (msg.t === "r")
+        t.session.resize(clamp(Number(msg.c), 20, 500, 80), clamp(Number(msg.r), 5, 200, 24));
+    });
+    ws.on("close", () => {
+      if (t.socket !== ws || t.exitCode !== undefined) return;
+      t.socket = undefined;
+      t.graceTimer = setTimeout(() => {
+        t.session.signal("SIGHUP");
+        this.#drop(t);
+      }, this.#opts.graceMs ?? 30_000);
+    });
+  }
+
+  #output(t: Terminal, d: Buffer) {
+    if (t.socket && t.socket.readyState === t.socket.OPEN) {
+      t.socket.send(d);
+      return;
+    }
+    t.replay.push(d);
+    t.replayBytes += d.length;
+    while (t.replayBytes > REPLAY_BYTES && t.replay.length > 1) t.replayBytes -= t.replay.shift()!.length;
+  }
+
+  #drop(t: Terminal) {
+    clearTimeout(t.graceTimer);
+    if (this.#terminals.get(t.key) === t) {
+      this.#terminals.delete(t.key);
+      this.#opts.onEvent?.({ type: "close", userId: t.userId, boxId: t.boxId });
+    }
+  }
+
+  close(): void {
+    for (const t of this.#terminals.values()) {
+      t.socket?.close(1001, "server shutting down");
+      t.session.signal("SIGHUP");
+      this.#drop(t);
+    }
+    this.#wss.close();
+  }
+}
+
+function clamp(v: number, lo: number, hi: number, dflt: number): number {
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : dflt;
+}
+
+function sendJson(ws: WebSocket, v: unknown) {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(v));
+}
