@@ -1,0 +1,566 @@
+/*
+ * boxinit: the tiny program Boxyard bind-mounts read-only into every gVisor
+ * box at /.boxyard/init. It has three modes.
+ *
+ *   boxinit                 PID 1 of the box. It reaps zombies (orphans are
+ *                           reparented to PID 1), forwards SIGTERM/SIGINT to
+ *                           every other process and then exits, and spawns
+ *                           commands for `boxinit exec` (below). Its own stdio
+ *                           goes to /dev/null so no process in the box can
+ *                           write to a host file through /proc/1/fd.
+ *   boxinit exec CMD...     Runs CMD in a new process group, relays its stdio
+ *                           through in-box pipes, and waits for it. It passes
+ *                           SIGTERM/SIGINT/SIGHUP on to that group, and on
+ *                           SIGUSR1 SIGKILLs the whole group, so the host can
+ *                           end a timed-out exec and everything it started
+ *                           with one signal to this process. It exits with CMD's status (128+signal
+ *                           when CMD was killed). CMD is started by PID 1,
+ *                           asked over an abstract unix socket, because
+ *                           runsc (0.0~20240729) ends every process descended
+ *                           from a `runsc exec` when it restores a checkpoint,
+ *                           while descendants of init survive. PID 1 starts
+ *                           the command with the caller's own uid and gid
+ *                           (SO_PEERCRED), so the socket grants nothing the
+ *                           caller does not already have.
+ *   boxinit login           Replaces itself with the calling user's login shell
+ *                           from /etc/passwd (argv[0] prefixed with '-').
+ *
+ * It is compiled statically (gcc -static -Os) so it runs on any image.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void on_signal(int sig) { (void)sig; }
+
+extern char **environ;
+
+/* The abstract socket PID 1 listens on (leading NUL: no file in the box). */
+static const char init_socket[] = "\0boxyard-init";
+
+static socklen_t init_addr(struct sockaddr_un *addr) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  memcpy(addr->sun_path, init_socket, sizeof init_socket - 1);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof init_socket - 1);
+}
+
+#define MAX_JOBS 4096
+#define MAX_REQUEST 262144
+static struct {
+  pid_t pid;
+  int conn;
+} jobs[MAX_JOBS];
+
+/* Reads one spawn request from `conn` and starts it; answers the pid. */
+static void serve_request(int conn) {
+  struct timeval tv = {2, 0};
+  setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  static char buf[MAX_REQUEST];
+  size_t len = 0;
+  int fds[4] = {-1, -1, -1, -1};
+  int got_fds = 0;
+  /* The request ends with an empty string: two NULs in a row. */
+  while (len < sizeof buf) {
+    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    struct iovec iov = {buf + len, sizeof buf - len};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof cbuf;
+    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0) break;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && !got_fds &&
+          c->cmsg_len == CMSG_LEN(sizeof(int) * 4)) {
+        memcpy(fds, CMSG_DATA(c), sizeof fds);
+        got_fds = 1;
+      }
+    }
+    len += (size_t)n;
+    if (len >= 2 && buf[len - 1] == '\0' && buf[len - 2] == '\0') break;
+  }
+  if (!got_fds || len < 2 || buf[len - 1] != '\0' || buf[len - 2] != '\0') goto fail;
+  /* Who asks: the owner of a memfd the caller created and passed writable.
+   * Nobody can hold a writable descriptor of another user's memfd unless that
+   * user handed it over, so the command runs with exactly the caller's ids.
+   * (SO_PEERCRED is not used: under this runsc it reports root.) */
+  struct stat idst;
+  if (fstat(fds[3], &idst) < 0 || !S_ISREG(idst.st_mode) || fcntl(fds[3], F_GET_SEALS) < 0 ||
+      (fcntl(fds[3], F_GETFL) & O_ACCMODE) != O_RDWR)
+    goto fail;
+  struct {
+    uid_t uid;
+    gid_t gid;
+  } cred = {idst.st_uid, idst.st_gid};
+  /* Layout: cwd, argc, argv..., env..., "" */
+  char *strs[8192];
+  int nstr = 0;
+  for (size_t i = 0; i < len - 1 && nstr < 8190;) {
+    strs[nstr++] = buf + i;
+    i += strlen(buf + i) + 1;
+  }
+  if (nstr < 3) goto fail;
+  int argc = atoi(strs[1]);
+  if (argc < 1 || argc > 4000 || 2 + argc > nstr) goto fail;
+  static char *argv[4001];
+  for (int i = 0; i < argc; i++) argv[i] = strs[2 + i];
+  argv[argc] = NULL;
+  char **envp = strs + 2 + argc;
+  strs[nstr] = NULL;
+  int slot = -1;
+  for (int i = 0; i < MAX_JOBS; i++)
+    if (jobs[i].pid == 0) {
+      slot = i;
+      break;
+    }
+  if (slot < 0) goto fail;
+  pid_t pid = fork();
+  if (pid < 0) goto fail;
+  if (pid == 0) {
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    setsid();
+    if (setgroups(0, NULL) < 0 && cred.uid != 0) _exit(126);
+    if (setgid(cred.gid) < 0 || setuid(cred.uid) < 0) _exit(126);
+    dup2(fds[0], 0);
+    dup2(fds[1], 1);
+    dup2(fds[2], 2);
+    if (chdir(strs[0]) < 0 && chdir("/") < 0) _exit(126);
+    environ = envp;
+    execvp(argv[0], argv);
+    fprintf(stderr, "boxinit exec: %s: %s\n", argv[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  for (int i = 0; i < 4; i++) close(fds[i]);
+  jobs[slot].pid = pid;
+  jobs[slot].conn = conn;
+  int32_t p = pid;
+  if (write(conn, &p, sizeof p) != (ssize_t)sizeof p) {
+  }
+  return;
+fail:
+  for (int i = 0; i < 4; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  close(conn);
+}
+
+static void reap(void) {
+  int st;
+  pid_t p;
+  while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (int i = 0; i < MAX_JOBS; i++) {
+      if (jobs[i].pid != p) continue;
+      int32_t v = st;
+      if (write(jobs[i].conn, &v, sizeof v) < 0) {
+      }
+      close(jobs[i].conn);
+      jobs[i].pid = 0;
+      break;
+    }
+  }
+}
+
+static int run_init(void) {
+  int fd = open("/dev/null", O_RDWR);
+  if (fd >= 0) {
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2) close(fd);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  /* Real handlers are needed: signals whose action is SIG_DFL are dropped for
+   * a namespace's init even while blocked. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGCHLD, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr;
+  socklen_t alen = init_addr(&addr);
+  if (lfd >= 0 && (bind(lfd, (struct sockaddr *)&addr, alen) < 0 || listen(lfd, 128) < 0)) {
+    close(lfd);
+    lfd = -1;
+  }
+  for (;;) {
+    struct pollfd fds[2] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0}};
+    if (poll(fds, lfd >= 0 ? 2 : 1, -1) < 0) continue;
+    if (fds[0].revents) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+      int sig = (int)si.ssi_signo;
+      if (sig == SIGCHLD) {
+        reap();
+      } else if (sig == SIGTERM || sig == SIGINT) {
+        kill(-1, sig);
+        /* Give the processes up to two seconds to exit, reaping as they go;
+         * when PID 1 exits the sandbox kills whatever is left. */
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += 2;
+        for (;;) {
+          pid_t p = waitpid(-1, NULL, WNOHANG);
+          if (p < 0 && errno == ECHILD) break;
+          struct timespec now;
+          clock_gettime(CLOCK_MONOTONIC, &now);
+          if (now.tv_sec > deadline.tv_sec ||
+              (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+            break;
+          if (p <= 0) {
+            struct timespec tick = {0, 20 * 1000 * 1000};
+            nanosleep(&tick, NULL);
+          }
+        }
+        return 0;
+      }
+    }
+    if (lfd >= 0 && fds[1].revents) {
+      int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+      if (conn >= 0) serve_request(conn);
+    }
+  }
+}
+
+static volatile sig_atomic_t child_pgid = 0;
+static int wake_pipe[2] = {-1, -1};
+
+/* SIGTERM, SIGINT and SIGHUP are passed on to the command's process group;
+ * SIGUSR1 means "end it all now" and becomes SIGKILL for the group (a signal
+ * the host can send, since SIGKILL to this process could not be relayed). */
+static void kill_group(int sig) {
+  if (child_pgid > 0) kill(-child_pgid, sig == SIGUSR1 ? SIGKILL : sig);
+}
+
+static void on_child(int sig) {
+  (void)sig;
+  int saved = errno;
+  if (write(wake_pipe[1], "c", 1) < 0) {
+  }
+  errno = saved;
+}
+
+/* Copies what is available from `from` to `to`; returns 0 at EOF, 1 otherwise. */
+static int pump(int from, int to) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n == 0) return 0;
+    if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 1 : 0;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(to, buf + off, (size_t)(n - off));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        break; /* the host side went away: drop the output */
+      }
+      off += w;
+    }
+  }
+}
+
+/* Asks PID 1 to start argv with our stdio ends; returns its pid, or -1. */
+static pid_t spawn_via_init(int conn, int child_fds[3], char **argv) {
+  int fds[4] = {child_fds[0], child_fds[1], child_fds[2], -1};
+  fds[3] = memfd_create("boxyard-id", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fds[3] < 0) return -1;
+  static char buf[MAX_REQUEST];
+  size_t len = 0;
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd) == NULL) strcpy(cwd, "/");
+  int argc = 0;
+  while (argv[argc] != NULL) argc++;
+  char argcs[16];
+  snprintf(argcs, sizeof argcs, "%d", argc);
+#define ADD(str)                                      \
+  do {                                                \
+    size_t l_ = strlen(str) + 1;                      \
+    if (len + l_ + 1 > sizeof buf) return -1;         \
+    memcpy(buf + len, (str), l_);                     \
+    len += l_;                                        \
+  } while (0)
+  ADD(cwd);
+  ADD(argcs);
+  for (int i = 0; i < argc; i++) ADD(argv[i]);
+  for (char **e = environ; *e != NULL; e++)
+    if (**e != '\0') ADD(*e);
+#undef ADD
+  buf[len++] = '\0';
+  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {buf, len};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * 4);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * 4);
+  size_t sent = 0;
+  while (sent < len) {
+    ssize_t n = sent == 0 ? sendmsg(conn, &msg, MSG_NOSIGNAL) : send(conn, buf + sent, len - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fds[3]);
+      return -1;
+    }
+    sent += (size_t)n;
+  }
+  close(fds[3]);
+  int32_t pid = -1;
+  size_t got = 0;
+  while (got < sizeof pid) {
+    ssize_t n = read(conn, (char *)&pid + got, sizeof pid - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    got += (size_t)n;
+  }
+  return pid > 0 ? pid : -1;
+}
+
+static pid_t spawn_local(int fds[3], char **argv) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  setpgid(0, 0);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
+  dup2(fds[0], 0);
+  dup2(fds[1], 1);
+  dup2(fds[2], 2);
+  execvp(argv[0], argv);
+  fprintf(stderr, "boxinit exec: %s: %s\n", argv[0], strerror(errno));
+  _exit(errno == ENOENT ? 127 : 126);
+}
+
+/*
+ * `exec` mode. The command does not get the host's stdio: it gets pipes
+ * created inside the sandbox, and this process relays between them and the
+ * host descriptors. So once the command exits (and this process with it) no
+ * process in the box holds a host file descriptor, even if the command left
+ * background processes behind: the host side sees EOF at once, and the box
+ * can still be checkpointed (host descriptors held by box processes cannot
+ * be restored). The command itself is started by PID 1 (see the top).
+ */
+static int run_exec(int argc, char **argv) {
+  if (argc < 1) {
+    fprintf(stderr, "boxinit exec: missing command\n");
+    return 127;
+  }
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+      pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    perror("boxinit exec: pipe");
+    return 126;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = kill_group;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  sa.sa_handler = on_child;
+  sa.sa_flags = SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int child_fds[3] = {in[0], out[1], err[1]};
+  int conn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr;
+  socklen_t alen = init_addr(&addr);
+  pid_t pid = -1;
+  if (conn >= 0 && connect(conn, (struct sockaddr *)&addr, alen) == 0) pid = spawn_via_init(conn, child_fds, argv);
+  int via_init = pid > 0;
+  if (!via_init) {
+    if (conn >= 0) close(conn);
+    conn = -1;
+    pid = spawn_local(child_fds, argv);
+    if (pid < 0) {
+      perror("boxinit exec: fork");
+      return 126;
+    }
+    setpgid(pid, pid);
+  }
+  child_pgid = pid;
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  int stdin_open = 1, out_open = 1, err_open = 1;
+  char inbuf[16384];
+  size_t in_len = 0, in_off = 0;
+  int status = -1;
+  int32_t st_buf = 0;
+  size_t st_got = 0;
+  for (;;) {
+    if (!via_init) {
+      int st;
+      if (waitpid(pid, &st, WNOHANG) == pid) {
+        status = st;
+        break;
+      }
+    }
+    struct pollfd fds[5];
+    int n = 0;
+    fds[n++] = (struct pollfd){via_init ? conn : wake_pipe[0], POLLIN, 0};
+    int out_i = -1, err_i = -1, in_i = -1;
+    if (out_open) {
+      out_i = n;
+      fds[n++] = (struct pollfd){out[0], POLLIN, 0};
+    }
+    if (err_open) {
+      err_i = n;
+      fds[n++] = (struct pollfd){err[0], POLLIN, 0};
+    }
+    if (stdin_open && in_len == 0) {
+      in_i = n;
+      fds[n++] = (struct pollfd){0, POLLIN, 0};
+    } else if (in_len > 0) {
+      in_i = n;
+      fds[n++] = (struct pollfd){in[1], POLLOUT, 0};
+    }
+    if (poll(fds, (nfds_t)n, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) {
+      if (via_init) {
+        ssize_t r = read(conn, (char *)&st_buf + st_got, sizeof st_buf - st_got);
+        if (r > 0) st_got += (size_t)r;
+        if (st_got == sizeof st_buf) {
+          status = st_buf;
+          break;
+        }
+        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) break; /* init went away */
+      } else {
+        char drain[64];
+        while (read(wake_pipe[0], drain, sizeof drain) > 0) {
+        }
+      }
+    }
+    if (out_i >= 0 && fds[out_i].revents) out_open = pump(out[0], 1);
+    if (err_i >= 0 && fds[err_i].revents) err_open = pump(err[0], 2);
+    if (in_i >= 0 && fds[in_i].revents) {
+      if (in_len == 0) {
+        ssize_t got = read(0, inbuf, sizeof inbuf);
+        if (got <= 0 && !(got < 0 && (errno == EINTR || errno == EAGAIN))) {
+          stdin_open = 0;
+          close(in[1]);
+        } else if (got > 0) {
+          in_len = (size_t)got;
+          in_off = 0;
+        }
+      }
+      if (in_len > 0) {
+        ssize_t w = write(in[1], inbuf + in_off, in_len - in_off);
+        if (w > 0) {
+          in_off += (size_t)w;
+          if (in_off == in_len) in_len = 0;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+          in_len = 0;
+          stdin_open = 0;
+          close(in[1]);
+        }
+      }
+    }
+  }
+  /* The command has exited: pass on what it wrote, without waiting for
+   * background processes that may still hold the pipes. */
+  if (out_open) pump(out[0], 1);
+  if (err_open) pump(err[0], 2);
+  if (status < 0) return 126;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 126;
+}
+
+static int run_login(void) {
+  uid_t uid = getuid();
+  const char *shell = "/bin/sh";
+  static char found[512];
+  FILE *f = fopen("/etc/passwd", "r");
+  if (f != NULL) {
+    char line[1024];
+    while (fgets(line, sizeof line, f) != NULL) {
+      /* name:pw:uid:gid:gecos:home:shell */
+      char *fields[7];
+      int n = 0;
+      char *p = line;
+      fields[n++] = p;
+      while (*p != '\0' && n < 7) {
+        if (*p == ':') {
+          *p = '\0';
+          fields[n++] = p + 1;
+        }
+        p++;
+      }
+      if (n < 7) continue;
+      if ((uid_t)strtoul(fields[2], NULL, 10) != uid) continue;
+      fields[6][strcspn(fields[6], "\r\n")] = '\0';
+      if (fields[6][0] == '/' && strlen(fields[6]) < sizeof found - 2) {
+        strcpy(found, fields[6]);
+        shell = found;
+      }
+      break;
+    }
+    fclose(f);
+  }
+  const char *base = strrchr(shell, '/');
+  base = base == NULL ? shell : base + 1;
+  char argv0[520];
+  snprintf(argv0, sizeof argv0, "-%s", base);
+  execl(shell, argv0, (char *)NULL);
+  fprintf(stderr, "boxinit login: %s: %s\n", shell, strerror(errno));
+  return 127;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "exec") == 0) {
+    int skip = (argc >= 3 && strcmp(argv[2], "--") == 0) ? 3 : 2;
+    return run_exec(argc - skip, argv + skip);
+  }
+  if (argc >= 2 && strcmp(argv[1], "login") == 0) return run_login();
+  return run_init();
+}

@@ -1,0 +1,40 @@
+// The driver's durable record of one box, next to its disks. A restarted
+// agent rebuilds its view from these records plus `runsc state`, so writes
+// are atomic (temp file + rename) and the phase is the last one this driver
+// completed.
+
+import { randomBytes } from "node:crypto";
+import { readFile, rename, writeFile } from "node:fs/promises";
+import type { BoxSpec } from "../runtime.ts";
+
+export type RecordedPhase = "prepared" | "running" | "paused" | "checkpointed" | "stopped";
+
+export interface BoxRecord {
+  version: 1;
+  spec: BoxSpec;
+  phase: RecordedPhase;
+  /** Host paths of the layers, lowest first, resolved at prepare. */
+  layerDirs: string[];
+  netnsPath?: string;
+  address?: string;
+  updatedAt: string;
+}
+
+export async function readRecord(path: string): Promise<BoxRecord | null> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as BoxRecord;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    // A torn record cannot happen with rename, but a corrupt one must not crash list().
+    if (err instanceof SyntaxError) return null;
+    throw err;
+  }
+}
+
+export async function writeRecord(path: string, record: BoxRecord): Promise<void> {
+  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(tmp, JSON.stringify({ ...record, updatedAt: new Date().toISOString() }, null, 2), {
+    mode: 0o600,
+  });
+  await rename(tmp, path);
+}

@@ -1,0 +1,79 @@
+// A box's host storage: the loop-mounted disk, the overlay root over the
+// image layers, and the home/workspace volumes seeded from the image. Every
+// step checks what is already there, so a prepare or start that crashed
+// half-way can simply run again, and release undoes all of it.
+
+import { chmod, chown, cp, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ImageLayerMissingError } from "../errors.ts";
+import type { BoxSpec } from "../runtime.ts";
+import { createDisk } from "./box-disk.ts";
+import type { BoxPaths } from "./box-paths.ts";
+import { detachLoops, mountDisk, mountOverlay, unmount } from "./mounts.ts";
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Disk, mounts and seeded volumes of a new box. */
+export async function createBoxStorage(opts: {
+  spec: BoxSpec;
+  paths: BoxPaths;
+  layerDirs: string[];
+  allowDiskOvercommit?: boolean;
+}): Promise<void> {
+  const { spec, paths, layerDirs } = opts;
+  for (const d of [paths.dir, paths.rootfs, paths.diskMount, paths.bundle, paths.scratch]) {
+    await mkdir(d, { recursive: true, mode: 0o700 });
+  }
+  await createDisk({
+    path: paths.diskImage,
+    sizeGiB: spec.resources.diskGiB,
+    allowOvercommit: opts.allowDiskOvercommit,
+  });
+  await mountDisk(paths.diskImage, paths.diskMount);
+  for (const d of [paths.upper, paths.work, paths.home, paths.workspace]) await mkdir(d, { recursive: true });
+  await mountOverlay({ lowers: layerDirs, upper: paths.upper, work: paths.work, target: paths.rootfs });
+  // The volumes start as the image's /home/dev and /workspace.
+  for (const [from, to] of [
+    [join(paths.rootfs, "home/dev"), paths.home],
+    [join(paths.rootfs, "workspace"), paths.workspace],
+  ] as const) {
+    if (await exists(from))
+      await cp(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  }
+  for (const d of [paths.home, paths.workspace]) {
+    await chown(d, 1000, 1000);
+    await chmod(d, 0o755);
+  }
+}
+
+/** Mounts the disk and overlay root if needed and makes the bundle's mount points exist. */
+export async function ensureBoxStorage(paths: BoxPaths, layerDirs: string[]): Promise<void> {
+  for (const dir of layerDirs) {
+    if (!(await exists(dir))) throw new ImageLayerMissingError(dir);
+  }
+  await mkdir(paths.diskMount, { recursive: true });
+  await mkdir(paths.rootfs, { recursive: true });
+  await mountDisk(paths.diskImage, paths.diskMount);
+  await mountOverlay({ lowers: layerDirs, upper: paths.upper, work: paths.work, target: paths.rootfs });
+  // Mount points the bundle needs, in case the image lacks them or the box deleted them.
+  for (const d of [".boxyard", "home/dev", "workspace", "run/boxyard", "proc", "sys", "dev"]) {
+    await mkdir(join(paths.rootfs, d), { recursive: true });
+  }
+  const initPoint = join(paths.rootfs, ".boxyard/init");
+  if (!(await exists(initPoint))) await writeFile(initPoint, "", { mode: 0o755 });
+}
+
+/** Unmounts the root overlay and the disk, frees the loop device and removes the box dir. */
+export async function releaseBoxStorage(paths: BoxPaths): Promise<void> {
+  await unmount(paths.rootfs);
+  await unmount(paths.diskMount);
+  await detachLoops(paths.diskImage);
+  await rm(paths.dir, { recursive: true, force: true });
+}

@@ -1,0 +1,415 @@
+// The gVisor driver: every box is a runsc sandbox (systrap platform, netstack
+// in the box's own netns) whose root is a host overlayfs over the shared
+// image layers, with its writable data on a size-limited loop disk. The
+// sandbox is started detached, so it is not a child of the agent and keeps
+// running when the agent dies; a new driver object re-adopts it from the box
+// record on disk plus `runsc state`.
+
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { LayerStore } from "@boxyard/images";
+import type { BoxNetworks } from "@boxyard/netns";
+import {
+  assertBoxId,
+  BoxNotFoundError,
+  ImageLayerMissingError,
+  InvalidBoxStateError,
+  ResourcesExceedLimitsError,
+  SandboxError,
+} from "../errors.ts";
+import type {
+  BoxId,
+  BoxObservation,
+  BoxSpec,
+  ExecOptions,
+  ExecResult,
+  Runtime,
+  Session,
+  SessionOptions,
+} from "../runtime.ts";
+import { waitFor } from "../wait-for.ts";
+import { execInBox } from "./box-exec.ts";
+import { observeBox } from "./box-observation.ts";
+import { type BoxPaths, boxPaths } from "./box-paths.ts";
+import { type BoxRecord, type RecordedPhase, readRecord, writeRecord } from "./box-record.ts";
+import { openSession } from "./box-session.ts";
+import { createBoxStorage, ensureBoxStorage, exists, releaseBoxStorage } from "./box-storage.ts";
+import { ensureBoxinit } from "./boxinit-binary.ts";
+import { removeCgroups } from "./cgroups.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+import { buildOciSpec } from "./oci-spec.ts";
+import { Runsc, type SandboxState } from "./runsc.ts";
+
+export interface GvisorRuntimeOptions {
+  /** Root of everything this driver keeps on the node (boxes, runsc state, boxinit). */
+  stateDir: string;
+  layers: LayerStore;
+  /** The node's box networks; without it boxes run with `--network=none`. */
+  network?: BoxNetworks;
+  runscPath?: string;
+  /** runsc platform; systrap works on these machines (machine-notes.md). */
+  platform?: string;
+  /** Parent of every box cgroup, on each v1 controller. */
+  cgroupParent?: string;
+  /** Largest box this node accepts. */
+  limits?: { cpu?: number; memoryMiB?: number; diskGiB?: number };
+  /** Let sparse box disks promise more than the node's free space. */
+  allowDiskOvercommit?: boolean;
+  /** How long stop waits after SIGTERM before SIGKILL. */
+  stopTimeoutMs?: number;
+}
+
+export class GvisorRuntime implements Runtime {
+  readonly name = "gvisor";
+  readonly stateDir: string;
+  private readonly runsc: Runsc;
+  private readonly lock = new KeyedLock();
+  private readonly cgroupParent: string;
+
+  constructor(private readonly opts: GvisorRuntimeOptions) {
+    this.stateDir = opts.stateDir;
+    this.cgroupParent = opts.cgroupParent ?? "boxyard";
+    this.runsc = new Runsc({
+      runscPath: opts.runscPath ?? "runsc",
+      root: join(opts.stateDir, "runsc"),
+      platform: opts.platform ?? "systrap",
+      network: opts.network ? "sandbox" : "none",
+    });
+  }
+
+  /** The cgroup path (relative to each controller) of a box. */
+  cgroupsPath(id: BoxId): string {
+    return `/${this.cgroupParent}/${id}`;
+  }
+
+  async prepare(spec: BoxSpec): Promise<BoxObservation> {
+    assertBoxId(spec.id);
+    this.checkResources(spec);
+    return this.lock.run(spec.id, async () => {
+      const paths = boxPaths(this.stateDir, spec.id);
+      const existing = await readRecord(paths.record);
+      if (existing) {
+        await ensureBoxStorage(paths, existing.layerDirs);
+        return this.observe(spec.id, existing, await this.runsc.state(spec.id));
+      }
+      // A prepare that crashed half-way left no record and no user data:
+      // release whatever it took and start over.
+      await releaseBoxStorage(paths);
+      const layerDirs: string[] = [];
+      for (const digest of spec.layers) {
+        if (!(await this.opts.layers.has(digest))) throw new ImageLayerMissingError(digest);
+        layerDirs.push(this.opts.layers.pathOf(digest));
+      }
+      await this.runsc.version();
+      await ensureBoxinit(this.stateDir);
+      // From here on a failure releases everything this call took (mounts,
+      // loop device, box dir, network), so the node is as before.
+      const hadNetwork = this.opts.network ? (await this.opts.network.get(spec.id)) !== null : false;
+      try {
+        await createBoxStorage({
+          spec,
+          paths,
+          layerDirs,
+          allowDiskOvercommit: this.opts.allowDiskOvercommit,
+        });
+        const record: BoxRecord = { version: 1, spec, phase: "prepared", layerDirs, updatedAt: "" };
+        if (this.opts.network) {
+          const net = await this.opts.network.attach(spec.id, { egress: spec.network.egress });
+          record.netnsPath = net.netnsPath;
+          record.address = net.address;
+        }
+        await writeRecord(paths.record, record);
+        return this.observe(spec.id, record, null);
+      } catch (err) {
+        await releaseBoxStorage(paths).catch(() => {});
+        if (this.opts.network && !hadNetwork) await this.opts.network.detach(spec.id).catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async start(id: BoxId): Promise<BoxObservation> {
+    return this.withRecord(id, async (paths, rec) => {
+      const st = await this.runsc.state(id);
+      if (st?.status === "running") return this.setPhase(paths, rec, "running", st);
+      if (rec.phase === "paused" || rec.phase === "checkpointed" || st?.status === "paused") {
+        throw new InvalidBoxStateError(
+          id,
+          st?.status === "paused" ? "paused" : rec.phase,
+          "start (resume it instead)",
+        );
+      }
+      await this.boot(id, paths, rec);
+      return this.setPhase(paths, rec, "running", await this.runsc.state(id));
+    });
+  }
+
+  async stop(id: BoxId): Promise<BoxObservation> {
+    return this.withRecord(id, async (paths, rec) => {
+      await this.endSandbox(id, { graceful: true });
+      await rm(paths.checkpoint, { recursive: true, force: true });
+      const phase: RecordedPhase = rec.phase === "prepared" ? "prepared" : "stopped";
+      return this.setPhase(paths, rec, phase, null);
+    });
+  }
+
+  async pause(id: BoxId): Promise<BoxObservation> {
+    return this.withRecord(id, async (paths, rec) => {
+      const st = await this.runsc.state(id);
+      if (st?.status === "paused") return this.setPhase(paths, rec, "paused", st);
+      if (st?.status !== "running") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "pause");
+      await this.runsc.pause(id);
+      return this.setPhase(paths, rec, "paused", await this.runsc.state(id));
+    });
+  }
+
+  async checkpoint(id: BoxId): Promise<BoxObservation> {
+    return this.withRecord(id, async (paths, rec) => {
+      let st = await this.runsc.state(id);
+      const live = st?.status === "running" || st?.status === "paused";
+      if (rec.phase === "checkpointed" && !live) return this.observe(id, rec, null);
+      if (!live) throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "checkpoint");
+      if (st?.status === "paused") await this.runsc.resume(id);
+      await rm(paths.checkpoint, { recursive: true, force: true });
+      await mkdir(paths.checkpoint, { mode: 0o700 });
+      try {
+        await this.runsc.checkpoint(id, paths.checkpoint);
+      } catch (err) {
+        // e.g. netstack refuses to save a TCP endpoint in TIME_WAIT. runsc
+        // 0.0~20240729 then ends the sandbox too: release it and record the
+        // box as stopped (disks intact), so the caller can start it again.
+        await rm(paths.checkpoint, { recursive: true, force: true });
+        const after = await this.runsc.state(id);
+        if (after?.status !== "running" && after?.status !== "paused") {
+          await this.endSandbox(id, { graceful: false });
+          await this.setPhase(paths, rec, "stopped", null);
+          throw new SandboxError(
+            `checkpoint of box ${id} failed and its sandbox exited; the box is stopped: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+      // The sandbox exits after a checkpoint; release its runsc state and cgroups.
+      st = await waitFor(
+        async () => {
+          const s = await this.runsc.state(id);
+          return s === null || s.status === "stopped" ? { s } : undefined;
+        },
+        { timeoutMs: 30_000, what: `sandbox ${id} to exit after checkpoint` },
+      ).then((x) => x.s);
+      await this.endSandbox(id, { graceful: false });
+      return this.setPhase(paths, rec, "checkpointed", null);
+    });
+  }
+
+  async resume(id: BoxId): Promise<BoxObservation> {
+    return this.withRecord(id, async (paths, rec) => {
+      const st = await this.runsc.state(id);
+      if (st?.status === "paused") {
+        await this.runsc.resume(id);
+        return this.setPhase(paths, rec, "running", await this.runsc.state(id));
+      }
+      if (st?.status === "running") return this.setPhase(paths, rec, "running", st);
+      if (rec.phase !== "checkpointed") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "resume");
+      await this.boot(id, paths, rec, { restore: true });
+      await rm(paths.checkpoint, { recursive: true, force: true });
+      return this.setPhase(paths, rec, "running", await this.runsc.state(id));
+    });
+  }
+
+  async exec(id: BoxId, opts: ExecOptions): Promise<ExecResult> {
+    const { rec, paths } = await this.runningBox(id, "exec");
+    return execInBox({ runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env }, opts);
+  }
+
+  async session(id: BoxId, opts: SessionOptions): Promise<Session> {
+    const { rec, paths } = await this.runningBox(id, "open a session");
+    return openSession({ runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env }, opts);
+  }
+
+  async destroy(id: BoxId): Promise<void> {
+    assertBoxId(id);
+    await this.lock.run(id, async () => {
+      const paths = boxPaths(this.stateDir, id);
+      await this.endSandbox(id, { graceful: false });
+      await releaseBoxStorage(paths);
+      await this.opts.network?.detach(id);
+    });
+  }
+
+  async inspect(id: BoxId): Promise<BoxObservation | null> {
+    assertBoxId(id);
+    const paths = boxPaths(this.stateDir, id);
+    const rec = await readRecord(paths.record);
+    const st = await this.runsc.state(id).catch(() => null);
+    if (rec) return this.observe(id, rec, st);
+    if (await exists(paths.dir))
+      return { id, phase: "failed", reason: "prepare did not finish; destroy and prepare again" };
+    if (st) return { id, phase: "failed", reason: "sandbox without a box record" };
+    return null;
+  }
+
+  async list(): Promise<BoxObservation[]> {
+    let ids: string[] = [];
+    try {
+      ids = (await readdir(join(this.stateDir, "boxes"))).filter((n) => /^[a-z0-9_]{1,32}$/.test(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    let sandboxes = new Map<string, SandboxState>();
+    try {
+      sandboxes = await this.runsc.list();
+    } catch {
+      // No runsc state dir yet: no sandboxes.
+    }
+    for (const sid of sandboxes.keys())
+      if (!ids.includes(sid) && /^[a-z0-9_]{1,32}$/.test(sid)) ids.push(sid);
+    const out: BoxObservation[] = [];
+    for (const id of ids.sort()) {
+      const obs = await this.inspect(id);
+      if (obs) out.push(obs);
+    }
+    return out;
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private checkResources(spec: BoxSpec): void {
+    const r = spec.resources;
+    const l = this.opts.limits ?? {};
+    const bad: string[] = [];
+    if (!(r.cpu > 0) || (l.cpu !== undefined && r.cpu > l.cpu)) bad.push(`cpu ${r.cpu}`);
+    if (!(r.memoryMiB >= 32) || (l.memoryMiB !== undefined && r.memoryMiB > l.memoryMiB))
+      bad.push(`memoryMiB ${r.memoryMiB}`);
+    if (!(r.diskGiB > 0) || (l.diskGiB !== undefined && r.diskGiB > l.diskGiB))
+      bad.push(`diskGiB ${r.diskGiB}`);
+    if (r.maxProcesses !== undefined && !(r.maxProcesses >= 16)) bad.push(`maxProcesses ${r.maxProcesses}`);
+    if (bad.length > 0)
+      throw new ResourcesExceedLimitsError(`box ${spec.id}: resources out of range: ${bad.join(", ")}`);
+  }
+
+  private async withRecord(id: BoxId, fn: (paths: BoxPaths, rec: BoxRecord) => Promise<BoxObservation>) {
+    assertBoxId(id);
+    return this.lock.run(id, async () => {
+      const paths = boxPaths(this.stateDir, id);
+      const rec = await readRecord(paths.record);
+      if (!rec) throw new BoxNotFoundError(id);
+      return fn(paths, rec);
+    });
+  }
+
+  private async runningBox(id: BoxId, action: string): Promise<{ rec: BoxRecord; paths: BoxPaths }> {
+    assertBoxId(id);
+    const paths = boxPaths(this.stateDir, id);
+    const rec = await readRecord(paths.record);
+    if (!rec) throw new BoxNotFoundError(id);
+    const st = await this.runsc.state(id);
+    if (st?.status !== "running") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), action);
+    return { rec, paths };
+  }
+
+  /** Mounts, bundle and network, then `runsc run` (or `restore`) detached. */
+  private async boot(
+    id: BoxId,
+    paths: BoxPaths,
+    rec: BoxRecord,
+    opts: { restore?: boolean } = {},
+  ): Promise<void> {
+    // A stale sandbox entry (crashed, or left by a checkpoint) blocks reuse of the id.
+    await this.endSandbox(id, { graceful: false });
+    await ensureBoxStorage(paths, rec.layerDirs);
+    const boxinit = await ensureBoxinit(this.stateDir);
+    let netnsPath: string | undefined;
+    if (this.opts.network) {
+      const net =
+        (await this.opts.network.get(id)) ??
+        (await this.opts.network.attach(id, { egress: rec.spec.network.egress }));
+      await this.opts.network.reset(id);
+      netnsPath = net.netnsPath;
+      rec.netnsPath = net.netnsPath;
+      rec.address = net.address;
+    }
+    const config = buildOciSpec({
+      spec: rec.spec,
+      paths,
+      boxinitHostPath: boxinit,
+      cgroupsPath: this.cgroupsPath(id),
+      netnsPath,
+    });
+    await writeFile(join(paths.bundle, "config.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
+    await mkdir(paths.scratch, { recursive: true, mode: 0o700 });
+    try {
+      await this.runsc.startDetached({
+        id,
+        bundle: paths.bundle,
+        logPath: paths.runLog,
+        netnsPath,
+        imagePath: opts.restore ? paths.checkpoint : undefined,
+      });
+    } catch (err) {
+      // Release the half-started sandbox so a retry starts clean.
+      await this.endSandbox(id, { graceful: false }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Ends the sandbox if there is one: SIGTERM to init (which passes it on)
+   * and a deadline when `graceful`, then SIGKILL, `runsc delete`, and the
+   * cgroups runsc may leave behind.
+   */
+  private async endSandbox(id: BoxId, opts: { graceful: boolean }): Promise<void> {
+    let st = await this.runsc.state(id);
+    if (st) {
+      if (st.status === "paused") await this.runsc.resume(id).catch(() => {});
+      if (opts.graceful && (st.status === "running" || st.status === "paused")) {
+        await this.runsc.kill(id, "TERM").catch(() => {});
+        st = await waitFor(
+          async () => {
+            const s = await this.runsc.state(id);
+            return s === null || s.status === "stopped" ? { s } : undefined;
+          },
+          { timeoutMs: this.opts.stopTimeoutMs ?? 10_000, what: `box ${id} to stop` },
+        )
+          .then((x) => x.s)
+          .catch(() => st);
+      }
+      if (st && st.status !== "stopped") await this.runsc.kill(id, "KILL", { all: true }).catch(() => {});
+      await this.runsc.delete(id).catch(async (err) => {
+        if (await this.runsc.state(id)) throw err;
+      });
+    }
+    // The sandbox's processes take a moment to leave the cgroups after delete.
+    await waitFor(
+      async () => {
+        try {
+          await removeCgroups(this.cgroupsPath(id));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 10_000, what: `cgroups of box ${id} to empty` },
+    ).catch((err: Error) => {
+      throw new SandboxError(err.message);
+    });
+  }
+
+  private observe(id: BoxId, rec: BoxRecord, st: SandboxState | null): Promise<BoxObservation> {
+    return observeBox({ rec, st, paths: boxPaths(this.stateDir, id), cgroupsPath: this.cgroupsPath(id) });
+  }
+
+  private phaseOf(rec: BoxRecord, st: SandboxState | null): string {
+    if (st && (st.status === "running" || st.status === "paused")) return st.status;
+    return rec.phase;
+  }
+
+  private async setPhase(paths: BoxPaths, rec: BoxRecord, phase: RecordedPhase, st: SandboxState | null) {
+    if (rec.phase !== phase || phase === "running") {
+      rec.phase = phase;
+      await writeRecord(paths.record, rec);
+    }
+    return this.observe(rec.spec.id, rec, st);
+  }
+}

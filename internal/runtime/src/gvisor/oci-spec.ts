@@ -1,0 +1,91 @@
+// The OCI bundle config of a box. Init runs as root with the box's
+// capability set (capabilities.ts); everything a person runs comes in later through
+// `runsc exec` as uid 1000. Limits: memory and CPU through the box's cgroup,
+// RLIMIT_NPROC against fork bombs (a pids cgroup limit kills the whole
+// sandbox under gVisor, so it is only a generous backstop).
+
+import type { BoxSpec } from "../runtime.ts";
+import type { BoxPaths } from "./box-paths.ts";
+import { execCapabilities } from "./capabilities.ts";
+
+export const boxInitPath = "/.boxyard/init";
+export const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const defaultMaxProcesses = 512;
+
+/** See capabilities.ts for why init holds more than runsc's default three. */
+const initCaps = execCapabilities;
+
+export interface OciSpecInput {
+  spec: BoxSpec;
+  paths: BoxPaths;
+  boxinitHostPath: string;
+  cgroupsPath: string;
+  /** The box's netns from BoxNetworks; absent: runsc gives the sandbox a fresh, empty one. */
+  netnsPath?: string;
+}
+
+export function buildOciSpec(input: OciSpecInput): object {
+  const { spec, paths } = input;
+  const nproc = spec.resources.maxProcesses ?? defaultMaxProcesses;
+  const period = 100_000;
+  return {
+    ociVersion: "1.0.0",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [boxInitPath],
+      env: [defaultPath],
+      cwd: "/",
+      // Init starts people's commands (boxinit exec), which inherit this:
+      // with no_new_privs set, setuid programs such as sudo refuse to run.
+      noNewPrivileges: false,
+      capabilities: { bounding: initCaps, effective: initCaps, permitted: initCaps },
+      rlimits: [
+        { type: "RLIMIT_NOFILE", hard: 1_048_576, soft: 1_048_576 },
+        { type: "RLIMIT_NPROC", hard: nproc, soft: nproc },
+      ],
+    },
+    root: { path: paths.rootfs, readonly: false },
+    hostname: spec.hostname,
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs" },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+      {
+        destination: "/home/dev",
+        type: "bind",
+        source: paths.home,
+        options: ["rbind", "rw", "nosuid", "nodev"],
+      },
+      {
+        destination: "/workspace",
+        type: "bind",
+        source: paths.workspace,
+        options: ["rbind", "rw", "nosuid", "nodev"],
+      },
+      { destination: boxInitPath, type: "bind", source: input.boxinitHostPath, options: ["rbind", "ro"] },
+      {
+        destination: "/run/boxyard",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "nodev", "mode=755", "size=16m"],
+      },
+    ],
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        input.netnsPath ? { type: "network", path: input.netnsPath } : { type: "network" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+      ],
+      cgroupsPath: input.cgroupsPath,
+      resources: {
+        memory: { limit: spec.resources.memoryMiB * 1024 * 1024 },
+        cpu: { quota: Math.max(1000, Math.round(spec.resources.cpu * period)), period },
+        // Each guest process costs several host pids; this only stops a runaway sentry.
+        pids: { limit: Math.max(4096, nproc * 16) },
+      },
+    },
+  };
+}

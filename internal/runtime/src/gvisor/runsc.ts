@@ -1,0 +1,188 @@
+// A thin wrapper over the runsc command line. Every call uses the same global
+// flags (state root, platform, network mode, no runsc overlay because the
+// host overlayfs is the box's root). `run` and `restore` start sandboxes that
+// must outlive this process, so they are spawned detached with their stdio on
+// a log file, never on pipes the agent holds.
+
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { RuntimeUnavailableError, SandboxError } from "../errors.ts";
+import { HostCommandError, hostCommand } from "./host-command.ts";
+
+export type SandboxStatus = "created" | "running" | "paused" | "stopped";
+
+export interface SandboxState {
+  status: SandboxStatus;
+  pid: number;
+}
+
+export interface RunscOptions {
+  runscPath: string;
+  root: string;
+  platform: string;
+  /** "sandbox" when boxes get a netns from BoxNetworks, "none" without. */
+  network: "sandbox" | "none";
+}
+
+export interface StartSandboxOptions {
+  id: string;
+  bundle: string;
+  /** Host file that receives runsc's own stdout/stderr (the box's init has its stdio on /dev/null). */
+  logPath: string;
+  /** Box netns: start runsc inside the mount-namespace recipe of machine-notes.md. */
+  netnsPath?: string;
+  /** Restore from this checkpoint image instead of booting. */
+  imagePath?: string;
+}
+
+/**
+ * runsc checks for /proc/sys/net/core/rmem_default after joining the box
+ * netns and refuses to run when it exists, which on this kernel it always
+ * does. Mounting a tiny tmpfs over /proc/sys/net/core from inside the box netns,
+ * in a private mount namespace that only this runsc invocation uses, hides it
+ * without changing any binary (machine-notes.md).
+ */
+const netnsWrapper =
+  'ns="$1"; shift; nsenter --net="$ns" mount -t tmpfs -o size=4k boxyard-hide /proc/sys/net/core && exec "$@"';
+
+export class Runsc {
+  constructor(private readonly opts: RunscOptions) {}
+
+  get globalArgs(): string[] {
+    return [
+      `--root=${this.opts.root}`,
+      `--platform=${this.opts.platform}`,
+      `--network=${this.opts.network}`,
+      "--overlay2=none",
+    ];
+  }
+
+  get path(): string {
+    return this.opts.runscPath;
+  }
+
+  async version(): Promise<string> {
+    try {
+      return (
+        (await hostCommand(this.opts.runscPath, ["--version"], { timeoutMs: 10_000 })).stdout.split(
+          "\n",
+        )[0] ?? ""
+      );
+    } catch (err) {
+      throw new RuntimeUnavailableError(`runsc is not usable at ${this.opts.runscPath}`, { cause: err });
+    }
+  }
+
+  /** null when runsc has no container of this id. */
+  async state(id: string): Promise<SandboxState | null> {
+    const r = await this.cmd(["state", id], { check: false });
+    if (r.code !== 0) {
+      if (/does not exist|not exist|no such/i.test(r.stderr)) return null;
+      throw new SandboxError(`runsc state ${id} failed: ${r.stderr.trim()}`);
+    }
+    const raw = JSON.parse(r.stdout) as { status?: string; pid?: number };
+    const state = { status: (raw.status ?? "stopped") as SandboxStatus, pid: raw.pid ?? -1 };
+    // runsc reports the last state it wrote: a sandbox killed from outside
+    // (the host OOM killer picks the sentry when it is the largest process in
+    // the box's memory cgroup) still says "running".
+    if ((state.status === "running" || state.status === "paused") && !pidAlive(state.pid))
+      state.status = "stopped";
+    return state;
+  }
+
+  async list(): Promise<Map<string, SandboxState>> {
+    const r = await this.cmd(["list", "--format=json"]);
+    const raw = (JSON.parse(r.stdout || "[]") ?? []) as Array<{ id: string; status: string; pid: number }>;
+    return new Map(raw.map((c) => [c.id, { status: c.status as SandboxStatus, pid: c.pid }]));
+  }
+
+  async kill(id: string, signal: string, opts: { pid?: number; all?: boolean } = {}): Promise<void> {
+    const args = ["kill"];
+    if (opts.pid !== undefined) args.push(`--pid=${opts.pid}`);
+    if (opts.all) args.push("--all");
+    await this.cmd([...args, id, signal]);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.cmd(["delete", "--force", id]);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.cmd(["pause", id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.cmd(["resume", id]);
+  }
+
+  async checkpoint(id: string, imagePath: string): Promise<void> {
+    await this.cmd(["checkpoint", `--image-path=${imagePath}`, id], { timeoutMs: 300_000 });
+  }
+
+  /** `runsc run --detach` or `runsc restore --detach`; resolves once the sandbox is up. */
+  startDetached(opts: StartSandboxOptions): Promise<void> {
+    const sub = opts.imagePath
+      ? ["restore", "--detach", `--image-path=${opts.imagePath}`, `--bundle=${opts.bundle}`, opts.id]
+      : ["run", "--detach", `--bundle=${opts.bundle}`, opts.id];
+    const runscArgv = [this.opts.runscPath, ...this.globalArgs, ...sub];
+    const [cmd, args] = opts.netnsPath
+      ? [
+          "unshare",
+          ["-m", "--propagation", "private", "sh", "-c", netnsWrapper, "sh", opts.netnsPath, ...runscArgv],
+        ]
+      : [runscArgv[0] as string, runscArgv.slice(1)];
+    const log = openSync(opts.logPath, "w", 0o600);
+    return new Promise((resolve, reject) => {
+      // detached: the sandbox gets its own session, so neither a signal to the
+      // agent's process group nor the agent's death reaches it.
+      const child = spawn(cmd, args, { cwd: opts.bundle, detached: true, stdio: ["ignore", log, log] });
+      closeSync(log);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        reject(new RuntimeUnavailableError(`cannot start ${cmd}: ${err.message}`, { cause: err }));
+      });
+      child.on("exit", (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) return resolve();
+        let detail = "";
+        try {
+          detail = readFileSync(opts.logPath, "utf8")
+            .trim()
+            .split("\n")
+            .slice(0, 3)
+            .join(" | ")
+            .slice(0, 2000);
+        } catch {}
+        reject(new SandboxError(`runsc ${sub[0]} ${opts.id} failed (${signal ?? code}): ${detail}`));
+      });
+    });
+  }
+
+  private async cmd(args: string[], opts: { check?: boolean; timeoutMs?: number } = {}) {
+    try {
+      return await hostCommand(this.opts.runscPath, [...this.globalArgs, ...args], {
+        timeoutMs: opts.timeoutMs ?? 60_000,
+        check: opts.check ?? true,
+      });
+    } catch (err) {
+      if (err instanceof HostCommandError && err.errno === "ENOENT") {
+        throw new RuntimeUnavailableError(`runsc not found at ${this.opts.runscPath}`, { cause: err });
+      }
+      if (err instanceof HostCommandError) throw new SandboxError(err.message, { cause: err });
+      throw err;
+    }
+  }
+}
+
+/** Whether `pid` is a live process (a zombie is not: its sandbox is gone). */
+function pidAlive(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
