@@ -1,7 +1,7 @@
 // Bundles the `boxyard` executable into dist/boxyard.mjs with esbuild.
 // Workspace packages (@boxyard/*) are bundled from their TypeScript sources;
 // third-party packages stay in node_modules (some have native parts).
-import { copyFileSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -56,4 +56,8 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(resolve(root, "node_modules/@xterm/xterm/css/xterm.css"), resolve(root, "dist/web/xterm.css"));
+// The in-box init is compiled on each node from its C source (static, so it
+// runs in any image); ship the source beside the bundle.
+mkdirSync(resolve(root, "dist/boxinit"), { recursive: true });
+copyFileSync(resolve(root, "internal/runtime/boxinit/boxinit.c"), resolve(root, "dist/boxinit/boxinit.c"));
 console.log(`build: dist/boxyard.mjs and dist/web in ${Date.now() - started} ms`);

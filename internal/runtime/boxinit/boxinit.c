@@ -1,6 +1,6 @@
 /*
  * boxinit: the tiny program Boxyard bind-mounts read-only into every gVisor
- * box at /.boxyard/init. It has three modes.
+ * box at /.boxyard/init. It has four modes.
  *
  *   boxinit                 PID 1 of the box. It reaps zombies (orphans are
  *                           reparented to PID 1), forwards SIGTERM/SIGINT to
@@ -24,6 +24,12 @@
  *                           caller does not already have.
  *   boxinit login           Replaces itself with the calling user's login shell
  *                           from /etc/passwd (argv[0] prefixed with '-').
+ *   boxinit relay PORT      Connects to 127.0.0.1:PORT inside the box and
+ *                           copies stdin to the connection and the connection
+ *                           to stdout until both sides end. The SSH gateway's
+ *                           port forwarding uses it: servers such as VS Code's
+ *                           listen on the box's own loopback, which only a
+ *                           process inside the box can reach.
  *
  * It is compiled statically (gcc -static -Os) so it runs on any image.
  */
@@ -43,6 +49,8 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -556,7 +564,67 @@ static int run_login(void) {
   return 127;
 }
 
+/* One blocking read from `from`, written whole to `to`; 0 at end of input, -1 on error. */
+static int relay_pump(int from, int to) {
+  char buf[32768];
+  ssize_t n = read(from, buf, sizeof buf);
+  if (n == 0) return 0;
+  if (n < 0) return errno == EINTR || errno == EAGAIN ? 1 : -1;
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(to, buf + off, (size_t)(n - off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    off += w;
+  }
+  return 1;
+}
+
+static int run_relay(const char *port_arg) {
+  char *end = NULL;
+  long port = strtol(port_arg, &end, 10);
+  if (end == port_arg || *end != '\0' || port < 1 || port > 65535) {
+    fprintf(stderr, "boxinit relay: bad port '%s'\n", port_arg);
+    return 2;
+  }
+  int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) {
+    perror("boxinit relay: socket");
+    return 1;
+  }
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    fprintf(stderr, "boxinit relay: connect to 127.0.0.1:%ld: %s\n", port, strerror(errno));
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  int in_open = 1, sock_open = 1;
+  while (sock_open) {
+    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = in_open ? 0 : -1, .events = POLLIN}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      int r = relay_pump(sock, 1);
+      if (r <= 0) sock_open = 0;
+    }
+    if (in_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      int r = relay_pump(0, sock);
+      if (r <= 0) {
+        in_open = 0;
+        shutdown(sock, SHUT_WR);
+      }
+    }
+  }
+  close(sock);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "relay") == 0) return run_relay(argv[2]);
   if (argc >= 2 && strcmp(argv[1], "exec") == 0) {
     int skip = (argc >= 3 && strcmp(argv[2], "--") == 0) ? 3 : 2;
     return run_exec(argc - skip, argv + skip);

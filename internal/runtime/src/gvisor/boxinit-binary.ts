@@ -4,15 +4,25 @@
 // and renaming keeps concurrent drivers from seeing a half-written binary.
 
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { access, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RuntimeUnavailableError } from "../errors.ts";
 import { hostCommand } from "./host-command.ts";
 
-export const boxinitSource = fileURLToPath(new URL("../../boxinit/boxinit.c", import.meta.url));
+/**
+ * The C source: beside the bundled server (dist/boxinit/boxinit.c, copied by
+ * scripts/build.mjs) or in the source tree when running from TypeScript.
+ */
+export const boxinitSource = [
+  fileURLToPath(new URL("./boxinit/boxinit.c", import.meta.url)),
+  fileURLToPath(new URL("../../boxinit/boxinit.c", import.meta.url)),
+].find((p) => existsSync(p)) as string;
 
 export async function ensureBoxinit(stateDir: string): Promise<string> {
+  if (!boxinitSource)
+    throw new RuntimeUnavailableError("boxinit.c is missing from this installation; rebuild Boxyard");
   const source = await readFile(boxinitSource);
   const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
   const binDir = join(stateDir, "bin");
