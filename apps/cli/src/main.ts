@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerAccountCommands } from "./commands/account.ts";
+import { registerBoxCommands } from "./commands/boxes.ts";
+import { registerSshCommands } from "./commands/ssh.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { reportError } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerServerCommands(program);
   registerAccountCommands(program);
+  registerBoxCommands(program);
+  registerSshCommands(program);
   return program;
 }
 

@@ -26,6 +26,24 @@ export const ServerConfigSchema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   /** Where `postgres` and `initdb` live, when not in the usual Debian place (env only). */
   postgresBinDir: z.string().optional(),
+  /** The URL people reach this server at (for OIDC redirects and secure cookies). Default: http://LISTEN. */
+  publicUrl: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, "")),
+  oidc: z
+    .strictObject({
+      issuer: z.url(),
+      clientId: z.string().min(1),
+      clientSecret: z.string().optional(),
+      allowedDomains: z.array(z.string().min(1)),
+    })
+    .optional(),
+  /** Prefix of this node's bridge, netns, veth and nft table names (2-6 characters). */
+  networkPrefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{1,5}$/, "must be 2-6 letters and digits, starting with a letter"),
+  /** The node's box subnet. */
+  boxSubnet: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be an IPv4 CIDR such as 10.213.0.0/16"),
 });
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
 
@@ -37,6 +55,13 @@ export interface RawServerFlags {
   runtime?: string;
   role?: string;
   logLevel?: string;
+  publicUrl?: string;
+  oidcIssuer?: string;
+  oidcClientId?: string;
+  oidcClientSecret?: string;
+  /** Comma-separated. */
+  oidcAllowedDomains?: string;
+  boxSubnet?: string;
 }
 
 /** Flags win over environment variables, which win over defaults (contract.md "Server"). */
@@ -54,7 +79,27 @@ export function resolveServerConfig(
     role: flags.role ?? env.BOXYARD_ROLE ?? "all",
     logLevel: flags.logLevel ?? env.BOXYARD_LOG_LEVEL ?? "info",
     postgresBinDir: env.BOXYARD_POSTGRES_BIN_DIR || undefined,
+    publicUrl: "",
+    oidc: undefined as unknown,
+    networkPrefix: env.BOXYARD_NETWORK_PREFIX || "by",
+    boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
   };
+  const listen = raw.listen;
+  raw.publicUrl =
+    flags.publicUrl ?? env.BOXYARD_PUBLIC_URL ?? `http://${listen.replace(/^0\.0\.0\.0:/, "127.0.0.1:")}`;
+  const issuer = flags.oidcIssuer ?? env.BOXYARD_OIDC_ISSUER;
+  if (issuer) {
+    const domains = flags.oidcAllowedDomains ?? env.BOXYARD_OIDC_ALLOWED_DOMAINS ?? "";
+    raw.oidc = {
+      issuer,
+      clientId: flags.oidcClientId ?? env.BOXYARD_OIDC_CLIENT_ID ?? "",
+      clientSecret: flags.oidcClientSecret ?? env.BOXYARD_OIDC_CLIENT_SECRET,
+      allowedDomains: domains
+        .split(",")
+        .map((d) => d.trim())
+        .filter(Boolean),
+    };
+  }
   const r = ServerConfigSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;

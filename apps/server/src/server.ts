@@ -1,14 +1,41 @@
+import { statfs } from "node:fs/promises";
 import { createServer } from "node:net";
+import { cpus, hostname, totalmem } from "node:os";
+import { join } from "node:path";
+import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
+import { AnchorFile } from "@boxyard/audit";
+import { OidcLogin, TicketSigner } from "@boxyard/auth";
+import { loadOrCreateHostKey } from "@boxyard/gateway";
 import { allRoutes } from "@boxyard/contract";
 import { createPool, isUnavailable, MigrationError, migrate, migrationStatus, migrations } from "@boxyard/db";
 import { type Clock, type IdGen, randomIds, systemClock } from "@boxyard/platform";
+import {
+  createLifecycleMetrics,
+  InProcessNodeLink,
+  PgListener,
+  Reconciler,
+  type ReconcilerOptions,
+} from "@boxyard/lifecycle";
 import { startPrivatePostgres } from "@boxyard/postgres";
+import type { Runtime } from "@boxyard/runtime";
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import pino, { type Logger } from "pino";
+import { registerAgentTransportRoutes } from "./api/agent-transport.ts";
+import { registerAuditRoutes } from "./api/audit.ts";
+import { registerAuthRoutes } from "./api/auth-routes.ts";
+import { registerBoxEventRoutes } from "./api/box-events.ts";
+import { registerBoxExecRoutes } from "./api/box-exec.ts";
+import { registerBoxRoutes } from "./api/boxes.ts";
+import type { LifecycleDeps } from "./api/lifecycle-deps.ts";
+import { registerInfoRoute } from "./api/info.ts";
+import { registerNodeRoutes } from "./api/nodes.ts";
+import { registerOperationRoutes } from "./api/operations.ts";
 import { RouteRegistrar } from "./api/registrar.ts";
 import { registerOrgRoutes } from "./api/orgs.ts";
+import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
+import { registerTerminalRoutes } from "./api/terminal.ts";
 import { registerUserRoutes } from "./api/users.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
 import { type ServerConfig, StartupError } from "./config.ts";
@@ -16,6 +43,10 @@ import { prepareDataDir } from "./data-dir.ts";
 import { createApp } from "./http/app.ts";
 import type { ReadinessCheck } from "./http/context.ts";
 import { createMetrics } from "./http/metrics.ts";
+import { SseStreams } from "./http/sse.ts";
+import { startGateway } from "./gateway-wiring.ts";
+import { createLocalNode, type LocalNode } from "./node-runtime.ts";
+import { registerWebRoutes } from "./web/routes.ts";
 
 export interface RunningServer {
   /** http://host:port the API listens on. */
@@ -23,6 +54,8 @@ export interface RunningServer {
   app: FastifyInstance;
   pool: pg.Pool;
   adminTokenPath: string;
+  /** The box lifecycle parts this process runs (role `all`: both). */
+  lifecycle: { reconciler?: Reconciler; agent?: NodeAgent; runtime?: Runtime; link: InProcessNodeLink };
   /** Stop accepting, finish in-flight requests, release everything. Boxes keep running. */
   close(): Promise<void>;
 }
@@ -32,10 +65,40 @@ export interface RunServerOptions {
   logger?: Logger;
   clock?: Clock;
   ids?: IdGen;
+  /** Test and tuning hooks for the lifecycle engine; production uses the defaults. */
+  lifecycle?: LifecycleOverrides;
+}
+
+export interface LifecycleOverrides {
+  /** Use this runtime object instead of the one `--runtime` names (tests share a FakeRuntime). */
+  runtime?: Runtime;
+  reconciler?: Partial<Omit<ReconcilerOptions, "pool" | "clock" | "logger">>;
+  agent?: Partial<Omit<NodeAgentOptions, "runtime" | "link" | "clock" | "logger">>;
+  sseHeartbeatMs?: number;
+  nodeHeartbeatTimeoutMs?: number;
+}
+
+function localNodeName(): string {
+  const name = hostname()
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, "-")
+    .replace(/^[^a-z0-9]+/, "")
+    .slice(0, 63);
+  return name || "local";
+}
+
+async function localCapacity(dataDir: string) {
+  const fs = await statfs(dataDir).catch(() => null);
+  return {
+    cpu: cpus().length,
+    memoryMiB: Math.floor(totalmem() / 2 ** 20),
+    diskGiB: fs ? Math.floor((fs.blocks * fs.bsize) / 2 ** 30) : 0,
+    gpus: 0,
+  };
 }
 
 /** Fails fast with a clear message instead of after the database has been started. */
-async function assertPortFree(host: string, port: number): Promise<void> {
+async function assertPortFree(host: string, port: number, flag = "--listen"): Promise<void> {
   if (port === 0) return;
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
@@ -43,10 +106,10 @@ async function assertPortFree(host: string, port: number): Promise<void> {
       reject(
         err.code === "EADDRINUSE"
           ? new StartupError(
-              `${host}:${port} is already in use; stop the other process or pass --listen HOST:PORT`,
+              `${host}:${port} is already in use; stop the other process or pass ${flag} HOST:PORT`,
             )
           : new StartupError(
-              `cannot listen on ${host}:${port} (${err.code ?? err.message}); pass --listen HOST:PORT`,
+              `cannot listen on ${host}:${port} (${err.code ?? err.message}); pass ${flag} HOST:PORT`,
             ),
       );
     });
@@ -71,6 +134,8 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
 
   try {
     await assertPortFree(config.listen.host, config.listen.port);
+    if (config.role === "all")
+      await assertPortFree(config.sshListen.host, config.sshListen.port, "--ssh-listen");
     await prepareDataDir(config.dataDir);
 
     let databaseUrl = config.databaseUrl;
@@ -127,12 +192,79 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     });
 
     const deps = { pool, clock, ids, logger, metrics: httpMetrics.registry, readiness };
+    const overrides = opts.lifecycle ?? {};
+    const nodeHeartbeatTimeoutMs = overrides.nodeHeartbeatTimeoutMs ?? 30_000;
+    const listener = new PgListener({ pool, logger: logger.child({ component: "listen" }) });
+    await listener.start();
+    cleanups.push(() => listener.close());
+    const lifecycleMetrics = createLifecycleMetrics(httpMetrics.registry, pool);
+    const link = new InProcessNodeLink({ pool, ids, listener });
+    const sse = new SseStreams();
+    const lifecycleDeps: LifecycleDeps = {
+      link,
+      listener,
+      sse,
+      execMaxOutputBytes: 1024 * 1024,
+      sseHeartbeatMs: overrides.sseHeartbeatMs ?? 15_000,
+    };
+
+    // The node this process runs boxes on (role `all`), prepared before the
+    // routes so that a missing runtime stops start-up with a clear message.
+    let localNode: LocalNode | undefined;
+    if (config.role === "all") {
+      localNode = overrides.runtime
+        ? { runtime: overrides.runtime, images: new StaticImageResolver(), close: async () => {} }
+        : await createLocalNode(config, logger);
+      const node = localNode;
+      cleanups.push(() => node.close());
+    }
+    const gatewayDir = join(config.dataDir, "gateway");
+    const hostKey = await loadOrCreateHostKey(gatewayDir);
+    const tickets = await TicketSigner.fromFile(join(gatewayDir, "ticket-key"));
+    const anchors = new AnchorFile(join(config.dataDir, "audit", "anchors.jsonl"));
+    let oidc: OidcLogin | undefined;
+    if (config.oidc) {
+      oidc = await OidcLogin.discover({
+        issuer: config.oidc.issuer,
+        clientId: config.oidc.clientId,
+        ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
+        redirectUri: `${config.publicUrl}/auth/callback`,
+        allowedDomains: config.oidc.allowedDomains,
+      }).catch((err: unknown) => {
+        throw new StartupError(
+          `cannot reach the identity provider at ${config.oidc?.issuer} (${(err as Error).message}); check --oidc-issuer`,
+          { cause: err },
+        );
+      });
+    }
+    let sshAddress: { host: string; port: number } | null = null;
+
     const app = createApp({ deps, httpMetrics });
     const routes = new RouteRegistrar(app, deps);
     registerSystemRoutes(routes);
     registerUserRoutes(routes);
     registerOrgRoutes(routes);
+    registerBoxRoutes(routes);
+    registerBoxExecRoutes(routes, lifecycleDeps);
+    registerBoxEventRoutes(routes, lifecycleDeps);
+    registerOperationRoutes(routes);
+    registerNodeRoutes(routes, { heartbeatTimeoutMs: nodeHeartbeatTimeoutMs });
+    registerAgentTransportRoutes(routes, lifecycleDeps);
+    registerSshKeyRoutes(routes);
+    registerAuditRoutes(routes, anchors);
+    registerTerminalRoutes(routes, tickets);
+    registerInfoRoute(routes, () => ({
+      sshGateway: sshAddress ? { ...sshAddress, hostKey: hostKey.publicKey } : null,
+      oidc: oidc !== undefined,
+    }));
     routes.assertComplete(allRoutes);
+    registerWebRoutes(app);
+    registerAuthRoutes(app, {
+      deps,
+      signer: tickets,
+      ...(oidc ? { oidc } : {}),
+      publicUrl: config.publicUrl,
+    });
 
     try {
       await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -146,11 +278,84 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         { cause: err },
       );
     }
-    cleanups.push(() => app.close());
+    cleanups.push(async () => {
+      // close() closes the connections idle at that moment; one serving a
+      // request then (an agent's long poll) goes idle later and would linger
+      // until its keep-alive timeout, so keep closing idle ones until done.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
+    });
     const addr = app.server.address();
     const port = typeof addr === "object" && addr ? addr.port : config.listen.port;
     const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
     const url = `http://${host}:${port}`;
+
+    const lifecycle: RunningServer["lifecycle"] = { link };
+    if (config.role === "all" || config.role === "control") {
+      const reconciler = new Reconciler({
+        pool,
+        clock,
+        logger: logger.child({ component: "reconciler" }),
+        listener,
+        metrics: lifecycleMetrics,
+        nodeHeartbeatTimeoutMs,
+        ...overrides.reconciler,
+      });
+      reconciler.start();
+      cleanups.push(() => reconciler.stop());
+      lifecycle.reconciler = reconciler;
+    }
+    if (localNode) {
+      const { runtime } = localNode;
+      const agent = new NodeAgent({
+        runtime,
+        images: localNode.images,
+        link,
+        nodeName: localNodeName(),
+        clock,
+        logger: logger.child({ component: "agent" }),
+        capacity: await localCapacity(config.dataDir),
+        ...overrides.agent,
+      });
+      await agent.start();
+      // Stopping the agent leaves every box running (contract.md "SIGTERM").
+      cleanups.push(() => agent.stop());
+      readiness.set("agent", async () => agent.readiness());
+      lifecycle.agent = agent;
+      lifecycle.runtime = runtime;
+      const gateway = await startGateway({
+        app,
+        pool,
+        clock,
+        logger: logger.child({ component: "gateway" }),
+        runtime,
+        hostKey: hostKey.privateKey,
+        listen: config.sshListen,
+        tickets,
+        metrics: httpMetrics.registry,
+      });
+      cleanups.push(() => gateway.close());
+      sshAddress = gateway.sshAddress;
+      readiness.set("gateway", async () => ({ ok: true }));
+    }
+    // Chain heads go outside the database every minute, and at shutdown, so a
+    // cut-off tail of the audit log is detectable (B9).
+    const anchorTimer = setInterval(() => {
+      anchors
+        .exportHeads(pool, clock.now())
+        .catch((err) => logger.warn({ err }, "audit anchor export failed"));
+    }, 60_000);
+    anchorTimer.unref();
+    cleanups.push(async () => {
+      clearInterval(anchorTimer);
+      await anchors.exportHeads(pool, clock.now()).catch(() => {});
+    });
+    // Event streams never go idle, so they are ended before the HTTP server closes.
+    cleanups.push(async () => sse.closeAll());
     logger.info({ url, dataDir: config.dataDir }, "boxyard server ready");
 
     return {
@@ -158,6 +363,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       app,
       pool,
       adminTokenPath: boot.tokenPath,
+      lifecycle,
       close: unwind,
     };
   } catch (err) {

@@ -1,11 +1,15 @@
 import { type Queryable, getActiveTokenWithUser, touchToken, type UserRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { Clock } from "@boxyard/platform";
+import { timingSafeEqual } from "node:crypto";
+import { authenticateSessionCookie, CSRF_HEADER, readCookie, SESSION_COOKIE } from "./sessions.ts";
 import { parseToken, secretMatches } from "./tokens.ts";
+
+export type UserActor = Actor & { kind: "user" };
 
 /** Who is acting. Background loops act as named system actors. */
 export type Actor =
-  | { kind: "user"; user: UserRow; tokenId: string }
+  | { kind: "user"; user: UserRow; tokenId?: string; sessionId?: string }
   | { kind: "system"; name: "reconciler" | "scheduler" | "agent" | "bootstrap" | "gateway" };
 
 /** Resolves an `Authorization: Bearer ...` header to a user actor, or throws 401. */
@@ -13,7 +17,7 @@ export async function authenticateBearer(
   db: Queryable,
   header: string | undefined,
   clock: Clock,
-): Promise<Actor & { kind: "user" }> {
+): Promise<UserActor> {
   const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
   const parsed = m ? parseToken(m[1]!) : null;
   // One answer for every failure, so the response is no oracle for which
@@ -29,4 +33,37 @@ export async function authenticateBearer(
   if (found.token.expires_at.getTime() <= clock.now().getTime()) throw deny();
   await touchToken(db, found.token.id);
   return { kind: "user", user: found.user, tokenId: found.token.id };
+}
+
+/**
+ * Authenticates an API request: a bearer token, or else a browser session
+ * cookie. A cookie-authenticated request that changes state must also carry
+ * the session's CSRF token in a header (double submit): a cross-site form
+ * can send the cookie but cannot read or set the header.
+ */
+export async function authenticateRequest(
+  db: Queryable,
+  req: { method: string; headers: Record<string, string | string[] | undefined> },
+  clock: Clock,
+): Promise<UserActor> {
+  const authz = req.headers.authorization;
+  if (typeof authz === "string" && authz !== "") return authenticateBearer(db, authz, clock);
+  const cookieHeader = typeof req.headers.cookie === "string" ? req.headers.cookie : undefined;
+  const session = await authenticateSessionCookie(db, readCookie(cookieHeader, SESSION_COOKIE));
+  if (!session) return authenticateBearer(db, undefined, clock);
+  if (!["GET", "HEAD", "OPTIONS"].includes(req.method)) {
+    const sent = req.headers[CSRF_HEADER];
+    if (typeof sent !== "string" || !safeEqual(sent, session.csrfToken)) {
+      throw new DomainError("csrf_failed", {
+        detail: `send the session's CSRF token in the ${CSRF_HEADER} header`,
+      });
+    }
+  }
+  return { kind: "user", user: session.user, sessionId: session.sessionId };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -4,7 +4,7 @@ import { TicketSigner } from "./tickets.ts";
 
 describe("signed tickets", () => {
   const signer = new TicketSigner(randomBytes(32));
-  const claims = { aud: "terminal", userId: "usr_a", boxId: "box_1", exp: 2_000 };
+  const claims = { aud: "terminal", userId: "usr_a", boxId: "box_1", orgId: "org_1", exp: 2_000 };
 
   it("round-trips while valid", () => {
     expect(signer.verify(signer.sign(claims), "terminal", 1_000_000)).toEqual(claims);

@@ -13,6 +13,7 @@ export interface TicketClaims {
   aud: string;
   userId: string;
   boxId: string;
+  orgId: string;
   /** Expiry, seconds since the epoch. */
   exp: number;
 }
@@ -38,20 +39,33 @@ export class TicketSigner {
   }
 
   sign(claims: TicketClaims): string {
-    const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
-    return `${body}.${this.#mac(body)}`;
+    return this.signPayload(claims);
   }
 
   /** The claims when the signature is good, the audience matches and it has not expired; else null. */
   verify(ticket: string, aud: string, nowMs = Date.now()): TicketClaims | null {
+    return this.verifyPayload<TicketClaims>(ticket, aud, nowMs);
+  }
+
+  /** Signs any JSON payload carrying an audience and an expiry (e.g. a pending login kept in a cookie). */
+  signPayload<T extends { aud: string; exp: number }>(payload: T): string {
+    const body = Buffer.from(JSON.stringify(payload)).toString("base64url");
+    return `${body}.${this.#mac(body)}`;
+  }
+
+  verifyPayload<T extends { aud: string; exp: number }>(
+    ticket: string,
+    aud: string,
+    nowMs = Date.now(),
+  ): T | null {
     const [body, mac, extra] = ticket.split(".");
     if (!body || !mac || extra !== undefined) return null;
     const want = Buffer.from(this.#mac(body));
     const got = Buffer.from(mac);
     if (want.length !== got.length || !timingSafeEqual(want, got)) return null;
-    let claims: TicketClaims;
+    let claims: T;
     try {
-      claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as TicketClaims;
+      claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as T;
     } catch {
       return null;
     }

@@ -34,14 +34,25 @@ export async function authorizeOrg<R extends Resource>(
   if (row && actor.kind === "system") role = "owner";
   if (!row || !role) throw new DomainError("org_not_found", { detail: orgName });
   if (!roleAllows(role, resource, action)) {
-    throw new DomainError("forbidden", { detail: `role ${role} may not ${String(action)} ${resource}` });
+    throw new DomainError("forbidden", {
+      detail: `role ${role} may not ${String(action)} ${resource}`,
+      audit: { orgId: row.id, action: `${resource}.${String(action)}` },
+    });
   }
   return { orgId: row.id, orgName: row.name, role };
 }
 
 /** For owner-scoped actions: members act only on what they own. */
-export function assertOwnsOrPrivileged(access: OrgAccess, actor: Actor, ownerId: string): void {
+export function assertOwnsOrPrivileged(
+  access: OrgAccess,
+  actor: Actor,
+  ownerId: string,
+  action = "box.act",
+): void {
   if (access.role === "owner" || access.role === "admin") return;
   if (actor.kind === "user" && actor.user.id === ownerId) return;
-  throw new DomainError("forbidden", { detail: "only the box's owner or an org admin may do this" });
+  throw new DomainError("forbidden", {
+    detail: "only the box's owner or an org admin may do this",
+    audit: { orgId: access.orgId, action },
+  });
 }

@@ -4,3 +4,12 @@ export { createPool, inTx, isUnavailable, mapDbError, type PoolOptions, type Que
 export * from "./queries/orgs.ts";
 export * from "./queries/tokens.ts";
 export * from "./queries/users.ts";
+export * from "./queries/box-events.ts";
+export * from "./queries/box-queue.ts";
+export * from "./queries/boxes.ts";
+export * from "./queries/idempotency.ts";
+export * from "./queries/nodes.ts";
+export * from "./queries/operations.ts";
+export * from "./queries/identities.ts";
+export * from "./queries/sessions.ts";
+export * from "./queries/ssh-keys.ts";

@@ -1,4 +1,7 @@
 import m0001 from "../migrations/0001_identity.sql?raw";
+import m0002 from "../migrations/0002_boxes.sql?raw";
+import m0003 from "../migrations/0003_access.sql?raw";
+import m0004 from "../migrations/0004_audit.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -13,4 +16,9 @@ export interface Migration {
  * production; a change is a new migration. A test checks this list against
  * the files in migrations/.
  */
-export const migrations: readonly Migration[] = [{ id: 1, name: "identity", sql: m0001 }];
+export const migrations: readonly Migration[] = [
+  { id: 1, name: "identity", sql: m0001 },
+  { id: 2, name: "boxes", sql: m0002 },
+  { id: 3, name: "access", sql: m0003 },
+  { id: 4, name: "audit", sql: m0004 },
+];

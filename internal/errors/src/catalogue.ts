@@ -30,6 +30,10 @@ export const errorCatalogue = {
   token_not_found: { status: 404, title: "No such token" },
   ssh_key_invalid: { status: 400, title: "The SSH public key is not valid" },
   ssh_key_exists: { status: 409, title: "This SSH key is already registered" },
+  ssh_key_not_found: { status: 404, title: "No such SSH key" },
+  login_failed: { status: 403, title: "Login refused" },
+  csrf_failed: { status: 403, title: "Missing or wrong CSRF token" },
+  oidc_not_configured: { status: 404, title: "Single sign-on is not configured on this server" },
 
   // Orgs and tenancy.
   org_not_found: { status: 404, title: "No such organisation" },

@@ -8,6 +8,11 @@ export interface DomainErrorOptions {
   /** Extra response headers (e.g. Retry-After). */
   headers?: Record<string, string>;
   cause?: unknown;
+  /**
+   * For denials: what to write to the audit log (the org's chain, the action
+   * that was refused). Never sent to the client.
+   */
+  audit?: { orgId: string | null; action: string; target?: { kind: string; id?: string; name?: string } };
 }
 
 /**
@@ -21,6 +26,7 @@ export class DomainError extends Error {
   readonly detail: string | undefined;
   readonly extensions: Record<string, unknown>;
   readonly headers: Record<string, string>;
+  readonly audit: DomainErrorOptions["audit"];
 
   constructor(code: ErrorCode, opts: DomainErrorOptions = {}) {
     const entry = errorCatalogue[code];
@@ -32,6 +38,7 @@ export class DomainError extends Error {
     this.detail = opts.detail;
     this.extensions = opts.extensions ?? {};
     this.headers = opts.headers ?? {};
+    this.audit = opts.audit;
   }
 }
 

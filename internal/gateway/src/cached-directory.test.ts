@@ -5,6 +5,7 @@ import type { BoxRoute, GatewayDirectory, GatewayUser } from "./directory.ts";
 const alice: GatewayUser = { userId: "usr_a", username: "alice", keyId: "key_a" };
 const route: BoxRoute = {
   boxId: "box_1",
+  orgId: "org_1",
   boxName: "dev",
   orgName: "acme",
   nodeId: "n1",

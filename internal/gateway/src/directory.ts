@@ -10,6 +10,7 @@ export interface GatewayUser {
 /** Where a box lives and whether it can take a session now. */
 export interface BoxRoute {
   boxId: string;
+  orgId: string;
   boxName: string;
   orgName: string;
   nodeId: string | null;
@@ -42,6 +43,7 @@ export class DbGatewayDirectory implements GatewayDirectory {
   async boxForUser(userId: string, target: { box: string; org?: string }): Promise<BoxRoute | null> {
     const { rows } = await this.db.query<{
       id: string;
+      org_id: string;
       name: string;
       org: string;
       node_id: string | null;
@@ -50,7 +52,7 @@ export class DbGatewayDirectory implements GatewayDirectory {
       owner_id: string;
       role: OrgRole | null;
     }>(
-      `SELECT b.id, b.name, o.name AS org, b.node_id, b.actual_state, b.desired_state, b.owner_id, m.role
+      `SELECT b.id, b.org_id, b.name, o.name AS org, b.node_id, b.actual_state, b.desired_state, b.owner_id, m.role
          FROM boxes b
          JOIN orgs o ON o.id = b.org_id
          JOIN org_members m ON m.org_id = b.org_id AND m.user_id = $1
@@ -68,6 +70,7 @@ export class DbGatewayDirectory implements GatewayDirectory {
     const r = allowed[0]!;
     return {
       boxId: r.id,
+      orgId: r.org_id,
       boxName: r.name,
       orgName: r.org,
       nodeId: r.node_id,

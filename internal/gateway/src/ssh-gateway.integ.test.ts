@@ -26,6 +26,7 @@ const events: SessionEvent[] = [];
 
 const box = (name: string, org: string, state = "running"): BoxRoute => ({
   boxId: `box_${name}`,
+  orgId: `org_${org}`,
   boxName: name,
   orgName: org,
   nodeId: "node_1",

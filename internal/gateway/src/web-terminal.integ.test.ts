@@ -25,6 +25,7 @@ function ticket(over: Partial<{ exp: number; aud: string }> = {}) {
     aud: over.aud ?? TERMINAL_TICKET_AUDIENCE,
     userId: "usr_a",
     boxId: "box_1",
+    orgId: "org_1",
     exp: over.exp ?? Math.floor(Date.now() / 1000) + 60,
   });
 }

@@ -18,13 +18,19 @@ export interface WebTerminalOptions {
   graceMs?: number;
   /** Origins allowed to open terminals besides the server's own (e.g. a dashboard on another host). */
   extraOrigins?: string[];
-  onEvent?: (e: { type: "open" | "close" | "reattach"; userId: string; boxId: string }) => void;
+  onEvent?: (e: {
+    type: "open" | "close" | "reattach";
+    userId: string;
+    boxId: string;
+    orgId: string;
+  }) => void;
 }
 
 interface Terminal {
   key: string;
   userId: string;
   boxId: string;
+  orgId: string;
   session: Session;
   socket?: WebSocket;
   replay: Buffer[];
@@ -75,7 +81,12 @@ export class WebTerminalHub {
   }
 
   /** Handles `GET ...?ticket=T&terminal=ID` upgrades; anything wrong gets a plain HTTP refusal. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: Omit<BoxRoute, "boxId">): void {
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    route: Omit<BoxRoute, "boxId" | "orgId">,
+  ): void {
     const refuse = (status: number, msg: string) => {
       socket.end(
         `HTTP/1.1 ${status} ${msg}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${msg}\n`,
@@ -99,7 +110,14 @@ export class WebTerminalHub {
     const cols = clamp(Number(url.searchParams.get("cols")), 20, 500, 80);
     const rows = clamp(Number(url.searchParams.get("rows")), 5, 200, 24);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      this.#attach(ws, { ...route, boxId: claims.boxId }, claims.userId, termId, cols, rows).catch((err) => {
+      this.#attach(
+        ws,
+        { ...route, boxId: claims.boxId, orgId: claims.orgId },
+        claims.userId,
+        termId,
+        cols,
+        rows,
+      ).catch((err) => {
         sendJson(ws, { t: "error", message: err instanceof Error ? err.message : String(err) });
         ws.close(1011, "session failed");
       });
@@ -118,7 +136,7 @@ export class WebTerminalHub {
       term.replay = [];
       term.replayBytes = 0;
       term.session.resize(cols, rows);
-      this.#opts.onEvent?.({ type: "reattach", userId, boxId: route.boxId });
+      this.#opts.onEvent?.({ type: "reattach", userId, boxId: route.boxId, orgId: route.orgId });
     } else {
       const session = await this.#opts.connector.session(route, {
         user: "dev",
@@ -129,6 +147,7 @@ export class WebTerminalHub {
         key,
         userId,
         boxId: route.boxId,
+        orgId: route.orgId,
         session,
         socket: ws,
         replay: [],
@@ -136,7 +155,7 @@ export class WebTerminalHub {
       };
       term = t;
       this.#terminals.set(key, t);
-      this.#opts.onEvent?.({ type: "open", userId, boxId: route.boxId });
+      this.#opts.onEvent?.({ type: "open", userId, boxId: route.boxId, orgId: route.orgId });
       session.stdout.on("data", (d: Buffer) => this.#output(t, d));
       session.stderr.on("data", (d: Buffer) => this.#output(t, d));
       session.exited.then((code) => {
@@ -185,7 +204,7 @@ export class WebTerminalHub {
     clearTimeout(t.graceTimer);
     if (this.#terminals.get(t.key) === t) {
       this.#terminals.delete(t.key);
-      this.#opts.onEvent?.({ type: "close", userId: t.userId, boxId: t.boxId });
+      this.#opts.onEvent?.({ type: "close", userId: t.userId, boxId: t.boxId, orgId: t.orgId });
     }
   }
 

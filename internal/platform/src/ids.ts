@@ -11,7 +11,19 @@ export function randomBase32(length: number): string {
   return out;
 }
 
-export type IdPrefix = "usr" | "tok" | "org" | "box" | "op" | "key" | "node" | "team" | "tpl" | "evt" | "sec";
+export type IdPrefix =
+  | "usr"
+  | "tok"
+  | "org"
+  | "box"
+  | "op"
+  | "key"
+  | "node"
+  | "team"
+  | "tpl"
+  | "evt"
+  | "sec"
+  | "sess";
 
 /** A server-generated id such as `box_0p3k...`: `^[a-z]+_[0-9a-z]{20}$`. */
 export function newId(prefix: IdPrefix): string {

@@ -1,7 +1,4 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -9,12 +6,11 @@ const CHROMIUM = "/usr/bin/chromium";
 /**
  * Debian's Chromium driven by playwright-core (never a downloaded browser),
  * headless, with the background networking that this closed network refuses
- * switched off.
+ * switched off. Playwright gives each launch a fresh temporary profile.
  */
 export async function launchChromium(): Promise<{ browser: Browser; close(): Promise<void> }> {
   if (!existsSync(CHROMIUM))
     throw new Error("chromium is not installed: run scripts/setup.sh (make test does)");
-  const profile = await mkdtemp(join(tmpdir(), "boxyard-chromium-"));
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -26,14 +22,12 @@ export async function launchChromium(): Promise<{ browser: Browser; close(): Pro
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      `--user-data-dir=${profile}`,
     ],
   });
   return {
     browser,
     async close() {
       await browser.close();
-      await rm(profile, { recursive: true, force: true });
     },
   };
 }

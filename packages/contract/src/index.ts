@@ -1,7 +1,13 @@
+export * from "./agent.ts";
+export * from "./audit.ts";
+export * from "./boxes.ts";
 export * from "./common.ts";
 export { buildOpenApiDocument } from "./openapi.ts";
+export * from "./nodes.ts";
 export * from "./orgs.ts";
 export * from "./route.ts";
 export * from "./routes.ts";
+export * from "./ssh-keys.ts";
 export * from "./system.ts";
+export * from "./terminal.ts";
 export * from "./users.ts";

@@ -1,6 +1,12 @@
+import * as agent from "./agent.ts";
+import * as audit from "./audit.ts";
+import * as boxes from "./boxes.ts";
+import * as nodes from "./nodes.ts";
 import type { RouteDef } from "./route.ts";
+import * as sshKeys from "./ssh-keys.ts";
 import * as orgs from "./orgs.ts";
 import * as system from "./system.ts";
+import * as terminal from "./terminal.ts";
 import * as users from "./users.ts";
 
 /**
@@ -13,15 +19,38 @@ export const allRoutes: readonly RouteDef[] = [
   system.readyz,
   system.metrics,
   system.openapi,
+  system.serverInfo,
   users.getMe,
   users.listMyTokens,
   users.createMyToken,
   users.revokeMyToken,
   users.createUser,
   users.createUserToken,
+  sshKeys.addMySshKey,
+  sshKeys.listMySshKeys,
+  sshKeys.deleteMySshKey,
   orgs.createOrg,
   orgs.listOrgs,
   orgs.getOrg,
   orgs.setOrgMember,
   orgs.listOrgMembers,
+  boxes.createBox,
+  boxes.listBoxes,
+  boxes.getBox,
+  boxes.startBox,
+  boxes.stopBox,
+  boxes.pauseBox,
+  boxes.resumeBox,
+  boxes.deleteBox,
+  boxes.execInBox,
+  boxes.boxEvents,
+  boxes.getOperation,
+  terminal.createTerminalTicket,
+  audit.listAudit,
+  audit.verifyAudit,
+  nodes.listNodes,
+  agent.agentRegister,
+  agent.agentHeartbeat,
+  agent.agentDesired,
+  agent.agentReport,
 ];

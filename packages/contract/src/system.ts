@@ -55,3 +55,24 @@ export const openapi = defineRoute({
   successStatus: 200,
   response: z.record(z.string(), z.unknown()),
 });
+
+export const ServerInfo = z
+  .object({
+    version: z.string(),
+    /** Where the SSH gateway listens, and its host key (so clients can pin it). */
+    sshGateway: z.object({ host: z.string(), port: z.int(), hostKey: z.string() }).nullable(),
+    /** Whether browser sign-in through an identity provider is configured. */
+    oidc: z.boolean(),
+  })
+  .meta({ id: "ServerInfo" });
+
+export const serverInfo = defineRoute({
+  operationId: "serverInfo",
+  method: "GET",
+  path: "/api/v1/info",
+  summary: "Server version, SSH gateway address and host key",
+  tags: ["system"],
+  auth: "token",
+  successStatus: 200,
+  response: ServerInfo,
+});

@@ -12,6 +12,7 @@ import {
   upsertOrgMember,
 } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
+import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 import { isUniqueViolation } from "./users.ts";
 
@@ -35,6 +36,13 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
       return await inTx(deps.pool, async (tx) => {
         const org = await insertOrg(tx, { id: deps.ids.newId("org"), name: ctx.body.name });
         await upsertOrgMember(tx, { orgId: org.id, userId: user.id, role: "owner" });
+        await auditFor(tx, ctx, {
+          orgId: org.id,
+          action: "org.create",
+          target: { kind: "org", id: org.id, name: org.name },
+          result: "success",
+          at: deps.clock.now(),
+        });
         return orgView({ ...org, role: "owner" });
       });
     } catch (err) {
@@ -73,15 +81,37 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "set");
     // Only owners make owners; admins manage everyone else.
     if (ctx.body.role === "owner" && access.role !== "owner") {
-      throw new DomainError("forbidden", { detail: "only an owner may make another owner" });
+      throw new DomainError("forbidden", {
+        detail: "only an owner may make another owner",
+        audit: {
+          orgId: access.orgId,
+          action: "org.member.set",
+          target: { kind: "user", name: ctx.params.username },
+        },
+      });
     }
     return inTx(deps.pool, async (tx) => {
       const user = await getLiveUserByUsername(tx, ctx.params.username);
       if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
       const m = await upsertOrgMember(tx, { orgId: access.orgId, userId: user.id, role: ctx.body.role });
       if ((await countOrgOwners(tx, access.orgId)) === 0) {
-        throw new DomainError("forbidden", { detail: "an organisation must keep at least one owner" });
+        throw new DomainError("forbidden", {
+          detail: "an organisation must keep at least one owner",
+          audit: {
+            orgId: access.orgId,
+            action: "org.member.set",
+            target: { kind: "user", name: user.username },
+          },
+        });
       }
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "org.member.set",
+        target: { kind: "user", id: user.id, name: user.username },
+        result: "success",
+        details: { role: ctx.body.role },
+        at: deps.clock.now(),
+      });
       return {
         org: access.orgName,
         username: user.username,

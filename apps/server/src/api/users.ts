@@ -9,6 +9,7 @@ import {
 } from "@boxyard/contract";
 import {
   getLiveUserByUsername,
+  inTx,
   insertToken,
   insertUser,
   listTokensByUser,
@@ -18,6 +19,7 @@ import {
 } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { RequestContext } from "../http/context.ts";
+import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
 const DEFAULT_TOKEN_LIFETIME_S = 30 * 24 * 3600;
@@ -42,9 +44,13 @@ export function tokenView(t: TokenRow) {
   };
 }
 
-function requireSiteAdmin(ctx: RequestContext<unknown, unknown, unknown>): void {
-  if (!ctx.actor.user.site_admin)
-    throw new DomainError("forbidden", { detail: "this needs the site admin role" });
+function requireSiteAdmin(ctx: RequestContext<unknown, unknown, unknown>, action: string): void {
+  if (!ctx.actor.user.site_admin) {
+    throw new DomainError("forbidden", {
+      detail: "this needs the site admin role",
+      audit: { orgId: null, action },
+    });
+  }
 }
 
 export function isUniqueViolation(err: unknown): boolean {
@@ -54,17 +60,32 @@ export function isUniqueViolation(err: unknown): boolean {
 export function registerUserRoutes(r: RouteRegistrar): void {
   const { deps } = r;
 
-  const issueToken = async (userId: string, body: { name: string; expiresIn?: number | undefined }) => {
+  const issueToken = async (
+    ctx: RequestContext<unknown, unknown, unknown>,
+    user: { id: string; username: string },
+    body: { name: string; expiresIn?: number | undefined },
+  ) => {
     const minted = mintToken();
-    const expiresAt = new Date(
-      deps.clock.now().getTime() + (body.expiresIn ?? DEFAULT_TOKEN_LIFETIME_S) * 1000,
-    );
-    const row = await insertToken(deps.pool, {
-      id: minted.id,
-      userId,
-      name: body.name,
-      secretHash: minted.secretHash,
-      expiresAt,
+    const now = deps.clock.now();
+    const expiresAt = new Date(now.getTime() + (body.expiresIn ?? DEFAULT_TOKEN_LIFETIME_S) * 1000);
+    const row = await inTx(deps.pool, async (tx) => {
+      const t = await insertToken(tx, {
+        id: minted.id,
+        userId: user.id,
+        name: body.name,
+        secretHash: minted.secretHash,
+        expiresAt,
+      });
+      // The secret is never in the audit log: only which token, for whom.
+      await auditFor(tx, ctx, {
+        orgId: null,
+        action: "token.create",
+        target: { kind: "token", id: t.id, name: t.name },
+        result: "success",
+        details: { forUser: user.username, expiresAt: expiresAt.toISOString() },
+        at: now,
+      });
+      return t;
     });
     return { ...tokenView(row), token: minted.token };
   };
@@ -75,22 +96,42 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     items: (await listTokensByUser(deps.pool, ctx.actor.user.id)).map(tokenView),
   }));
 
-  r.add(createMyToken, async (ctx) => issueToken(ctx.actor.user.id, ctx.body));
+  r.add(createMyToken, async (ctx) => issueToken(ctx, ctx.actor.user, ctx.body));
 
   r.add(revokeMyToken, async (ctx) => {
-    if (!(await revokeToken(deps.pool, ctx.actor.user.id, ctx.params.tokenId)))
-      throw new DomainError("token_not_found");
+    await inTx(deps.pool, async (tx) => {
+      if (!(await revokeToken(tx, ctx.actor.user.id, ctx.params.tokenId)))
+        throw new DomainError("token_not_found");
+      await auditFor(tx, ctx, {
+        orgId: null,
+        action: "token.revoke",
+        target: { kind: "token", id: ctx.params.tokenId },
+        result: "success",
+        at: deps.clock.now(),
+      });
+    });
     return null;
   });
 
   r.add(createUser, async (ctx) => {
-    requireSiteAdmin(ctx);
+    requireSiteAdmin(ctx, "user.create");
     try {
-      const row = await insertUser(deps.pool, {
-        id: deps.ids.newId("usr"),
-        username: ctx.body.username,
-        email: ctx.body.email ?? null,
-        siteAdmin: ctx.body.siteAdmin ?? false,
+      const row = await inTx(deps.pool, async (tx) => {
+        const u = await insertUser(tx, {
+          id: deps.ids.newId("usr"),
+          username: ctx.body.username,
+          email: ctx.body.email ?? null,
+          siteAdmin: ctx.body.siteAdmin ?? false,
+        });
+        await auditFor(tx, ctx, {
+          orgId: null,
+          action: "user.create",
+          target: { kind: "user", id: u.id, name: u.username },
+          result: "success",
+          details: { siteAdmin: u.site_admin, email: u.email ? "set" : "unset" },
+          at: deps.clock.now(),
+        });
+        return u;
       });
       return userView(row);
     } catch (err) {
@@ -100,9 +141,9 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   });
 
   r.add(createUserToken, async (ctx) => {
-    requireSiteAdmin(ctx);
+    requireSiteAdmin(ctx, "token.create");
     const user = await getLiveUserByUsername(deps.pool, ctx.params.username);
     if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
-    return issueToken(user.id, ctx.body);
+    return issueToken(ctx, user, ctx.body);
   });
 }

@@ -1,9 +1,15 @@
-import { authenticateBearer } from "@boxyard/auth";
+import { recordAudit } from "@boxyard/audit";
+import { authenticateRequest, type UserActor } from "@boxyard/auth";
+import { inTx } from "@boxyard/db";
 import type { RouteDef } from "@boxyard/contract";
-import { DomainError } from "@boxyard/errors";
+import { DomainError, isDomainError } from "@boxyard/errors";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { ApiDeps, RequestContext } from "./context.ts";
+import { withIdempotency } from "./idempotency.ts";
+
+/** Methods whose requests honour an Idempotency-Key header. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["POST", "DELETE"]);
 
 /** The parsed type of an optional schema; routes without one get `unknown`. */
 type Out<S> = z.output<NonNullable<S> extends z.ZodType ? NonNullable<S> : z.ZodUnknown>;
@@ -57,9 +63,7 @@ export function registerRoute<R extends RouteDef>(
     url: route.path,
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       const actor =
-        route.auth === "token"
-          ? await authenticateBearer(deps.pool, req.headers.authorization, deps.clock)
-          : undefined;
+        route.auth === "token" ? await authenticateRequest(deps.pool, req, deps.clock) : undefined;
       if (route.body && req.body === undefined && route.method !== "GET") {
         // No body at all: treat as an empty object so optional-only bodies work.
         (req as { body: unknown }).body = {};
@@ -73,13 +77,68 @@ export function registerRoute<R extends RouteDef>(
         ip: req.ip,
         headers: req.headers,
       } as Parameters<Handler<R>>[0];
-      const result = await handler(ctx, reply);
-      reply.code(route.successStatus);
-      if (route.successStatus === 204) return reply.send();
-      if (route.contentType) return reply.type(route.contentType).send(result);
-      // Parsing the response through its schema strips anything the contract
-      // does not name, so a handler cannot leak a column by accident.
-      return reply.send(route.response.parse(result));
+      const execute = async () => {
+        const result = await handler(ctx, reply);
+        // A handler that took over the socket (Server-Sent Events) has answered already.
+        if (reply.sent) return undefined;
+        // Parsing the response through its schema strips anything the contract
+        // does not name, so a handler cannot leak a column by accident.
+        const body =
+          route.successStatus === 204 ? undefined : route.contentType ? result : route.response.parse(result);
+        return { status: route.successStatus as number, body };
+      };
+      const key = req.headers["idempotency-key"];
+      let out: Awaited<ReturnType<typeof execute>> | { status: number; body: unknown; replayed?: boolean };
+      try {
+        out =
+          typeof key === "string" && actor && IDEMPOTENT_METHODS.has(route.method)
+            ? await withIdempotency(
+                deps.pool,
+                { userId: actor.user.id, key, method: route.method, path: req.url, body: ctx.body },
+                execute,
+              )
+            : await execute();
+      } catch (err) {
+        if (actor && isDomainError(err) && err.audit) await auditDenial(deps, actor, req, err);
+        throw err;
+      }
+      if (!out) return;
+      if ("replayed" in out && out.replayed) reply.header("idempotency-replayed", "true");
+      reply.code(out.status);
+      if (out.status === 204) return reply.send();
+      if (route.contentType) return reply.type(route.contentType).send(out.body);
+      return reply.send(out.body);
     },
   });
+}
+
+/**
+ * Every denial is attributable: it goes to the audit chain of the org it was
+ * about (or the site chain), in its own transaction since the request's
+ * own work rolled back. A failure to write it is logged, not shown.
+ */
+async function auditDenial(
+  deps: ApiDeps,
+  actor: UserActor,
+  req: FastifyRequest,
+  err: DomainError,
+): Promise<void> {
+  const a = err.audit!;
+  try {
+    await inTx(deps.pool, (tx) =>
+      recordAudit(tx, {
+        orgId: a.orgId,
+        actor: { kind: "user", id: actor.user.id, name: actor.user.username },
+        action: a.action,
+        ...(a.target ? { target: a.target } : {}),
+        result: "denied",
+        requestId: req.id,
+        sourceIp: req.ip,
+        details: { reason: err.detail ?? err.title },
+        at: deps.clock.now(),
+      }),
+    );
+  } catch (auditErr) {
+    req.log.error({ err: auditErr }, "could not record a denial in the audit log");
+  }
 }

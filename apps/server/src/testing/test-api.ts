@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createTestDatabase } from "@boxyard/testkit";
 import pino from "pino";
-import { resolveServerConfig } from "../config.ts";
+import { type RawServerFlags, resolveServerConfig } from "../config.ts";
 import { type RunningServer, runServer } from "../server.ts";
 
 export interface TestApi {
@@ -31,12 +31,21 @@ export interface TestApi {
  * database, a loopback port), for API tests that do not need a separate
  * process.
  */
-export async function startTestApi(): Promise<TestApi> {
+export async function startTestApi(
+  opts: { port?: number; flags?: Partial<RawServerFlags>; env?: NodeJS.ProcessEnv } = {},
+): Promise<TestApi> {
   const db = await createTestDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), "boxyard-api-"));
   const config = resolveServerConfig(
-    { dataDir, listen: "127.0.0.1:0", databaseUrl: db.url, logLevel: "silent" },
-    {},
+    {
+      dataDir,
+      listen: `127.0.0.1:${opts.port ?? 0}`,
+      databaseUrl: db.url,
+      logLevel: "silent",
+      runtime: "fake",
+      ...opts.flags,
+    },
+    opts.env ?? {},
   );
   const server = await runServer({ config, logger: pino({ level: "silent" }) });
   const adminToken = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();

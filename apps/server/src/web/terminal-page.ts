@@ -18,6 +18,7 @@ export function terminalPage(org: string, box: string): string {
   #status { color: #9ab; }
   #terminal { flex: 1; min-height: 0; padding: .3rem; }
   form { padding: 1rem; display: flex; gap: .5rem; flex-wrap: wrap; }
+  form[hidden] { display: none; }
   input { min-width: 20rem; padding: .3rem; }
 </style>
 </head>

@@ -1,0 +1,234 @@
+import {
+  type Box,
+  createBox,
+  deleteBox,
+  execInBox,
+  getBox,
+  listBoxes,
+  pauseBox,
+  resumeBox,
+  startBox,
+  stopBox,
+} from "@boxyard/contract";
+import type { Command } from "commander";
+import type { z } from "zod";
+import { connect } from "../context.ts";
+import { resolveOrg } from "../org.ts";
+import { age, formatTable, printJson } from "../output.ts";
+import { waitForState } from "../wait.ts";
+
+type BoxT = z.output<typeof Box>;
+
+function stateLabel(b: BoxT): string {
+  const want = { running: "running", stopped: "stopped", paused: "paused", deleted: "deleted" }[
+    b.desiredState
+  ];
+  return b.actualState === want ? b.actualState : `${b.actualState} -> ${want}`;
+}
+
+/** `boxyard show`: what the box is and, in plain words, what survives what. */
+export function describeBox(b: BoxT): string {
+  const lines = [
+    `${b.name} (${b.org})`,
+    `  state:     ${stateLabel(b)}${b.lastError ? `  [last error: ${b.lastError.message}${b.lastError.permanent ? ", not retrying" : `, retrying (attempt ${b.lastError.attempts})`}]` : ""}`,
+    `  template:  ${b.template} v${b.templateVersion}`,
+    `  owner:     ${b.owner}`,
+    `  node:      ${b.node ?? "-"}`,
+    `  resources: ${b.resources.cpu} CPU, ${b.resources.memoryMiB} MiB memory, ${b.resources.diskGiB} GiB disk${b.resources.gpus ? `, ${b.resources.gpus} GPU` : ""}`,
+    `  created:   ${b.createdAt} (${age(b.createdAt)} ago)`,
+    "",
+    "What persists:",
+    "  /home/dev and /workspace are the box's volume; changes elsewhere in the file system (installed",
+    "  packages, /etc) are kept in the box's own layer. Both survive stop and start. /tmp does not.",
+    "  Pause keeps running processes too: 'boxyard resume' continues them where they were.",
+    b.persistent
+      ? "  This box is marked persistent, but off-node backups are not implemented yet: if its node is lost, so is its disk."
+      : "  This box is not persistent: if its node is lost, so is its disk.",
+    "",
+    "Auto-pause and auto-stop:",
+    "  None configured: the box runs until you stop or pause it.",
+  ];
+  return lines.join("\n");
+}
+
+interface OrgOpt {
+  org?: string;
+  json?: boolean;
+  wait?: boolean;
+}
+
+export function registerBoxCommands(program: Command): void {
+  program
+    .command("create")
+    .description("Create a box from a template")
+    .argument("<name>", "box name: a-z, 0-9 and '-'")
+    .requiredOption("-t, --template <template>", "template name (e.g. busybox, debian)")
+    .option("--org <org>", "organisation (default: your saved or only one)")
+    .option("--cpu <n>", "CPU cores", Number)
+    .option("--memory <MiB>", "memory in MiB", (v) => Number.parseInt(v, 10))
+    .option("--disk <GiB>", "disk in GiB", (v) => Number.parseInt(v, 10))
+    .option("--persistent", "keep the box through node loss (from backups)")
+    .option("--wait", "wait until the box is running, showing progress")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard create web --template debian --wait\n")
+    .action(
+      async (
+        name: string,
+        opts: OrgOpt & {
+          template: string;
+          cpu?: number;
+          memory?: number;
+          disk?: number;
+          persistent?: boolean;
+        },
+      ) => {
+        const conn = await connect();
+        const org = await resolveOrg(conn, opts.org);
+        const resources = {
+          ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
+          ...(opts.memory !== undefined ? { memoryMiB: opts.memory } : {}),
+          ...(opts.disk !== undefined ? { diskGiB: opts.disk } : {}),
+        };
+        const accepted = await conn.client.call(createBox, {
+          params: { org },
+          body: {
+            name,
+            template: opts.template,
+            ...(opts.persistent ? { persistent: true } : {}),
+            ...(Object.keys(resources).length > 0 ? { resources } : {}),
+          },
+          idempotencyKey: `cli-create-${org}-${name}-${process.pid}-${Date.now()}`,
+        });
+        let box = accepted.box;
+        if (opts.wait) box = (await waitForState(conn, { org, box: name, target: "running" })) ?? box;
+        if (opts.json) return printJson(opts.wait ? box : accepted);
+        if (!opts.wait)
+          process.stdout.write(
+            `Creating ${name} from ${opts.template} ('boxyard show ${name}' to follow).\n`,
+          );
+      },
+    );
+
+  program
+    .command("ls")
+    .description("List boxes")
+    .option("--org <org>", "organisation")
+    .option("--state <state>", "only boxes in this state")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard ls --json | jq '.[].name'\n")
+    .action(async (opts: OrgOpt & { state?: string }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const items: BoxT[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await conn.client.call(listBoxes, {
+          params: { org },
+          query: {
+            limit: 200,
+            ...(cursor ? { cursor } : {}),
+            ...(opts.state ? { state: opts.state as BoxT["actualState"] } : {}),
+          },
+        });
+        items.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      if (opts.json) return printJson(items);
+      if (items.length === 0) {
+        process.stdout.write(`No boxes in ${org}. Create one: boxyard create NAME --template busybox\n`);
+        return;
+      }
+      process.stdout.write(
+        `${formatTable(items, [
+          { header: "name", value: (b) => b.name },
+          { header: "state", value: stateLabel },
+          { header: "template", value: (b) => `${b.template}:v${b.templateVersion}` },
+          { header: "age", value: (b) => age(b.createdAt) },
+          { header: "node", value: (b) => b.node ?? "-" },
+          { header: "owner", value: (b) => b.owner },
+        ])}\n`,
+      );
+    });
+
+  program
+    .command("show")
+    .description("Show a box and, in plain words, what persists and when it auto-pauses")
+    .argument("<name>")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard show web\n")
+    .action(async (name: string, opts: OrgOpt) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const box = await conn.client.call(getBox, { params: { org, box: name } });
+      if (opts.json) return printJson(box);
+      process.stdout.write(`${describeBox(box)}\n`);
+    });
+
+  const verbs = [
+    ["start", startBox, "running", "Start a stopped box (cold boot)"],
+    ["stop", stopBox, "stopped", "Stop a box: processes end, disks are kept"],
+    ["pause", pauseBox, "paused", "Pause a box, keeping its processes"],
+    ["resume", resumeBox, "running", "Resume a paused box"],
+  ] as const;
+  for (const [verb, route, target, summary] of verbs) {
+    program
+      .command(verb)
+      .description(summary)
+      .argument("<name>")
+      .option("--org <org>", "organisation")
+      .option("--wait", `wait until the box is ${target}, showing progress`)
+      .option("--json", "machine-readable output")
+      .addHelpText("after", `\nExample:\n  boxyard ${verb} web --wait\n`)
+      .action(async (name: string, opts: OrgOpt) => {
+        const conn = await connect();
+        const org = await resolveOrg(conn, opts.org);
+        const accepted = await conn.client.call(route, { params: { org, box: name } });
+        let box = accepted.box;
+        if (opts.wait) box = (await waitForState(conn, { org, box: name, target })) ?? box;
+        if (opts.json) return printJson(opts.wait ? box : accepted);
+        if (!opts.wait) process.stdout.write(`${name}: ${verb} requested (now ${box.actualState}).\n`);
+      });
+  }
+
+  program
+    .command("rm")
+    .description("Delete a box and everything in it")
+    .argument("<name>")
+    .option("--org <org>", "organisation")
+    .option("--wait", "wait until it is gone")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard rm web --wait\n")
+    .action(async (name: string, opts: OrgOpt) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const accepted = await conn.client.call(deleteBox, { params: { org, box: name } });
+      if (opts.wait) await waitForState(conn, { org, box: name, target: "deleted" });
+      if (opts.json) return printJson(accepted);
+      process.stdout.write(opts.wait ? `${name} deleted.\n` : `${name}: delete requested.\n`);
+    });
+
+  program
+    .command("exec")
+    .description("Run a command in a running box (no tty); exits with its exit code")
+    .argument("<name>")
+    .argument("<command...>", "the command and its arguments (after --)")
+    .option("--org <org>", "organisation")
+    .option("--timeout <seconds>", "kill the command after this long", (v) => Number.parseInt(v, 10))
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard exec web -- git --version\n")
+    .action(async (name: string, command: string[], opts: OrgOpt & { timeout?: number }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const r = await conn.client.call(execInBox, {
+        params: { org, box: name },
+        body: { command, ...(opts.timeout ? { timeoutSeconds: opts.timeout } : {}) },
+      });
+      if (opts.json) return printJson(r);
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      if (r.timedOut) process.stderr.write(`boxyard: the command timed out and was killed\n`);
+      if (r.truncated) process.stderr.write(`boxyard: output was cut at the size limit\n`);
+      process.exitCode = r.exitCode;
+    });
+}

@@ -1,0 +1,96 @@
+// A node agent in "another process": it talks to the control plane only
+// through the HTTP agent routes, with its own node token.
+
+import { NodeAgent, StaticImageResolver } from "@boxyard/agent";
+import { HttpControlPlaneLink } from "@boxyard/agent-protocol";
+import { systemClock } from "@boxyard/platform";
+import { FakeRuntime } from "@boxyard/runtime";
+import { waitFor } from "@boxyard/testkit";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
+
+let api: BoxTestApi;
+let remote: NodeAgent;
+const remoteRuntime = new FakeRuntime();
+
+beforeAll(async () => {
+  api = await startBoxTestApi();
+  // The org is made directly in the database so this test exercises only the agent transport.
+  const me = await api.call("GET", "/api/v1/users/me");
+  await api.server.pool.query(`INSERT INTO orgs (id, name) VALUES ('org_remote00000000000000', 'remote')`);
+  await api.server.pool.query(
+    `INSERT INTO org_members (org_id, user_id, role) VALUES ('org_remote00000000000000', $1, 'owner')`,
+    [me.body.id],
+  );
+  remote = new NodeAgent({
+    runtime: remoteRuntime,
+    images: new StaticImageResolver(),
+    link: new HttpControlPlaneLink({ baseUrl: api.url, registrationToken: api.adminToken }),
+    nodeName: "remote-1",
+    clock: systemClock,
+    logger: pino({ level: "silent" }),
+    // More free memory than the in-process node, so the scheduler prefers it.
+    capacity: { cpu: 64, memoryMiB: 1_000_000, diskGiB: 4096, gpus: 0 },
+    heartbeatMs: 200,
+    longPollMs: 300,
+    retry: { baseMs: 20, capMs: 200 },
+  });
+  await remote.start();
+});
+afterAll(async () => {
+  await remote?.stop();
+  await api?.close();
+});
+
+describe("HTTP agent transport", () => {
+  it("runs a box on a remote node through register, long-poll, reports and heartbeats", async () => {
+    await waitFor(() => remote.readiness().ok, { message: "the remote agent to register" });
+    const created = await api.call("POST", "/api/v1/orgs/remote/boxes", {
+      body: { name: "far", template: "busybox" },
+    });
+    expect(created.status).toBe(202);
+    const box = await waitFor(async () => {
+      const b = (await api.call("GET", "/api/v1/orgs/remote/boxes/far")).body;
+      return b.actualState === "running" ? b : null;
+    });
+    expect(box.node).toBe("remote-1");
+    expect(remoteRuntime.state.boxes.get(box.id)?.phase).toBe("running");
+    expect(api.runtime.state.boxes.size).toBe(0);
+
+    await api.call("DELETE", "/api/v1/orgs/remote/boxes/far");
+    await waitFor(() => !remoteRuntime.state.boxes.has(box.id), {
+      message: "the remote box to be destroyed",
+    });
+    const nodes = (await api.call("GET", "/api/v1/nodes")).body.items;
+    expect(nodes.find((n: { name: string }) => n.name === "remote-1")).toMatchObject({
+      healthy: true,
+      runtime: "fake",
+    });
+  });
+
+  it("rejects agent calls without the node's token, and registration without a site admin token", async () => {
+    const nodeId = remote.registeredNodeId!;
+    const res = await fetch(`${api.url}/api/v1/agent/nodes/${nodeId}/desired`, {
+      headers: { "x-boxyard-node-token": "byn_wrong" },
+    });
+    expect(res.status).toBe(401);
+    const noHeader = await fetch(`${api.url}/api/v1/agent/nodes/${nodeId}/reports`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ reports: [] }),
+    });
+    expect(noHeader.status).toBe(401);
+    const reg = await fetch(`${api.url}/api/v1/agent/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "x",
+        runtime: "fake",
+        capacity: { cpu: 1, memoryMiB: 1, diskGiB: 1, gpus: 0 },
+        agentVersion: "t",
+      }),
+    });
+    expect(reg.status).toBe(401);
+  });
+});

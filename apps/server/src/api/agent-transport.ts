@@ -1,0 +1,67 @@
+// The HTTP side of the agent protocol: the same InProcessNodeLink the local
+// agent uses, behind per-node token authentication.
+
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  agentDesired,
+  agentHeartbeat,
+  agentRegister,
+  agentReport,
+  NODE_TOKEN_HEADER,
+} from "@boxyard/contract";
+import { getNodeById, setNodeTokenHash } from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import type { LifecycleDeps } from "./lifecycle-deps.ts";
+import type { RouteRegistrar } from "./registrar.ts";
+
+function hash(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDeps): void {
+  const { deps } = r;
+
+  /** The node the token belongs to; anything else is the same 401, so node ids are not probed. */
+  async function authorizeNode(nodeId: string, headers: Record<string, string | string[] | undefined>) {
+    const given = headers[NODE_TOKEN_HEADER];
+    const node = typeof given === "string" ? await getNodeById(deps.pool, nodeId) : null;
+    const ok =
+      typeof given === "string" &&
+      node?.token_hash != null &&
+      node.token_hash.length === 32 &&
+      timingSafeEqual(hash(given), node.token_hash);
+    if (!ok)
+      throw new DomainError("unauthorized", { detail: `send the node's token in ${NODE_TOKEN_HEADER}` });
+  }
+
+  r.add(agentRegister, async (ctx) => {
+    if (!ctx.actor.user.site_admin)
+      throw new DomainError("forbidden", { detail: "registering nodes needs a site admin" });
+    const { nodeId } = await lc.link.register(ctx.body);
+    // A new token on every registration: a restarted agent registers again and the old token stops working.
+    const nodeToken = `byn_${randomBytes(32).toString("base64url")}`;
+    await setNodeTokenHash(deps.pool, nodeId, hash(nodeToken));
+    return { nodeId, nodeToken };
+  });
+
+  r.add(agentHeartbeat, async (ctx) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    await lc.link.heartbeat(ctx.params.node, ctx.body);
+    return null;
+  });
+
+  r.add(agentDesired, async (ctx, reply) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    const abort = new AbortController();
+    reply.raw.on("close", () => abort.abort());
+    return lc.link.fetchDesired(ctx.params.node, ctx.query.since, {
+      waitMs: ctx.query.waitMs,
+      signal: abort.signal,
+    });
+  });
+
+  r.add(agentReport, async (ctx) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    return lc.link.report(ctx.params.node, ctx.body.reports);
+  });
+}

@@ -1,0 +1,136 @@
+import { assertOwnsOrPrivileged, authorizeOrg, type OrgAccess } from "@boxyard/authz";
+import type { Actor } from "@boxyard/auth";
+import {
+  createBox,
+  deleteBox,
+  getBox,
+  listBoxes,
+  pauseBox,
+  resumeBox,
+  startBox,
+  stopBox,
+} from "@boxyard/contract";
+import { type BoxViewRow, getBoxViewById, getLiveBoxByName, listBoxesByOrg } from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import {
+  type BoxVerb,
+  changeBoxDesiredState,
+  createBox as createBoxRow,
+  resolveTemplate,
+} from "@boxyard/lifecycle";
+import type pg from "pg";
+import type { ApiDeps } from "../http/context.ts";
+import { boxView, decodeCursor, encodeCursor, operationView } from "./box-view.ts";
+import { auditFor } from "./audit.ts";
+import type { RouteRegistrar } from "./registrar.ts";
+
+/** A live box of an org the actor may act on, or box_not_found. */
+export async function findBox(db: pg.Pool, access: OrgAccess, name: string): Promise<BoxViewRow> {
+  const box = await getLiveBoxByName(db, access.orgId, name);
+  if (!box) throw new DomainError("box_not_found", { detail: name });
+  return box;
+}
+
+/** Authorises an owner-scoped verb on a named box (members act only on their own boxes). */
+export async function authorizeBox(
+  deps: ApiDeps,
+  actor: Actor,
+  p: { org: string; box: string },
+  action: "start" | "stop" | "pause" | "resume" | "delete" | "exec" | "connect" | "read",
+): Promise<{ access: OrgAccess; box: BoxViewRow }> {
+  const access = await authorizeOrg(deps.pool, actor, p.org, "box", action);
+  const box = await findBox(deps.pool, access, p.box);
+  if (action !== "read") assertOwnsOrPrivileged(access, actor, box.owner_id, `box.${action}`);
+  return { access, box };
+}
+
+async function view(deps: ApiDeps, id: string) {
+  const row = await getBoxViewById(deps.pool, id);
+  if (!row) throw new DomainError("box_not_found");
+  return boxView(row);
+}
+
+export function registerBoxRoutes(r: RouteRegistrar): void {
+  const { deps } = r;
+
+  r.add(createBox, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
+    const template = resolveTemplate(ctx.body.template, ctx.body.templateVersion);
+    template.resources = { ...template.resources, ...ctx.body.resources };
+    const { box, operation } = await createBoxRow(
+      deps.pool,
+      deps.ids,
+      {
+        orgId: access.orgId,
+        ownerId: ctx.actor.user.id,
+        name: ctx.body.name,
+        template,
+        persistent: ctx.body.persistent ?? false,
+      },
+      (tx, c) =>
+        auditFor(tx, ctx, {
+          orgId: access.orgId,
+          action: "box.create",
+          target: { kind: "box", id: c.box.id, name: c.box.name },
+          result: "success",
+          details: {
+            template: template.name,
+            templateVersion: template.version,
+            resources: template.resources,
+          },
+          at: deps.clock.now(),
+        }),
+    );
+    return { box: await view(deps, box.id), operation: operationView(operation) };
+  });
+
+  r.add(listBoxes, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "read");
+    let after: { createdAt: Date; id: string } | undefined;
+    if (ctx.query.cursor !== undefined) {
+      after = decodeCursor(ctx.query.cursor) ?? undefined;
+      if (!after)
+        throw new DomainError("validation_failed", { detail: "query.cursor: not a cursor from this API" });
+    }
+    const rows = await listBoxesByOrg(deps.pool, access.orgId, {
+      actualState: ctx.query.state,
+      ownerUsername: ctx.query.owner,
+      after,
+      limit: ctx.query.limit + 1,
+    });
+    const page = rows.slice(0, ctx.query.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(boxView),
+      nextCursor: rows.length > ctx.query.limit && last ? encodeCursor(last) : null,
+    };
+  });
+
+  r.add(getBox, async (ctx) => boxView((await authorizeBox(deps, ctx.actor, ctx.params, "read")).box));
+
+  const verbs: Array<[typeof startBox | typeof deleteBox, BoxVerb]> = [
+    [startBox, "start"],
+    [stopBox, "stop"],
+    [pauseBox, "pause"],
+    [resumeBox, "resume"],
+    [deleteBox, "delete"],
+  ];
+  for (const [route, verb] of verbs) {
+    r.add(route, async (ctx) => {
+      const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
+      const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, (tx, c) =>
+        auditFor(tx, ctx, {
+          orgId: access.orgId,
+          action: `box.${verb}`,
+          target: { kind: "box", id: box.id, name: box.name },
+          result: "success",
+          details: c.noop
+            ? { noop: true }
+            : { desiredState: c.box.desired_state, generation: c.box.generation },
+          at: deps.clock.now(),
+        }),
+      );
+      return { box: await view(deps, out.box.id), operation: operationView(out.operation) };
+    });
+  }
+}

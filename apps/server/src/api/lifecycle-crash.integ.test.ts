@@ -1,0 +1,66 @@
+// D4: crash at every step boundary. A failpoint after each side effect of
+// create, start, stop, pause, resume and delete, in the reconciler and in
+// the agent, kills that component; a new one over the same database and
+// node state must converge the box exactly once, with no leaked sandbox.
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LifecycleHarness } from "./lifecycle-harness.ts";
+
+const FAILPOINTS = [
+  "reconciler.after-write:provisioning",
+  "reconciler.after-write:running",
+  "reconciler.after-write:stopping",
+  "reconciler.after-write:stopped",
+  "reconciler.after-write:starting",
+  "reconciler.after-write:pausing",
+  "reconciler.after-write:paused",
+  "reconciler.after-write:resuming",
+  "reconciler.after-write:deleting",
+  "reconciler.after-write:deleted",
+  "reconciler.before-release",
+  "agent.after-prepare",
+  "agent.after-start",
+  "agent.after-stop",
+  "agent.after-pause",
+  "agent.after-resume",
+  "agent.after-destroy",
+  "agent.after-report",
+];
+
+let h: LifecycleHarness;
+beforeEach(async () => {
+  h = await LifecycleHarness.start();
+});
+afterEach(async () => h?.close());
+
+describe("crash at every step (D4)", () => {
+  it.each(FAILPOINTS)("converges exactly once after a crash at %s", async (failpoint) => {
+    h.startReconciler();
+    h.startAgent();
+    h.failpoints.arm(failpoint);
+    const { id } = await h.create("crashy");
+
+    await h.settled(id, "running");
+    expect([...h.nodeState.boxes.keys()]).toEqual([id]);
+    const pid = h.nodeState.boxes.get(id)?.sandboxPid;
+    for (const [verb, state, phase] of [
+      ["stop", "stopped", "stopped"],
+      ["start", "running", "running"],
+      ["pause", "paused", "paused"],
+      ["resume", "running", "running"],
+    ] as const) {
+      await h.verb(id, verb);
+      await h.settled(id, state);
+      expect(h.nodeState.boxes.get(id)?.phase, verb).toBe(phase);
+      expect(h.nodeState.boxes.size).toBe(1);
+    }
+    // One cold boot for create and one for start: no duplicate start after any crash.
+    expect(h.nodeState.boxes.get(id)?.sandboxPid).toBe((pid ?? 0) + 1);
+
+    await h.verb(id, "delete");
+    await h.settled(id, "deleted");
+    expect(h.nodeState.boxes.size).toBe(0);
+    expect(await h.pendingOperations(id)).toBe(0);
+    expect(h.failpoints.hasFired(failpoint)).toBe(true);
+  });
+});

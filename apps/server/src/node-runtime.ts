@@ -1,0 +1,127 @@
+import { join } from "node:path";
+import { type ImageResolver, ImageUnavailableError } from "@boxyard/agent";
+import { type ImageSpec, imageKey } from "@boxyard/agent-protocol";
+import { buildBusyboxLayer, buildDebianLayer, LayerStore } from "@boxyard/images";
+import { NodeNetwork } from "@boxyard/netns";
+import { FakeRuntime, GvisorRuntime, type Runtime } from "@boxyard/runtime";
+import { StaticImageResolver } from "@boxyard/agent";
+import type { Logger } from "pino";
+import { type ServerConfig, StartupError } from "./config.ts";
+
+/**
+ * Builds (or finds in the node's layer store) the layers of an image. Each
+ * image is resolved once per process; the layer store makes a rebuild of the
+ * same spec a cache hit across restarts.
+ */
+export class LayerStoreImageResolver implements ImageResolver {
+  readonly #inFlight = new Map<string, Promise<string[]>>();
+
+  constructor(
+    private readonly store: LayerStore,
+    private readonly logger: Logger,
+  ) {}
+
+  resolve(spec: ImageSpec): Promise<string[]> {
+    const key = imageKey(spec);
+    let p = this.#inFlight.get(key);
+    if (!p) {
+      p = this.#build(spec).catch((err) => {
+        this.#inFlight.delete(key);
+        throw err;
+      });
+      this.#inFlight.set(key, p);
+    }
+    return p;
+  }
+
+  async cached(): Promise<string[]> {
+    return [...this.#inFlight.keys()];
+  }
+
+  async #build(spec: ImageSpec): Promise<string[]> {
+    if ("oci" in spec) throw new ImageUnavailableError("OCI images are not supported yet");
+    const started = Date.now();
+    let digest: string;
+    switch (spec.base) {
+      case "busybox":
+        digest = await buildBusyboxLayer(this.store);
+        break;
+      case "debian-bookworm":
+        digest = await buildDebianLayer(this.store, {
+          packages: spec.packages ?? [],
+          onLog: (line) => this.logger.debug({ image: "debian-bookworm" }, line),
+        });
+        break;
+      default:
+        throw new ImageUnavailableError(
+          `unknown base image ${JSON.stringify(spec.base)}; use busybox or debian-bookworm`,
+        );
+    }
+    this.logger.info({ image: imageKey(spec), digest, ms: Date.now() - started }, "image ready");
+    return [digest];
+  }
+}
+
+export interface LocalNode {
+  runtime: Runtime;
+  images: ImageResolver;
+  close(): Promise<void>;
+}
+
+export interface GvisorNodeOptions {
+  dataDir: string;
+  logger: Logger;
+  /** Interface names and nft tables start with this (2-6 letters/digits); one per node on a machine. */
+  networkPrefix: string;
+  /** The node's box subnet. */
+  subnet: string;
+}
+
+/** The gVisor driver on this machine: layer store, box network and runtime under DATA_DIR/node. */
+export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode> {
+  const nodeDir = join(opts.dataDir, "node");
+  const layers = new LayerStore({ root: join(nodeDir, "images") });
+  let network: NodeNetwork;
+  try {
+    network = await NodeNetwork.open({
+      stateDir: join(nodeDir, "network"),
+      prefix: opts.networkPrefix,
+      subnet: opts.subnet,
+    });
+  } catch (err) {
+    throw new StartupError(
+      `cannot set up the box network (${(err as Error).message}); the gvisor runtime needs root, iproute2 and nftables`,
+      { cause: err },
+    );
+  }
+  const runtime = new GvisorRuntime({ stateDir: join(nodeDir, "boxes"), layers, network });
+  return {
+    runtime,
+    images: new LayerStoreImageResolver(layers, opts.logger.child({ component: "images" })),
+    // Boxes keep running: the network (bridge, rules, netns) stays as it is.
+    close: async () => {},
+  };
+}
+
+/** The runtime this process's node agent drives, from `--runtime`. */
+export async function createLocalNode(config: ServerConfig, logger: Logger): Promise<LocalNode> {
+  switch (config.runtime) {
+    case "fake":
+      // Control-plane development and tests only: nothing is isolated.
+      return { runtime: new FakeRuntime(), images: new StaticImageResolver(), close: async () => {} };
+    case "gvisor":
+      return openGvisorNode({
+        dataDir: config.dataDir,
+        logger,
+        networkPrefix: config.networkPrefix,
+        subnet: config.boxSubnet,
+      });
+    case "microvm":
+    case "container":
+      throw new StartupError(`the ${config.runtime} runtime is not available yet; use --runtime gvisor`);
+    default: {
+      const never: never = config.runtime;
+      return never;
+    }
+  }
+}

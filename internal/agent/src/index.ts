@@ -1,0 +1,4 @@
+export { classify, type StepFailure } from "./box-failures.ts";
+export { type ImageResolver, ImageUnavailableError, StaticImageResolver } from "./image-resolver.ts";
+export { AGENT_VERSION, NodeAgent, type NodeAgentOptions } from "./node-agent.ts";
+export { nextStep, type Step, satisfies } from "./step.ts";

@@ -1,0 +1,412 @@
+// The node agent: registers its node, heartbeats, long-polls its desired
+// set and drives the Runtime one idempotent step at a time toward it,
+// reporting what it observes. It is level-triggered: after a restart it
+// lists what the runtime holds and carries on from there, never restarting
+// a running box, and it destroys a box only when a successfully fetched
+// desired set no longer lists it (test-catalogue D1).
+
+import type {
+  BoxReport,
+  Capacity,
+  ControlPlaneLink,
+  DesiredBox,
+  ExecReply,
+  ExecRequest,
+  ObservedPhase,
+} from "@boxyard/agent-protocol";
+// Only the dependency-free parts of the lifecycle package: the agent never loads database code.
+import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
+import { type Failpoints, failpoints as globalFailpoints, isCrash } from "@boxyard/lifecycle/failpoints";
+import type { Clock } from "@boxyard/platform";
+import type { Runtime } from "@boxyard/runtime";
+import type { Logger } from "pino";
+import { classify, type StepFailure } from "./box-failures.ts";
+import type { ImageResolver } from "./image-resolver.ts";
+import { nextStep, type Step } from "./step.ts";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface NodeAgentOptions {
+  runtime: Runtime;
+  images: ImageResolver;
+  link: ControlPlaneLink;
+  nodeName: string;
+  clock: Clock;
+  logger: Logger;
+  capacity: Capacity;
+  labels?: Record<string, string>;
+  heartbeatMs?: number;
+  /** How long one desired-set long poll waits for a change. */
+  longPollMs?: number;
+  /** Backoff for control-plane errors and transient runtime failures. */
+  retry?: BackoffOptions;
+  /** Reports are resent at least this often even when nothing changed, in case one was lost. */
+  rereportMs?: number;
+  failpoints?: Failpoints;
+}
+
+interface Reported {
+  key: string;
+  at: number;
+}
+
+export class NodeAgent {
+  private readonly o: NodeAgentOptions &
+    Required<Pick<NodeAgentOptions, "heartbeatMs" | "longPollMs" | "retry" | "rereportMs" | "failpoints">>;
+  private nodeId: string | undefined;
+  private version = 0;
+  /** Null until the first successful fetch: before it, nothing is known to be unwanted. */
+  private desired: Map<string, DesiredBox> | null = null;
+  /** Boxes the runtime holds or that the desired set names: everything that may need a step. */
+  private readonly known = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private readonly failures = new Map<string, StepFailure>();
+  /** Generation at which a sandbox was seen failed on its own; a newer generation means "try again". */
+  private readonly crashSeen = new Map<string, number>();
+  private readonly reported = new Map<string, Reported>();
+  private readonly timings = new Map<string, Record<string, number>>();
+  private seq: number;
+  private running = false;
+  private crashed = false;
+  private abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private lastHeartbeatOk = 0;
+  private fetchFailures = 0;
+
+  constructor(opts: NodeAgentOptions) {
+    this.o = {
+      heartbeatMs: 5_000,
+      longPollMs: 25_000,
+      retry: { baseMs: 500, capMs: 30_000 },
+      rereportMs: 30_000,
+      failpoints: globalFailpoints,
+      ...opts,
+    };
+    // Report sequence numbers grow across agent restarts because they start from the clock.
+    this.seq = this.o.clock.now().getTime() * 1000;
+  }
+
+  get registeredNodeId(): string | undefined {
+    return this.nodeId;
+  }
+
+  get isCrashed(): boolean {
+    return this.crashed;
+  }
+
+  /** Ready once registered and the last heartbeat went through recently. */
+  readiness(): { ok: boolean; detail?: string } {
+    if (!this.nodeId) return { ok: false, detail: "not registered with the control plane" };
+    const age = Date.now() - this.lastHeartbeatOk;
+    if (age > 3 * this.o.heartbeatMs)
+      return { ok: false, detail: `no heartbeat for ${Math.round(age / 1000)} s` };
+    return { ok: true };
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    // Re-adopt whatever an earlier agent process left running.
+    for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+    // One registration attempt up front, so a server is ready as soon as it
+    // has started; if the control plane is not reachable the loop keeps trying.
+    await this.register().catch((err) => this.o.logger.warn({ err }, "cannot register yet; retrying"));
+    this.loop = this.run();
+  }
+
+  /** Stops polling and waits for in-flight steps. Boxes keep running. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    clearInterval(this.heartbeatTimer);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /** Runs a command in a running box as the box user (the control plane's exec). */
+  async exec(req: ExecRequest): Promise<ExecReply> {
+    const r = await this.o.runtime.exec(req.boxId, {
+      command: req.command,
+      user: "dev",
+      timeoutMs: req.timeoutMs,
+      maxOutputBytes: req.maxOutputBytes,
+    });
+    return {
+      exitCode: r.exitCode,
+      stdout: r.stdout.toString("utf8"),
+      stderr: r.stderr.toString("utf8"),
+      timedOut: r.timedOut,
+      truncated: r.truncated,
+    };
+  }
+
+  private async run(): Promise<void> {
+    while (this.running && !this.crashed) {
+      try {
+        if (!this.nodeId) await this.register();
+        const set = await this.o.link.fetchDesired(this.nodeId!, this.version, {
+          waitMs: this.o.longPollMs,
+          signal: this.abort.signal,
+        });
+        if (!this.running) break;
+        this.fetchFailures = 0;
+        this.version = set.version;
+        this.desired = new Map(set.boxes.map((b) => [b.boxId, b]));
+        for (const id of this.desired.keys()) this.known.add(id);
+        // Whatever else the runtime holds (left by an earlier process) is compared against this set too.
+        for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+        for (const id of this.known) this.schedule(id);
+      } catch (err) {
+        if (!this.running) break;
+        // A failed fetch proves nothing about what is wanted: keep every box as it is.
+        this.fetchFailures++;
+        if ((err as { code?: string }).code === "node_not_found") this.nodeId = undefined;
+        this.o.logger.warn({ err }, "cannot reach the control plane; boxes keep their state");
+        await this.pause(backoffMs(this.fetchFailures, this.o.retry));
+      }
+    }
+  }
+
+  private async register(): Promise<void> {
+    const { nodeId } = await this.o.link.register(
+      {
+        name: this.o.nodeName,
+        runtime: this.o.runtime.name,
+        capacity: this.o.capacity,
+        labels: this.o.labels ?? {},
+        cachedImages: (await this.o.images.cached?.()) ?? [],
+        agentVersion: AGENT_VERSION,
+      },
+      { exec: (req) => this.exec(req) },
+    );
+    this.nodeId = nodeId;
+    this.lastHeartbeatOk = Date.now();
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const nodeId = this.nodeId;
+    if (!nodeId || this.crashed) return;
+    try {
+      const boxes = await this.o.runtime.list();
+      await this.o.link.heartbeat(nodeId, {
+        usage: { boxes: boxes.length, running: boxes.filter((b) => b.phase === "running").length },
+        health: { ok: true },
+        cachedImages: (await this.o.images.cached?.()) ?? [],
+      });
+      this.lastHeartbeatOk = Date.now();
+    } catch (err) {
+      this.o.logger.warn({ err }, "heartbeat failed");
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.abort.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** Ensures one drive loop per box; a request during one makes it look again when done. */
+  private schedule(boxId: string): void {
+    if (!this.running || this.crashed) return;
+    if (this.inFlight.has(boxId)) {
+      this.again.add(boxId);
+      return;
+    }
+    const p = this.drive(boxId)
+      .catch((err) => {
+        if (isCrash(err)) {
+          this.crashed = true;
+          this.running = false;
+          this.abort.abort();
+          clearInterval(this.heartbeatTimer);
+        } else this.o.logger.warn({ err, boxId }, "box step loop failed");
+      })
+      .finally(() => {
+        this.inFlight.delete(boxId);
+        if (this.again.delete(boxId)) this.schedule(boxId);
+      });
+    this.inFlight.set(boxId, p);
+  }
+
+  /** Steps one box until it matches its desired entry, fails, or must wait. */
+  private async drive(boxId: string): Promise<void> {
+    for (let i = 0; i < 10 && this.running && !this.crashed; i++) {
+      if (!this.desired) return;
+      const want = this.desired.get(boxId);
+      const obs = await this.o.runtime.inspect(boxId);
+      const have: ObservedPhase = obs?.phase ?? "absent";
+      if (!want) {
+        // Not in a successfully fetched set: unwanted here.
+        if (have === "absent") {
+          this.forget(boxId);
+          return;
+        }
+        await this.step("destroy", boxId, undefined);
+        continue;
+      }
+      const g = want.generation;
+      const failure = this.failures.get(boxId);
+      if (failure && failure.generation !== g) this.failures.delete(boxId);
+      else if (failure && (failure.permanent || this.o.clock.now().getTime() < failure.nextAt)) {
+        await this.report(want, failure.permanent ? "failed" : have, failure.message, failure);
+        if (!failure.permanent) this.retryLater(boxId, failure.nextAt);
+        return;
+      }
+      if (have === "failed" && want.phase !== "absent" && want.phase !== "stopped") {
+        const seen = this.crashSeen.get(boxId);
+        if (seen === undefined || seen >= g) {
+          // The sandbox died on its own: show it; a new generation (start) retries.
+          this.crashSeen.set(boxId, g);
+          await this.report(want, "failed", obs?.reason ?? "the sandbox failed", {
+            code: "sandbox_failed",
+            message: obs?.reason ?? "the sandbox failed",
+            permanent: true,
+            attempts: 1,
+          });
+          return;
+        }
+      }
+      const s = nextStep(want.phase, have);
+      if (s === null) {
+        this.failures.delete(boxId);
+        await this.report(want, have, obs?.reason, undefined, obs?.address);
+        if (want.phase === "absent") this.forget(boxId);
+        return;
+      }
+      try {
+        await this.step(s, boxId, want);
+        if (s === "stop") this.crashSeen.delete(boxId);
+      } catch (err) {
+        if (isCrash(err)) throw err;
+        const c = classify(err);
+        const attempts = (failure?.generation === g ? failure.attempts : 0) + 1;
+        const f: StepFailure = {
+          generation: g,
+          attempts,
+          nextAt: this.o.clock.now().getTime() + backoffMs(attempts, this.o.retry),
+          ...c,
+        };
+        this.failures.set(boxId, f);
+        this.o.logger.warn({ err, boxId, step: s, attempts }, "runtime step failed");
+        // A transient failure reports the phase the box is really in (with the error); a permanent one, failed.
+        const current = f.permanent ? undefined : await this.o.runtime.inspect(boxId).catch(() => undefined);
+        await this.report(want, f.permanent ? "failed" : (current?.phase ?? have), c.message, f);
+        if (!f.permanent) this.retryLater(boxId, f.nextAt);
+        return;
+      }
+      // Progress is reported after every step, so the control plane shows the transient state.
+      const after = await this.o.runtime.inspect(boxId);
+      await this.report(want, after?.phase ?? "absent", after?.reason, undefined, after?.address);
+    }
+    if (this.running) this.again.add(boxId);
+  }
+
+  private async step(s: Step, boxId: string, want: DesiredBox | undefined): Promise<void> {
+    const started = Date.now();
+    const rt = this.o.runtime;
+    switch (s) {
+      case "prepare": {
+        if (!want) throw new Error("prepare needs a desired entry");
+        const layers = await this.o.images.resolve(want.spec.image);
+        const { cpu, memoryMiB, diskGiB } = want.spec.resources;
+        await rt.prepare({
+          id: boxId,
+          hostname: want.spec.hostname,
+          layers,
+          resources: { cpu, memoryMiB, diskGiB },
+          network: want.spec.network,
+        });
+        break;
+      }
+      case "start":
+        await rt.start(boxId);
+        break;
+      case "stop":
+        await rt.stop(boxId);
+        break;
+      case "pause":
+        await rt.pause(boxId);
+        break;
+      case "resume":
+        await rt.resume(boxId);
+        break;
+      case "destroy":
+        await rt.destroy(boxId);
+        break;
+      default: {
+        const never: never = s;
+        throw new Error(`unknown step ${String(never)}`);
+      }
+    }
+    const t = this.timings.get(boxId) ?? {};
+    t[s] = Date.now() - started;
+    this.timings.set(boxId, t);
+    this.o.failpoints.hit(`agent.after-${s}`);
+  }
+
+  private async report(
+    want: DesiredBox,
+    phase: ObservedPhase,
+    reason: string | undefined,
+    error: { code: string; message: string; permanent: boolean; attempts: number } | undefined,
+    address?: string,
+  ): Promise<void> {
+    if (!this.nodeId) return;
+    const key = JSON.stringify([want.generation, phase, reason ?? null, error ?? null]);
+    const last = this.reported.get(want.boxId);
+    const now = Date.now();
+    if (last && last.key === key && now - last.at < this.o.rereportMs) return;
+    const r: BoxReport = { boxId: want.boxId, generation: want.generation, seq: this.seq++, phase };
+    if (reason !== undefined) r.reason = reason;
+    if (error)
+      r.error = {
+        code: error.code,
+        message: error.message,
+        permanent: error.permanent,
+        attempts: error.attempts,
+      };
+    if (address !== undefined) r.address = address;
+    const t = this.timings.get(want.boxId);
+    if (t) r.timings = { ...t };
+    try {
+      await this.o.link.report(this.nodeId, [r]);
+      this.reported.set(want.boxId, { key, at: now });
+      this.o.failpoints.hit("agent.after-report");
+    } catch (err) {
+      if (isCrash(err)) throw err;
+      // Level-triggered: the next pass reports again.
+      this.o.logger.warn({ err, boxId: want.boxId }, "report failed");
+    }
+  }
+
+  private retryLater(boxId: string, at: number): void {
+    const t = setTimeout(
+      () => {
+        this.retryTimers.delete(t);
+        this.schedule(boxId);
+      },
+      Math.max(0, at - this.o.clock.now().getTime()),
+    );
+    this.retryTimers.add(t);
+  }
+
+  private forget(boxId: string): void {
+    this.known.delete(boxId);
+    this.failures.delete(boxId);
+    this.crashSeen.delete(boxId);
+    this.reported.delete(boxId);
+    this.timings.delete(boxId);
+  }
+}

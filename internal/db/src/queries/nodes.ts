@@ -1,0 +1,156 @@
+import type { Queryable } from "../pool.ts";
+
+export interface NodeRow {
+  id: string;
+  name: string;
+  runtime: string;
+  capacity: { cpu: number; memoryMiB: number; diskGiB: number; gpus: number };
+  labels: Record<string, string>;
+  cached_images: string[];
+  agent_version: string;
+  status: string;
+  health: { ok?: boolean; detail?: string };
+  usage: Record<string, unknown>;
+  last_heartbeat_at: Date | null;
+  desired_version: number;
+  token_hash: Buffer | null;
+  created_at: Date;
+}
+
+/** Registration is idempotent by name: a restarted agent keeps its node id. */
+export async function upsertNode(
+  db: Queryable,
+  n: {
+    id: string;
+    name: string;
+    runtime: string;
+    capacity: unknown;
+    labels: unknown;
+    cachedImages: string[];
+    agentVersion: string;
+  },
+): Promise<NodeRow> {
+  const { rows } = await db.query<NodeRow>(
+    `INSERT INTO nodes (id, name, runtime, capacity, labels, cached_images, agent_version, status, last_heartbeat_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', now())
+     ON CONFLICT (name) DO UPDATE SET runtime = EXCLUDED.runtime, capacity = EXCLUDED.capacity,
+        labels = EXCLUDED.labels, cached_images = EXCLUDED.cached_images,
+        agent_version = EXCLUDED.agent_version, status = 'ready', last_heartbeat_at = now()
+     RETURNING *`,
+    [
+      n.id,
+      n.name,
+      n.runtime,
+      JSON.stringify(n.capacity),
+      JSON.stringify(n.labels),
+      JSON.stringify(n.cachedImages),
+      n.agentVersion,
+    ],
+  );
+  return rows[0]!;
+}
+
+export async function recordNodeHeartbeat(
+  db: Queryable,
+  h: { id: string; usage: unknown; health: { ok: boolean }; cachedImages?: string[] },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE nodes SET last_heartbeat_at = now(), usage = $2, health = $3,
+            status = CASE WHEN $4 THEN 'ready' ELSE 'unhealthy' END,
+            cached_images = COALESCE($5::jsonb, cached_images)
+      WHERE id = $1`,
+    [
+      h.id,
+      JSON.stringify(h.usage),
+      JSON.stringify(h.health),
+      h.health.ok,
+      h.cachedImages ? JSON.stringify(h.cachedImages) : null,
+    ],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function getNodeById(db: Queryable, id: string): Promise<NodeRow | null> {
+  const { rows } = await db.query<NodeRow>(`SELECT * FROM nodes WHERE id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+export async function getNodeByName(db: Queryable, name: string): Promise<NodeRow | null> {
+  const { rows } = await db.query<NodeRow>(`SELECT * FROM nodes WHERE name = $1`, [name]);
+  return rows[0] ?? null;
+}
+
+export interface NodeWithAllocationRow extends NodeRow {
+  alloc_cpu: number;
+  alloc_memory_mib: number;
+  alloc_disk_gib: number;
+  alloc_gpus: number;
+  boxes: number;
+  /** Milliseconds since the last heartbeat by the database clock; null if never. */
+  heartbeat_age_ms: number | null;
+}
+
+/**
+ * Every node with what its boxes hold: compute for boxes that want to run
+ * or are still releasing it, disk for every live box (stop keeps disks).
+ */
+export async function listNodesWithAllocation(db: Queryable): Promise<NodeWithAllocationRow[]> {
+  const { rows } = await db.query<NodeWithAllocationRow>(
+    `WITH holds AS (
+       SELECT node_id, resources,
+              (desired_state IN ('running', 'paused')
+               OR actual_state IN ('provisioning', 'starting', 'running', 'stopping', 'pausing', 'paused',
+                                   'resuming', 'deleting')) AS compute
+         FROM boxes WHERE node_id IS NOT NULL AND deleted_at IS NULL)
+     SELECT n.*,
+            COALESCE(sum((h.resources->>'cpu')::float8) FILTER (WHERE h.compute), 0)::float8 AS alloc_cpu,
+            COALESCE(sum((h.resources->>'memoryMiB')::int) FILTER (WHERE h.compute), 0)::int AS alloc_memory_mib,
+            COALESCE(sum((h.resources->>'diskGiB')::int), 0)::int AS alloc_disk_gib,
+            COALESCE(sum((h.resources->>'gpus')::int) FILTER (WHERE h.compute), 0)::int AS alloc_gpus,
+            count(h.node_id)::int AS boxes,
+            (EXTRACT(EPOCH FROM now() - n.last_heartbeat_at) * 1000)::float8 AS heartbeat_age_ms
+       FROM nodes n LEFT JOIN holds h ON h.node_id = n.id
+      GROUP BY n.id
+      ORDER BY n.name`,
+  );
+  return rows;
+}
+
+/** Marks the node's desired set changed; its agent's long poll wakes on the notification. */
+export async function bumpNodeDesiredVersion(db: Queryable, nodeId: string): Promise<void> {
+  await db.query(`UPDATE nodes SET desired_version = nextval('node_desired_seq') WHERE id = $1`, [nodeId]);
+  await db.query(`SELECT pg_notify('boxyard_node_desired', $1)`, [nodeId]);
+}
+
+export interface DesiredBoxRow {
+  id: string;
+  name: string;
+  node_generation: number;
+  node_phase: string;
+  image: Record<string, unknown>;
+  resources: { cpu: number; memoryMiB: number; diskGiB: number; gpus: number };
+}
+
+/** The node's version and every live box the reconciler has published to it. */
+export async function getNodeDesiredSet(
+  db: Queryable,
+  nodeId: string,
+): Promise<{ version: number; boxes: DesiredBoxRow[] } | null> {
+  const node = await db.query<{ desired_version: number }>(
+    `SELECT desired_version FROM nodes WHERE id = $1`,
+    [nodeId],
+  );
+  const version = node.rows[0]?.desired_version;
+  if (version === undefined) return null;
+  const { rows } = await db.query<DesiredBoxRow>(
+    `SELECT id, name, node_generation, node_phase, image, resources FROM boxes
+      WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
+    [nodeId],
+  );
+  return { version, boxes: rows };
+}
+
+/** Sets the hash of the node's agent token (a new one on every registration). */
+export async function setNodeTokenHash(db: Queryable, id: string, hash: Buffer): Promise<void> {
+  await db.query(`UPDATE nodes SET token_hash = $2 WHERE id = $1`, [id, hash]);
+}

@@ -1,0 +1,141 @@
+// The API's only ways to change a box: write desired state and an
+// operation in one transaction, then wake the reconcilers. Nothing here
+// touches a runtime.
+
+import {
+  type BoxRow,
+  getBoxByIdForUpdate,
+  inTx,
+  insertBox,
+  insertBoxEvent,
+  insertOperation,
+  notifyBoxChanged,
+  type OperationRow,
+  setBoxDesiredState,
+} from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import type { IdGen } from "@boxyard/platform";
+import type pg from "pg";
+import { type ActualState, type BoxVerb, type DesiredState, desiredChange } from "./states.ts";
+import type { ResolvedTemplate } from "./templates.ts";
+
+export interface CreateBoxInput {
+  orgId: string;
+  ownerId: string;
+  name: string;
+  template: ResolvedTemplate;
+  persistent: boolean;
+}
+
+/**
+ * Runs in the same transaction as the change, after it: the audit record of
+ * the change commits with it or not at all.
+ */
+export type InSameTx = (
+  tx: pg.PoolClient,
+  change: { box: BoxRow; operation: OperationRow; noop: boolean },
+) => Promise<unknown>;
+
+function isUniqueViolation(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: string }).code === "23505";
+}
+
+export async function createBox(
+  pool: pg.Pool,
+  ids: IdGen,
+  input: CreateBoxInput,
+  inSameTx?: InSameTx,
+): Promise<{ box: BoxRow; operation: OperationRow }> {
+  try {
+    const out = await inTx(pool, async (tx) => {
+      const box = await insertBox(tx, {
+        id: ids.newId("box"),
+        orgId: input.orgId,
+        name: input.name,
+        ownerId: input.ownerId,
+        template: input.template.name,
+        templateVersion: input.template.version,
+        image: input.template.image,
+        resources: input.template.resources,
+        persistent: input.persistent,
+      });
+      const operation = await insertOperation(tx, {
+        id: ids.newId("op"),
+        boxId: box.id,
+        orgId: box.org_id,
+        kind: "create",
+        targetGeneration: box.generation,
+      });
+      await insertBoxEvent(tx, {
+        boxId: box.id,
+        orgId: box.org_id,
+        generation: box.generation,
+        from: null,
+        to: "pending",
+        reason: "created",
+      });
+      await notifyBoxChanged(tx, box.id);
+      await inSameTx?.(tx, { box, operation, noop: false });
+      return { box, operation };
+    });
+    return out;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new DomainError("box_exists", { detail: input.name });
+    throw err;
+  }
+}
+
+/**
+ * Applies a user's verb: a legal change bumps the generation and makes the
+ * box due; a no-op returns an operation for the current generation; an
+ * illegal one is 409 invalid_transition.
+ */
+export async function changeBoxDesiredState(
+  pool: pg.Pool,
+  ids: IdGen,
+  c: { boxId: string; verb: BoxVerb },
+  inSameTx?: InSameTx,
+): Promise<{ box: BoxRow; operation: OperationRow }> {
+  return inTx(pool, async (tx) => {
+    const current = await getBoxByIdForUpdate(tx, c.boxId);
+    if (!current || current.deleted_at) throw new DomainError("box_not_found");
+    const decision = desiredChange(
+      {
+        desiredState: current.desired_state as DesiredState,
+        actualState: current.actual_state as ActualState,
+      },
+      c.verb,
+    );
+    if (decision.kind === "invalid") throw new DomainError("invalid_transition", { detail: decision.reason });
+    if (decision.kind === "noop") {
+      const settled =
+        current.observed_generation >= current.generation && current.actual_state === current.desired_state;
+      const operation = await insertOperation(tx, {
+        id: ids.newId("op"),
+        boxId: current.id,
+        orgId: current.org_id,
+        kind: c.verb,
+        targetGeneration: current.generation,
+        succeeded: settled,
+      });
+      await inSameTx?.(tx, { box: current, operation, noop: true });
+      return { box: current, operation };
+    }
+    const box = await setBoxDesiredState(tx, {
+      id: current.id,
+      version: current.version,
+      desiredState: decision.to,
+    });
+    if (!box) throw new DomainError("conflict", { detail: "the box changed while this request ran; retry" });
+    const operation = await insertOperation(tx, {
+      id: ids.newId("op"),
+      boxId: box.id,
+      orgId: box.org_id,
+      kind: c.verb,
+      targetGeneration: box.generation,
+    });
+    await notifyBoxChanged(tx, box.id);
+    await inSameTx?.(tx, { box, operation, noop: false });
+    return { box, operation };
+  });
+}

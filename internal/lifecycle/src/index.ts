@@ -1,0 +1,20 @@
+export { applyPlan, snapshotOf } from "./apply-plan.ts";
+export { type BackoffOptions, backoffMs } from "./backoff.ts";
+export { changeBoxDesiredState, type CreateBoxInput, createBox } from "./box-service.ts";
+export { RetryableError, StaleWriteError, TerminalError } from "./errors.ts";
+export { FailpointCrash, Failpoints, failpoints, isCrash } from "./failpoints.ts";
+export { createLifecycleMetrics, type LifecycleMetrics } from "./metrics.ts";
+export { InProcessNodeLink, UnknownNodeError } from "./node-link.ts";
+export { type Channel, PgListener } from "./pg-listener.ts";
+export {
+  type Action,
+  type AgentView,
+  type BoxSnapshot,
+  phaseSatisfies,
+  plan,
+  transientState,
+} from "./plan.ts";
+export { type ReconcileResult, Reconciler, type ReconcilerOptions } from "./reconciler.ts";
+export { type NodeSnapshot, type Placement, type PlacementRequest, place } from "./scheduler.ts";
+export * from "./states.ts";
+export { type ResolvedTemplate, resolveTemplate } from "./templates.ts";

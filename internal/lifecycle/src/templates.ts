@@ -1,0 +1,38 @@
+// Built-in templates, available to every org, until the templates issue
+// stores versioned templates per org. Resolving a template freezes its image
+// and resources onto the box, so later template changes never move a box.
+
+import type { BoxResources, ImageSpec } from "@boxyard/agent-protocol";
+import { DomainError } from "@boxyard/errors";
+
+export interface ResolvedTemplate {
+  name: string;
+  version: number;
+  image: ImageSpec;
+  resources: BoxResources;
+}
+
+const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {
+  busybox: {
+    name: "busybox",
+    version: 1,
+    image: { base: "busybox" },
+    resources: { cpu: 1, memoryMiB: 256, diskGiB: 1, gpus: 0 },
+  },
+  debian: {
+    name: "debian",
+    version: 1,
+    image: { base: "debian-bookworm", packages: [] },
+    resources: { cpu: 2, memoryMiB: 1024, diskGiB: 5, gpus: 0 },
+  },
+};
+
+export function resolveTemplate(name: string, version?: number): ResolvedTemplate {
+  const t = Object.hasOwn(BUILT_IN, name) ? BUILT_IN[name] : undefined;
+  if (!t || (version !== undefined && version !== t.version)) {
+    throw new DomainError("template_not_found", {
+      detail: version === undefined ? name : `${name} version ${version}`,
+    });
+  }
+  return structuredClone(t);
+}

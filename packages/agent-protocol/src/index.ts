@@ -1,0 +1,4 @@
+export { HttpControlPlaneLink, HttpLinkError, type HttpLinkOptions } from "./http-link.ts";
+export { imageKey } from "./image-key.ts";
+export type { AgentCommands, ControlPlaneLink, FetchDesiredOptions } from "./link.ts";
+export * from "./schemas.ts";

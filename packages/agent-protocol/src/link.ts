@@ -1,0 +1,34 @@
+// The narrow channel a node agent talks to the control plane through. The
+// all-in-one server passes an in-process implementation; a remote agent
+// would use one that speaks HTTP to /api/v1/agent/... with a node token.
+
+import type {
+  BoxReport,
+  DesiredSet,
+  ExecReply,
+  ExecRequest,
+  Heartbeat,
+  NodeRegistration,
+  Registered,
+} from "./schemas.ts";
+
+/** Calls the control plane makes into an agent (exec today; sessions later). */
+export interface AgentCommands {
+  exec(req: ExecRequest): Promise<ExecReply>;
+}
+
+export interface FetchDesiredOptions {
+  /** Long poll: wait up to this long for a version newer than `sinceVersion`. */
+  waitMs: number;
+  signal?: AbortSignal;
+}
+
+export interface ControlPlaneLink {
+  /** Idempotent by node name: a restarted agent gets its old node id back. */
+  register(reg: NodeRegistration, commands?: AgentCommands): Promise<Registered>;
+  heartbeat(nodeId: string, hb: Heartbeat): Promise<void>;
+  /** The full desired set; returns early once its version passes `sinceVersion`. */
+  fetchDesired(nodeId: string, sinceVersion: number, opts: FetchDesiredOptions): Promise<DesiredSet>;
+  /** Stale reports (older generation or seq than one already applied) are dropped, not errors. */
+  report(nodeId: string, reports: BoxReport[]): Promise<{ accepted: number }>;
+}

@@ -1,0 +1,134 @@
+// Messages between the control plane and a node agent. Both sides parse
+// what they receive with these schemas, so a skewed or hostile peer is
+// rejected at the boundary instead of deep inside the reconciler.
+
+import { z } from "zod";
+
+export const Capacity = z.strictObject({
+  cpu: z.number().nonnegative(),
+  memoryMiB: z.int().nonnegative(),
+  diskGiB: z.int().nonnegative(),
+  gpus: z.int().nonnegative(),
+});
+export type Capacity = z.infer<typeof Capacity>;
+
+export const NodeRegistration = z.strictObject({
+  name: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,62})$/),
+  runtime: z.string().min(1),
+  capacity: Capacity,
+  labels: z.record(z.string(), z.string()).default({}),
+  /** Image keys (see imageKey) whose layers are already in the node's layer store. */
+  cachedImages: z.array(z.string()).default([]),
+  agentVersion: z.string(),
+});
+export type NodeRegistration = z.input<typeof NodeRegistration>;
+
+export const Registered = z.strictObject({ nodeId: z.string() });
+export type Registered = z.infer<typeof Registered>;
+
+export const Heartbeat = z.strictObject({
+  usage: z.strictObject({ boxes: z.int().nonnegative(), running: z.int().nonnegative() }),
+  health: z.strictObject({ ok: z.boolean(), detail: z.string().optional() }),
+  cachedImages: z.array(z.string()).optional(),
+});
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+/** The phase the control plane wants a box in on this node. */
+export const DesiredPhase = z.enum(["running", "stopped", "paused", "absent"]);
+export type DesiredPhase = z.infer<typeof DesiredPhase>;
+
+export const ImageSpec = z.union([
+  z.strictObject({ base: z.string(), packages: z.array(z.string()).optional() }),
+  z.strictObject({ oci: z.string() }),
+]);
+export type ImageSpec = z.infer<typeof ImageSpec>;
+
+export const EgressPolicy = z.union([
+  z.literal("deny-all"),
+  z.literal("allow-all"),
+  z.strictObject({ allow: z.array(z.string()) }),
+]);
+
+export const BoxResources = z.strictObject({
+  cpu: z.number().positive(),
+  memoryMiB: z.int().positive(),
+  diskGiB: z.int().positive(),
+  gpus: z.int().nonnegative(),
+});
+export type BoxResources = z.infer<typeof BoxResources>;
+
+/** Everything a node needs to run one box, with no further look-ups. */
+export const DesiredBox = z.strictObject({
+  boxId: z.string(),
+  generation: z.int().positive(),
+  phase: DesiredPhase,
+  spec: z.strictObject({
+    hostname: z.string(),
+    image: ImageSpec,
+    resources: BoxResources,
+    network: z.strictObject({ egress: EgressPolicy }),
+  }),
+});
+export type DesiredBox = z.infer<typeof DesiredBox>;
+
+/**
+ * Level-triggered: the full list of boxes the node should hold. A box the
+ * node holds that is not listed is unwanted and may be destroyed, but only
+ * on the strength of a set that was fetched successfully.
+ */
+export const DesiredSet = z.strictObject({
+  nodeId: z.string(),
+  version: z.int().nonnegative(),
+  boxes: z.array(DesiredBox),
+});
+export type DesiredSet = z.infer<typeof DesiredSet>;
+
+/** What the agent sees a box as: the Runtime's ObservedPhase, or absent. */
+export const ObservedPhase = z.enum([
+  "prepared",
+  "running",
+  "paused",
+  "checkpointed",
+  "stopped",
+  "failed",
+  "absent",
+]);
+export type ObservedPhase = z.infer<typeof ObservedPhase>;
+
+export const BoxReport = z.strictObject({
+  boxId: z.string(),
+  /** The generation of the desired entry the agent last acted on. */
+  generation: z.int().nonnegative(),
+  /**
+   * Strictly increasing per agent across restarts (clock-based), so a
+   * reordered or duplicated report of the same generation is recognised.
+   */
+  seq: z.int().nonnegative(),
+  phase: ObservedPhase,
+  reason: z.string().optional(),
+  /** Set when phase is failed because a runtime step failed. */
+  error: z
+    .strictObject({ code: z.string(), message: z.string(), permanent: z.boolean(), attempts: z.int() })
+    .optional(),
+  address: z.string().optional(),
+  /** Milliseconds each runtime step took, e.g. { prepare: 120, start: 800 }. */
+  timings: z.record(z.string(), z.number()).optional(),
+});
+export type BoxReport = z.infer<typeof BoxReport>;
+
+export const ExecRequest = z.strictObject({
+  boxId: z.string(),
+  command: z.array(z.string()).min(1),
+  timeoutMs: z.int().positive(),
+  maxOutputBytes: z.int().positive(),
+});
+export type ExecRequest = z.infer<typeof ExecRequest>;
+
+export const ExecReply = z.strictObject({
+  exitCode: z.int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  timedOut: z.boolean(),
+  truncated: z.boolean(),
+});
+export type ExecReply = z.infer<typeof ExecReply>;

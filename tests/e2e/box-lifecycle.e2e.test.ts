@@ -1,0 +1,250 @@
+// A box end to end, the way a person uses Boxyard: the built server as its
+// own process (private PostgreSQL, real gVisor runtime, real box network),
+// the `boxyard` CLI, plain OpenSSH through the gateway, and the browser
+// terminal in Debian's Chromium. Ends with a leak census.
+import { execFile, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { census, NodeNetwork } from "@boxyard/netns";
+import { waitFor } from "@boxyard/testkit";
+import { launchChromium } from "@boxyard/testkit/browser";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  BOXYARD_BIN,
+  ensureBuilt,
+  REPO_ROOT,
+  type ServerProcess,
+  startServerProcess,
+} from "../../apps/server/src/testing/server-process.ts";
+
+const run = promisify(execFile);
+const PREFIX = "bye2e";
+const SUBNET = "10.216.0.0/24";
+
+let server: ServerProcess;
+let dataDir: string;
+let home: string;
+let token: string;
+
+function cli(args: string[], opts: { input?: string } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(BOXYARD_BIN, args, {
+      env: { PATH: process.env.PATH, HOME: home, BOXYARD_URL: server.url, BOXYARD_TOKEN: token },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.stdin.end(opts.input ?? "");
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function ok(args: string[], opts: { input?: string } = {}) {
+  const r = await cli(args, opts);
+  expect(r.code, `boxyard ${args.join(" ")}\n${r.stderr}`).toBe(0);
+  return r;
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  dataDir = await mkdtemp(join(tmpdir(), "boxyard-e2e-"));
+  home = join(dataDir, "home");
+  await mkdir(home);
+  server = await startServerProcess({
+    dataDir,
+    env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET },
+  });
+  token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
+  await ok(["orgs", "create", "acme"]);
+}, 180_000);
+
+afterAll(async () => {
+  if (server && server.child.exitCode === null) {
+    server.child.kill("SIGTERM");
+    await server.exited;
+  }
+  // Whatever a failed test left: boxes, then the node network of this test.
+  const runscRoot = join(dataDir, "node", "boxes", "runsc");
+  if (existsSync(runscRoot)) {
+    const { stdout } = await run("runsc", [`--root=${runscRoot}`, "list", "-quiet"]).catch(() => ({
+      stdout: "",
+    }));
+    for (const id of stdout.split("\n").filter(Boolean)) {
+      await run("runsc", [`--root=${runscRoot}`, "delete", "-force", id]).catch(() => {});
+    }
+  }
+  const net = await NodeNetwork.open({
+    stateDir: join(dataDir, "node", "network"),
+    prefix: PREFIX,
+    subnet: SUBNET,
+  }).catch(() => undefined);
+  await net?.close({ removeBridge: true });
+  for (const line of readFileSync("/proc/mounts", "utf8").split("\n").reverse()) {
+    const mnt = line.split(" ")[1];
+    if (mnt?.startsWith(dataDir)) await run("umount", ["-l", mnt]).catch(() => {});
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+describe("a box's life through the CLI, SSH and the browser", () => {
+  it("creates a busybox box and waits for it, showing progress", async () => {
+    const r = await ok(["create", "web", "--template", "busybox", "--wait"]);
+    expect(r.stderr).toMatch(/web: running/);
+    const ls = JSON.parse((await ok(["ls", "--json"])).stdout);
+    expect(ls).toEqual([
+      expect.objectContaining({ name: "web", actualState: "running", desiredState: "running" }),
+    ]);
+    const table = (await ok(["ls"])).stdout;
+    expect(table).toMatch(/^NAME\s+STATE\s+TEMPLATE\s+AGE\s+NODE/);
+  });
+
+  it("runs commands in the box as dev in /home/dev (exec)", async () => {
+    const r = await ok([
+      "exec",
+      "web",
+      "--",
+      "sh",
+      "-c",
+      "id -u; pwd; echo persisted > /home/dev/note; echo root-change > /tmp/t",
+    ]);
+    expect(r.stdout).toBe("1000\n/home/dev\n");
+    const fail = await cli(["exec", "web", "--", "sh", "-c", "echo oops >&2; exit 3"]);
+    expect(fail).toMatchObject({ code: 3, stderr: "oops\n" });
+  });
+
+  it("reaches the box with OpenSSH through the gateway (boxyard ssh)", async () => {
+    const r = await ok(["ssh", "web", "--", "cat", "/home/dev/note"]);
+    expect(r.stdout).toBe("persisted\n");
+    const piped = await ok(["ssh", "web", "--", "wc", "-c"], { input: "x".repeat(100_000) });
+    expect(piped.stdout.trim()).toBe("100000");
+  });
+
+  it("writes ssh config so plain `ssh boxyard.web` works", async () => {
+    const cfg = join(home, ".ssh", "config");
+    await ok(["config-ssh", "--ssh-config", cfg]);
+    expect(await readFile(cfg, "utf8")).toContain("Host boxyard.web");
+    const { stdout } = await run("ssh", [
+      "-F",
+      cfg,
+      "-o",
+      "BatchMode=yes",
+      "boxyard.web",
+      "echo",
+      "via-config",
+    ]);
+    expect(stdout).toBe("via-config\n");
+  });
+
+  it("forwards a port to a server inside the box (ssh -L)", async () => {
+    await ok([
+      "exec",
+      "web",
+      "--",
+      "sh",
+      "-c",
+      "mkdir -p /home/dev/www && echo hello-preview > /home/dev/www/index.html",
+    ]);
+    await ok(["exec", "web", "--", "sh", "-c", "httpd -p 127.0.0.1:8080 -h /home/dev/www"]);
+    const cfg = join(home, ".ssh", "config");
+    const localPort = 20000 + Math.floor(Math.random() * 20000);
+    const fwd = spawn("ssh", [
+      "-F",
+      cfg,
+      "-o",
+      "BatchMode=yes",
+      "-N",
+      "-L",
+      `127.0.0.1:${localPort}:127.0.0.1:8080`,
+      "boxyard.web",
+    ]);
+    try {
+      const body = await waitFor(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${localPort}/index.html`).catch(() => undefined);
+          return res?.ok ? res.text() : undefined;
+        },
+        { timeoutMs: 30_000, message: "the forwarded port" },
+      );
+      expect(body).toBe("hello-preview\n");
+    } finally {
+      fwd.kill("SIGTERM");
+    }
+  });
+
+  it("runs a shell in the browser terminal (Chromium)", async () => {
+    const { browser, close } = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 600 } });
+      await page.addInitScript((t) => localStorage.setItem("boxyard.token", t), token);
+      await page.goto(`${server.url}/boxes/acme/web/terminal`);
+      await page.waitForSelector("text=Connected to web.", { timeout: 30_000 });
+      await page.click("#terminal");
+      await page.keyboard.type("echo hello-from-$((6*7))-browser\n");
+      await page.waitForSelector("text=hello-from-42-browser", { timeout: 30_000 });
+      await mkdir(join(REPO_ROOT, "test-artifacts"), { recursive: true });
+      await page.screenshot({ path: join(REPO_ROOT, "test-artifacts", "browser-terminal.png") });
+    } finally {
+      await close();
+    }
+  });
+
+  it("keeps a process through pause and resume (same PID)", async () => {
+    await ok([
+      "exec",
+      "web",
+      "--",
+      "sh",
+      "-c",
+      "nohup sleep 100000 >/dev/null 2>&1 & echo $! > /home/dev/sleeper.pid",
+    ]);
+    const pid = (await ok(["exec", "web", "--", "cat", "/home/dev/sleeper.pid"])).stdout.trim();
+    await ok(["pause", "web", "--wait"]);
+    expect(JSON.parse((await ok(["show", "web", "--json"])).stdout).actualState).toBe("paused");
+    await ok(["resume", "web", "--wait"]);
+    const alive = await ok(["exec", "web", "--", "sh", "-c", `kill -0 ${pid} && echo alive`]);
+    expect(alive.stdout).toBe("alive\n");
+  });
+
+  it("keeps files across stop and start", async () => {
+    await ok(["stop", "web", "--wait"]);
+    const stopped = await cli(["exec", "web", "--", "true"]);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain("not running");
+    await ok(["start", "web", "--wait"]);
+    expect((await ok(["exec", "web", "--", "cat", "/home/dev/note"])).stdout).toBe("persisted\n");
+    const show = (await ok(["show", "web"])).stdout;
+    expect(show).toContain("What persists");
+  });
+
+  it("deletes the box and leaves nothing behind on the node", async () => {
+    await ok(["rm", "web", "--wait"]);
+    expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toEqual([]);
+    const c = await census(PREFIX);
+    expect(c.netns).toEqual([]);
+    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
+    const mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(join(dataDir, "node", "boxes")));
+    expect(mounts).toEqual([]);
+    const { stdout } = await run("runsc", [
+      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
+      "list",
+      "-quiet",
+    ]);
+    expect(stdout.trim()).toBe("");
+  });
+
+  it("stops cleanly on SIGTERM", async () => {
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  });
+});
