@@ -42,7 +42,10 @@ done
 
 need_runsc=0
 # The backports build's version is 0.0~YYYYMMDD; anything from 2024 on will do.
-if ! command -v runsc >/dev/null 2>&1 || ! runsc --version 2>/dev/null | head -1 | grep -Eq '0\.0~20(2[4-9]|[3-9][0-9])'; then
+# (Read into a variable first: with pipefail, grep -q closing the pipe early
+# would make the whole check fail at random.)
+runsc_version=$(runsc --version 2>/dev/null | head -n 1 || true)
+if ! command -v runsc >/dev/null 2>&1 || ! [[ "$runsc_version" =~ 0\.0~20(2[4-9]|[3-9][0-9]) ]]; then
   need_runsc=1
 fi
 

@@ -3,7 +3,8 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestDatabase, findProcesses } from "@boxyard/testkit";
+import { census, isEmptyCensus, NodeNetwork } from "@boxyard/netns";
+import { createTestDatabase, findProcesses, waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BOXYARD_BIN,
@@ -23,8 +24,12 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
+// The servers here run the default gVisor runtime, so each sets up a box
+// network; give it names and a subnet of its own and remove it at the end.
+const NET = { BOXYARD_NETWORK_PREFIX: "bysrv", BOXYARD_BOX_SUBNET: "10.217.0.0/24" };
+
 async function start(opts: Parameters<typeof startServerProcess>[0]): Promise<ServerProcess> {
-  const p = await startServerProcess(opts);
+  const p = await startServerProcess({ ...opts, env: { ...NET, ...opts.env } });
   started.push(p);
   return p;
 }
@@ -43,12 +48,18 @@ afterAll(async () => {
     // A SIGKILLed server leaves its postgres behind by design (next start adopts or stops it); stop it here.
     for (const pid of postgresPidsFor(d)) process.kill(pid, "SIGINT");
   }
+  const net = await NodeNetwork.open({
+    stateDir: join(dirs[0] ?? tmpdir(), "net-cleanup"),
+    prefix: NET.BOXYARD_NETWORK_PREFIX,
+    subnet: NET.BOXYARD_BOX_SUBNET,
+  });
+  await net.close({ removeBridge: true });
+  expect(isEmptyCensus(await census(NET.BOXYARD_NETWORK_PREFIX))).toBe(true);
   for (const d of dirs) {
-    for (let i = 0; i < 100 && postgresPidsFor(d).length > 0; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => postgresPidsFor(d).length === 0, { timeoutMs: 10_000, message: "postgres to stop" });
     await rm(d, { recursive: true, force: true });
   }
-});
+}, 60_000);
 
 describe("boxyard server (all-in-one, private PostgreSQL)", () => {
   let server: ServerProcess;

@@ -176,6 +176,9 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
 
     const httpMetrics = createMetrics();
     const readiness = new Map<string, ReadinessCheck>();
+    // Ready only once every component below has started (the gateway last).
+    let started = false;
+    readiness.set("startup", async () => (started ? { ok: true } : { ok: false, detail: "starting" }));
     readiness.set("database", async () => {
       try {
         await pool.query("SELECT 1");
@@ -356,6 +359,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     });
     // Event streams never go idle, so they are ended before the HTTP server closes.
     cleanups.push(async () => sse.closeAll());
+    started = true;
     logger.info({ url, dataDir: config.dataDir }, "boxyard server ready");
 
     return {

@@ -28,30 +28,36 @@ export function registerServerCommands(program: Command): void {
     .addHelpText("after", "\nExample:\n  boxyard server --data-dir /var/lib/boxyard --listen 0.0.0.0:7080\n")
     .action(async (flags: RawServerFlags) => {
       const config = resolveServerConfig(flags);
+      // Signals are caught from the start: one that arrives while the server
+      // is still starting shuts it down as soon as it is up.
+      let stopRequested: string | undefined;
+      let wake: (() => void) | undefined;
+      const onSignal = (signal: string) => {
+        stopRequested ??= signal;
+        wake?.();
+      };
+      process.on("SIGTERM", () => onSignal("SIGTERM"));
+      process.on("SIGINT", () => onSignal("SIGINT"));
       const server = await runServer({ config });
-      process.stderr.write(
-        [
-          "",
-          `  Boxyard is running.`,
-          `  Dashboard and API:  ${server.url}/`,
-          `  SSH gateway:        ${config.sshListen.host}:${config.sshListen.port}`,
-          `  Admin API token:    ${server.adminTokenPath}`,
-          `  Data directory:     ${config.dataDir}`,
-          "",
-          "",
-        ].join("\n"),
-      );
-      await new Promise<void>((resolve) => {
-        let closing = false;
-        const shutdown = (signal: string) => {
-          if (closing) return;
-          closing = true;
-          server.app.log.info({ signal }, "shutting down; boxes keep running");
-          server.close().then(resolve, resolve);
-        };
-        process.once("SIGTERM", () => shutdown("SIGTERM"));
-        process.once("SIGINT", () => shutdown("SIGINT"));
-      });
+      if (!stopRequested) {
+        process.stderr.write(
+          [
+            "",
+            `  Boxyard is running.`,
+            `  Dashboard and API:  ${server.url}/`,
+            `  SSH gateway:        ${config.sshListen.host}:${config.sshListen.port}`,
+            `  Admin API token:    ${server.adminTokenPath}`,
+            `  Data directory:     ${config.dataDir}`,
+            "",
+            "",
+          ].join("\n"),
+        );
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+      server.app.log.info({ signal: stopRequested }, "shutting down; boxes keep running");
+      await server.close();
     });
 
   program
