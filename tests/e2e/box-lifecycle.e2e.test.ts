@@ -105,6 +105,10 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     ]);
     const table = (await ok(["ls"])).stdout;
     expect(table).toMatch(/^NAME\s+STATE\s+TEMPLATE\s+AGE\s+NODE/);
+    // The node's work and the box's usage are visible to Prometheus.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/boxyard_runtime_operation_seconds_count\{driver="gvisor",operation="start",result="ok"\} 1/);
+    expect(metrics).toMatch(new RegExp(`boxyard_box_memory_bytes\\{box="${ls[0].id}"\\} [1-9]`));
   });
 
   it("runs commands in the box as dev in /home/dev (exec)", async () => {
@@ -223,6 +227,25 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect((await ok(["exec", "web", "--", "cat", "/home/dev/note"])).stdout).toBe("persisted\n");
     const show = (await ok(["show", "web"])).stdout;
     expect(show).toContain("What persists");
+  });
+
+  it("keeps the box running through a server SIGKILL and re-adopts it on restart (D1)", async () => {
+    await ok(["exec", "web", "--", "sh", "-c", "nohup sleep 100000 >/dev/null 2>&1 & echo $! > /home/dev/survivor.pid"]);
+    const pid = (await ok(["exec", "web", "--", "cat", "/home/dev/survivor.pid"])).stdout.trim();
+    const runscRoot = `--root=${join(dataDir, "node", "boxes", "runsc")}`;
+    const before = (await run("runsc", [runscRoot, "list", "-format=json"])).stdout;
+
+    server.child.kill("SIGKILL");
+    await server.exited;
+    // The sandbox is not a child of the server: still there, same sandbox.
+    expect((await run("runsc", [runscRoot, "list", "-format=json"])).stdout).toBe(before);
+
+    server = await startServerProcess({ dataDir, env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET } });
+    const box = JSON.parse((await ok(["show", "web", "--json"])).stdout);
+    expect(box.actualState).toBe("running");
+    // The same processes: re-adopted, not restarted.
+    expect((await ok(["exec", "web", "--", "sh", "-c", `kill -0 ${pid} && echo same`])).stdout).toBe("same\n");
+    expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toHaveLength(1);
   });
 
   it("deletes the box and leaves nothing behind on the node", async () => {

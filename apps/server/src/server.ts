@@ -46,6 +46,7 @@ import { createMetrics } from "./http/metrics.ts";
 import { SseStreams } from "./http/sse.ts";
 import { startGateway } from "./gateway-wiring.ts";
 import { createLocalNode, type LocalNode } from "./node-runtime.ts";
+import { instrumentRuntime } from "./runtime-metrics.ts";
 import { registerWebRoutes } from "./web/routes.ts";
 
 export interface RunningServer {
@@ -87,10 +88,17 @@ function localNodeName(): string {
   return name || "local";
 }
 
+/**
+ * What this node offers the scheduler. A box's CPU is a CFS quota (a
+ * ceiling), not a reservation, and dev boxes idle most of the time, so CPU
+ * is overcommitted (BOXYARD_CPU_OVERCOMMIT, default 4x); memory and disk are
+ * not.
+ */
 async function localCapacity(dataDir: string) {
   const fs = await statfs(dataDir).catch(() => null);
+  const overcommit = Number(process.env.BOXYARD_CPU_OVERCOMMIT ?? "4");
   return {
-    cpu: cpus().length,
+    cpu: cpus().length * (Number.isFinite(overcommit) && overcommit >= 1 ? overcommit : 4),
     memoryMiB: Math.floor(totalmem() / 2 ** 20),
     diskGiB: fs ? Math.floor((fs.blocks * fs.bsize) / 2 ** 30) : 0,
     gpus: 0,
@@ -313,7 +321,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       lifecycle.reconciler = reconciler;
     }
     if (localNode) {
-      const { runtime } = localNode;
+      const runtime = instrumentRuntime(localNode.runtime, httpMetrics.registry);
       const agent = new NodeAgent({
         runtime,
         images: localNode.images,

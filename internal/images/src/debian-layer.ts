@@ -20,7 +20,16 @@ export interface DebianLayerOptions {
   onLog?: (line: string) => void;
 }
 
-export const debianBasePackages = ["bash", "coreutils", "git", "ca-certificates", "sudo"] as const;
+// openssh-sftp-server: sftp, and scp (which speaks sftp since OpenSSH 9), through the gateway; procps: ps, which IDE servers use.
+export const debianBasePackages = [
+  "bash",
+  "coreutils",
+  "git",
+  "ca-certificates",
+  "sudo",
+  "openssh-sftp-server",
+  "procps",
+] as const;
 
 const packageName = /^[a-z0-9][a-z0-9+.-]*$/;
 

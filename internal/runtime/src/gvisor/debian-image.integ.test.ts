@@ -34,10 +34,11 @@ afterAll(async () => {
 
 describe("debian base image", () => {
   it("builds reproducibly from the cache and runs git as dev in a gvisor box", async () => {
-    // A second build of the same spec is a cache hit: same digest, no mmdebstrap.
-    const started = Date.now();
-    expect(await buildDebianLayer(node.store)).toBe(debian);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // A second build of the same spec is a cache hit: same digest, and
+    // mmdebstrap never runs (it would log its progress lines).
+    const log: string[] = [];
+    expect(await buildDebianLayer(node.store, { onLog: (l) => log.push(l) })).toBe(debian);
+    expect(log).toEqual([]);
 
     await rt.prepare(node.spec(id, { layers: [debian] }));
     await rt.start(id);
@@ -54,6 +55,9 @@ describe("debian base image", () => {
     // sudo is installed and dev may use it without a password (sudoers.d/dev).
     const sudoers = await rt.exec(id, { command: ["cat", "/etc/sudoers.d/dev"], user: "root" });
     expect(sudoers.stdout.toString()).toBe("dev ALL=(ALL:ALL) NOPASSWD: ALL\n");
+    // What the SSH gateway's sftp/scp and IDE servers need.
+    const tools = await rt.exec(id, { command: ["sh", "-c", "test -x /usr/lib/openssh/sftp-server && ps -p 1 -o comm="] });
+    expect(tools.exitCode, tools.stderr.toString()).toBe(0);
   });
 
   it.skip("sudo -n true as dev (skipped: runsc 0.0~20240729 runs every box process with no_new_privs set, whatever the spec says, so setuid sudo refuses to run; needs a runsc change or another privilege path, see the runtime report)", async () => {
