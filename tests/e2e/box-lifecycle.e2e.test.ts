@@ -4,7 +4,7 @@
 // terminal in Debian's Chromium. Ends with a leak census.
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -23,6 +23,9 @@ import {
 const run = promisify(execFile);
 const PREFIX = "bye2e";
 const SUBNET = "10.216.0.0/24";
+// Image layers are shared with the runtime's own tests (built once per machine).
+const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
+const SERVER_ENV = { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET, BOXYARD_LAYER_DIR: LAYERS };
 
 let server: ServerProcess;
 let dataDir: string;
@@ -61,7 +64,7 @@ beforeAll(async () => {
   await mkdir(home);
   server = await startServerProcess({
     dataDir,
-    env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET },
+    env: SERVER_ENV,
   });
   token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
   await ok(["orgs", "create", "acme"]);
@@ -107,7 +110,9 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(table).toMatch(/^NAME\s+STATE\s+TEMPLATE\s+AGE\s+NODE/);
     // The node's work and the box's usage are visible to Prometheus.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(metrics).toMatch(/boxyard_runtime_operation_seconds_count\{driver="gvisor",operation="start",result="ok"\} 1/);
+    expect(metrics).toMatch(
+      /boxyard_runtime_operation_seconds_count\{driver="gvisor",operation="start",result="ok"\} 1/,
+    );
     expect(metrics).toMatch(new RegExp(`boxyard_box_memory_bytes\\{box="${ls[0].id}"\\} [1-9]`));
   });
 
@@ -230,7 +235,14 @@ describe("a box's life through the CLI, SSH and the browser", () => {
   });
 
   it("keeps the box running through a server SIGKILL and re-adopts it on restart (D1)", async () => {
-    await ok(["exec", "web", "--", "sh", "-c", "nohup sleep 100000 >/dev/null 2>&1 & echo $! > /home/dev/survivor.pid"]);
+    await ok([
+      "exec",
+      "web",
+      "--",
+      "sh",
+      "-c",
+      "nohup sleep 100000 >/dev/null 2>&1 & echo $! > /home/dev/survivor.pid",
+    ]);
     const pid = (await ok(["exec", "web", "--", "cat", "/home/dev/survivor.pid"])).stdout.trim();
     const runscRoot = `--root=${join(dataDir, "node", "boxes", "runsc")}`;
     const before = (await run("runsc", [runscRoot, "list", "-format=json"])).stdout;
@@ -240,12 +252,34 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     // The sandbox is not a child of the server: still there, same sandbox.
     expect((await run("runsc", [runscRoot, "list", "-format=json"])).stdout).toBe(before);
 
-    server = await startServerProcess({ dataDir, env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET } });
+    server = await startServerProcess({ dataDir, env: SERVER_ENV });
     const box = JSON.parse((await ok(["show", "web", "--json"])).stdout);
     expect(box.actualState).toBe("running");
     // The same processes: re-adopted, not restarted.
-    expect((await ok(["exec", "web", "--", "sh", "-c", `kill -0 ${pid} && echo same`])).stdout).toBe("same\n");
+    expect((await ok(["exec", "web", "--", "sh", "-c", `kill -0 ${pid} && echo same`])).stdout).toBe(
+      "same\n",
+    );
     expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toHaveLength(1);
+  });
+
+  it("copies 50 MB both ways with scp and sftp to a Debian box (checksums match)", async () => {
+    await ok(["create", "deb", "--template", "debian", "--wait"]);
+    const cfg = join(home, ".ssh", "config");
+    await ok(["config-ssh", "--ssh-config", cfg]);
+    const payload = join(dataDir, "payload.bin");
+    await run("sh", ["-c", `head -c 52428800 /dev/urandom > ${payload}`]);
+    const local = (await run("sha256sum", [payload])).stdout.split(" ")[0];
+    await run("scp", ["-F", cfg, "-q", payload, "boxyard.deb:payload.bin"], { maxBuffer: 1 << 20 });
+    const remote = (await ok(["exec", "deb", "--", "sha256sum", "/home/dev/payload.bin"])).stdout.split(
+      " ",
+    )[0];
+    expect(remote).toBe(local);
+    const back = join(dataDir, "back.bin");
+    const batch = join(dataDir, "sftp-batch");
+    await writeFile(batch, `get payload.bin ${back}\n`);
+    await run("sftp", ["-F", cfg, "-q", "-b", batch, "boxyard.deb"]);
+    expect((await run("sha256sum", [back])).stdout.split(" ")[0]).toBe(local);
+    await ok(["rm", "deb", "--wait"]);
   });
 
   it("deletes the box and leaves nothing behind on the node", async () => {

@@ -40,6 +40,8 @@ export const ServerConfigSchema = z.strictObject({
   networkPrefix: z
     .string()
     .regex(/^[a-z][a-z0-9]{1,5}$/, "must be 2-6 letters and digits, starting with a letter"),
+  /** The node's image layer store (env BOXYARD_LAYER_DIR; default DATA_DIR/node/images). Shareable between nodes on one machine. */
+  layerDir: z.string().optional(),
   /** The node's box subnet. */
   boxSubnet: z
     .string()
@@ -82,6 +84,7 @@ export function resolveServerConfig(
     publicUrl: "",
     oidc: undefined as unknown,
     networkPrefix: env.BOXYARD_NETWORK_PREFIX || "by",
+    layerDir: env.BOXYARD_LAYER_DIR || undefined,
     boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
   };
   const listen = raw.listen;

@@ -75,12 +75,14 @@ export interface GvisorNodeOptions {
   networkPrefix: string;
   /** The node's box subnet. */
   subnet: string;
+  /** Where image layers live; default DATA_DIR/node/images. */
+  layerDir?: string;
 }
 
 /** The gVisor driver on this machine: layer store, box network and runtime under DATA_DIR/node. */
 export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode> {
   const nodeDir = join(opts.dataDir, "node");
-  const layers = new LayerStore({ root: join(nodeDir, "images") });
+  const layers = new LayerStore({ root: opts.layerDir ?? join(nodeDir, "images") });
   let network: NodeNetwork;
   try {
     network = await NodeNetwork.open({
@@ -115,6 +117,7 @@ export async function createLocalNode(config: ServerConfig, logger: Logger): Pro
         logger,
         networkPrefix: config.networkPrefix,
         subnet: config.boxSubnet,
+        ...(config.layerDir ? { layerDir: config.layerDir } : {}),
       });
     case "microvm":
     case "container":
