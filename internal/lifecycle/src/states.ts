@@ -1,25 +1,14 @@
+import { ActualState as ActualStateSchema, DesiredState as DesiredStateSchema } from "@boxyard/contract";
+
 // Box states and the one table of which changes are legal. The API asks
 // `desiredChange` whether a user request may change desired state; the
 // reconciler asks `canTransition` before every actual-state write.
 
-export const DESIRED_STATES = ["running", "stopped", "paused", "deleted"] as const;
+// The state names are the public contract's; this module owns what may follow what.
+export const DESIRED_STATES = DesiredStateSchema.options;
 export type DesiredState = (typeof DESIRED_STATES)[number];
 
-export const ACTUAL_STATES = [
-  "pending",
-  "scheduling",
-  "provisioning",
-  "starting",
-  "running",
-  "stopping",
-  "stopped",
-  "pausing",
-  "paused",
-  "resuming",
-  "deleting",
-  "deleted",
-  "failed",
-] as const;
+export const ACTUAL_STATES = ActualStateSchema.options;
 export type ActualState = (typeof ACTUAL_STATES)[number];
 
 /** States a box passes through on its way somewhere; time in them is measured. */

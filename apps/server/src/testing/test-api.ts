@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createTestDatabase } from "@boxyard/testkit";
 import pino from "pino";
 import { type RawServerFlags, resolveServerConfig } from "../config.ts";
-import { type RunningServer, runServer } from "../server.ts";
+import { type LifecycleOverrides, type RunningServer, runServer } from "../server.ts";
 
 export interface TestApi {
   server: RunningServer;
@@ -32,7 +32,13 @@ export interface TestApi {
  * process.
  */
 export async function startTestApi(
-  opts: { port?: number; flags?: Partial<RawServerFlags>; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    port?: number;
+    flags?: Partial<RawServerFlags>;
+    env?: NodeJS.ProcessEnv;
+    /** Lifecycle tuning and a runtime shared with the test (box tests). */
+    lifecycle?: LifecycleOverrides;
+  } = {},
 ): Promise<TestApi> {
   const db = await createTestDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), "boxyard-api-"));
@@ -40,6 +46,7 @@ export async function startTestApi(
     {
       dataDir,
       listen: `127.0.0.1:${opts.port ?? 0}`,
+      sshListen: "127.0.0.1:0",
       databaseUrl: db.url,
       logLevel: "silent",
       runtime: "fake",
@@ -47,7 +54,11 @@ export async function startTestApi(
     },
     opts.env ?? {},
   );
-  const server = await runServer({ config, logger: pino({ level: "silent" }) });
+  const server = await runServer({
+    config,
+    logger: pino({ level: "silent" }),
+    ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
+  });
   const adminToken = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
 
   const call: TestApi["call"] = async (method, path, opts = {}) => {

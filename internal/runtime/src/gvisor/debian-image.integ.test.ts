@@ -56,7 +56,9 @@ describe("debian base image", () => {
     const sudoers = await rt.exec(id, { command: ["cat", "/etc/sudoers.d/dev"], user: "root" });
     expect(sudoers.stdout.toString()).toBe("dev ALL=(ALL:ALL) NOPASSWD: ALL\n");
     // What the SSH gateway's sftp/scp and IDE servers need.
-    const tools = await rt.exec(id, { command: ["sh", "-c", "test -x /usr/lib/openssh/sftp-server && ps -p 1 -o comm="] });
+    const tools = await rt.exec(id, {
+      command: ["sh", "-c", "test -x /usr/lib/openssh/sftp-server && ps -p 1 -o comm="],
+    });
     expect(tools.exitCode, tools.stderr.toString()).toBe(0);
   });
 
