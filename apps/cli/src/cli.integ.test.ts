@@ -60,6 +60,21 @@ describe("boxyard CLI", () => {
     expect(bad.stderr).toContain("hint: ");
   });
 
+  it("shows the audit log, verifies it, and shows quota and nodes", async () => {
+    const audit = await cli(["audit", "--org", "acme"]);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toMatch(/admin\s+org\.create\s+acme\s+success/);
+    const jsonl = (await cli(["audit", "--org", "acme", "--jsonl"])).stdout.trim().split("\n");
+    expect(JSON.parse(jsonl[0]!)).toMatchObject({ action: "org.create", result: "success" });
+    const verify = await cli(["audit", "verify", "--org", "acme"]);
+    expect(verify).toMatchObject({ code: 0 });
+    expect(verify.stdout).toContain("intact");
+    const quota = await cli(["quota", "--org", "acme"]);
+    expect(quota.stdout).toMatch(/boxes\s+0\s+none/);
+    const nodes = JSON.parse((await cli(["nodes", "--json"])).stdout);
+    expect(nodes[0]).toMatchObject({ runtime: "fake", healthy: true });
+  });
+
   it("says when the server cannot be reached", async () => {
     const r = await cli(["whoami"], { BOXYARD_URL: "http://127.0.0.1:1", BOXYARD_TOKEN: "x" });
     expect(r.code).toBe(1);
@@ -67,7 +82,27 @@ describe("boxyard CLI", () => {
   });
 
   it("has help with an example on every command", async () => {
-    for (const cmd of [["login"], ["orgs", "create"], ["server"], ["migrate"]]) {
+    for (const cmd of [
+      ["login"],
+      ["orgs", "create"],
+      ["server"],
+      ["migrate"],
+      ["create"],
+      ["ls"],
+      ["show"],
+      ["start"],
+      ["stop"],
+      ["pause"],
+      ["resume"],
+      ["rm"],
+      ["exec"],
+      ["ssh"],
+      ["config-ssh"],
+      ["port-forward"],
+      ["audit"],
+      ["quota"],
+      ["nodes"],
+    ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);
       expect(r.stdout, cmd.join(" ")).toContain("Example");

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { registerAccountCommands } from "./commands/account.ts";
+import { registerAdminCommands } from "./commands/admin.ts";
 import { registerBoxCommands } from "./commands/boxes.ts";
 import { registerSshCommands } from "./commands/ssh.ts";
 import { registerServerCommands } from "./commands/server.ts";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerAccountCommands(program);
   registerBoxCommands(program);
   registerSshCommands(program);
+  registerAdminCommands(program);
   return program;
 }
 

@@ -33,6 +33,7 @@ import { registerNodeRoutes } from "./api/nodes.ts";
 import { registerOperationRoutes } from "./api/operations.ts";
 import { RouteRegistrar } from "./api/registrar.ts";
 import { registerOrgRoutes } from "./api/orgs.ts";
+import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerTerminalRoutes } from "./api/terminal.ts";
@@ -262,6 +263,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerNodeRoutes(routes, { heartbeatTimeoutMs: nodeHeartbeatTimeoutMs });
     registerAgentTransportRoutes(routes, lifecycleDeps);
     registerSshKeyRoutes(routes);
+    registerQuotaRoutes(routes);
     registerAuditRoutes(routes, anchors);
     registerTerminalRoutes(routes, tickets);
     registerInfoRoute(routes, () => ({

@@ -13,3 +13,4 @@ export * from "./queries/operations.ts";
 export * from "./queries/identities.ts";
 export * from "./queries/sessions.ts";
 export * from "./queries/ssh-keys.ts";
+export * from "./queries/quotas.ts";

@@ -2,6 +2,7 @@ import m0001 from "../migrations/0001_identity.sql?raw";
 import m0002 from "../migrations/0002_boxes.sql?raw";
 import m0003 from "../migrations/0003_access.sql?raw";
 import m0004 from "../migrations/0004_audit.sql?raw";
+import m0005 from "../migrations/0005_quotas.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -21,4 +22,5 @@ export const migrations: readonly Migration[] = [
   { id: 2, name: "boxes", sql: m0002 },
   { id: 3, name: "access", sql: m0003 },
   { id: 4, name: "audit", sql: m0004 },
+  { id: 5, name: "quotas", sql: m0005 },
 ];

@@ -62,24 +62,38 @@ export function mapDbError(err: unknown): unknown {
   return err;
 }
 
-/** Runs `fn` in a transaction on one client; rolls back on any error. */
+const RETRYABLE = new Set(["40P01", "40001"]); // deadlock detected, serialization failure
+
+/**
+ * Runs `fn` in a transaction on one client; rolls back on any error. A
+ * transaction that lost a deadlock or a serialization conflict is run again
+ * (a few times, with jitter), so callers never see those as errors; `fn`
+ * must therefore only touch the database.
+ */
 export async function inTx<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw mapDbError(err);
-  }
-  try {
-    await client.query("BEGIN");
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw mapDbError(err);
-  } finally {
-    client.release();
+  for (let attempt = 1; ; attempt++) {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw mapDbError(err);
+    }
+    try {
+      await client.query("BEGIN");
+      const out = await fn(client);
+      await client.query("COMMIT");
+      return out;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === "string" && RETRYABLE.has(code) && attempt < 4) {
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+        continue;
+      }
+      throw mapDbError(err);
+    } finally {
+      client.release();
+    }
   }
 }
 

@@ -5,6 +5,7 @@ export * from "./common.ts";
 export { buildOpenApiDocument } from "./openapi.ts";
 export * from "./nodes.ts";
 export * from "./orgs.ts";
+export * from "./quotas.ts";
 export * from "./route.ts";
 export * from "./routes.ts";
 export * from "./ssh-keys.ts";

@@ -5,6 +5,7 @@ import * as nodes from "./nodes.ts";
 import type { RouteDef } from "./route.ts";
 import * as sshKeys from "./ssh-keys.ts";
 import * as orgs from "./orgs.ts";
+import * as quotas from "./quotas.ts";
 import * as system from "./system.ts";
 import * as terminal from "./terminal.ts";
 import * as users from "./users.ts";
@@ -34,6 +35,8 @@ export const allRoutes: readonly RouteDef[] = [
   orgs.getOrg,
   orgs.setOrgMember,
   orgs.listOrgMembers,
+  quotas.getQuota,
+  quotas.setQuota,
   boxes.createBox,
   boxes.listBoxes,
   boxes.getBox,

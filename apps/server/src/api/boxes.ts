@@ -22,6 +22,7 @@ import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
 import { boxView, decodeCursor, encodeCursor, operationView } from "./box-view.ts";
 import { auditFor } from "./audit.ts";
+import { admitWithinQuota } from "./quotas.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
 /** A live box of an org the actor may act on, or box_not_found. */
@@ -67,8 +68,9 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
         template,
         persistent: ctx.body.persistent ?? false,
       },
-      (tx, c) =>
-        auditFor(tx, ctx, {
+      async (tx, c) => {
+        await admitWithinQuota(tx, access.orgId);
+        await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: "box.create",
           target: { kind: "box", id: c.box.id, name: c.box.name },
@@ -79,7 +81,8 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
             resources: template.resources,
           },
           at: deps.clock.now(),
-        }),
+        });
+      },
     );
     return { box: await view(deps, box.id), operation: operationView(operation) };
   });
@@ -118,8 +121,10 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
   for (const [route, verb] of verbs) {
     r.add(route, async (ctx) => {
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
-      const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, (tx, c) =>
-        auditFor(tx, ctx, {
+      const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
+        // Starting or resuming takes compute again: admit it against the quota.
+        if (!c.noop && (verb === "start" || verb === "resume")) await admitWithinQuota(tx, access.orgId);
+        await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: `box.${verb}`,
           target: { kind: "box", id: box.id, name: box.name },
@@ -128,8 +133,8 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
             ? { noop: true }
             : { desiredState: c.box.desired_state, generation: c.box.generation },
           at: deps.clock.now(),
-        }),
-      );
+        });
+      });
       return { box: await view(deps, out.box.id), operation: operationView(out.operation) };
     });
   }

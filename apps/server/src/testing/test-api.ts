@@ -56,7 +56,8 @@ export async function startTestApi(
   );
   const server = await runServer({
     config,
-    logger: pino({ level: "silent" }),
+    // BOXYARD_TEST_LOG=warn (or debug) shows the server's log while debugging a test.
+    logger: pino({ level: process.env.BOXYARD_TEST_LOG ?? "silent" }),
     ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
   });
   const adminToken = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();

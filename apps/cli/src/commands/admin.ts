@@ -1,0 +1,113 @@
+import { getQuota, listAudit, listNodes, verifyAudit } from "@boxyard/contract";
+import type { Command } from "commander";
+import { connect } from "../context.ts";
+import { resolveOrg } from "../org.ts";
+import { age, formatTable, printJson } from "../output.ts";
+
+export function registerAdminCommands(program: Command): void {
+  const audit = program
+    .command("audit")
+    .description("Show the organisation's audit log (newest first)")
+    .option("--org <org>", "organisation")
+    .option("--action <action>", "only this action, e.g. box.create")
+    .option("--limit <n>", "how many events", (v) => Number.parseInt(v, 10), 50)
+    .option("--json", "machine-readable output (JSON lines with --jsonl)")
+    .option("--jsonl", "one JSON event per line, for export")
+    .addHelpText("after", "\nExamples:\n  boxyard audit --action box.delete\n  boxyard audit verify\n")
+    .action(
+      async (opts: { org?: string; action?: string; limit: number; json?: boolean; jsonl?: boolean }) => {
+        const conn = await connect();
+        const org = await resolveOrg(conn, opts.org);
+        const page = await conn.client.call(listAudit, {
+          params: { org },
+          query: { limit: opts.limit, ...(opts.action ? { action: opts.action } : {}) },
+        });
+        if (opts.jsonl) {
+          for (const e of page.items) process.stdout.write(`${JSON.stringify(e)}\n`);
+          return;
+        }
+        if (opts.json) return printJson(page.items);
+        process.stdout.write(
+          `${formatTable(page.items, [
+            { header: "when", value: (e) => `${age(e.at)} ago` },
+            { header: "who", value: (e) => e.actor.name ?? e.actor.kind },
+            { header: "action", value: (e) => e.action },
+            { header: "target", value: (e) => e.target.name ?? e.target.id ?? "-" },
+            { header: "result", value: (e) => e.result },
+          ])}\n`,
+        );
+      },
+    );
+  audit
+    .command("verify")
+    .description("Recompute the audit hash chain and say whether it is intact (exit 1 if not)")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { org?: string; json?: boolean }, cmd: Command) => {
+      const conn = await connect();
+      const parentOrg = (cmd.parent?.opts() as { org?: string } | undefined)?.org;
+      const org = await resolveOrg(conn, opts.org ?? parentOrg);
+      const r = await conn.client.call(verifyAudit, { params: { org } });
+      if (opts.json) printJson(r);
+      else if (r.ok)
+        process.stdout.write(`The audit chain of ${org} is intact (${r.checked} events checked).\n`);
+      else
+        process.stdout.write(
+          `The audit chain of ${org} is BROKEN: ${r.problem}${r.firstBadEventId ? ` at event id ${r.firstBadEventId}` : ""}: ${r.detail ?? ""}\n`,
+        );
+      if (!r.ok) process.exitCode = 1;
+    });
+
+  program
+    .command("quota")
+    .description("Show the organisation's quota and what its boxes use")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard quota --org acme\n")
+    .action(async (opts: { org?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const q = await conn.client.call(getQuota, { params: { org } });
+      if (opts.json) return printJson(q);
+      const rows = [
+        ["boxes", q.usage.boxes, q.limits.maxBoxes],
+        ["running boxes", q.usage.runningBoxes, q.limits.maxRunningBoxes],
+        ["cpu", q.usage.cpu, q.limits.cpu],
+        ["memory (MiB)", q.usage.memoryMiB, q.limits.memoryMiB],
+        ["disk (GiB)", q.usage.diskGiB, q.limits.diskGiB],
+        ["gpus", q.usage.gpus, q.limits.gpus],
+      ] as const;
+      process.stdout.write(
+        `${formatTable(rows, [
+          { header: "resource", value: (r) => r[0] },
+          { header: "used", value: (r) => String(r[1]) },
+          { header: "limit", value: (r) => (r[2] === null ? "none" : String(r[2])) },
+        ])}\n`,
+      );
+    });
+
+  program
+    .command("nodes")
+    .description("List nodes with capacity, allocation and health (site admins)")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard nodes --json\n")
+    .action(async (opts: { json?: boolean }) => {
+      const { client } = await connect();
+      const { items } = await client.call(listNodes);
+      if (opts.json) return printJson(items);
+      process.stdout.write(
+        `${formatTable(items, [
+          { header: "name", value: (n) => n.name },
+          { header: "status", value: (n) => (n.healthy ? n.status : `${n.status} (unhealthy)`) },
+          { header: "runtime", value: (n) => n.runtime },
+          { header: "boxes", value: (n) => String(n.boxes) },
+          { header: "cpu", value: (n) => `${n.allocated.cpu}/${n.capacity.cpu}` },
+          { header: "memory", value: (n) => `${n.allocated.memoryMiB}/${n.capacity.memoryMiB} MiB` },
+          {
+            header: "heartbeat",
+            value: (n) => (n.lastHeartbeatAt ? `${age(n.lastHeartbeatAt)} ago` : "never"),
+          },
+        ])}\n`,
+      );
+    });
+}
