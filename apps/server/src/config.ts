@@ -42,6 +42,8 @@ export const ServerConfigSchema = z.strictObject({
     .regex(/^[a-z][a-z0-9]{1,5}$/, "must be 2-6 letters and digits, starting with a letter"),
   /** The node's image layer store (env BOXYARD_LAYER_DIR; default DATA_DIR/node/images). Shareable between nodes on one machine. */
   layerDir: z.string().optional(),
+  /** A box hot-paused this long is checkpointed to disk (cold pause); 0 keeps boxes hot. */
+  coldPauseAfterSeconds: z.coerce.number().int().min(0),
   /** The node's box subnet. */
   boxSubnet: z
     .string()
@@ -85,6 +87,7 @@ export function resolveServerConfig(
     oidc: undefined as unknown,
     networkPrefix: env.BOXYARD_NETWORK_PREFIX || "by",
     layerDir: env.BOXYARD_LAYER_DIR || undefined,
+    coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
     boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
   };
   const listen = raw.listen;

@@ -332,6 +332,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         clock,
         logger: logger.child({ component: "agent" }),
         capacity: await localCapacity(config.dataDir),
+        coldPauseAfterMs: config.coldPauseAfterSeconds * 1000,
         ...overrides.agent,
       });
       await agent.start();

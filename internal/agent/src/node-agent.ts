@@ -43,6 +43,12 @@ export interface NodeAgentOptions {
   /** Reports are resent at least this often even when nothing changed, in case one was lost. */
   rereportMs?: number;
   failpoints?: Failpoints;
+  /**
+   * A box hot-paused (frozen, RAM kept) this long is demoted to a cold pause:
+   * its RAM and processes are checkpointed to disk and its compute released.
+   * Resume then restores it. Undefined or 0: boxes stay hot-paused.
+   */
+  coldPauseAfterMs?: number;
 }
 
 interface Reported {
@@ -66,6 +72,10 @@ export class NodeAgent {
   private readonly crashSeen = new Map<string, number>();
   private readonly reported = new Map<string, Reported>();
   private readonly timings = new Map<string, Record<string, number>>();
+  /** When each box was first seen hot-paused, for demotion to a cold pause. */
+  private readonly pausedSince = new Map<string, number>();
+  /** Boxes whose demotion failed once: left hot-paused rather than tried again. */
+  private readonly coldPauseFailed = new Set<string>();
   private seq: number;
   private running = false;
   private crashed = false;
@@ -279,6 +289,7 @@ export class NodeAgent {
         }
       }
       const s = nextStep(want.phase, have);
+      if (s === null && (await this.demoteIfDue(boxId, want, have))) continue;
       if (s === null) {
         this.failures.delete(boxId);
         await this.report(want, have, obs?.reason, undefined, obs?.address);
@@ -311,6 +322,38 @@ export class NodeAgent {
       await this.report(want, after?.phase ?? "absent", after?.reason, undefined, after?.address);
     }
     if (this.running) this.again.add(boxId);
+  }
+
+  /**
+   * Hot pause keeps a box's RAM on the node; after coldPauseAfterMs the box
+   * is checkpointed to disk instead (still "paused" to its owner). Returns
+   * true when it checkpointed, so the caller looks at the box again.
+   */
+  private async demoteIfDue(boxId: string, want: DesiredBox, have: ObservedPhase): Promise<boolean> {
+    const after = this.o.coldPauseAfterMs;
+    if (want.phase !== "paused" || have !== "paused" || !after || this.coldPauseFailed.has(boxId)) {
+      if (have !== "paused") this.pausedSince.delete(boxId);
+      return false;
+    }
+    const now = this.o.clock.now().getTime();
+    const since = this.pausedSince.get(boxId) ?? now;
+    this.pausedSince.set(boxId, since);
+    if (now - since < after) {
+      this.retryLater(boxId, since + after);
+      return false;
+    }
+    try {
+      const started = Date.now();
+      await this.o.runtime.checkpoint(boxId);
+      this.o.logger.info({ boxId, ms: Date.now() - started }, "hot pause demoted to cold pause");
+    } catch (err) {
+      // A failed checkpoint may have ended the sandbox (see docs/runtime-notes.md);
+      // the normal steps take it from whatever state it is in now.
+      this.coldPauseFailed.add(boxId);
+      this.o.logger.warn({ err, boxId }, "cold pause failed; the box stays as the runtime left it");
+    }
+    this.pausedSince.delete(boxId);
+    return true;
   }
 
   private async step(s: Step, boxId: string, want: DesiredBox | undefined): Promise<void> {
@@ -408,5 +451,7 @@ export class NodeAgent {
     this.crashSeen.delete(boxId);
     this.reported.delete(boxId);
     this.timings.delete(boxId);
+    this.pausedSince.delete(boxId);
+    this.coldPauseFailed.delete(boxId);
   }
 }
