@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { census, NodeNetwork } from "@boxyard/netns";
-import { waitFor } from "@boxyard/testkit";
+import { freePort, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -164,7 +164,7 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     ]);
     await ok(["exec", "web", "--", "sh", "-c", "httpd -p 127.0.0.1:8080 -h /home/dev/www"]);
     const cfg = join(home, ".ssh", "config");
-    const localPort = 20000 + Math.floor(Math.random() * 20000);
+    const localPort = await freePort();
     const fwd = spawn("ssh", [
       "-F",
       cfg,

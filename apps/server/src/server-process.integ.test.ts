@@ -1,6 +1,7 @@
 // The built `boxyard server` as its own process, the way a newcomer runs it:
 // private PostgreSQL in a temp data dir, free ports, real HTTP.
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { census, isEmptyCensus, NodeNetwork } from "@boxyard/netns";
@@ -132,14 +133,35 @@ describe("boxyard server (all-in-one, private PostgreSQL)", () => {
     expect(await readJson(res)).toMatchObject({ code: "invalid_json" });
   });
 
-  it("answers an oversize body with 413 (C3)", async () => {
-    const res = await fetch(`${server.url}/api/v1/users/me/tokens`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "x".repeat(2 * 1024 * 1024) }),
-    });
-    expect(res.status).toBe(413);
-    expect(await readJson(res)).toMatchObject({ code: "payload_too_large" });
+  it("answers an oversize body with 413 before reading it (C3)", async () => {
+    // The body is only declared: the answer must come from the headers alone,
+    // so nothing is buffered (and a client still sending is not left hanging).
+    for (const length of [2 * 1024 * 1024, 10 ** 12]) {
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${server.url}/api/v1/users/me/tokens`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${token}`,
+            "content-type": "application/json",
+            "content-length": String(length),
+          },
+        });
+        req.on("response", (res) => {
+          let text = "";
+          res.on("data", (d) => {
+            text += d;
+          });
+          res.on("end", () => {
+            resolve({ status: res.statusCode ?? 0, body: text });
+            req.destroy();
+          });
+        });
+        req.on("error", reject);
+        req.write("{");
+      });
+      expect(status).toBe(413);
+      expect(JSON.parse(body)).toMatchObject({ code: "payload_too_large" });
+    }
   });
 
   it("serves Prometheus metrics with process and HTTP histograms", async () => {
