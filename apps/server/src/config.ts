@@ -44,6 +44,14 @@ export const ServerConfigSchema = z.strictObject({
   layerDir: z.string().optional(),
   /** A box hot-paused this long is checkpointed to disk (cold pause); 0 keeps boxes hot. */
   coldPauseAfterSeconds: z.coerce.number().int().min(0),
+  /**
+   * The host interface box egress leaves through (masqueraded), for templates
+   * whose network policy allows it. Unset: no box reaches anything outside the node.
+   */
+  boxUplink: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be a network interface name")
+    .optional(),
   /** The node's box subnet. */
   boxSubnet: z
     .string()
@@ -66,6 +74,7 @@ export interface RawServerFlags {
   /** Comma-separated. */
   oidcAllowedDomains?: string;
   boxSubnet?: string;
+  boxUplink?: string;
 }
 
 /** Flags win over environment variables, which win over defaults (contract.md "Server"). */
@@ -87,6 +96,7 @@ export function resolveServerConfig(
     oidc: undefined as unknown,
     networkPrefix: env.BOXYARD_NETWORK_PREFIX || "by",
     layerDir: env.BOXYARD_LAYER_DIR || undefined,
+    boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
     boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
   };

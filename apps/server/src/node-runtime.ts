@@ -77,6 +77,8 @@ export interface GvisorNodeOptions {
   subnet: string;
   /** Where image layers live; default DATA_DIR/node/images. */
   layerDir?: string;
+  /** Interface for box egress; absent: none. */
+  uplink?: string;
 }
 
 /** The gVisor driver on this machine: layer store, box network and runtime under DATA_DIR/node. */
@@ -89,6 +91,7 @@ export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode
       stateDir: join(nodeDir, "network"),
       prefix: opts.networkPrefix,
       subnet: opts.subnet,
+      ...(opts.uplink ? { uplink: opts.uplink } : {}),
     });
   } catch (err) {
     throw new StartupError(
@@ -118,6 +121,7 @@ export async function createLocalNode(config: ServerConfig, logger: Logger): Pro
         networkPrefix: config.networkPrefix,
         subnet: config.boxSubnet,
         ...(config.layerDir ? { layerDir: config.layerDir } : {}),
+        ...(config.boxUplink ? { uplink: config.boxUplink } : {}),
       });
     case "microvm":
     case "container":

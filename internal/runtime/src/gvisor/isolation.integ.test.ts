@@ -1,5 +1,6 @@
 // Isolation from inside a real gVisor box (test-catalogue.md group (a)): the
-// box sees only its own processes (A5) and no host paths (A4), mount and
+// box sees only its own processes (A5) and no host paths (A4), raw and packet
+// sockets are refused (A7), mount and
 // namespace calls stay inside the sandbox (A6), a fork bomb gets EAGAIN
 // (A8), a memory bomb kills only the offending process (A9), and filling the
 // disk stops at the box's limit (A10). A neighbour box must be unaffected.
@@ -117,6 +118,16 @@ describe("gvisor isolation", () => {
     expect(await readFile("/sys/fs/cgroup/memory/release_agent", "utf8").catch(() => "")).not.toContain(
       "/tmp/x",
     );
+  });
+
+  it("A7: packet and raw sockets are refused, even to root in the box", async () => {
+    // busybox arping opens an AF_PACKET socket first and ping a raw ICMP one;
+    // gVisor runs without --net-raw, so both fail before any packet is sent.
+    const packet = await sh(A, "arping -c 1 -w 1 -I lo 127.0.0.1", { user: "root" });
+    expect(packet.exitCode).not.toBe(0);
+    expect(packet.stderr.toString()).toMatch(/socket: (operation not permitted|permission denied)/i);
+    const raw = await sh(A, "ping -c 1 -W 1 127.0.0.1", { user: "root" });
+    expect(`${raw.stdout}${raw.stderr}`).not.toMatch(/1 packets received/);
   });
 
   it("A8: a fork bomb gets EAGAIN and the box still answers exec", async () => {
