@@ -223,6 +223,14 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(alive.stdout).toBe("alive\n");
   });
 
+  it("wakes a paused box when someone connects over SSH", async () => {
+    await ok(["pause", "web", "--wait"]);
+    const r = await ok(["ssh", "web", "--", "echo", "woke"]);
+    expect(r.stdout).toBe("woke\n");
+    expect(r.stderr).toContain("Resuming web");
+    expect(JSON.parse((await ok(["show", "web", "--json"])).stdout).actualState).toBe("running");
+  });
+
   it("keeps files across stop and start", async () => {
     await ok(["stop", "web", "--wait"]);
     const stopped = await cli(["exec", "web", "--", "true"]);

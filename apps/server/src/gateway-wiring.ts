@@ -1,7 +1,8 @@
 import { recordAudit } from "@boxyard/audit";
 import type { TicketSigner } from "@boxyard/auth";
-import { inTx } from "@boxyard/db";
+import { getBoxById, inTx } from "@boxyard/db";
 import {
+  type BoxRoute,
   CachedGatewayDirectory,
   DbGatewayDirectory,
   LocalRuntimeConnector,
@@ -9,12 +10,14 @@ import {
   startSshGateway,
   WebTerminalHub,
 } from "@boxyard/gateway";
-import type { Clock } from "@boxyard/platform";
+import { changeBoxDesiredState } from "@boxyard/lifecycle";
+import type { Clock, IdGen } from "@boxyard/platform";
 import type { Runtime } from "@boxyard/runtime";
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { Gauge, Histogram, type Registry } from "prom-client";
+import { admitWithinQuota } from "./api/quotas.ts";
 
 const TERMINAL_WS =
   /^\/api\/v1\/orgs\/([a-z0-9][a-z0-9-]{0,62})\/boxes\/([a-z0-9][a-z0-9-]{0,62})\/terminal\/ws(\?|$)/;
@@ -34,6 +37,7 @@ export async function startGateway(opts: {
   app: FastifyInstance;
   pool: pg.Pool;
   clock: Clock;
+  ids: IdGen;
   logger: Logger;
   runtime: Runtime;
   hostKey: string;
@@ -103,7 +107,58 @@ export async function startGateway(opts: {
   const directory = new CachedGatewayDirectory(new DbGatewayDirectory(opts.pool), {
     onStale: (what) => logger.warn({ what }, "control plane unreachable; using the cached login decision"),
   });
+  /**
+   * Wake on connect: a login to a paused box resumes it (as that user, through
+   * the same quota admission and audit as `boxyard resume`) and waits for it,
+   * telling the client what is happening. A stopped box is not started: that
+   * is a cold boot the owner should ask for.
+   */
+  const wake = async (route: BoxRoute, say: (msg: string) => void): Promise<BoxRoute> => {
+    if (
+      route.desiredState !== "paused" &&
+      route.actualState !== "paused" &&
+      route.actualState !== "resuming"
+    ) {
+      throw new Error(
+        `box ${route.boxName} is ${route.actualState}; start it first (boxyard start ${route.boxName})`,
+      );
+    }
+    say(`Resuming ${route.boxName}…`);
+    const started = Date.now();
+    if (route.desiredState !== "running") {
+      await changeBoxDesiredState(opts.pool, opts.ids, { boxId: route.boxId, verb: "resume" }, async (tx) => {
+        await admitWithinQuota(tx, route.orgId);
+        await recordAudit(tx, {
+          orgId: route.orgId,
+          actor: { kind: "system", name: "gateway" },
+          action: "box.resume",
+          target: { kind: "box", id: route.boxId, name: route.boxName },
+          result: "success",
+          details: { reason: "wake on connect" },
+          at: opts.clock.now(),
+        });
+      });
+    }
+    for (;;) {
+      const box = await getBoxById(opts.pool, route.boxId);
+      if (!box || box.deleted_at) throw new Error(`box ${route.boxName} is gone`);
+      if (box.actual_state === "running" && box.observed_generation >= box.generation) {
+        directory.invalidateBox(route.boxId);
+        say(`${route.boxName} is running (${((Date.now() - started) / 1000).toFixed(1)}s).`);
+        return { ...route, actualState: "running", desiredState: "running", nodeId: box.node_id };
+      }
+      if (box.actual_state === "failed")
+        throw new Error(
+          `box ${route.boxName} failed to resume: ${box.last_error?.message ?? "unknown error"}`,
+        );
+      if (Date.now() - started > 120_000)
+        throw new Error(`box ${route.boxName} did not resume within 2 minutes`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
   const ssh = await startSshGateway({
+    wake,
     host: opts.listen.host,
     port: opts.listen.port,
     hostKey: opts.hostKey,

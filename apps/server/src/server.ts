@@ -345,6 +345,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         app,
         pool,
         clock,
+        ids,
         logger: logger.child({ component: "gateway" }),
         runtime,
         hostKey: hostKey.privateKey,
