@@ -189,6 +189,34 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     }
   });
 
+  it("previews the port over HTTP at /preview/ORG/BOX/PORT, only for people allowed on the box", async () => {
+    const url = `${server.url}/preview/acme/web/8080/index.html`;
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${token}`, cookie: "boxyard_session=secret; app=1" },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("hello-preview\n");
+    expect(res.headers.get("content-security-policy")).toContain("sandbox");
+    expect((await fetch(url)).status).toBe(401);
+    // Someone from outside the org gets the same answer as for a box that does not exist.
+    const admin = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    await fetch(`${server.url}/api/v1/users`, {
+      method: "POST",
+      headers: admin,
+      body: JSON.stringify({ username: "eve" }),
+    });
+    const eve = await fetch(`${server.url}/api/v1/users/eve/tokens`, {
+      method: "POST",
+      headers: admin,
+      body: JSON.stringify({ name: "t" }),
+    }).then((r) => r.json() as Promise<{ token: string }>);
+    expect((await fetch(url, { headers: { authorization: `Bearer ${eve.token}` } })).status).toBe(404);
+    const nothing = await fetch(`${server.url}/preview/acme/web/8081/`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(nothing.status).toBe(502);
+  });
+
   it("runs a shell in the browser terminal (Chromium)", async () => {
     const { browser, close } = await launchChromium();
     try {

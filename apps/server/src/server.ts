@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
 import { AnchorFile } from "@boxyard/audit";
 import { OidcLogin, TicketSigner } from "@boxyard/auth";
-import { loadOrCreateHostKey } from "@boxyard/gateway";
+import { LocalRuntimeConnector, loadOrCreateHostKey } from "@boxyard/gateway";
 import { allRoutes } from "@boxyard/contract";
 import { createPool, isUnavailable, MigrationError, migrate, migrationStatus, migrations } from "@boxyard/db";
 import { type Clock, type IdGen, randomIds, systemClock } from "@boxyard/platform";
@@ -48,6 +48,7 @@ import { SseStreams } from "./http/sse.ts";
 import { startGateway } from "./gateway-wiring.ts";
 import { createLocalNode, type LocalNode } from "./node-runtime.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
+import { registerPreviewRoutes } from "./web/preview.ts";
 import { registerWebRoutes } from "./web/routes.ts";
 
 export interface RunningServer {
@@ -272,6 +273,8 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     }));
     routes.assertComplete(allRoutes);
     registerWebRoutes(app);
+    const previewConnector = localNode ? new LocalRuntimeConnector(localNode.runtime) : undefined;
+    registerPreviewRoutes(app, deps, () => previewConnector);
     registerAuthRoutes(app, {
       deps,
       signer: tickets,
