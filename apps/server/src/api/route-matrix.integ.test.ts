@@ -1,0 +1,143 @@
+// Route accounting for authorisation (test-catalogue B1): every route of the
+// contract is listed here with how it is protected and a valid request. A
+// new route fails this test until someone classifies it. For every protected
+// route: no token is 401; for every org-scoped route: a user of another org
+// gets 404 (no existence oracle) and nothing in the victim's org changes.
+import { allRoutes, type RouteDef } from "@boxyard/contract";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
+
+type Access = "public" | "user" | "site-admin" | "org" | "node-token";
+
+/** How each route is protected and a request that passes validation. */
+const MATRIX: Record<string, { access: Access; body?: unknown }> = {
+  healthz: { access: "public" },
+  readyz: { access: "public" },
+  metrics: { access: "public" },
+  openapi: { access: "public" },
+  serverInfo: { access: "user" },
+  getMe: { access: "user" },
+  listMyTokens: { access: "user" },
+  createMyToken: { access: "user", body: { name: "t" } },
+  revokeMyToken: { access: "user" },
+  addMySshKey: { access: "user", body: { name: "k", publicKey: "ssh-ed25519 AAAA" } },
+  listMySshKeys: { access: "user" },
+  deleteMySshKey: { access: "user" },
+  createUser: { access: "site-admin", body: { username: "nobody" } },
+  createUserToken: { access: "site-admin", body: { name: "t" } },
+  createOrg: { access: "user", body: { name: "neworg" } },
+  listOrgs: { access: "user" },
+  getOrg: { access: "org" },
+  setOrgMember: { access: "org", body: { role: "owner" } },
+  listOrgMembers: { access: "org" },
+  getQuota: { access: "org" },
+  setQuota: { access: "org", body: { maxBoxes: 0 } },
+  createBox: { access: "org", body: { name: "stolen", template: "busybox" } },
+  listBoxes: { access: "org" },
+  getBox: { access: "org" },
+  startBox: { access: "org" },
+  stopBox: { access: "org" },
+  pauseBox: { access: "org" },
+  resumeBox: { access: "org" },
+  deleteBox: { access: "org" },
+  execInBox: { access: "org", body: { command: ["true"] } },
+  boxEvents: { access: "org" },
+  createTerminalTicket: { access: "org" },
+  listAudit: { access: "org" },
+  verifyAudit: { access: "org" },
+  getOperation: { access: "user" },
+  listNodes: { access: "site-admin" },
+  agentRegister: { access: "node-token", body: {} },
+  agentHeartbeat: { access: "node-token", body: {} },
+  agentDesired: { access: "node-token" },
+  agentReport: { access: "node-token", body: {} },
+};
+
+const PARAMS: Record<string, string> = {
+  org: "victim",
+  box: "vbox",
+  username: "mallory",
+  tokenId: "tok_00000000000000000000",
+  keyId: "key_00000000000000000000",
+  id: "op_00000000000000000000",
+  nodeId: "node_00000000000000000000",
+  node: "node_00000000000000000000",
+};
+
+function pathOf(route: RouteDef): string {
+  return route.path.replace(/:([A-Za-z]+)/g, (_m, p: string) => PARAMS[p] ?? "x");
+}
+
+let api: BoxTestApi;
+let mallory: string;
+let victimBefore: string;
+
+async function victimState(): Promise<string> {
+  const q = (sql: string) => api.server.pool.query(sql).then((r) => r.rows);
+  return JSON.stringify({
+    boxes: await q(
+      "SELECT b.name, b.desired_state, b.generation FROM boxes b JOIN orgs o ON o.id = b.org_id WHERE o.name = 'victim' ORDER BY b.name",
+    ),
+    members: await q(
+      "SELECT u.username, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id WHERE o.name = 'victim' ORDER BY 1",
+    ),
+    quota: await q("SELECT q.* FROM org_quotas q JOIN orgs o ON o.id = q.org_id WHERE o.name = 'victim'"),
+  });
+}
+
+beforeAll(async () => {
+  api = await startBoxTestApi();
+  const victim = await api.createUser("victor");
+  mallory = await api.createUser("mallory");
+  await api.call("POST", "/api/v1/orgs", { token: victim, body: { name: "victim" } });
+  await api.call("POST", "/api/v1/orgs", { token: mallory, body: { name: "attacker" } });
+  await api.call("POST", "/api/v1/orgs/victim/boxes", {
+    token: victim,
+    body: { name: "vbox", template: "busybox" },
+  });
+  victimBefore = await victimState();
+});
+afterAll(async () => api?.close());
+
+describe("route accounting (B1)", () => {
+  it("classifies every route of the contract", () => {
+    const missing = allRoutes.map((r) => r.operationId).filter((id) => !(id in MATRIX));
+    expect(missing, "routes without an authorisation case").toEqual([]);
+    const stale = Object.keys(MATRIX).filter((id) => !allRoutes.some((r) => r.operationId === id));
+    expect(stale, "cases for routes that no longer exist").toEqual([]);
+  });
+
+  it("answers 401 without credentials on every protected route", async () => {
+    for (const route of allRoutes) {
+      const c = MATRIX[route.operationId]!;
+      if (c.access === "public") continue;
+      const res = await api.call(route.method, pathOf(route), { token: "", body: c.body });
+      // Agent routes check their node token after the body is validated, so a
+      // malformed body is a 400 first; either way nothing is done without a token.
+      const allowed = c.access === "node-token" ? [400, 401] : [401];
+      expect(allowed, `${route.method} ${route.path}: ${res.status}`).toContain(res.status);
+    }
+  });
+
+  it("refuses site-admin routes to an ordinary user", async () => {
+    for (const route of allRoutes.filter((r) => MATRIX[r.operationId]!.access === "site-admin")) {
+      const res = await api.call(route.method, pathOf(route), {
+        token: mallory,
+        body: MATRIX[route.operationId]!.body,
+      });
+      expect([403, 404], `${route.method} ${route.path}`).toContain(res.status);
+    }
+  });
+
+  it("answers 404 to another org's user on every org route and changes nothing", async () => {
+    for (const route of allRoutes.filter((r) => MATRIX[r.operationId]!.access === "org")) {
+      const res = await api.call(route.method, pathOf(route), {
+        token: mallory,
+        body: MATRIX[route.operationId]!.body,
+      });
+      expect(res.status, `${route.method} ${route.path}: ${JSON.stringify(res.body)}`).toBe(404);
+      expect(JSON.stringify(res.body)).not.toContain("vbox_");
+    }
+    expect(await victimState()).toBe(victimBefore);
+  });
+});
