@@ -52,6 +52,13 @@ export const ServerConfigSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be a network interface name")
     .optional(),
+  /** API requests per second and burst per token: "RATE/BURST" (env BOXYARD_RATE_LIMIT), 0 disables. */
+  rateLimit: z
+    .string()
+    .regex(/^\d+(\.\d+)?\/\d+$|^0$/, "must be RATE/BURST, e.g. 20/100, or 0")
+    .transform((v) =>
+      v === "0" ? null : { perSecond: Number(v.split("/")[0]), burst: Number(v.split("/")[1]) },
+    ),
   /** The node's box subnet. */
   boxSubnet: z
     .string()
@@ -98,6 +105,7 @@ export function resolveServerConfig(
     layerDir: env.BOXYARD_LAYER_DIR || undefined,
     boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
+    rateLimit: env.BOXYARD_RATE_LIMIT ?? "20/200",
     boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
   };
   const listen = raw.listen;

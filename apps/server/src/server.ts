@@ -8,7 +8,7 @@ import { OidcLogin, TicketSigner } from "@boxyard/auth";
 import { LocalRuntimeConnector, loadOrCreateHostKey } from "@boxyard/gateway";
 import { allRoutes } from "@boxyard/contract";
 import { createPool, isUnavailable, MigrationError, migrate, migrationStatus, migrations } from "@boxyard/db";
-import { type Clock, type IdGen, randomIds, systemClock } from "@boxyard/platform";
+import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@boxyard/platform";
 import {
   createLifecycleMetrics,
   InProcessNodeLink,
@@ -204,7 +204,15 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         : { ok: false, detail: `pending: ${s.pending.join(", ")}` };
     });
 
-    const deps = { pool, clock, ids, logger, metrics: httpMetrics.registry, readiness };
+    const deps = {
+      pool,
+      clock,
+      ids,
+      logger,
+      metrics: httpMetrics.registry,
+      readiness,
+      ...(config.rateLimit ? { rateLimiter: new RateLimiter(config.rateLimit) } : {}),
+    };
     const overrides = opts.lifecycle ?? {};
     const nodeHeartbeatTimeoutMs = overrides.nodeHeartbeatTimeoutMs ?? 30_000;
     const listener = new PgListener({ pool, logger: logger.child({ component: "listen" }) });

@@ -1,5 +1,5 @@
 import type { Actor } from "@boxyard/auth";
-import type { Clock, IdGen } from "@boxyard/platform";
+import type { Clock, IdGen, RateLimiter } from "@boxyard/platform";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -15,6 +15,8 @@ export interface ApiDeps {
   metrics: Registry;
   /** Named readiness checks; /readyz is 200 only when all pass. */
   readiness: Map<string, ReadinessCheck>;
+  /** Per-token (or per-session) request budget on the API; absent: unlimited. */
+  rateLimiter?: RateLimiter;
 }
 
 export interface RequestContext<P, Q, B> {

@@ -64,6 +64,15 @@ export function registerRoute<R extends RouteDef>(
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       const actor =
         route.auth === "token" ? await authenticateRequest(deps.pool, req, deps.clock) : undefined;
+      if (actor && deps.rateLimiter) {
+        const r = deps.rateLimiter.take(actor.tokenId ?? actor.sessionId ?? actor.user.id);
+        if (!r.ok) {
+          throw new DomainError("rate_limited", {
+            detail: `this token sent too many requests; retry in ${r.retryAfterS} s`,
+            headers: { "retry-after": String(r.retryAfterS) },
+          });
+        }
+      }
       if (route.body && req.body === undefined && route.method !== "GET") {
         // No body at all: treat as an empty object so optional-only bodies work.
         (req as { body: unknown }).body = {};

@@ -52,7 +52,8 @@ export async function startTestApi(
       runtime: "fake",
       ...opts.flags,
     },
-    opts.env ?? {},
+    // Tests poll the API far faster than people do: no rate limit unless a test asks for one.
+    { BOXYARD_RATE_LIMIT: "0", ...opts.env },
   );
   const server = await runServer({
     config,
