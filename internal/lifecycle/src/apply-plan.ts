@@ -63,7 +63,8 @@ function lastError(
   return { code: e.code, message: e.message, at: at.toISOString(), attempts, permanent };
 }
 
-function toNodeSnapshot(
+/** A node row as the scheduler (and the nodes API) sees it: health from its heartbeat age, what its boxes hold. */
+export function toNodeSnapshot(
   n: Awaited<ReturnType<typeof listNodesWithAllocation>>[number],
   timeoutMs: number,
 ): NodeSnapshot {

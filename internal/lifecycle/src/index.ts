@@ -1,4 +1,4 @@
-export { applyPlan, snapshotOf } from "./apply-plan.ts";
+export { applyPlan, snapshotOf, toNodeSnapshot } from "./apply-plan.ts";
 export { type BackoffOptions, backoffMs } from "./backoff.ts";
 export { changeBoxDesiredState, type CreateBoxInput, createBox } from "./box-service.ts";
 export { RetryableError, StaleWriteError, TerminalError } from "./errors.ts";

@@ -1,6 +1,7 @@
 import { listNodes } from "@boxyard/contract";
 import { listNodesWithAllocation } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
+import { type NodeSnapshot, toNodeSnapshot } from "@boxyard/lifecycle";
 import type { RouteRegistrar } from "./registrar.ts";
 
 export function registerNodeRoutes(r: RouteRegistrar, opts: { heartbeatTimeoutMs: number }): void {
@@ -11,21 +12,8 @@ export function registerNodeRoutes(r: RouteRegistrar, opts: { heartbeatTimeoutMs
     const rows = await listNodesWithAllocation(deps.pool);
     return {
       items: rows.map((n) => ({
-        id: n.id,
-        name: n.name,
-        runtime: n.runtime,
+        ...pick(toNodeSnapshot(n, opts.heartbeatTimeoutMs)),
         status: n.status,
-        healthy:
-          n.status === "ready" &&
-          n.heartbeat_age_ms !== null &&
-          n.heartbeat_age_ms <= opts.heartbeatTimeoutMs,
-        capacity: n.capacity,
-        allocated: {
-          cpu: n.alloc_cpu,
-          memoryMiB: n.alloc_memory_mib,
-          diskGiB: n.alloc_disk_gib,
-          gpus: n.alloc_gpus,
-        },
         boxes: n.boxes,
         labels: n.labels,
         agentVersion: n.agent_version,
@@ -33,4 +21,15 @@ export function registerNodeRoutes(r: RouteRegistrar, opts: { heartbeatTimeoutMs
       })),
     };
   });
+}
+
+function pick(s: NodeSnapshot) {
+  return {
+    id: s.id,
+    name: s.name,
+    runtime: s.runtime,
+    healthy: s.healthy,
+    capacity: s.capacity,
+    allocated: s.allocated,
+  };
 }
