@@ -59,6 +59,19 @@ export const ServerConfigSchema = z.strictObject({
     .transform((v) =>
       v === "0" ? null : { perSecond: Number(v.split("/")[0]), burst: Number(v.split("/")[1]) },
     ),
+  /** The control plane an agent or gateway process talks to (roles agent and gateway). */
+  controlUrl: z
+    .url({ protocol: /^https?$/ })
+    .transform((u) => u.replace(/\/+$/, ""))
+    .optional(),
+  /** A site admin's API token an agent or gateway registers with (env BOXYARD_CONTROL_TOKEN or --control-token-file). */
+  controlToken: z.string().min(1).optional(),
+  controlTokenFile: z.string().min(1).optional(),
+  /** This node's (or gateway's) name; default: the host name. */
+  nodeName: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9.-]{0,62})$/, "must be 1-63 characters of a-z, 0-9, '.' and '-'")
+    .optional(),
   /** The node's box subnet. */
   boxSubnet: z
     .string()
@@ -82,6 +95,8 @@ export interface RawServerFlags {
   oidcAllowedDomains?: string;
   boxSubnet?: string;
   boxUplink?: string;
+  controlUrl?: string;
+  controlTokenFile?: string;
 }
 
 /** Flags win over environment variables, which win over defaults (contract.md "Server"). */
@@ -107,6 +122,10 @@ export function resolveServerConfig(
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
     rateLimit: env.BOXYARD_RATE_LIMIT ?? "20/200",
     boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
+    controlUrl: flags.controlUrl ?? (env.BOXYARD_CONTROL_URL || undefined),
+    controlToken: env.BOXYARD_CONTROL_TOKEN || undefined,
+    controlTokenFile: flags.controlTokenFile ?? (env.BOXYARD_CONTROL_TOKEN_FILE || undefined),
+    nodeName: env.BOXYARD_NODE_NAME || undefined,
   };
   const listen = raw.listen;
   raw.publicUrl =

@@ -287,6 +287,49 @@ describe("start-up failures say what is wrong in one line and exit non-zero", ()
     const line = await failing(["--listen", "nowhere"]);
     expect(line).toContain("listen");
   });
+
+  it("an agent or gateway without a control plane to talk to", async () => {
+    const dataDir = await tempDir();
+    expect(await failing(["--role", "agent", "--data-dir", dataDir, "--listen", "127.0.0.1:0"])).toContain(
+      "--control-url",
+    );
+    const noToken = await failing(
+      [
+        "--role",
+        "gateway",
+        "--data-dir",
+        dataDir,
+        "--listen",
+        "127.0.0.1:0",
+        "--control-url",
+        "http://127.0.0.1:9",
+      ],
+      { BOXYARD_CONTROL_TOKEN: "" },
+    );
+    expect(noToken).toContain("BOXYARD_CONTROL_TOKEN");
+  });
+
+  it("a gateway whose token the control plane refuses", async () => {
+    const running = await start({ dataDir: await tempDir() });
+    const line = await failing(
+      [
+        "--role",
+        "gateway",
+        "--data-dir",
+        await tempDir(),
+        "--listen",
+        "127.0.0.1:0",
+        "--ssh-listen",
+        "127.0.0.1:0",
+        "--control-url",
+        running.url,
+      ],
+      { BOXYARD_CONTROL_TOKEN: "byt_tok_not-a-real-token" },
+    );
+    expect(line).toContain("refused to register this gateway");
+    running.child.kill("SIGTERM");
+    await running.exited;
+  });
 });
 
 describe("with --database-url (an external PostgreSQL)", () => {

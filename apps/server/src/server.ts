@@ -1,13 +1,19 @@
-import { statfs } from "node:fs/promises";
 import { createServer } from "node:net";
-import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
 import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
 import { AnchorFile } from "@boxyard/audit";
 import { OidcLogin, TicketSigner } from "@boxyard/auth";
 import { LocalRuntimeConnector, loadOrCreateHostKey } from "@boxyard/gateway";
 import { allRoutes } from "@boxyard/contract";
-import { createPool, isUnavailable, MigrationError, migrate, migrationStatus, migrations } from "@boxyard/db";
+import {
+  createPool,
+  currentGateway,
+  isUnavailable,
+  MigrationError,
+  migrate,
+  migrationStatus,
+  migrations,
+} from "@boxyard/db";
 import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@boxyard/platform";
 import {
   createLifecycleMetrics,
@@ -28,6 +34,7 @@ import { registerBoxEventRoutes } from "./api/box-events.ts";
 import { registerBoxExecRoutes } from "./api/box-exec.ts";
 import { registerBoxRoutes } from "./api/boxes.ts";
 import type { LifecycleDeps } from "./api/lifecycle-deps.ts";
+import { registerGatewayTransportRoutes } from "./api/gateway-transport.ts";
 import { registerInfoRoute } from "./api/info.ts";
 import { registerNodeRoutes } from "./api/nodes.ts";
 import { registerOperationRoutes } from "./api/operations.ts";
@@ -45,8 +52,9 @@ import { createApp } from "./http/app.ts";
 import type { ReadinessCheck } from "./http/context.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { SseStreams } from "./http/sse.ts";
-import { startGateway } from "./gateway-wiring.ts";
+import { databaseGatewayControl, startGateway } from "./gateway-wiring.ts";
 import { createLocalNode, type LocalNode } from "./node-runtime.ts";
+import { localCapacity, localNodeName } from "./node-identity.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
 import { registerPreviewRoutes } from "./web/preview.ts";
 import { registerWebRoutes } from "./web/routes.ts";
@@ -81,34 +89,8 @@ export interface LifecycleOverrides {
   nodeHeartbeatTimeoutMs?: number;
 }
 
-function localNodeName(): string {
-  const name = hostname()
-    .toLowerCase()
-    .replace(/[^a-z0-9.-]/g, "-")
-    .replace(/^[^a-z0-9]+/, "")
-    .slice(0, 63);
-  return name || "local";
-}
-
-/**
- * What this node offers the scheduler. A box's CPU is a CFS quota (a
- * ceiling), not a reservation, and dev boxes idle most of the time, so CPU
- * is overcommitted (BOXYARD_CPU_OVERCOMMIT, default 4x); memory and disk are
- * not.
- */
-async function localCapacity(dataDir: string) {
-  const fs = await statfs(dataDir).catch(() => null);
-  const overcommit = Number(process.env.BOXYARD_CPU_OVERCOMMIT ?? "4");
-  return {
-    cpu: cpus().length * (Number.isFinite(overcommit) && overcommit >= 1 ? overcommit : 4),
-    memoryMiB: Math.floor(totalmem() / 2 ** 20),
-    diskGiB: fs ? Math.floor((fs.blocks * fs.bsize) / 2 ** 30) : 0,
-    gpus: 0,
-  };
-}
-
 /** Fails fast with a clear message instead of after the database has been started. */
-async function assertPortFree(host: string, port: number, flag = "--listen"): Promise<void> {
+export async function assertPortFree(host: string, port: number, flag = "--listen"): Promise<void> {
   if (port === 0) return;
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
@@ -142,6 +124,8 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     cleanups.length = 0;
   };
 
+  if (config.role === "agent" || config.role === "gateway")
+    throw new Error(`role ${config.role} runs through runDataPlane, not runServer`);
   try {
     await assertPortFree(config.listen.host, config.listen.port);
     if (config.role === "all")
@@ -274,13 +258,30 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerSshKeyRoutes(routes);
     registerQuotaRoutes(routes);
     registerAuditRoutes(routes, anchors);
-    registerTerminalRoutes(routes, tickets);
-    registerInfoRoute(routes, () => ({
-      sshGateway: sshAddress ? { ...sshAddress, hostKey: hostKey.publicKey } : null,
-      oidc: oidc !== undefined,
-    }));
+    // Without a gateway of its own (role control), clients are sent to the
+    // gateway that registered and was heard from most recently.
+    const remoteGateway = () => (sshAddress ? Promise.resolve(null) : currentGateway(pool, 60_000));
+    const gatewayWsBase = async () => {
+      const gw = await remoteGateway();
+      return gw ? gw.http_url.replace(/^http/, "ws") : null;
+    };
+    registerTerminalRoutes(routes, tickets, gatewayWsBase);
+    // A public URL defaulted from --listen with port 0 gets the real port once listening.
+    let publicUrl = config.publicUrl;
+    registerGatewayTransportRoutes(routes, { tickets, publicUrl: () => publicUrl });
+    registerInfoRoute(routes, async () => {
+      const gw = await remoteGateway();
+      return {
+        sshGateway: sshAddress
+          ? { ...sshAddress, hostKey: hostKey.publicKey }
+          : gw
+            ? { host: gw.ssh_host, port: gw.ssh_port, hostKey: gw.host_key }
+            : null,
+        oidc: oidc !== undefined,
+      };
+    });
     routes.assertComplete(allRoutes);
-    registerWebRoutes(app);
+    registerWebRoutes(app, { gatewayWsBase });
     const previewConnector = localNode ? new LocalRuntimeConnector(localNode.runtime) : undefined;
     registerPreviewRoutes(app, deps, () => previewConnector);
     registerAuthRoutes(app, {
@@ -317,6 +318,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     const port = typeof addr === "object" && addr ? addr.port : config.listen.port;
     const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
     const url = `http://${host}:${port}`;
+    if (new URL(publicUrl).port === "0") publicUrl = url;
 
     const lifecycle: RunningServer["lifecycle"] = { link };
     if (config.role === "all" || config.role === "control") {
@@ -352,13 +354,12 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       readiness.set("agent", async () => agent.readiness());
       lifecycle.agent = agent;
       lifecycle.runtime = runtime;
+      const gatewayLogger = logger.child({ component: "gateway" });
       const gateway = await startGateway({
-        app,
-        pool,
-        clock,
-        ids,
-        logger: logger.child({ component: "gateway" }),
-        runtime,
+        server: app.server,
+        control: databaseGatewayControl({ pool, ids, clock, logger: gatewayLogger }),
+        connector: new LocalRuntimeConnector(runtime),
+        logger: gatewayLogger,
         hostKey: hostKey.privateKey,
         listen: config.sshListen,
         tickets,

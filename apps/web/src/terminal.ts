@@ -31,7 +31,7 @@ function askForToken(): Promise<string> {
   });
 }
 
-async function fetchTicket(bearer: string): Promise<string> {
+async function fetchTicket(bearer: string): Promise<{ ticket: string; url: string }> {
   const res = await fetch(
     `/api/v1/orgs/${encodeURIComponent(org)}/boxes/${encodeURIComponent(box)}/terminal-ticket`,
     {
@@ -44,7 +44,13 @@ async function fetchTicket(bearer: string): Promise<string> {
     if (res.status === 401) localStorage.removeItem(TOKEN_KEY);
     throw new Error(body.detail ? `${body.title}: ${body.detail}` : (body.title ?? `HTTP ${res.status}`));
   }
-  return body.ticket as string;
+  // A separate gateway serves the WebSocket when the server names one; else this origin does.
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const url =
+    typeof body.websocketUrl === "string" && body.websocketUrl
+      ? body.websocketUrl
+      : `${proto}//${location.host}${body.websocketPath}`;
+  return { ticket: body.ticket as string, url };
 }
 
 function terminalId(): string {
@@ -80,8 +86,9 @@ async function main(): Promise<void> {
     say(attempt === 0 ? `Connecting to ${box}…` : `Reconnecting to ${box} (attempt ${attempt})…`);
     let bearer = token() ?? (await askForToken());
     let ticket: string;
+    let wsUrl: string;
     try {
-      ticket = await fetchTicket(bearer);
+      ({ ticket, url: wsUrl } = await fetchTicket(bearer));
     } catch (err) {
       say(`Cannot open a terminal: ${(err as Error).message}`);
       if (!token()) {
@@ -90,16 +97,13 @@ async function main(): Promise<void> {
       }
       return;
     }
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const q = new URLSearchParams({
       ticket,
       terminal: terminalId(),
       cols: String(term.cols),
       rows: String(term.rows),
     });
-    const socket = new WebSocket(
-      `${proto}//${location.host}/api/v1/orgs/${encodeURIComponent(org)}/boxes/${encodeURIComponent(box)}/terminal/ws?${q}`,
-    );
+    const socket = new WebSocket(`${wsUrl}?${q}`);
     socket.binaryType = "arraybuffer";
     ws = socket;
     socket.onopen = () => {

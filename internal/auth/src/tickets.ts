@@ -38,6 +38,15 @@ export class TicketSigner {
     return new TicketSigner(Buffer.from((await readFile(path, "utf8")).trim(), "base64"));
   }
 
+  /** The key, base64, for a gateway in another process that verifies terminal tickets. */
+  exportKey(): string {
+    return this.key.toString("base64");
+  }
+
+  static fromBase64(key: string): TicketSigner {
+    return new TicketSigner(Buffer.from(key, "base64"));
+  }
+
   sign(claims: TicketClaims): string {
     return this.signPayload(claims);
   }

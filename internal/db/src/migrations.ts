@@ -3,6 +3,7 @@ import m0002 from "../migrations/0002_boxes.sql?raw";
 import m0003 from "../migrations/0003_access.sql?raw";
 import m0004 from "../migrations/0004_audit.sql?raw";
 import m0005 from "../migrations/0005_quotas.sql?raw";
+import m0006 from "../migrations/0006_gateways.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -23,4 +24,5 @@ export const migrations: readonly Migration[] = [
   { id: 3, name: "access", sql: m0003 },
   { id: 4, name: "audit", sql: m0004 },
   { id: 5, name: "quotas", sql: m0005 },
+  { id: 6, name: "gateways", sql: m0006 },
 ];

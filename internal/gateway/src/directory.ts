@@ -16,6 +16,8 @@ export interface BoxRoute {
   nodeId: string | null;
   actualState: string;
   desiredState: string;
+  /** Why the box last failed, when it did. */
+  lastError?: string | null;
 }
 
 /** What the gateway needs from the control plane; cached so an outage does not stop logins. */
@@ -51,8 +53,10 @@ export class DbGatewayDirectory implements GatewayDirectory {
       desired_state: string;
       owner_id: string;
       role: OrgRole | null;
+      last_error: string | null;
     }>(
-      `SELECT b.id, b.org_id, b.name, o.name AS org, b.node_id, b.actual_state, b.desired_state, b.owner_id, m.role
+      `SELECT b.id, b.org_id, b.name, o.name AS org, b.node_id, b.actual_state, b.desired_state, b.owner_id, m.role,
+              b.last_error->>'message' AS last_error
          FROM boxes b
          JOIN orgs o ON o.id = b.org_id
          JOIN org_members m ON m.org_id = b.org_id AND m.user_id = $1
@@ -76,6 +80,7 @@ export class DbGatewayDirectory implements GatewayDirectory {
       nodeId: r.node_id,
       actualState: r.actual_state,
       desiredState: r.desired_state,
+      lastError: r.last_error,
     };
   }
 }

@@ -6,3 +6,12 @@ export { type LoginTarget, parseLogin } from "./login.ts";
 export { type NormalizedKey, normalizePublicKey, fingerprintOfBlob, SshKeyError } from "./ssh-keys.ts";
 export { type SessionEvent, type SshGateway, type SshGatewayOptions, startSshGateway } from "./ssh-server.ts";
 export { TERMINAL_TICKET_AUDIENCE, WebTerminalHub, type WebTerminalOptions } from "./web-terminal.ts";
+export {
+  AuditEventOutbox,
+  ControlPlaneError,
+  type GatewayAuditEvent,
+  type GatewayRegistration,
+  type GatewayRegistrationInfo,
+  HttpGatewayControl,
+} from "./http-control.ts";
+export { type WakeOptions, wakeOnConnect } from "./wake.ts";

@@ -39,7 +39,7 @@ export interface SshGatewayOptions {
    * Asked when a user connects to a box that is not running; resolves with the
    * route once the box runs (wake on connect) or rejects with a message.
    */
-  wake?: (route: BoxRoute, progress: (msg: string) => void) => Promise<BoxRoute>;
+  wake?: (user: GatewayUser, route: BoxRoute, progress: (msg: string) => void) => Promise<BoxRoute>;
 }
 
 export interface SshGateway {
@@ -120,7 +120,7 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
           throw new Error(
             `box ${r.boxName} is ${r.actualState}; start it first (boxyard start ${r.boxName})`,
           );
-        r = await opts.wake(r, say);
+        r = await opts.wake(u, r, say);
         return r;
       };
 

@@ -12,12 +12,13 @@ const REPLAY_BYTES = 256 * 1024;
 const MAX_FRAME_BYTES = 64 * 1024;
 
 export interface WebTerminalOptions {
-  signer: TicketSigner;
+  /** Verifies terminal tickets (the control plane signs them). */
+  signer: Pick<TicketSigner, "verify">;
   connector: BoxConnector;
   /** How long a shell waits for its browser to come back after the connection drops. */
   graceMs?: number;
   /** Origins allowed to open terminals besides the server's own (e.g. a dashboard on another host). */
-  extraOrigins?: string[];
+  extraOrigins?: string[] | (() => string[]);
   onEvent?: (e: {
     type: "open" | "close" | "reattach";
     userId: string;
@@ -77,7 +78,8 @@ export class WebTerminalHub {
       return false;
     }
     if (parsed.host === host && (parsed.protocol === "http:" || parsed.protocol === "https:")) return true;
-    return (this.#opts.extraOrigins ?? []).includes(parsed.origin);
+    const extra = this.#opts.extraOrigins;
+    return (typeof extra === "function" ? extra() : (extra ?? [])).includes(parsed.origin);
   }
 
   /** Handles `GET ...?ticket=T&terminal=ID` upgrades; anything wrong gets a plain HTTP refusal. */

@@ -19,6 +19,7 @@ export type IdPrefix =
   | "op"
   | "key"
   | "node"
+  | "gw"
   | "team"
   | "tpl"
   | "evt"

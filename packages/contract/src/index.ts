@@ -2,6 +2,7 @@ export * from "./agent.ts";
 export * from "./audit.ts";
 export * from "./boxes.ts";
 export * from "./common.ts";
+export * from "./gateway.ts";
 export { buildOpenApiDocument } from "./openapi.ts";
 export * from "./nodes.ts";
 export * from "./orgs.ts";

@@ -1,6 +1,7 @@
 import * as agent from "./agent.ts";
 import * as audit from "./audit.ts";
 import * as boxes from "./boxes.ts";
+import * as gateway from "./gateway.ts";
 import * as nodes from "./nodes.ts";
 import type { RouteDef } from "./route.ts";
 import * as sshKeys from "./ssh-keys.ts";
@@ -56,4 +57,9 @@ export const allRoutes: readonly RouteDef[] = [
   agent.agentHeartbeat,
   agent.agentDesired,
   agent.agentReport,
+  gateway.gatewayRegister,
+  gateway.gatewayLookupKey,
+  gateway.gatewayLookupBox,
+  gateway.gatewayWake,
+  gateway.gatewayEvents,
 ];

@@ -12,6 +12,12 @@ export const createTerminalTicket = defineRoute({
   auth: "token",
   params: z.strictObject({ org: Name, box: Name }),
   successStatus: 201,
-  response: z.object({ ticket: z.string(), expiresAt: Timestamp, websocketPath: z.string() }),
+  response: z.object({
+    ticket: z.string(),
+    expiresAt: Timestamp,
+    websocketPath: z.string(),
+    /** Absolute ws(s):// URL when terminals are served by a separate gateway; else use websocketPath on this origin. */
+    websocketUrl: z.string().nullable(),
+  }),
   errors: ["org_not_found", "box_not_found", "forbidden"],
 });

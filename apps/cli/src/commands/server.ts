@@ -1,4 +1,10 @@
-import { type RawServerFlags, resolveServerConfig, runMigrateCommand, runServer } from "@boxyard/server";
+import {
+  type RawServerFlags,
+  resolveServerConfig,
+  runDataPlane,
+  runMigrateCommand,
+  runServer,
+} from "@boxyard/server";
 import type { Command } from "commander";
 
 const DATA_DIR_HELP = "data directory (env BOXYARD_DATA_DIR, default ./.boxyard)";
@@ -22,10 +28,31 @@ export function registerServerCommands(program: Command): void {
     )
     .option("--role <role>", "all | control | agent | gateway (env BOXYARD_ROLE, default all)")
     .option(
+      "--control-url <url>",
+      "roles agent and gateway: the control plane's URL (env BOXYARD_CONTROL_URL)",
+    )
+    .option(
+      "--control-token-file <file>",
+      "roles agent and gateway: file holding a site admin's API token to register with (or env BOXYARD_CONTROL_TOKEN)",
+    )
+    .option(
       "--log-level <level>",
       "fatal | error | warn | info | debug (env BOXYARD_LOG_LEVEL, default info)",
     )
-    .addHelpText("after", "\nExample:\n  boxyard server --data-dir /var/lib/boxyard --listen 0.0.0.0:7080\n")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  boxyard server --data-dir /var/lib/boxyard --listen 0.0.0.0:7080",
+        "",
+        "  # Split: control plane, then a node agent and a gateway on the box machine",
+        "  boxyard server --role control --database-url postgres://boxyard@db/boxyard",
+        "  boxyard server --role agent --control-url http://cp:7080 --control-token-file admin-token --listen 127.0.0.1:7081",
+        "  boxyard server --role gateway --control-url http://cp:7080 --control-token-file admin-token --listen 0.0.0.0:7082",
+        "",
+      ].join("\n"),
+    )
     .action(async (flags: RawServerFlags) => {
       const config = resolveServerConfig(flags);
       // Signals are caught from the start: one that arrives while the server
@@ -38,6 +65,18 @@ export function registerServerCommands(program: Command): void {
       };
       process.on("SIGTERM", () => onSignal("SIGTERM"));
       process.on("SIGINT", () => onSignal("SIGINT"));
+      if (config.role === "agent" || config.role === "gateway") {
+        const dp = await runDataPlane({ config });
+        if (!stopRequested) {
+          process.stderr.write(`\n  ${dp.summary.join("\n  ")}\n\n`);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+        }
+        dp.logger.info({ signal: stopRequested }, "shutting down; boxes and sessions' boxes keep running");
+        await dp.close();
+        return;
+      }
       const server = await runServer({ config });
       if (!stopRequested) {
         process.stderr.write(

@@ -7,6 +7,6 @@ export interface ServerInfoSource {
   oidc: boolean;
 }
 
-export function registerInfoRoute(r: RouteRegistrar, info: () => ServerInfoSource): void {
-  r.add(serverInfo, async () => ({ version: SERVER_VERSION, ...info() }));
+export function registerInfoRoute(r: RouteRegistrar, info: () => Promise<ServerInfoSource>): void {
+  r.add(serverInfo, async () => ({ version: SERVER_VERSION, ...(await info()) }));
 }

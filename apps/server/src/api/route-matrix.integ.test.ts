@@ -7,7 +7,7 @@ import { allRoutes, type RouteDef } from "@boxyard/contract";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
 
-type Access = "public" | "user" | "site-admin" | "org" | "node-token";
+type Access = "public" | "user" | "site-admin" | "org" | "node-token" | "gateway-token";
 
 /** How each route is protected and a request that passes validation. */
 const MATRIX: Record<string, { access: Access; body?: unknown }> = {
@@ -51,6 +51,23 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   agentHeartbeat: { access: "node-token", body: {} },
   agentDesired: { access: "node-token" },
   agentReport: { access: "node-token", body: {} },
+  gatewayRegister: {
+    access: "site-admin",
+    body: {
+      name: "gw",
+      httpUrl: "http://127.0.0.1:1",
+      sshHost: "127.0.0.1",
+      sshPort: 22,
+      hostKey: "ssh-ed25519 AAAA",
+    },
+  },
+  gatewayLookupKey: { access: "gateway-token", body: { fingerprint: `SHA256:${"A".repeat(43)}` } },
+  gatewayLookupBox: { access: "gateway-token", body: { userId: "usr_00000000000000000000", box: "vbox" } },
+  gatewayWake: {
+    access: "gateway-token",
+    body: { userId: "usr_00000000000000000000", boxId: "box_00000000000000000000" },
+  },
+  gatewayEvents: { access: "gateway-token", body: { events: [] } },
 };
 
 const PARAMS: Record<string, string> = {
@@ -62,6 +79,7 @@ const PARAMS: Record<string, string> = {
   id: "op_00000000000000000000",
   nodeId: "node_00000000000000000000",
   node: "node_00000000000000000000",
+  gateway: "gw_00000000000000000000",
 };
 
 function pathOf(route: RouteDef): string {
@@ -114,7 +132,7 @@ describe("route accounting (B1)", () => {
       const res = await api.call(route.method, pathOf(route), { token: "", body: c.body });
       // Agent routes check their node token after the body is validated, so a
       // malformed body is a 400 first; either way nothing is done without a token.
-      const allowed = c.access === "node-token" ? [400, 401] : [401];
+      const allowed = c.access === "node-token" || c.access === "gateway-token" ? [400, 401] : [401];
       expect(allowed, `${route.method} ${route.path}: ${res.status}`).toContain(res.status);
     }
   });

@@ -43,8 +43,10 @@ export async function startServerProcess(opts: {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   waitReady?: boolean;
+  /** Listen here (a restart on the same address); default: a free port. */
+  port?: number;
 }): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const sshPort = await freePort();
   const child = spawn(
     BOXYARD_BIN,

@@ -5,12 +5,18 @@ import { terminalPage } from "./terminal-page.ts";
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,62})$/;
 
-// The browser talks only to this origin; inline styles are xterm.js's own.
-const CSP =
-  "default-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+// The browser talks only to this origin and, when terminals are served by a
+// separate gateway, to that gateway's WebSocket; inline styles are xterm.js's own.
+function csp(extraConnect: string | null): string {
+  const connect = extraConnect ? `'self' ${extraConnect}` : "'self'";
+  return `default-src 'self'; style-src 'self' 'unsafe-inline'; connect-src ${connect}; img-src 'self' data:; frame-ancestors 'none'`;
+}
 
 /** Pages and static assets for browsers (outside the JSON API, so outside the OpenAPI document). */
-export function registerWebRoutes(app: FastifyInstance): void {
+export function registerWebRoutes(
+  app: FastifyInstance,
+  opts: { gatewayWsBase?: () => Promise<string | null> } = {},
+): void {
   const assetsDir = findAssetsDir();
 
   app.get<{ Params: { file: string } }>("/assets/:file", async (req, reply) => {
@@ -24,7 +30,7 @@ export function registerWebRoutes(app: FastifyInstance): void {
     if (!LABEL.test(org) || !LABEL.test(box)) throw new DomainError("box_not_found");
     return reply
       .type("text/html; charset=utf-8")
-      .header("content-security-policy", CSP)
+      .header("content-security-policy", csp((await opts.gatewayWsBase?.()) ?? null))
       .header("x-frame-options", "DENY")
       .header("referrer-policy", "no-referrer")
       .send(terminalPage(org, box));

@@ -46,6 +46,11 @@ export interface GvisorRuntimeOptions {
   layers: LayerStore;
   /** The node's box networks; without it boxes run with `--network=none`. */
   network?: BoxNetworks;
+  /**
+   * runsc's network mode when `network` is absent. A process that only opens
+   * sessions in boxes another process created (the gateway) says `sandbox`.
+   */
+  networkMode?: "sandbox" | "none";
   runscPath?: string;
   /** runsc platform; systrap works on these machines (machine-notes.md). */
   platform?: string;
@@ -73,7 +78,7 @@ export class GvisorRuntime implements Runtime {
       runscPath: opts.runscPath ?? "runsc",
       root: join(opts.stateDir, "runsc"),
       platform: opts.platform ?? "systrap",
-      network: opts.network ? "sandbox" : "none",
+      network: opts.network ? "sandbox" : (opts.networkMode ?? "none"),
     });
   }
 

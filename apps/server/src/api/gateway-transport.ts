@@ -1,0 +1,143 @@
+// The HTTP side of the gateway transport (gateways in their own processes),
+// plus the two control-plane actions every gateway needs, shared with the
+// in-process gateway of all-in-one mode: wake a box for a connecting user,
+// and record a session event in the audit log.
+
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { recordAudit } from "@boxyard/audit";
+import type { TicketSigner } from "@boxyard/auth";
+import {
+  GATEWAY_TOKEN_HEADER,
+  gatewayEvents,
+  gatewayLookupBox,
+  gatewayLookupKey,
+  gatewayRegister,
+  gatewayWake,
+} from "@boxyard/contract";
+import { getBoxById, getGatewayById, getOrgWithRole, inTx, touchGateway, upsertGateway } from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import { DbGatewayDirectory, type GatewayAuditEvent } from "@boxyard/gateway";
+import { changeBoxDesiredState } from "@boxyard/lifecycle";
+import type { Clock, IdGen } from "@boxyard/platform";
+import type pg from "pg";
+import type { ApiDeps } from "../http/context.ts";
+import { admitWithinQuota } from "./quotas.ts";
+import type { RouteRegistrar } from "./registrar.ts";
+
+function hash(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+/** Resumes a paused box because a user connected to it (same quota admission as `boxyard resume`). */
+export async function resumeForConnect(
+  d: { pool: pg.Pool; ids: IdGen; clock: Clock },
+  route: { boxId: string; orgId: string; boxName: string },
+  userId: string,
+): Promise<void> {
+  await changeBoxDesiredState(d.pool, d.ids, { boxId: route.boxId, verb: "resume" }, async (tx) => {
+    await admitWithinQuota(tx, route.orgId);
+    await recordAudit(tx, {
+      orgId: route.orgId,
+      actor: { kind: "system", name: "gateway" },
+      action: "box.resume",
+      target: { kind: "box", id: route.boxId, name: route.boxName },
+      result: "success",
+      details: { reason: "wake on connect", userId },
+      at: d.clock.now(),
+    });
+  });
+}
+
+/** A gateway session event as an audit row of the box's org, attributed to the user. */
+export async function recordSessionEvent(pool: pg.Pool, e: GatewayAuditEvent): Promise<void> {
+  await inTx(pool, (tx) =>
+    recordAudit(tx, {
+      orgId: e.orgId,
+      actor: { kind: "user", id: e.userId, name: e.username ?? null },
+      action: e.action,
+      target: { kind: "box", id: e.boxId, name: e.boxName ?? null },
+      result: "success",
+      details: e.details,
+      at: new Date(e.at),
+    }),
+  );
+}
+
+export function registerGatewayTransportRoutes(
+  r: RouteRegistrar,
+  o: { tickets: TicketSigner; publicUrl: () => string },
+): void {
+  const { deps } = r;
+  const directory = new DbGatewayDirectory(deps.pool);
+
+  /** The gateway the token belongs to; anything else is the same 401, so ids are not probed. */
+  async function authorizeGateway(
+    id: string,
+    headers: Record<string, string | string[] | undefined>,
+    d: ApiDeps,
+  ): Promise<void> {
+    const given = headers[GATEWAY_TOKEN_HEADER];
+    const gw = typeof given === "string" ? await getGatewayById(d.pool, id) : null;
+    const ok = typeof given === "string" && gw !== null && timingSafeEqual(hash(given), gw.token_hash);
+    if (!ok)
+      throw new DomainError("unauthorized", {
+        detail: `send the gateway's token in ${GATEWAY_TOKEN_HEADER}`,
+      });
+    await touchGateway(d.pool, id);
+  }
+
+  r.add(gatewayRegister, async (ctx) => {
+    if (!ctx.actor.user.site_admin)
+      throw new DomainError("forbidden", { detail: "registering gateways needs a site admin" });
+    // A new token on every registration: a restarted gateway registers again and the old token stops working.
+    const gatewayToken = `byg_${randomBytes(32).toString("base64url")}`;
+    const gw = await upsertGateway(deps.pool, {
+      id: deps.ids.newId("gw"),
+      name: ctx.body.name,
+      httpUrl: ctx.body.httpUrl.replace(/\/+$/, ""),
+      sshHost: ctx.body.sshHost,
+      sshPort: ctx.body.sshPort,
+      hostKey: ctx.body.hostKey,
+      tokenHash: hash(gatewayToken),
+    });
+    deps.logger.info({ gateway: gw.name, url: gw.http_url }, "gateway registered");
+    return {
+      gatewayId: gw.id,
+      gatewayToken,
+      ticketKey: o.tickets.exportKey(),
+      allowedOrigins: [new URL(o.publicUrl()).origin],
+    };
+  });
+
+  r.add(gatewayLookupKey, async (ctx) => {
+    await authorizeGateway(ctx.params.gateway, ctx.headers, deps);
+    return { user: await directory.userForKey(ctx.body.fingerprint) };
+  });
+
+  r.add(gatewayLookupBox, async (ctx) => {
+    await authorizeGateway(ctx.params.gateway, ctx.headers, deps);
+    const { userId, box, org } = ctx.body;
+    return { route: await directory.boxForUser(userId, org ? { box, org } : { box }) };
+  });
+
+  r.add(gatewayWake, async (ctx) => {
+    await authorizeGateway(ctx.params.gateway, ctx.headers, deps);
+    const box = await getBoxById(deps.pool, ctx.body.boxId);
+    const org = box && !box.deleted_at ? await getOrgWithRole(deps.pool, box.org_id, ctx.body.userId) : null;
+    // The user must still be allowed on this very box.
+    const route =
+      box && org ? await directory.boxForUser(ctx.body.userId, { box: box.name, org: org.name }) : null;
+    if (!route || route.boxId !== ctx.body.boxId) throw new DomainError("box_not_found");
+    await resumeForConnect(deps, route, ctx.body.userId);
+    return {
+      route:
+        (await directory.boxForUser(ctx.body.userId, { box: route.boxName, org: route.orgName })) ?? route,
+    };
+  });
+
+  r.add(gatewayEvents, async (ctx) => {
+    await authorizeGateway(ctx.params.gateway, ctx.headers, deps);
+    for (const e of ctx.body.events) await recordSessionEvent(deps.pool, e);
+    return { accepted: ctx.body.events.length };
+  });
+}
