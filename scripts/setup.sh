@@ -25,6 +25,7 @@ BASE_PACKAGES=(
   gcc:/usr/bin/gcc
   libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a
   socat:/usr/bin/socat
+  curl:/usr/bin/curl
 )
 
 log() { printf 'setup: %s\n' "$*"; }

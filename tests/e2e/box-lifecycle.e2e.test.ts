@@ -315,6 +315,89 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     await writeFile(batch, `get payload.bin ${back}\n`);
     await run("sftp", ["-F", cfg, "-q", "-b", batch, "boxyard.deb"]);
     expect((await run("sha256sum", [back])).stdout.split(" ")[0]).toBe(local);
+  });
+
+  it("does what VS Code Remote-SSH does: installs a server over `ssh bash`, then reaches it through -D and -L", async () => {
+    // Remote-SSH runs `ssh -T -D PORT host bash`, writes an install script to
+    // its stdin (server under ~/.vscode-server, started in the background,
+    // "listeningOn==PORT==" printed), keeps that session open, and talks to
+    // the server through the SOCKS forward. JetBrains Gateway does the same
+    // with -L. A Perl server stands in for the real one (no downloads here).
+    const cfg = join(home, ".ssh", "config");
+    const socks = await freePort();
+    const install = [
+      "set -e",
+      'dir="$HOME/.vscode-server/bin/0123abcd"',
+      'mkdir -p "$dir"',
+      `cat > "$dir/server.pl" <<'PERL'`,
+      "use IO::Socket::INET;",
+      "my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 5, ReuseAddr => 1) or die $!;",
+      "open(my $f, '>', \"$ENV{HOME}/.vscode-server/port.tmp\"); print $f $s->sockport; close $f;",
+      'rename("$ENV{HOME}/.vscode-server/port.tmp", "$ENV{HOME}/.vscode-server/port");',
+      'while (my $c = $s->accept) { my $r = <$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\nvscode-server-mimic $ENV{USER} $ENV{HOME}\\n"; close $c; }',
+      "PERL",
+      'nohup perl "$dir/server.pl" > "$dir/log" 2>&1 < /dev/null &',
+      "for i in $(seq 1 100); do [ -s ~/.vscode-server/port ] && break; sleep 0.1; done",
+      'echo "listeningOn==$(cat ~/.vscode-server/port)=="',
+      "",
+    ].join("\n");
+    const remote = spawn("ssh", [
+      "-F",
+      cfg,
+      "-o",
+      "BatchMode=yes",
+      "-T",
+      "-D",
+      `127.0.0.1:${socks}`,
+      "boxyard.deb",
+      "bash",
+    ]);
+    let out = "";
+    remote.stdout.on("data", (d) => {
+      out += d;
+    });
+    remote.stdin.write(install);
+    try {
+      const port = await waitFor(() => /listeningOn==(\d+)==/.exec(out)?.[1], {
+        timeoutMs: 30_000,
+        message: "the server's port on the install session",
+      });
+      const viaSocks = await run("curl", [
+        "-sS",
+        "--max-time",
+        "20",
+        "--socks5-hostname",
+        `127.0.0.1:${socks}`,
+        `http://127.0.0.1:${port}/`,
+      ]);
+      expect(viaSocks.stdout).toBe("vscode-server-mimic dev /home/dev\n");
+      const local = await freePort();
+      const fwd = spawn("ssh", [
+        "-F",
+        cfg,
+        "-o",
+        "BatchMode=yes",
+        "-N",
+        "-L",
+        `127.0.0.1:${local}:127.0.0.1:${port}`,
+        "boxyard.deb",
+      ]);
+      try {
+        const body = await waitFor(
+          async () => {
+            const res = await fetch(`http://127.0.0.1:${local}/`).catch(() => undefined);
+            return res?.ok ? res.text() : undefined;
+          },
+          { timeoutMs: 30_000, message: "the -L forward" },
+        );
+        expect(body).toBe("vscode-server-mimic dev /home/dev\n");
+      } finally {
+        fwd.kill("SIGTERM");
+      }
+    } finally {
+      remote.stdin.end();
+      remote.kill("SIGTERM");
+    }
     await ok(["rm", "deb", "--wait"]);
   });
 

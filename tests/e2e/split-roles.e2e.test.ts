@@ -170,6 +170,9 @@ describe("control plane, agent and gateway as separate processes", () => {
   it("runs a box through the remote agent and reaches it through the remote gateway", async () => {
     const r = await ok(["create", "web", "--template", "busybox", "--wait"]);
     expect(r.stderr).toMatch(/web: running/);
+    // exec travels control plane -> database -> the agent's command poll -> runsc, and back.
+    const ran = await ok(["exec", "web", "--", "sh", "-c", "id -u; hostname"]);
+    expect(ran.stdout).toBe("1000\nweb\n");
     const nodes = JSON.parse((await ok(["nodes", "--json"])).stdout);
     expect(nodes).toEqual([expect.objectContaining({ name: "split-node" })]);
     // The control plane sends SSH clients to the gateway that registered.

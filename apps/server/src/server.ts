@@ -8,6 +8,7 @@ import { allRoutes } from "@boxyard/contract";
 import {
   createPool,
   currentGateway,
+  deleteExpiredNodeCommands,
   isUnavailable,
   MigrationError,
   migrate,
@@ -369,6 +370,12 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       sshAddress = gateway.sshAddress;
       readiness.set("gateway", async () => ({ ok: true }));
     }
+    // Calls into remote agents whose caller died mid-wait leave rows behind.
+    const commandSweep = setInterval(() => {
+      deleteExpiredNodeCommands(pool).catch((err) => logger.warn({ err }, "node command sweep failed"));
+    }, 60_000);
+    commandSweep.unref();
+    cleanups.push(async () => clearInterval(commandSweep));
     // Chain heads go outside the database every minute, and at shutdown, so a
     // cut-off tail of the audit log is detectable (B9).
     const anchorTimer = setInterval(() => {

@@ -12,6 +12,8 @@ import type {
   DesiredBox,
   ExecReply,
   ExecRequest,
+  NodeCommand,
+  NodeCommandResult,
   ObservedPhase,
 } from "@boxyard/agent-protocol";
 // Only the dependency-free parts of the lifecycle package: the agent never loads database code.
@@ -81,6 +83,8 @@ export class NodeAgent {
   private crashed = false;
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
+  private commandLoop: Promise<void> | undefined;
+  private readonly commandsInFlight = new Set<Promise<void>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private lastHeartbeatOk = 0;
@@ -125,6 +129,7 @@ export class NodeAgent {
     // has started; if the control plane is not reachable the loop keeps trying.
     await this.register().catch((err) => this.o.logger.warn({ err }, "cannot register yet; retrying"));
     this.loop = this.run();
+    if (this.o.link.fetchCommands) this.commandLoop = this.runCommands();
   }
 
   /** Stops polling and waits for in-flight steps. Boxes keep running. */
@@ -135,7 +140,8 @@ export class NodeAgent {
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     await this.loop;
-    await Promise.allSettled([...this.inFlight.values()]);
+    await this.commandLoop;
+    await Promise.allSettled([...this.inFlight.values(), ...this.commandsInFlight]);
   }
 
   /** Runs a command in a running box as the box user (the control plane's exec). */
@@ -180,6 +186,56 @@ export class NodeAgent {
         await this.pause(backoffMs(this.fetchFailures, this.o.retry));
       }
     }
+  }
+
+  /**
+   * Calls the control plane makes into this node (exec) when it cannot call
+   * the agent directly (another process or another replica): long-polled,
+   * each answered as soon as it is done, several at a time.
+   */
+  private async runCommands(): Promise<void> {
+    let failures = 0;
+    while (this.running && !this.crashed) {
+      const nodeId = this.nodeId;
+      if (!nodeId) {
+        await this.pause(200);
+        continue;
+      }
+      try {
+        const commands = await this.o.link.fetchCommands!(nodeId, {
+          waitMs: this.o.longPollMs,
+          signal: this.abort.signal,
+        });
+        failures = 0;
+        for (const c of commands) {
+          const p = this.answer(nodeId, c).finally(() => this.commandsInFlight.delete(p));
+          this.commandsInFlight.add(p);
+        }
+      } catch (err) {
+        if (!this.running) break;
+        failures++;
+        if (failures === 1) this.o.logger.warn({ err }, "cannot fetch commands from the control plane");
+        await this.pause(backoffMs(failures, this.o.retry));
+      }
+    }
+  }
+
+  private async answer(nodeId: string, c: NodeCommand): Promise<void> {
+    let result: NodeCommandResult;
+    try {
+      result = { reply: await this.exec(c.request) };
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      result = {
+        error: {
+          code: typeof code === "string" ? code.slice(0, 100) : "exec_failed",
+          message: String((err as Error).message ?? err).slice(0, 2000),
+        },
+      };
+    }
+    await this.o.link.replyCommand!(nodeId, c.id, result).catch((err) =>
+      this.o.logger.warn({ err, command: c.id }, "could not answer a command"),
+    );
   }
 
   private async register(): Promise<void> {

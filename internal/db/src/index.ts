@@ -9,6 +9,7 @@ export * from "./queries/box-queue.ts";
 export * from "./queries/boxes.ts";
 export * from "./queries/idempotency.ts";
 export * from "./queries/gateways.ts";
+export * from "./queries/node-commands.ts";
 export * from "./queries/nodes.ts";
 export * from "./queries/operations.ts";
 export * from "./queries/identities.ts";

@@ -4,7 +4,7 @@ export { changeBoxDesiredState, type CreateBoxInput, createBox } from "./box-ser
 export { RetryableError, StaleWriteError, TerminalError } from "./errors.ts";
 export { FailpointCrash, Failpoints, failpoints, isCrash } from "./failpoints.ts";
 export { createLifecycleMetrics, type LifecycleMetrics } from "./metrics.ts";
-export { InProcessNodeLink, UnknownNodeError } from "./node-link.ts";
+export { AgentCommandError, InProcessNodeLink, UnknownNodeError } from "./node-link.ts";
 export { type Channel, PgListener } from "./pg-listener.ts";
 export {
   type Action,

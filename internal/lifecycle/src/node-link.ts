@@ -9,13 +9,22 @@ import {
   type DesiredBox,
   type DesiredSet,
   type FetchDesiredOptions,
+  type ExecReply,
+  type ExecRequest,
   Heartbeat,
+  type NodeCommand,
+  type NodeCommandResult,
   NodeRegistration,
   type Registered,
 } from "@boxyard/agent-protocol";
 import {
   applyAgentReport,
+  claimNodeCommands,
+  completeNodeCommand,
+  deleteNodeCommand,
   type DesiredBoxRow,
+  getNodeCommand,
+  insertNodeCommand,
   getNodeDesiredSet,
   notifyBoxChanged,
   recordNodeHeartbeat,
@@ -119,5 +128,80 @@ export class InProcessNodeLink implements ControlPlaneLink {
       }
     }
     return { accepted };
+  }
+
+  /** The calls waiting for this node's agent, claimed; long-polls up to `waitMs` when there are none. */
+  async fetchCommands(nodeId: string, opts: FetchDesiredOptions): Promise<NodeCommand[]> {
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const remaining = Math.max(0, deadline - Date.now());
+      const waiting = this.o.listener?.waitFor(
+        "boxyard_node_commands",
+        (p) => p === nodeId,
+        Math.min(remaining, this.o.pollMs ?? 1_000),
+        opts.signal,
+      );
+      const rows = await claimNodeCommands(this.o.pool, nodeId);
+      if (rows.length > 0 || remaining === 0 || opts.signal?.aborted)
+        return rows.map((r) => ({ id: r.id, kind: r.kind, request: r.request as ExecRequest }));
+      await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
+    }
+  }
+
+  async replyCommand(nodeId: string, commandId: string, result: NodeCommandResult): Promise<void> {
+    await completeNodeCommand(this.o.pool, {
+      id: commandId,
+      nodeId,
+      ...("reply" in result ? { reply: result.reply } : { error: result.error }),
+    });
+  }
+
+  /**
+   * Calls into a node's agent wherever it runs: in this process directly,
+   * else queued in the database for the agent's command poll (any replica),
+   * waiting for its reply.
+   */
+  commandsFor(nodeId: string, o: { pickupMs?: number } = {}): AgentCommands {
+    const local = this.commands.get(nodeId);
+    if (local) return local;
+    return {
+      exec: async (req: ExecRequest): Promise<ExecReply> => {
+        const id = this.o.ids.newId("cmd");
+        const pickupMs = o.pickupMs ?? 10_000;
+        const totalMs = req.timeoutMs + pickupMs + 5_000;
+        await insertNodeCommand(this.o.pool, { id, nodeId, kind: "exec", request: req, ttlMs: totalMs });
+        const started = Date.now();
+        try {
+          for (;;) {
+            const waiting = this.o.listener?.waitFor("boxyard_node_command_done", (p) => p === id, 1_000);
+            const row = await getNodeCommand(this.o.pool, id);
+            if (row?.error) throw new AgentCommandError(row.error.code, row.error.message);
+            if (row?.done_at) return row.reply as ExecReply;
+            const elapsed = Date.now() - started;
+            if (!row?.claimed_at && elapsed > pickupMs)
+              throw new AgentCommandError(
+                "agent_unreachable",
+                `the node's agent did not pick the command up within ${Math.round(pickupMs / 1000)} s; is it running? (boxyard nodes)`,
+              );
+            if (elapsed > totalMs)
+              throw new AgentCommandError("agent_timeout", "the node's agent did not answer in time");
+            await (waiting ?? new Promise((r) => setTimeout(r, 200)));
+          }
+        } finally {
+          await deleteNodeCommand(this.o.pool, id).catch(() => {});
+        }
+      },
+    };
+  }
+}
+
+/** A call into an agent that failed; `code` is the agent's (e.g. invalid_box_state) or the link's. */
+export class AgentCommandError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AgentCommandError";
   }
 }

@@ -6,7 +6,13 @@
 import type { Logger } from "pino";
 import type pg from "pg";
 
-export const CHANNELS = ["boxyard_box_changed", "boxyard_box_events", "boxyard_node_desired"] as const;
+export const CHANNELS = [
+  "boxyard_box_changed",
+  "boxyard_box_events",
+  "boxyard_node_desired",
+  "boxyard_node_commands",
+  "boxyard_node_command_done",
+] as const;
 export type Channel = (typeof CHANNELS)[number];
 type Listener = (payload: string) => void;
 

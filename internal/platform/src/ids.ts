@@ -20,6 +20,7 @@ export type IdPrefix =
   | "key"
   | "node"
   | "gw"
+  | "cmd"
   | "team"
   | "tpl"
   | "evt"

@@ -9,6 +9,9 @@ import {
   type BoxReport,
   DesiredSet,
   type Heartbeat,
+  type NodeCommand,
+  NodeCommandList,
+  type NodeCommandResult,
   type NodeRegistration,
   type Registered,
 } from "./schemas.ts";
@@ -74,6 +77,27 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     )) as {
       accepted: number;
     };
+  }
+
+  async fetchCommands(nodeId: string, opts: FetchDesiredOptions): Promise<NodeCommand[]> {
+    const waitMs = Math.min(60_000, Math.max(0, Math.round(opts.waitMs)));
+    const body = await this.request(
+      "GET",
+      `/api/v1/agent/nodes/${nodeId}/commands?waitMs=${waitMs}`,
+      undefined,
+      this.auth(),
+      opts.signal,
+    );
+    return NodeCommandList.parse(body).commands;
+  }
+
+  async replyCommand(nodeId: string, commandId: string, result: NodeCommandResult): Promise<void> {
+    await this.request(
+      "POST",
+      `/api/v1/agent/nodes/${nodeId}/commands/${commandId}/reply`,
+      result,
+      this.auth(),
+    );
   }
 
   private auth(): Record<string, string> {

@@ -8,6 +8,8 @@ import type {
   ExecReply,
   ExecRequest,
   Heartbeat,
+  NodeCommand,
+  NodeCommandResult,
   NodeRegistration,
   Registered,
 } from "./schemas.ts";
@@ -31,4 +33,11 @@ export interface ControlPlaneLink {
   fetchDesired(nodeId: string, sinceVersion: number, opts: FetchDesiredOptions): Promise<DesiredSet>;
   /** Stale reports (older generation or seq than one already applied) are dropped, not errors. */
   report(nodeId: string, reports: BoxReport[]): Promise<{ accepted: number }>;
+  /**
+   * For agents in another process (which cannot hand the control plane an
+   * AgentCommands object): long-polls the calls waiting for this node, and
+   * answers one.
+   */
+  fetchCommands?(nodeId: string, opts: FetchDesiredOptions): Promise<NodeCommand[]>;
+  replyCommand?(nodeId: string, commandId: string, result: NodeCommandResult): Promise<void>;
 }

@@ -132,3 +132,20 @@ export const ExecReply = z.strictObject({
   truncated: z.boolean(),
 });
 export type ExecReply = z.infer<typeof ExecReply>;
+
+/** A call from the control plane waiting for a node agent in another process. */
+export const NodeCommand = z.strictObject({
+  id: z.string(),
+  kind: z.literal("exec"),
+  request: ExecRequest,
+});
+export type NodeCommand = z.infer<typeof NodeCommand>;
+
+export const NodeCommandList = z.strictObject({ commands: z.array(NodeCommand) });
+
+/** What the agent answers: the reply, or an error with a code the control plane maps to a problem. */
+export const NodeCommandResult = z.union([
+  z.strictObject({ reply: ExecReply }),
+  z.strictObject({ error: z.strictObject({ code: z.string().max(100), message: z.string().max(2000) }) }),
+]);
+export type NodeCommandResult = z.infer<typeof NodeCommandResult>;

@@ -3,7 +3,14 @@
 // API token and returns a per-node token that authenticates the rest
 // (header x-boxyard-node-token).
 
-import { BoxReport, DesiredSet, Heartbeat, NodeRegistration } from "@boxyard/agent-protocol";
+import {
+  BoxReport,
+  DesiredSet,
+  Heartbeat,
+  NodeCommandList,
+  NodeCommandResult,
+  NodeRegistration,
+} from "@boxyard/agent-protocol";
 import { z } from "zod";
 import { defineRoute } from "./route.ts";
 
@@ -65,5 +72,34 @@ export const agentReport = defineRoute({
   body: z.strictObject({ reports: z.array(BoxReport).max(1000) }),
   successStatus: 200,
   response: z.object({ accepted: z.int() }),
+  errors: ["unauthorized"],
+});
+
+export const agentCommands = defineRoute({
+  operationId: "agentCommands",
+  method: "GET",
+  path: "/api/v1/agent/nodes/:node/commands",
+  summary:
+    "Calls waiting for the node's agent (exec), claimed by this poll; long-polls up to waitMs (node token)",
+  tags: ["agent"],
+  auth: "none",
+  params: NodeParams,
+  query: z.strictObject({ waitMs: z.coerce.number().int().min(0).max(60_000).default(0) }),
+  successStatus: 200,
+  response: NodeCommandList,
+  errors: ["unauthorized"],
+});
+
+export const agentCommandReply = defineRoute({
+  operationId: "agentCommandReply",
+  method: "POST",
+  path: "/api/v1/agent/nodes/:node/commands/:command/reply",
+  summary: "The agent's answer to a claimed call (node token)",
+  tags: ["agent"],
+  auth: "none",
+  params: NodeParams.extend({ command: z.string().regex(/^cmd_[0-9a-z]{20}$/) }),
+  body: NodeCommandResult,
+  successStatus: 204,
+  response: z.null(),
   errors: ["unauthorized"],
 });

@@ -57,6 +57,8 @@ export const allRoutes: readonly RouteDef[] = [
   agent.agentHeartbeat,
   agent.agentDesired,
   agent.agentReport,
+  agent.agentCommands,
+  agent.agentCommandReply,
   gateway.gatewayRegister,
   gateway.gatewayLookupKey,
   gateway.gatewayLookupBox,

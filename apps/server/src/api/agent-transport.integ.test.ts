@@ -58,6 +58,19 @@ describe("HTTP agent transport", () => {
     expect(remoteRuntime.state.boxes.get(box.id)?.phase).toBe("running");
     expect(api.runtime.state.boxes.size).toBe(0);
 
+    // exec reaches the remote agent through its command poll and comes back with the output.
+    const ran = await api.call("POST", "/api/v1/orgs/remote/boxes/far/exec", {
+      body: { command: ["sh", "-c", "echo out; echo err >&2"] },
+    });
+    expect(ran.status, JSON.stringify(ran.body)).toBe(200);
+    expect(ran.body).toMatchObject({ exitCode: 0, stdout: "out\n", stderr: "err\n" });
+    const failed = await api.call("POST", "/api/v1/orgs/remote/boxes/far/exec", {
+      body: { command: ["sh", "-c", "exit 7"] },
+    });
+    expect(failed.body.exitCode).toBe(7);
+    // Nothing stays queued once the call is answered.
+    expect((await api.server.pool.query("SELECT count(*)::int AS n FROM node_commands")).rows[0].n).toBe(0);
+
     await api.call("DELETE", "/api/v1/orgs/remote/boxes/far");
     await waitFor(() => !remoteRuntime.state.boxes.has(box.id), {
       message: "the remote box to be destroyed",

@@ -3,6 +3,8 @@
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import {
+  agentCommandReply,
+  agentCommands,
   agentDesired,
   agentHeartbeat,
   agentRegister,
@@ -63,5 +65,23 @@ export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDep
   r.add(agentReport, async (ctx) => {
     await authorizeNode(ctx.params.node, ctx.headers);
     return lc.link.report(ctx.params.node, ctx.body.reports);
+  });
+
+  r.add(agentCommands, async (ctx, reply) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    const abort = new AbortController();
+    reply.raw.on("close", () => abort.abort());
+    return {
+      commands: await lc.link.fetchCommands(ctx.params.node, {
+        waitMs: ctx.query.waitMs,
+        signal: abort.signal,
+      }),
+    };
+  });
+
+  r.add(agentCommandReply, async (ctx) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    await lc.link.replyCommand(ctx.params.node, ctx.params.command, ctx.body);
+    return null;
   });
 }

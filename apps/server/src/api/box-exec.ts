@@ -24,11 +24,7 @@ export function registerBoxExecRoutes(r: RouteRegistrar, lc: LifecycleDeps): voi
     if (box.actual_state !== "running" || !box.node_id) {
       throw new DomainError("box_not_running", { detail: `${box.name} is ${box.actual_state}` });
     }
-    const agent = lc.link.agentCommands(box.node_id);
-    if (!agent)
-      throw new DomainError("exec_failed", {
-        detail: "the box's node agent is not connected to this server",
-      });
+    const agent = lc.link.commandsFor(box.node_id);
     try {
       return await agent.exec({
         boxId: box.id,

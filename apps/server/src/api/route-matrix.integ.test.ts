@@ -51,6 +51,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   agentHeartbeat: { access: "node-token", body: {} },
   agentDesired: { access: "node-token" },
   agentReport: { access: "node-token", body: {} },
+  agentCommands: { access: "node-token" },
+  agentCommandReply: { access: "node-token", body: { error: { code: "x", message: "y" } } },
   gatewayRegister: {
     access: "site-admin",
     body: {
@@ -80,6 +82,7 @@ const PARAMS: Record<string, string> = {
   nodeId: "node_00000000000000000000",
   node: "node_00000000000000000000",
   gateway: "gw_00000000000000000000",
+  command: "cmd_00000000000000000000",
 };
 
 function pathOf(route: RouteDef): string {
