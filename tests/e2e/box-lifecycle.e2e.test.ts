@@ -251,6 +251,42 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(alive.stdout).toBe("alive\n");
   });
 
+  it("pauses cold on request: the sandbox is checkpointed to disk and ends, and resume restores the same processes", async () => {
+    await ok(["create", "cold", "--template", "busybox", "--wait"]);
+    await ok([
+      "exec",
+      "cold",
+      "--",
+      "sh",
+      "-c",
+      "nohup sleep 100000 >/dev/null 2>&1 & echo $! > /home/dev/sleeper.pid",
+    ]);
+    const pid = (await ok(["exec", "cold", "--", "cat", "/home/dev/sleeper.pid"])).stdout.trim();
+    const id = JSON.parse((await ok(["show", "cold", "--json"])).stdout).id as string;
+    const runscRoot = `--root=${join(dataDir, "node", "boxes", "runsc")}`;
+    const sandboxStatus = async () => {
+      const list = JSON.parse(
+        (await run("runsc", [runscRoot, "list", "-format=json"])).stdout || "[]",
+      ) as Array<{
+        id: string;
+        status: string;
+      }>;
+      return list.find((c) => c.id === id)?.status ?? "gone";
+    };
+    expect(await sandboxStatus()).toBe("running");
+    await ok(["pause", "cold", "--cold", "--wait"]);
+    await waitFor(async () => ["gone", "stopped"].includes(await sandboxStatus()), {
+      timeoutMs: 60_000,
+      message: "the sandbox to be checkpointed and end",
+    });
+    expect(JSON.parse((await ok(["show", "cold", "--json"])).stdout).actualState).toBe("paused");
+    await ok(["resume", "cold", "--wait"]);
+    expect(await sandboxStatus()).toBe("running");
+    const alive = await ok(["exec", "cold", "--", "sh", "-c", `kill -0 ${pid} && echo alive`]);
+    expect(alive.stdout).toBe("alive\n");
+    await ok(["rm", "cold", "--wait"]);
+  });
+
   it("wakes a paused box when someone connects over SSH", async () => {
     await ok(["pause", "web", "--wait"]);
     const r = await ok(["ssh", "web", "--", "echo", "woke"]);

@@ -386,8 +386,14 @@ export class NodeAgent {
    * true when it checkpointed, so the caller looks at the box again.
    */
   private async demoteIfDue(boxId: string, want: DesiredBox, have: ObservedPhase): Promise<boolean> {
-    const after = this.o.coldPauseAfterMs;
-    if (want.phase !== "paused" || have !== "paused" || !after || this.coldPauseFailed.has(boxId)) {
+    // The owner may ask for a cold pause at once (pause --cold).
+    const after = want.coldPause ? 0 : (this.o.coldPauseAfterMs ?? 0);
+    if (
+      want.phase !== "paused" ||
+      have !== "paused" ||
+      (!after && !want.coldPause) ||
+      this.coldPauseFailed.has(boxId)
+    ) {
       if (have !== "paused") this.pausedSince.delete(boxId);
       return false;
     }

@@ -5,6 +5,7 @@ import m0004 from "../migrations/0004_audit.sql?raw";
 import m0005 from "../migrations/0005_quotas.sql?raw";
 import m0006 from "../migrations/0006_gateways.sql?raw";
 import m0007 from "../migrations/0007_node_commands.sql?raw";
+import m0008 from "../migrations/0008_pause_mode.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -27,4 +28,5 @@ export const migrations: readonly Migration[] = [
   { id: 5, name: "quotas", sql: m0005 },
   { id: 6, name: "gateways", sql: m0006 },
   { id: 7, name: "node_commands", sql: m0007 },
+  { id: 8, name: "pause_mode", sql: m0008 },
 ];

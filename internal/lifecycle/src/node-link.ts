@@ -54,6 +54,7 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
       // Templates will set egress policy; until then boxes reach nothing.
       network: { egress: "deny-all" },
     },
+    ...(b.node_phase === "paused" && b.pause_mode === "cold" ? { coldPause: true } : {}),
   };
 }
 

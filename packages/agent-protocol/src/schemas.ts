@@ -68,6 +68,8 @@ export const DesiredBox = z.strictObject({
     resources: BoxResources,
     network: z.strictObject({ egress: EgressPolicy }),
   }),
+  /** With phase paused: checkpoint to disk now rather than after the node's hot-pause delay. */
+  coldPause: z.boolean().optional(),
 });
 export type DesiredBox = z.infer<typeof DesiredBox>;
 

@@ -152,7 +152,13 @@ function verbRoute<V extends "start" | "stop" | "pause" | "resume">(verb: V, sum
 
 export const startBox = verbRoute("start", "Start a box (cold boot); a running box is a no-op");
 export const stopBox = verbRoute("stop", "Stop a box: compute released, disks kept");
-export const pauseBox = verbRoute("pause", "Pause a running box, keeping its processes");
+export const pauseBox = defineRoute({
+  ...verbRoute(
+    "pause",
+    "Pause a running box, keeping its processes: hot (frozen in RAM, resumes in milliseconds; checkpointed to disk after the node's delay) or cold (checkpointed to disk now, RAM and compute released)",
+  ),
+  body: z.strictObject({ mode: z.enum(["hot", "cold"]).default("hot") }),
+});
 export const resumeBox = verbRoute("resume", "Resume a paused box");
 
 export const deleteBox = defineRoute({

@@ -172,18 +172,35 @@ export function registerBoxCommands(program: Command): void {
     ["resume", resumeBox, "running", "Resume a paused box"],
   ] as const;
   for (const [verb, route, target, summary] of verbs) {
-    program
+    const cmd = program
       .command(verb)
       .description(summary)
       .argument("<name>")
       .option("--org <org>", "organisation")
       .option("--wait", `wait until the box is ${target}, showing progress`)
-      .option("--json", "machine-readable output")
-      .addHelpText("after", `\nExample:\n  boxyard ${verb} web --wait\n`)
-      .action(async (name: string, opts: OrgOpt) => {
+      .option("--json", "machine-readable output");
+    if (verb === "pause")
+      cmd.option(
+        "--cold",
+        "checkpoint the box to disk now (RAM and compute released; resume takes a moment longer) instead of keeping it frozen in RAM",
+      );
+    cmd
+      .addHelpText(
+        "after",
+        verb === "pause"
+          ? "\nExamples:\n  boxyard pause web --wait\n  boxyard pause web --cold   # also demotes an already hot-paused box\n"
+          : `\nExample:\n  boxyard ${verb} web --wait\n`,
+      )
+      .action(async (name: string, opts: OrgOpt & { cold?: boolean }) => {
         const conn = await connect();
         const org = await resolveOrg(conn, opts.org);
-        const accepted = await conn.client.call(route, { params: { org, box: name } });
+        const accepted =
+          verb === "pause"
+            ? await conn.client.call(pauseBox, {
+                params: { org, box: name },
+                body: { mode: opts.cold ? "cold" : "hot" },
+              })
+            : await conn.client.call(route, { params: { org, box: name } });
         let box = accepted.box;
         if (opts.wait) box = (await waitForState(conn, { org, box: name, target })) ?? box;
         if (opts.json) return printJson(opts.wait ? box : accepted);

@@ -10,7 +10,13 @@ import {
   startBox,
   stopBox,
 } from "@boxyard/contract";
-import { type BoxViewRow, getBoxViewById, getLiveBoxByName, listBoxesByOrg } from "@boxyard/db";
+import {
+  type BoxViewRow,
+  getBoxViewById,
+  getLiveBoxByName,
+  listBoxesByOrg,
+  setBoxPauseMode,
+} from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import {
   type BoxVerb,
@@ -124,14 +130,21 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
       const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
         // Starting or resuming takes compute again: admit it against the quota.
         if (!c.noop && (verb === "start" || verb === "resume")) await admitWithinQuota(tx, access.orgId);
+        // How to keep a paused box; asking again with --cold demotes a hot-paused one now.
+        const mode =
+          verb === "pause" ? ((ctx.body as { mode?: "hot" | "cold" } | undefined)?.mode ?? "hot") : undefined;
+        if (mode) await setBoxPauseMode(tx, box.id, mode);
         await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: `box.${verb}`,
           target: { kind: "box", id: box.id, name: box.name },
           result: "success",
-          details: c.noop
-            ? { noop: true }
-            : { desiredState: c.box.desired_state, generation: c.box.generation },
+          details: {
+            ...(c.noop
+              ? { noop: true }
+              : { desiredState: c.box.desired_state, generation: c.box.generation }),
+            ...(mode ? { mode } : {}),
+          },
           at: deps.clock.now(),
         });
       });

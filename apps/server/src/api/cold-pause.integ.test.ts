@@ -55,3 +55,67 @@ describe("cold pause", () => {
     await settled("frozen", "stopped");
   });
 });
+
+describe("cold pause on demand (pause --cold)", () => {
+  let slow: BoxTestApi;
+  let t: string;
+  const b = "/api/v1/orgs/ondemand/boxes";
+  beforeAll(async () => {
+    // The node keeps boxes hot for an hour: only an explicit request checkpoints one.
+    slow = await startBoxTestApi({
+      lifecycle: { agent: { ...FAST_LIFECYCLE.agent, coldPauseAfterMs: 3_600_000 } },
+    });
+    t = await slow.createUser("olga");
+    await slow.call("POST", "/api/v1/orgs", { token: t, body: { name: "ondemand" } });
+  });
+  afterAll(async () => slow?.close());
+
+  async function settledOn(name: string, state: string) {
+    return waitFor(
+      async () => {
+        const box = (await slow.call("GET", `${b}/${name}`, { token: t })).body;
+        return box.actualState === state && box.observedGeneration === box.generation ? box : null;
+      },
+      { timeoutMs: 15_000, message: `${name} to be ${state}` },
+    );
+  }
+
+  it("checkpoints at once when asked, and resumes", async () => {
+    await slow.call("POST", b, { token: t, body: { name: "now", template: "busybox" } });
+    const id = (await settledOn("now", "running")).id as string;
+    const res = await slow.call("POST", `${b}/now/pause`, { token: t, body: { mode: "cold" } });
+    expect(res.status).toBe(202);
+    await waitFor(async () => (await slow.runtime.inspect(id))?.phase === "checkpointed", {
+      timeoutMs: 10_000,
+      message: "the cold pause",
+    });
+    expect((await slow.call("GET", `${b}/now`, { token: t })).body.actualState).toBe("paused");
+    await slow.call("POST", `${b}/now/resume`, { token: t });
+    await settledOn("now", "running");
+    expect((await slow.runtime.inspect(id))?.phase).toBe("running");
+  });
+
+  it("demotes an already hot-paused box when asked again with --cold, and only then", async () => {
+    await slow.call("POST", b, { token: t, body: { name: "later", template: "busybox" } });
+    const id = (await settledOn("later", "running")).id as string;
+    await slow.call("POST", `${b}/later/pause`, { token: t });
+    await settledOn("later", "paused");
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await slow.runtime.inspect(id))?.phase).toBe("paused");
+    const again = await slow.call("POST", `${b}/later/pause`, { token: t, body: { mode: "cold" } });
+    expect(again.status).toBe(202);
+    await waitFor(async () => (await slow.runtime.inspect(id))?.phase === "checkpointed", {
+      timeoutMs: 10_000,
+      message: "the hot pause to be demoted on request",
+    });
+  });
+
+  it("rejects an unknown pause mode and changes nothing (C2)", async () => {
+    await slow.call("POST", b, { token: t, body: { name: "odd", template: "busybox" } });
+    await settledOn("odd", "running");
+    const res = await slow.call("POST", `${b}/odd/pause`, { token: t, body: { mode: "lukewarm" } });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("validation_failed");
+    expect((await slow.call("GET", `${b}/odd`, { token: t })).body.desiredState).toBe("running");
+  });
+});

@@ -129,6 +129,7 @@ export interface DesiredBoxRow {
   node_phase: string;
   image: Record<string, unknown>;
   resources: { cpu: number; memoryMiB: number; diskGiB: number; gpus: number };
+  pause_mode: "hot" | "cold";
 }
 
 /** The node's version and every live box the reconciler has published to it. */
@@ -143,7 +144,7 @@ export async function getNodeDesiredSet(
   const version = node.rows[0]?.desired_version;
   if (version === undefined) return null;
   const { rows } = await db.query<DesiredBoxRow>(
-    `SELECT id, name, node_generation, node_phase, image, resources FROM boxes
+    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode FROM boxes
       WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
     [nodeId],
   );
@@ -153,4 +154,19 @@ export async function getNodeDesiredSet(
 /** Sets the hash of the node's agent token (a new one on every registration). */
 export async function setNodeTokenHash(db: Queryable, id: string, hash: Buffer): Promise<void> {
   await db.query(`UPDATE nodes SET token_hash = $2 WHERE id = $1`, [id, hash]);
+}
+
+/**
+ * Sets how a paused box is kept. A change reaches the box's node at once (its
+ * desired set moves) without a new generation: it is a hint about how to hold
+ * the same desired state, not a new one.
+ */
+export async function setBoxPauseMode(db: Queryable, boxId: string, mode: "hot" | "cold"): Promise<void> {
+  const { rows } = await db.query<{ node_id: string | null; changed: boolean }>(
+    `UPDATE boxes b SET pause_mode = $2 FROM (SELECT id, pause_mode AS old FROM boxes WHERE id = $1) o
+      WHERE b.id = o.id RETURNING b.node_id, o.old <> $2 AS changed`,
+    [boxId, mode],
+  );
+  const r = rows[0];
+  if (r?.changed && r.node_id) await bumpNodeDesiredVersion(db, r.node_id);
 }
