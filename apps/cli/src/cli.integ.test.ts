@@ -75,6 +75,19 @@ describe("boxyard CLI", () => {
     expect(nodes[0]).toMatchObject({ runtime: "fake", healthy: true });
   });
 
+  it("creates, suspends, unsuspends and deletes a user (site admin)", async () => {
+    const created = JSON.parse((await cli(["users", "create", "carol", "--json"])).stdout);
+    expect(created).toMatchObject({ username: "carol", suspendedAt: null });
+    const suspended = await cli(["users", "suspend", "carol"]);
+    expect(suspended.code, suspended.stderr).toBe(0);
+    expect(suspended.stdout).toContain("Suspended carol");
+    expect(JSON.parse((await cli(["users", "unsuspend", "carol", "--json"])).stdout).suspendedAt).toBeNull();
+    expect((await cli(["users", "rm", "carol"])).stdout).toBe("Deleted user carol.\n");
+    const again = await cli(["users", "rm", "carol"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("No such user");
+  });
+
   it("says when the server cannot be reached", async () => {
     const r = await cli(["whoami"], { BOXYARD_URL: "http://127.0.0.1:1", BOXYARD_TOKEN: "x" });
     expect(r.code).toBe(1);
@@ -102,6 +115,10 @@ describe("boxyard CLI", () => {
       ["audit"],
       ["quota"],
       ["nodes"],
+      ["users", "create"],
+      ["users", "suspend"],
+      ["users", "unsuspend"],
+      ["users", "rm"],
     ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);

@@ -76,6 +76,8 @@ export async function startGateway(opts: {
   /** Origins besides the server's own whose pages may open terminals (a separate control plane). */
   extraOrigins?: () => string[];
   metrics: Registry;
+  /** How often open sessions re-check their user's access (default 30 s). */
+  revalidateMs?: number;
 }): Promise<GatewayWiring> {
   const { logger, control } = opts;
   const openSessions = new Gauge({
@@ -117,6 +119,7 @@ export async function startGateway(opts: {
 
   const ssh = await startSshGateway({
     wake: control.wake,
+    ...(opts.revalidateMs ? { revalidateMs: opts.revalidateMs } : {}),
     host: opts.listen.host,
     port: opts.listen.port,
     hostKey: opts.hostKey,
@@ -131,6 +134,11 @@ export async function startGateway(opts: {
     signer: opts.tickets,
     connector: opts.connector,
     ...(opts.extraOrigins ? { extraOrigins: opts.extraOrigins } : {}),
+    revalidate: async (t) => {
+      const still = await control.directory.boxForUser(t.userId, { box: t.boxName, org: t.orgName });
+      return still?.boxId === t.boxId;
+    },
+    ...(opts.revalidateMs ? { revalidateMs: opts.revalidateMs } : {}),
     onEvent: (e) => {
       if (e.type === "open") openSessions.labels("terminal").inc();
       if (e.type === "close") openSessions.labels("terminal").dec();

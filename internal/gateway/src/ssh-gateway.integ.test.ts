@@ -23,6 +23,8 @@ let aliceKey: string;
 let malloryKey: string;
 let connector: HostProcessConnector;
 const events: SessionEvent[] = [];
+/** Users whose access has been taken away (suspended, deleted, removed from the org). */
+const revoked = new Set<string>();
 
 const box = (name: string, org: string, state = "running"): BoxRoute => ({
   boxId: `box_${name}`,
@@ -99,7 +101,7 @@ beforeAll(async () => {
   const directory: GatewayDirectory = {
     userForKey: async (fp) => users.get(fp) ?? null,
     boxForUser: async (userId, t) => {
-      if (userId !== "usr_alice") return null;
+      if (userId !== "usr_alice" || revoked.has(userId)) return null;
       if (t.box === "dev" && (t.org === "acme" || t.org === undefined)) return box("dev", "acme");
       if (t.box === "sleepy" && t.org === "acme") return box("sleepy", "acme", "paused");
       return null;
@@ -118,6 +120,7 @@ beforeAll(async () => {
     maxUnauthenticated: 4,
     authTimeoutMs: 5_000,
     onSessionEvent: (e) => events.push(e),
+    revalidateMs: 200,
   });
 });
 
@@ -262,5 +265,22 @@ describe("ssh gateway with OpenSSH", () => {
     await waitFor(() => gateway.stats().unauthenticated === 0, { timeoutMs: 5_000 });
     const r = await ssh(aliceKey, "dev.acme", ["echo still-fine"]);
     expect(r.stdout).toBe("still-fine\n");
+  });
+
+  it("closes an open connection once its user loses access to the box (suspended or deleted user)", async () => {
+    const started = Date.now();
+    const long = ssh(aliceKey, "dev.acme", ["sleep 30; echo finished"]);
+    await waitFor(() => gateway.stats().sessions >= 1, { timeoutMs: 10_000, message: "the session to open" });
+    revoked.add("usr_alice");
+    try {
+      const r = await long;
+      expect(r.stdout).not.toContain("finished");
+      expect(Date.now() - started).toBeLessThan(20_000);
+      // And a new login is refused.
+      expect((await ssh(aliceKey, "dev.acme", ["true"])).code).toBe(255);
+    } finally {
+      revoked.delete("usr_alice");
+    }
+    expect((await ssh(aliceKey, "dev.acme", ["echo back"])).stdout).toBe("back\n");
   });
 });

@@ -40,6 +40,12 @@ export interface SshGatewayOptions {
    * route once the box runs (wake on connect) or rejects with a message.
    */
   wake?: (user: GatewayUser, route: BoxRoute, progress: (msg: string) => void) => Promise<BoxRoute>;
+  /**
+   * How often an open connection checks that its user may still use the box
+   * (suspended, deleted, removed from the org, box deleted: the connection is
+   * closed). While the control plane cannot answer, connections stay open.
+   */
+  revalidateMs?: number;
 }
 
 export interface SshGateway {
@@ -113,6 +119,23 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
       const u = user!;
       let r = route!;
       log.info({ user: u.username, box: r.boxName, org: r.orgName, remote: info.ip }, "ssh login");
+      const recheck = setInterval(() => {
+        opts.directory.boxForUser(u.userId, { box: r.boxName, org: r.orgName }).then(
+          (still) => {
+            if (still && still.boxId === r.boxId) return;
+            log.info(
+              { user: u.username, box: r.boxName, org: r.orgName },
+              "access revoked; closing the ssh connection",
+            );
+            client.end();
+          },
+          () => {
+            // The control plane is away: keep the connection (outage rule).
+          },
+        );
+      }, opts.revalidateMs ?? 30_000);
+      recheck.unref();
+      client.once("close", () => clearInterval(recheck));
 
       const ensureRunning = async (say: (m: string) => void): Promise<BoxRoute> => {
         if (r.actualState === "running") return r;

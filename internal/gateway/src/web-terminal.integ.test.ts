@@ -19,6 +19,7 @@ let hub: WebTerminalHub;
 let base: string;
 let home: string;
 const signer = new TicketSigner(randomBytes(32));
+const revoked = new Set<string>();
 
 function ticket(over: Partial<{ exp: number; aud: string }> = {}) {
   return signer.sign({
@@ -49,7 +50,13 @@ function collect(ws: WebSocket): { text: () => string } {
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), "boxyard-wt-"));
-  hub = new WebTerminalHub({ signer, connector: new HostProcessConnector(home), graceMs: 5_000 });
+  hub = new WebTerminalHub({
+    signer,
+    connector: new HostProcessConnector(home),
+    graceMs: 5_000,
+    revalidate: async (t) => !revoked.has(t.userId),
+    revalidateMs: 200,
+  });
   server = createServer((_req, res) => res.end());
   server.on("upgrade", (req, socket, head) =>
     hub.handleUpgrade(req, socket, head, {
@@ -122,5 +129,24 @@ describe("web terminal websocket", () => {
     });
     second.ws!.send(JSON.stringify({ t: "i", d: "exit\r" }));
     await waitFor(() => second.ws!.readyState === WebSocket.CLOSED, { timeoutMs: 10_000 });
+  });
+
+  it("closes an open terminal once its user loses access to the box", async () => {
+    const { ws } = await open({ ticket: ticket(), terminal: "revoked-term-1" });
+    expect(ws).toBeDefined();
+    const closed = new Promise<number>((r) => ws!.once("close", (code) => r(code)));
+    const before = hub.open;
+    expect(before).toBeGreaterThan(0);
+    revoked.add("usr_a");
+    try {
+      expect(await closed).toBe(4003);
+      // Every terminal of that user goes, also ones waiting for their browser to come back.
+      await waitFor(() => hub.open === 0, {
+        timeoutMs: 5_000,
+        message: "the user's terminals to be dropped",
+      });
+    } finally {
+      revoked.delete("usr_a");
+    }
   });
 });

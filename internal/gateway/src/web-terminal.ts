@@ -19,6 +19,13 @@ export interface WebTerminalOptions {
   graceMs?: number;
   /** Origins allowed to open terminals besides the server's own (e.g. a dashboard on another host). */
   extraOrigins?: string[] | (() => string[]);
+  /**
+   * Whether the user may still use the box; asked every `revalidateMs` for
+   * each open terminal, which is closed on a "no". A rejection (control plane
+   * away) keeps it open.
+   */
+  revalidate?: (t: { userId: string; boxId: string; orgName: string; boxName: string }) => Promise<boolean>;
+  revalidateMs?: number;
   onEvent?: (e: {
     type: "open" | "close" | "reattach";
     userId: string;
@@ -32,6 +39,8 @@ interface Terminal {
   userId: string;
   boxId: string;
   orgId: string;
+  orgName: string;
+  boxName: string;
   session: Session;
   socket?: WebSocket;
   replay: Buffer[];
@@ -52,8 +61,32 @@ export class WebTerminalHub {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   readonly #terminals = new Map<string, Terminal>();
 
+  readonly #recheck: NodeJS.Timeout | undefined;
+
   constructor(opts: WebTerminalOptions) {
     this.#opts = opts;
+    if (opts.revalidate) {
+      this.#recheck = setInterval(() => void this.#revalidate(), opts.revalidateMs ?? 30_000);
+      this.#recheck.unref();
+    }
+  }
+
+  async #revalidate(): Promise<void> {
+    for (const t of [...this.#terminals.values()]) {
+      const ok = await this.#opts.revalidate!({
+        userId: t.userId,
+        boxId: t.boxId,
+        orgName: t.orgName,
+        boxName: t.boxName,
+      }).catch(() => true);
+      if (ok || this.#terminals.get(t.key) !== t) continue;
+      if (t.socket) {
+        sendJson(t.socket, { t: "error", message: "access to this box was revoked" });
+        t.socket.close(4003, "access revoked");
+      }
+      t.session.signal("SIGHUP");
+      this.#drop(t);
+    }
   }
 
   get open(): number {
@@ -150,6 +183,8 @@ export class WebTerminalHub {
         userId,
         boxId: route.boxId,
         orgId: route.orgId,
+        orgName: route.orgName,
+        boxName: route.boxName,
         session,
         socket: ws,
         replay: [],
@@ -211,6 +246,7 @@ export class WebTerminalHub {
   }
 
   close(): void {
+    clearInterval(this.#recheck);
     for (const t of this.#terminals.values()) {
       t.socket?.close(1001, "server shutting down");
       t.session.signal("SIGHUP");

@@ -9,6 +9,8 @@ export const User = z
     email: z.string().nullable(),
     siteAdmin: z.boolean(),
     createdAt: Timestamp,
+    /** Set while a site admin has suspended the user: no token, session or SSH login works. */
+    suspendedAt: Timestamp.nullable(),
   })
   .meta({ id: "User" });
 export type User = z.infer<typeof User>;
@@ -118,4 +120,47 @@ export const createUserToken = defineRoute({
   successStatus: 201,
   response: CreatedToken,
   errors: ["forbidden", "user_not_found"],
+});
+
+const UsernameParams = z.strictObject({ username: Name });
+
+export const suspendUser = defineRoute({
+  operationId: "suspendUser",
+  method: "POST",
+  path: "/api/v1/users/:username/suspend",
+  summary:
+    "(site admin) Suspend a user: every token and browser session is revoked and open SSH and terminal sessions are closed; undo with unsuspend",
+  tags: ["users"],
+  auth: "token",
+  params: UsernameParams,
+  successStatus: 200,
+  response: User,
+  errors: ["forbidden", "user_not_found", "validation_failed"],
+});
+
+export const unsuspendUser = defineRoute({
+  operationId: "unsuspendUser",
+  method: "POST",
+  path: "/api/v1/users/:username/unsuspend",
+  summary: "(site admin) Lift a suspension; revoked tokens stay revoked (mint new ones)",
+  tags: ["users"],
+  auth: "token",
+  params: UsernameParams,
+  successStatus: 200,
+  response: User,
+  errors: ["forbidden", "user_not_found"],
+});
+
+export const deleteUser = defineRoute({
+  operationId: "deleteUser",
+  method: "DELETE",
+  path: "/api/v1/users/:username",
+  summary:
+    "(site admin) Delete a user: tokens, sessions and SSH keys go, open sessions are closed; their boxes stay for their orgs' admins to keep or delete",
+  tags: ["users"],
+  auth: "token",
+  params: UsernameParams,
+  successStatus: 204,
+  response: z.null(),
+  errors: ["forbidden", "user_not_found", "validation_failed"],
 });

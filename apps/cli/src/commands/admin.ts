@@ -1,10 +1,72 @@
-import { getQuota, listAudit, listNodes, verifyAudit } from "@boxyard/contract";
+import {
+  createUser,
+  deleteUser,
+  getQuota,
+  listAudit,
+  listNodes,
+  suspendUser,
+  unsuspendUser,
+  verifyAudit,
+} from "@boxyard/contract";
 import type { Command } from "commander";
 import { connect } from "../context.ts";
 import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
 
 export function registerAdminCommands(program: Command): void {
+  const users = program.command("users").description("(site admin) Manage users");
+  users
+    .command("create")
+    .description("Create a user (people normally arrive through single sign-on)")
+    .argument("<username>")
+    .option("--email <email>", "their email")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard users create alice --email alice@example.com\n")
+    .action(async (username: string, opts: { email?: string; json?: boolean }) => {
+      const conn = await connect();
+      const u = await conn.client.call(createUser, {
+        body: { username, ...(opts.email ? { email: opts.email } : {}) },
+      });
+      if (opts.json) return printJson(u);
+      process.stdout.write(`Created user ${u.username} (${u.id}).\n`);
+    });
+  users
+    .command("suspend")
+    .description("Suspend a user: their tokens and sessions are revoked and open SSH/terminal sessions close")
+    .argument("<username>")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard users suspend mallory\n")
+    .action(async (username: string, opts: { json?: boolean }) => {
+      const conn = await connect();
+      const u = await conn.client.call(suspendUser, { params: { username } });
+      if (opts.json) return printJson(u);
+      process.stdout.write(
+        `Suspended ${username}: tokens and browser sessions revoked; open SSH and terminal sessions close within a minute.\n`,
+      );
+    });
+  users
+    .command("unsuspend")
+    .description("Lift a suspension (revoked tokens stay revoked)")
+    .argument("<username>")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard users unsuspend mallory\n")
+    .action(async (username: string, opts: { json?: boolean }) => {
+      const conn = await connect();
+      const u = await conn.client.call(unsuspendUser, { params: { username } });
+      if (opts.json) return printJson(u);
+      process.stdout.write(`${username} can sign in again; mint them a new token if they use the CLI.\n`);
+    });
+  users
+    .command("rm")
+    .description("Delete a user: tokens, sessions and SSH keys go; their boxes stay for their orgs' admins")
+    .argument("<username>")
+    .addHelpText("after", "\nExample:\n  boxyard users rm mallory\n")
+    .action(async (username: string) => {
+      const conn = await connect();
+      await conn.client.call(deleteUser, { params: { username } });
+      process.stdout.write(`Deleted user ${username}.\n`);
+    });
+
   const audit = program
     .command("audit")
     .description("Show the organisation's audit log (newest first)")

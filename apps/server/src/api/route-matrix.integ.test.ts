@@ -25,6 +25,9 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   deleteMySshKey: { access: "user" },
   createUser: { access: "site-admin", body: { username: "nobody" } },
   createUserToken: { access: "site-admin", body: { name: "t" } },
+  suspendUser: { access: "site-admin" },
+  unsuspendUser: { access: "site-admin" },
+  deleteUser: { access: "site-admin" },
   createOrg: { access: "user", body: { name: "neworg" } },
   listOrgs: { access: "user" },
   getOrg: { access: "org" },
@@ -92,6 +95,10 @@ function pathOf(route: RouteDef): string {
 let api: BoxTestApi;
 let mallory: string;
 let victimBefore: string;
+/** Tokens that must get nowhere: a deleted user's, a suspended user's, an expired one. */
+const deadTokens: Record<string, string> = {};
+/** Members of the victim org whose role allows no change. */
+const readOnly: Record<string, string> = {};
 
 async function victimState(): Promise<string> {
   const q = (sql: string) => api.server.pool.query(sql).then((r) => r.rows);
@@ -116,6 +123,18 @@ beforeAll(async () => {
     token: victim,
     body: { name: "vbox", template: "busybox" },
   });
+  for (const role of ["viewer", "auditor"]) {
+    readOnly[role] = await api.createUser(`ro-${role}`);
+    await api.call("PUT", `/api/v1/orgs/victim/members/ro-${role}`, { token: victim, body: { role } });
+  }
+  deadTokens.deleted = await api.createUser("gone");
+  await api.call("DELETE", "/api/v1/users/gone");
+  deadTokens.suspended = await api.createUser("frozen");
+  await api.call("POST", "/api/v1/users/frozen/suspend");
+  deadTokens.expired = await api.createUser("late");
+  await api.server.pool.query(
+    "UPDATE api_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = (SELECT id FROM users WHERE username = 'late')",
+  );
   victimBefore = await victimState();
 });
 afterAll(async () => api?.close());
@@ -158,6 +177,33 @@ describe("route accounting (B1)", () => {
       });
       expect(res.status, `${route.method} ${route.path}: ${JSON.stringify(res.body)}`).toBe(404);
       expect(JSON.stringify(res.body)).not.toContain("vbox_");
+    }
+    expect(await victimState()).toBe(victimBefore);
+  });
+
+  it("answers 401 to a deleted user's, a suspended user's and an expired token on every protected route", async () => {
+    for (const [who, token] of Object.entries(deadTokens)) {
+      for (const route of allRoutes) {
+        const c = MATRIX[route.operationId]!;
+        if (c.access === "public" || c.access === "node-token" || c.access === "gateway-token") continue;
+        const res = await api.call(route.method, pathOf(route), { token, body: c.body });
+        expect(res.status, `${who}: ${route.method} ${route.path}`).toBe(401);
+      }
+    }
+    expect(await victimState()).toBe(victimBefore);
+  });
+
+  it("lets a viewer or an auditor of the org change nothing", async () => {
+    for (const [role, token] of Object.entries(readOnly)) {
+      for (const route of allRoutes.filter(
+        (r) => MATRIX[r.operationId]!.access === "org" && r.method !== "GET",
+      )) {
+        const res = await api.call(route.method, pathOf(route), {
+          token,
+          body: MATRIX[route.operationId]!.body,
+        });
+        expect([403, 404], `${role}: ${route.method} ${route.path}: ${res.status}`).toContain(res.status);
+      }
     }
     expect(await victimState()).toBe(victimBefore);
   });

@@ -3,12 +3,17 @@ import {
   createMyToken,
   createUser,
   createUserToken,
+  deleteUser,
   getMe,
   listMyTokens,
   revokeMyToken,
+  suspendUser,
+  unsuspendUser,
 } from "@boxyard/contract";
 import {
+  disableUser,
   getLiveUserByUsername,
+  getUserById,
   inTx,
   insertToken,
   insertUser,
@@ -16,6 +21,7 @@ import {
   revokeToken,
   type TokenRow,
   type UserRow,
+  unsuspendUser as liftSuspension,
 } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { RequestContext } from "../http/context.ts";
@@ -31,6 +37,7 @@ export function userView(u: UserRow) {
     email: u.email,
     siteAdmin: u.site_admin,
     createdAt: u.created_at.toISOString(),
+    suspendedAt: u.suspended_at?.toISOString() ?? null,
   };
 }
 
@@ -145,5 +152,54 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     const user = await getLiveUserByUsername(deps.pool, ctx.params.username);
     if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
     return issueToken(ctx, user, ctx.body);
+  });
+
+  /** The user a site admin acts on; never the caller (a site admin cannot lock themself out). */
+  const targetUser = async (ctx: RequestContext<{ username: string }, unknown, unknown>, action: string) => {
+    requireSiteAdmin(ctx, action);
+    const user = await getLiveUserByUsername(deps.pool, ctx.params.username);
+    if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
+    if (user.id === ctx.actor.user.id)
+      throw new DomainError("validation_failed", { detail: "you cannot suspend or delete yourself" });
+    return user;
+  };
+
+  for (const [route, how] of [
+    [suspendUser, "suspend"],
+    [deleteUser, "delete"],
+  ] as const) {
+    r.add(route, async (ctx) => {
+      const user = await targetUser(ctx, `user.${how}`);
+      const row = await inTx(deps.pool, async (tx) => {
+        const cut = await disableUser(tx, user.id, how);
+        await auditFor(tx, ctx, {
+          orgId: null,
+          action: `user.${how}`,
+          target: { kind: "user", id: user.id, name: user.username },
+          result: "success",
+          details: { revokedTokens: cut.tokens, revokedSessions: cut.sessions, removedSshKeys: cut.sshKeys },
+          at: deps.clock.now(),
+        });
+        return getUserById(tx, user.id);
+      });
+      deps.logger.info({ user: user.username, how }, "user cut off");
+      return (how === "delete" ? null : userView(row!)) as never;
+    });
+  }
+
+  r.add(unsuspendUser, async (ctx) => {
+    const user = await targetUser(ctx, "user.unsuspend");
+    const row = await inTx(deps.pool, async (tx) => {
+      await liftSuspension(tx, user.id);
+      await auditFor(tx, ctx, {
+        orgId: null,
+        action: "user.unsuspend",
+        target: { kind: "user", id: user.id, name: user.username },
+        result: "success",
+        at: deps.clock.now(),
+      });
+      return getUserById(tx, user.id);
+    });
+    return userView(row!);
   });
 }

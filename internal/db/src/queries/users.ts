@@ -37,3 +37,37 @@ export async function countUsers(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM users`);
   return rows[0]?.n ?? 0;
 }
+
+/**
+ * Cuts a user off everywhere at once: every API token and browser session is
+ * revoked (the gateway drops their open SSH and terminal sessions on its next
+ * check). `suspend` can be undone; `delete` also frees the username and the
+ * user's SSH keys, and keeps the row for the audit log.
+ */
+export async function disableUser(
+  db: Queryable,
+  userId: string,
+  how: "suspend" | "delete",
+): Promise<{ tokens: number; sessions: number; sshKeys: number }> {
+  await db.query(
+    how === "suspend"
+      ? `UPDATE users SET suspended_at = COALESCE(suspended_at, now()) WHERE id = $1`
+      : `UPDATE users SET deleted_at = now() WHERE id = $1`,
+    [userId],
+  );
+  const tokens = await db.query(
+    `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`,
+    [userId],
+  );
+  const sessions = await db.query(
+    `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`,
+    [userId],
+  );
+  const keys =
+    how === "delete" ? await db.query(`DELETE FROM ssh_keys WHERE user_id = $1`, [userId]) : { rowCount: 0 };
+  return { tokens: tokens.rowCount ?? 0, sessions: sessions.rowCount ?? 0, sshKeys: keys.rowCount ?? 0 };
+}
+
+export async function unsuspendUser(db: Queryable, userId: string): Promise<void> {
+  await db.query(`UPDATE users SET suspended_at = NULL WHERE id = $1`, [userId]);
+}
