@@ -135,6 +135,10 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(r.stdout).toBe("persisted\n");
     const piped = await ok(["ssh", "web", "--", "wc", "-c"], { input: "x".repeat(100_000) });
     expect(piped.stdout.trim()).toBe("100000");
+    // Session setup time and open sessions are visible to Prometheus.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/boxyard_gateway_session_setup_seconds_count\{kind="exec"\} [1-9]/);
+    expect(metrics).toMatch(/boxyard_gateway_sessions\{kind="exec"\} 0/);
   });
 
   it("writes ssh config so plain `ssh boxyard.web` works", async () => {
@@ -215,6 +219,55 @@ describe("a box's life through the CLI, SSH and the browser", () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(nothing.status).toBe(502);
+
+    // Shared with anyone who has the link, then private again.
+    await ok(["ports", "share", "web", "8080", "--public"]);
+    expect(JSON.parse((await ok(["ports", "ls", "web", "--json"])).stdout)).toEqual([
+      expect.objectContaining({ port: 8080, visibility: "public", previewPath: "/preview/acme/web/8080/" }),
+    ]);
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.text()).toBe("hello-preview\n");
+    await ok(["ports", "share", "web", "8080", "--org-wide"]);
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: `Bearer ${eve.token}` } })).status).toBe(404);
+    await ok(["ports", "share", "web", "8080", "--private"]);
+    expect(JSON.parse((await ok(["ports", "ls", "web", "--json"])).stdout)).toEqual([]);
+    expect((await fetch(url)).status).toBe(401);
+  });
+
+  it("relays WebSocket upgrades on a preview to the box's port, with the same access rules", async () => {
+    const script = readFileSync(join(REPO_ROOT, "tests/e2e/testdata/ws-server.sh"), "utf8");
+    await ok(["ssh", "web", "--", "cat > /home/dev/ws.sh && chmod +x /home/dev/ws.sh"], {
+      input: script,
+    });
+    await ok(["exec", "web", "--", "sh", "-c", "nohup nc -ll -p 9000 -e /home/dev/ws.sh >/dev/null 2>&1 &"]);
+    const { default: WebSocket } = await import("ws");
+    const wsUrl = `${server.url.replace("http", "ws")}/preview/acme/web/9000/socket`;
+    const talk = (headers: Record<string, string>) =>
+      new Promise<string[]>((resolve, reject) => {
+        const got: string[] = [];
+        const ws = new WebSocket(wsUrl, { headers });
+        ws.on("message", (d) => {
+          got.push(d.toString());
+          if (got.length === 1) ws.send("x");
+          if (got.length === 2) {
+            ws.close();
+            resolve(got);
+          }
+        });
+        ws.on("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+        ws.on("error", reject);
+      });
+    const messages = await waitFor(() => talk({ authorization: `Bearer ${token}` }).catch(() => undefined), {
+      timeoutMs: 20_000,
+      message: "the WebSocket through the preview",
+    });
+    expect(messages).toEqual(["hello", "got-it"]);
+    await expect(talk({})).rejects.toThrow("HTTP 401");
+    await expect(talk({ authorization: `Bearer ${token}`, origin: "https://evil.example" })).rejects.toThrow(
+      "HTTP 403",
+    );
   });
 
   it("runs a shell in the browser terminal (Chromium)", async () => {
@@ -304,6 +357,14 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect((await ok(["exec", "web", "--", "cat", "/home/dev/note"])).stdout).toBe("persisted\n");
     const show = (await ok(["show", "web"])).stdout;
     expect(show).toContain("What persists");
+  });
+
+  it("boots a stopped box on SSH connect when its template says so (busybox does)", async () => {
+    await ok(["stop", "web", "--wait"]);
+    const r = await ok(["ssh", "web", "--", "cat", "/home/dev/note"]);
+    expect(r.stdout).toBe("persisted\n");
+    expect(r.stderr).toContain("Starting web");
+    expect(JSON.parse((await ok(["show", "web", "--json"])).stdout).actualState).toBe("running");
   });
 
   it("keeps the box running through a server SIGKILL and re-adopts it on restart (D1)", async () => {

@@ -119,6 +119,8 @@ describe("boxyard CLI", () => {
       ["users", "suspend"],
       ["users", "unsuspend"],
       ["users", "rm"],
+      ["ports", "ls"],
+      ["ports", "share"],
     ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);

@@ -28,7 +28,7 @@ import pino, { type Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { type ServerConfig, StartupError } from "./config.ts";
 import { prepareDataDir } from "./data-dir.ts";
-import { type GatewayWiring, startGateway } from "./gateway-wiring.ts";
+import { dispatchUpgrades, type GatewayWiring, startGateway } from "./gateway-wiring.ts";
 import { localCapacity, localNodeName } from "./node-identity.ts";
 import { createLocalNode } from "./node-runtime.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
@@ -197,11 +197,10 @@ export async function runDataPlane(opts: {
     });
     const gatewayLogger = logger.child({ component: "gateway" });
     const gateway: GatewayWiring = await startGateway({
-      server: app.server,
       control: {
         directory,
         wake: wakeOnConnect({
-          requestResume: async (user, route) => {
+          requestWake: async (user, route) => {
             await control.requestWake(user.userId, route.boxId);
           },
           current: (user, route) =>
@@ -221,6 +220,7 @@ export async function runDataPlane(opts: {
     });
     cleanups.push(() => gateway.close());
     sshAddress = gateway.sshAddress;
+    dispatchUpgrades(app.server, [gateway.handleUpgrade]);
 
     // Register (retrying while the control plane is not there yet), then
     // heartbeat through the audit outbox. A refusal (bad token, bad address)

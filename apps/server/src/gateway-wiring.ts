@@ -1,4 +1,5 @@
-import type { Server } from "node:http";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import type { TicketSigner } from "@boxyard/auth";
 import {
   type BoxConnector,
@@ -15,13 +16,15 @@ import type { Clock, IdGen } from "@boxyard/platform";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { Gauge, Histogram, type Registry } from "prom-client";
-import { recordSessionEvent, resumeForConnect } from "./api/gateway-transport.ts";
+import { recordSessionEvent, wakeForConnect } from "./api/gateway-transport.ts";
 
 const TERMINAL_WS =
   /^\/api\/v1\/orgs\/([a-z0-9][a-z0-9-]{0,62})\/boxes\/([a-z0-9][a-z0-9-]{0,62})\/terminal\/ws(\?|$)/;
 
 export interface GatewayWiring {
   sshAddress: { host: string; port: number };
+  /** Takes a WebSocket upgrade for a browser terminal; false when the path is not one. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   close(): Promise<void>;
 }
 
@@ -47,7 +50,7 @@ export function databaseGatewayControl(o: {
   return {
     directory,
     wake: wakeOnConnect({
-      requestResume: (user, route) => resumeForConnect(o, route, user.userId),
+      requestWake: (user, route) => wakeForConnect(o, route, user.userId),
       current: (user, route) => db.boxForUser(user.userId, { box: route.boxName, org: route.orgName }),
       onAwake: (route) => directory.invalidateBox(route.boxId),
     }),
@@ -58,6 +61,17 @@ export function databaseGatewayControl(o: {
   };
 }
 
+/** Routes WebSocket upgrades to the first handler that takes them; anything else is 404. */
+export function dispatchUpgrades(
+  server: { on(event: "upgrade", fn: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown },
+  handlers: Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => boolean>,
+): void {
+  server.on("upgrade", (req, socket, head) => {
+    for (const h of handlers) if (h(req, socket, head)) return;
+    socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+  });
+}
+
 /**
  * The gateway: the SSH server and the browser terminal's WebSocket, running
  * sessions inside boxes through `connector`. Logins are checked against a
@@ -65,8 +79,6 @@ export function databaseGatewayControl(o: {
  * is down; every session is an audit event.
  */
 export async function startGateway(opts: {
-  /** The HTTP server browser terminals upgrade on. */
-  server: Server;
   control: GatewayControl;
   connector: BoxConnector;
   logger: Logger;
@@ -94,9 +106,19 @@ export async function startGateway(opts: {
     registers: [opts.metrics],
   });
 
+  const setupSeconds = new Histogram({
+    name: "boxyard_gateway_session_setup_seconds",
+    help: "From a client's request to its session running in the box (wake on connect included)",
+    labelNames: ["kind"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    registers: [opts.metrics],
+  });
+
   const onSessionEvent = (e: SessionEvent) => {
-    if (e.type === "open") openSessions.labels(e.kind).inc();
-    else {
+    if (e.type === "open") {
+      openSessions.labels(e.kind).inc();
+      if (e.setupMs !== undefined) setupSeconds.labels(e.kind).observe(e.setupMs / 1000);
+    } else {
       openSessions.labels(e.kind).dec();
       sessionSeconds.labels(e.kind).observe((e.durationMs ?? 0) / 1000);
     }
@@ -153,12 +175,9 @@ export async function startGateway(opts: {
       });
     },
   });
-  opts.server.on("upgrade", (req, socket, head) => {
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
     const m = TERMINAL_WS.exec(req.url ?? "");
-    if (!m) {
-      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
-      return;
-    }
+    if (!m) return false;
     hub.handleUpgrade(req, socket, head, {
       orgName: m[1]!,
       boxName: m[2]!,
@@ -166,10 +185,12 @@ export async function startGateway(opts: {
       actualState: "running",
       desiredState: "running",
     });
-  });
+    return true;
+  };
 
   return {
     sshAddress: ssh.address,
+    handleUpgrade,
     async close() {
       hub.close();
       await ssh.close();

@@ -41,6 +41,7 @@ import { registerNodeRoutes } from "./api/nodes.ts";
 import { registerOperationRoutes } from "./api/operations.ts";
 import { RouteRegistrar } from "./api/registrar.ts";
 import { registerOrgRoutes } from "./api/orgs.ts";
+import { registerPortRoutes } from "./api/ports.ts";
 import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
@@ -53,7 +54,7 @@ import { createApp } from "./http/app.ts";
 import type { ReadinessCheck } from "./http/context.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { SseStreams } from "./http/sse.ts";
-import { databaseGatewayControl, startGateway } from "./gateway-wiring.ts";
+import { databaseGatewayControl, dispatchUpgrades, startGateway } from "./gateway-wiring.ts";
 import { createLocalNode, type LocalNode } from "./node-runtime.ts";
 import { localCapacity, localNodeName } from "./node-identity.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
@@ -267,6 +268,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       return gw ? gw.http_url.replace(/^http/, "ws") : null;
     };
     registerTerminalRoutes(routes, tickets, gatewayWsBase);
+    registerPortRoutes(routes);
     // A public URL defaulted from --listen with port 0 gets the real port once listening.
     let publicUrl = config.publicUrl;
     registerGatewayTransportRoutes(routes, { tickets, publicUrl: () => publicUrl });
@@ -284,7 +286,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     routes.assertComplete(allRoutes);
     registerWebRoutes(app, { gatewayWsBase });
     const previewConnector = localNode ? new LocalRuntimeConnector(localNode.runtime) : undefined;
-    registerPreviewRoutes(app, deps, () => previewConnector);
+    const previews = registerPreviewRoutes(app, deps, () => previewConnector);
     registerAuthRoutes(app, {
       deps,
       signer: tickets,
@@ -357,7 +359,6 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       lifecycle.runtime = runtime;
       const gatewayLogger = logger.child({ component: "gateway" });
       const gateway = await startGateway({
-        server: app.server,
         control: databaseGatewayControl({ pool, ids, clock, logger: gatewayLogger }),
         connector: new LocalRuntimeConnector(runtime),
         logger: gatewayLogger,
@@ -368,6 +369,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       });
       cleanups.push(() => gateway.close());
       sshAddress = gateway.sshAddress;
+      dispatchUpgrades(app.server, [previews.handleUpgrade, gateway.handleUpgrade]);
       readiness.set("gateway", async () => ({ ok: true }));
     }
     // Calls into remote agents whose caller died mid-wait leave rows behind.
@@ -376,6 +378,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     }, 60_000);
     commandSweep.unref();
     cleanups.push(async () => clearInterval(commandSweep));
+    if (!localNode) dispatchUpgrades(app.server, [previews.handleUpgrade]);
     // Chain heads go outside the database every minute, and at shutdown, so a
     // cut-off tail of the audit log is detectable (B9).
     const anchorTimer = setInterval(() => {

@@ -18,6 +18,7 @@ export const permissions = {
     delete: ["owner", "admin", "member"],
     connect: ["owner", "admin", "member"],
     exec: ["owner", "admin", "member"],
+    share: ["owner", "admin", "member"],
   },
   template: { read: ["owner", "admin", "member", "viewer"], write: ["owner", "admin"] },
   audit: { read: ["owner", "admin", "auditor"] },
@@ -45,4 +46,5 @@ export const OWNER_SCOPED_BOX_ACTIONS: ReadonlySet<string> = new Set([
   "delete",
   "connect",
   "exec",
+  "share",
 ]);

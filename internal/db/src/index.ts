@@ -6,6 +6,7 @@ export * from "./queries/tokens.ts";
 export * from "./queries/users.ts";
 export * from "./queries/box-events.ts";
 export * from "./queries/box-queue.ts";
+export * from "./queries/box-ports.ts";
 export * from "./queries/boxes.ts";
 export * from "./queries/idempotency.ts";
 export * from "./queries/gateways.ts";

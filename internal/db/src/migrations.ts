@@ -6,6 +6,7 @@ import m0005 from "../migrations/0005_quotas.sql?raw";
 import m0006 from "../migrations/0006_gateways.sql?raw";
 import m0007 from "../migrations/0007_node_commands.sql?raw";
 import m0008 from "../migrations/0008_pause_mode.sql?raw";
+import m0009 from "../migrations/0009_box_ports.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -29,4 +30,5 @@ export const migrations: readonly Migration[] = [
   { id: 6, name: "gateways", sql: m0006 },
   { id: 7, name: "node_commands", sql: m0007 },
   { id: 8, name: "pause_mode", sql: m0008 },
+  { id: 9, name: "box_ports", sql: m0009 },
 ];

@@ -17,6 +17,8 @@ export interface SessionEvent {
   user: GatewayUser;
   box: BoxRoute;
   remoteAddress: string;
+  /** On open: from the client's request to the session running in the box (waking included). */
+  setupMs?: number;
   durationMs?: number;
   exitCode?: number;
 }
@@ -147,10 +149,17 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
         return r;
       };
 
-      const track = (kind: SessionEvent["kind"], box: BoxRoute) => {
+      const track = (kind: SessionEvent["kind"], box: BoxRoute, requestedAt: number) => {
         const started = Date.now();
         sessions++;
-        opts.onSessionEvent?.({ type: "open", kind, user: u, box, remoteAddress: info.ip });
+        opts.onSessionEvent?.({
+          type: "open",
+          kind,
+          user: u,
+          box,
+          remoteAddress: info.ip,
+          setupMs: started - requestedAt,
+        });
         let done = false;
         return (exitCode?: number) => {
           if (done) return;
@@ -203,6 +212,7 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
           kind: SessionEvent["kind"],
           command?: string[],
         ) => {
+          const requestedAt = Date.now();
           const stream = acceptStream();
           const usePty = kind === "sftp" ? undefined : pty;
           ensureRunning((m) => stream.stderr.write(`${m}\r\n`))
@@ -219,7 +229,7 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
             )
             .then(({ s, box }) => {
               current = s;
-              const finish = track(kind, box);
+              const finish = track(kind, box, requestedAt);
               stream.on("data", (d: Buffer) => s.stdin.write(d));
               stream.on("end", () => s.stdin.end());
               stream.on("close", () => {
@@ -270,10 +280,11 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
           if (channels > maxChannels) channels--;
           return reject();
         }
+        const requestedAt = Date.now();
         ensureRunning(() => {})
           .then((box) => opts.connector.connectTcp(box, t.destPort).then((sock) => ({ sock, box })))
           .then(({ sock, box }) => {
-            const finish = track("port-forward", box);
+            const finish = track("port-forward", box, requestedAt);
             const ch = accept();
             sock.pipe(ch).pipe(sock);
             const close = () => {

@@ -10,6 +10,11 @@ export interface ResolvedTemplate {
   version: number;
   image: ImageSpec;
   resources: BoxResources;
+  /**
+   * What a connection (SSH, browser terminal) to a box that is not running
+   * does: `paused` resumes a paused box; `stopped` also boots a stopped one.
+   */
+  wakeOnConnect: "paused" | "stopped";
 }
 
 const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {
@@ -18,12 +23,15 @@ const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {
     version: 1,
     image: { base: "busybox" },
     resources: { cpu: 1, memoryMiB: 256, diskGiB: 1, gpus: 0 },
+    // Boots in about half a second: worth doing for whoever connects.
+    wakeOnConnect: "stopped",
   },
   debian: {
     name: "debian",
     version: 1,
     image: { base: "debian-bookworm", packages: [] },
     resources: { cpu: 2, memoryMiB: 1024, diskGiB: 5, gpus: 0 },
+    wakeOnConnect: "paused",
   },
 };
 

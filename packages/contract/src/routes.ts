@@ -6,6 +6,7 @@ import * as nodes from "./nodes.ts";
 import type { RouteDef } from "./route.ts";
 import * as sshKeys from "./ssh-keys.ts";
 import * as orgs from "./orgs.ts";
+import * as ports from "./ports.ts";
 import * as quotas from "./quotas.ts";
 import * as system from "./system.ts";
 import * as terminal from "./terminal.ts";
@@ -53,6 +54,8 @@ export const allRoutes: readonly RouteDef[] = [
   boxes.boxEvents,
   boxes.getOperation,
   terminal.createTerminalTicket,
+  ports.listBoxPorts,
+  ports.setBoxPort,
   audit.listAudit,
   audit.verifyAudit,
   nodes.listNodes,

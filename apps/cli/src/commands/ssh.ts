@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { listBoxes } from "@boxyard/contract";
+import { listBoxes, listBoxPorts, setBoxPort } from "@boxyard/contract";
 import type { Command } from "commander";
 import { CliError, connect } from "../context.ts";
 import { resolveOrg } from "../org.ts";
+import { formatTable, printJson } from "../output.ts";
 import { ensureSshSetup, HOST_KEY_ALIAS, sshOptions } from "../ssh-setup.ts";
 
 const BEGIN = "# --- BEGIN BOXYARD (managed by 'boxyard config-ssh'; edits here are replaced) ---";
@@ -46,6 +47,75 @@ export function registerSshCommands(program: Command): void {
       const tty = process.stdin.isTTY && command.length === 0 ? ["-t"] : [];
       process.exitCode = await runSsh([...sshOptions(s), ...tty, `${name}.${org}@${s.host}`, ...command]);
     });
+
+  const portsCmd = program.command("ports").description("A box's port previews and who may open them");
+  portsCmd
+    .command("ls")
+    .description("List the box's shared ports (every other port is private)")
+    .argument("<name>")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard ports ls web\n")
+    .action(async (name: string, opts: { org?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const { items } = await conn.client.call(listBoxPorts, { params: { org, box: name } });
+      if (opts.json) return printJson(items);
+      if (items.length === 0) {
+        process.stdout.write(
+          `No shared ports: previews of ${name} open only for people who may connect to it.\nPreview any port at ${conn.url}/preview/${org}/${name}/PORT/\n`,
+        );
+        return;
+      }
+      process.stdout.write(
+        `${formatTable(items, [
+          { header: "port", value: (p) => String(p.port) },
+          { header: "visibility", value: (p) => p.visibility },
+          { header: "preview", value: (p) => `${conn.url}${p.previewPath}` },
+        ])}\n`,
+      );
+    });
+  portsCmd
+    .command("share")
+    .description("Share a port's preview with the org or anyone with the link, or make it private again")
+    .argument("<name>")
+    .argument("<port>")
+    .option("--org <org>", "organisation")
+    .option("--org-wide", "any member of the box's organisation")
+    .option("--public", "anyone with the link, signed in or not")
+    .option("--private", "only people who may connect to the box (the default for every port)")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  boxyard ports share web 3000 --public\n  boxyard ports share web 3000 --private\n",
+    )
+    .action(
+      async (
+        name: string,
+        portText: string,
+        opts: { org?: string; orgWide?: boolean; public?: boolean; private?: boolean; json?: boolean },
+      ) => {
+        const port = Number(portText);
+        if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535)
+          throw new CliError(`bad port '${portText}'`, "use a port number from 1 to 65535");
+        const chosen = [opts.public && "public", opts.orgWide && "org", opts.private && "private"].filter(
+          Boolean,
+        ) as Array<"public" | "org" | "private">;
+        if (chosen.length !== 1)
+          throw new CliError(
+            "say who may open the preview",
+            "pass exactly one of --public, --org-wide or --private",
+          );
+        const conn = await connect();
+        const org = await resolveOrg(conn, opts.org);
+        const p = await conn.client.call(setBoxPort, {
+          params: { org, box: name, port },
+          body: { visibility: chosen[0]! },
+        });
+        if (opts.json) return printJson(p);
+        process.stdout.write(`${conn.url}${p.previewPath} is now ${p.visibility}.\n`);
+      },
+    );
 
   program
     .command("port-forward")

@@ -43,7 +43,7 @@ export async function authorizeBox(
   deps: ApiDeps,
   actor: Actor,
   p: { org: string; box: string },
-  action: "start" | "stop" | "pause" | "resume" | "delete" | "exec" | "connect" | "read",
+  action: "start" | "stop" | "pause" | "resume" | "delete" | "exec" | "connect" | "share" | "read",
 ): Promise<{ access: OrgAccess; box: BoxViewRow }> {
   const access = await authorizeOrg(deps.pool, actor, p.org, "box", action);
   const box = await findBox(deps.pool, access, p.box);

@@ -118,6 +118,29 @@ describe("gateway transport", () => {
     });
   });
 
+  it("boots a stopped box only where the template says so, and says what to do otherwise", async () => {
+    const gw = gatewayControl();
+    expect((await api.call("POST", `${base}/dev/stop`, { token: alice })).status).toBe(202);
+    await settled("stopped");
+    await gw.requestWake(aliceId, boxId);
+    await settled("running");
+
+    await api.call("POST", base, { token: alice, body: { name: "big", template: "debian" } });
+    const big = await waitFor(async () => {
+      const b = (await api.call("GET", `${base}/big`, { token: alice })).body;
+      return b.actualState === "running" ? b : null;
+    });
+    await api.call("POST", `${base}/big/stop`, { token: alice });
+    await waitFor(
+      async () => (await api.call("GET", `${base}/big`, { token: alice })).body.actualState === "stopped",
+    );
+    const refused = await gw.requestWake(aliceId, big.id).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ControlPlaneError);
+    expect((refused as ControlPlaneError).status).toBe(409);
+    expect((refused as ControlPlaneError).message).toContain("boxyard start big");
+    expect((await api.call("GET", `${base}/big`, { token: alice })).body.desiredState).toBe("stopped");
+  });
+
   it("records session events in the box's org audit log, attributed to the user", async () => {
     const gw = gatewayControl();
     const at = new Date().toISOString();

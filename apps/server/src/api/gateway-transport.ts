@@ -17,7 +17,7 @@ import {
 import { getBoxById, getGatewayById, getOrgWithRole, inTx, touchGateway, upsertGateway } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { DbGatewayDirectory, type GatewayAuditEvent } from "@boxyard/gateway";
-import { changeBoxDesiredState } from "@boxyard/lifecycle";
+import { changeBoxDesiredState, resolveTemplate } from "@boxyard/lifecycle";
 import type { Clock, IdGen } from "@boxyard/platform";
 import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
@@ -28,18 +28,39 @@ function hash(token: string): Buffer {
   return createHash("sha256").update(token).digest();
 }
 
-/** Resumes a paused box because a user connected to it (same quota admission as `boxyard resume`). */
-export async function resumeForConnect(
+/**
+ * Wakes a box because a user connected to it: a paused box is resumed, a
+ * stopped one is booted when its template allows that (same quota admission
+ * as `boxyard resume`/`start`); anything else is refused with what to do.
+ */
+export async function wakeForConnect(
   d: { pool: pg.Pool; ids: IdGen; clock: Clock },
   route: { boxId: string; orgId: string; boxName: string },
   userId: string,
 ): Promise<void> {
-  await changeBoxDesiredState(d.pool, d.ids, { boxId: route.boxId, verb: "resume" }, async (tx) => {
-    await admitWithinQuota(tx, route.orgId);
+  const box = await getBoxById(d.pool, route.boxId);
+  if (!box || box.deleted_at) throw new DomainError("box_not_found");
+  let policy: "paused" | "stopped" = "paused";
+  try {
+    policy = resolveTemplate(box.template).wakeOnConnect;
+  } catch {
+    // A template that is gone: the cautious default.
+  }
+  const paused = box.desired_state === "paused" || box.actual_state === "paused";
+  const stopped = box.desired_state === "stopped" || box.actual_state === "stopped";
+  const verb = paused ? "resume" : stopped && policy === "stopped" ? "start" : null;
+  if (!verb)
+    throw new DomainError("invalid_transition", {
+      detail: stopped
+        ? `${box.name} is stopped and its template does not start it on connect; start it first (boxyard start ${box.name})`
+        : `${box.name} is ${box.actual_state}; try again once it is running`,
+    });
+  await changeBoxDesiredState(d.pool, d.ids, { boxId: route.boxId, verb }, async (tx, c) => {
+    if (!c.noop) await admitWithinQuota(tx, route.orgId);
     await recordAudit(tx, {
       orgId: route.orgId,
       actor: { kind: "system", name: "gateway" },
-      action: "box.resume",
+      action: `box.${verb}`,
       target: { kind: "box", id: route.boxId, name: route.boxName },
       result: "success",
       details: { reason: "wake on connect", userId },
@@ -128,7 +149,7 @@ export function registerGatewayTransportRoutes(
     const route =
       box && org ? await directory.boxForUser(ctx.body.userId, { box: box.name, org: org.name }) : null;
     if (!route || route.boxId !== ctx.body.boxId) throw new DomainError("box_not_found");
-    await resumeForConnect(deps, route, ctx.body.userId);
+    await wakeForConnect(deps, route, ctx.body.userId);
     return {
       route:
         (await directory.boxForUser(ctx.body.userId, { box: route.boxName, org: route.orgName })) ?? route,

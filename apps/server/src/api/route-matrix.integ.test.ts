@@ -46,6 +46,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   execInBox: { access: "org", body: { command: ["true"] } },
   boxEvents: { access: "org" },
   createTerminalTicket: { access: "org" },
+  listBoxPorts: { access: "org" },
+  setBoxPort: { access: "org", body: { visibility: "public" } },
   listAudit: { access: "org" },
   verifyAudit: { access: "org" },
   getOperation: { access: "user" },
@@ -86,6 +88,7 @@ const PARAMS: Record<string, string> = {
   node: "node_00000000000000000000",
   gateway: "gw_00000000000000000000",
   command: "cmd_00000000000000000000",
+  port: "8080",
 };
 
 function pathOf(route: RouteDef): string {

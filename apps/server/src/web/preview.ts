@@ -1,9 +1,23 @@
-import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { authenticateBearer, authenticateSessionCookie, readCookie, SESSION_COOKIE } from "@boxyard/auth";
-import { DomainError } from "@boxyard/errors";
-import type { BoxConnector } from "@boxyard/gateway";
+import {
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  STATUS_CODES,
+} from "node:http";
+import type { Duplex } from "node:stream";
+import {
+  type Actor,
+  authenticateBearer,
+  authenticateSessionCookie,
+  readCookie,
+  SESSION_COOKIE,
+} from "@boxyard/auth";
+import { authorizeOrg } from "@boxyard/authz";
+import { findSharedPort, getBoxViewById } from "@boxyard/db";
+import { DomainError, isDomainError } from "@boxyard/errors";
+import type { BoxConnector, BoxRoute } from "@boxyard/gateway";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { authorizeBox } from "../api/boxes.ts";
+import { authorizeBox, findBox } from "../api/boxes.ts";
 import type { ApiDeps } from "../http/context.ts";
 
 // The previewed app runs in an opaque origin: it cannot read Boxyard's
@@ -22,10 +36,16 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** What the box's app sees: the viewer's request without Boxyard's credentials. */
-function upstreamHeaders(h: IncomingHttpHeaders, port: number): Record<string, string | string[]> {
+function upstreamHeaders(
+  h: IncomingHttpHeaders,
+  port: number,
+  opts: { upgrade?: boolean } = {},
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || k === "authorization" || k === "host") continue;
+    if (v === undefined || k === "authorization" || k === "host") continue;
+    // An upgrade keeps its Connection/Upgrade headers: they are the handshake.
+    if (HOP_BY_HOP.has(k) && !(opts.upgrade && (k === "upgrade" || k === "connection"))) continue;
     if (k === "cookie") {
       const kept = String(v)
         .split(";")
@@ -37,8 +57,72 @@ function upstreamHeaders(h: IncomingHttpHeaders, port: number): Record<string, s
     out[k] = v;
   }
   out.host = `127.0.0.1:${port}`;
-  out.connection = "close";
+  if (!opts.upgrade) out.connection = "close";
   return out;
+}
+
+const PREVIEW_PATH =
+  /^\/preview\/([a-z0-9][a-z0-9-]{0,62})\/([a-z0-9][a-z0-9-]{0,62})\/(\d{1,5})(\/[^?#]*)?(\?.*)?$/;
+
+async function actorFrom(deps: ApiDeps, headers: IncomingHttpHeaders): Promise<Actor> {
+  const auth = headers.authorization;
+  if (typeof auth === "string" && auth !== "") return authenticateBearer(deps.pool, auth, deps.clock);
+  const s = await authenticateSessionCookie(deps.pool, readCookie(headers.cookie, SESSION_COOKIE));
+  if (s) return { kind: "user", user: s.user, sessionId: s.sessionId };
+  return authenticateBearer(deps.pool, undefined, deps.clock);
+}
+
+/**
+ * Who may open a port's preview: anyone for a port shared publicly, any
+ * member of the org for one shared with the org, otherwise only people who
+ * may connect to the box. Another org's box is 404; the box must be running.
+ */
+export async function previewRoute(
+  deps: ApiDeps,
+  headers: IncomingHttpHeaders,
+  p: { org: string; box: string; port: number },
+): Promise<BoxRoute> {
+  const shared = await findSharedPort(deps.pool, p.org, p.box, p.port);
+  let row: Awaited<ReturnType<typeof getBoxViewById>>;
+  let orgId: string;
+  if (shared?.visibility === "public") {
+    row = await getBoxViewById(deps.pool, shared.box_id);
+    orgId = shared.org_id;
+  } else {
+    const actor = await actorFrom(deps, headers);
+    if (shared?.visibility === "org") {
+      const access = await authorizeOrg(deps.pool, actor, p.org, "org", "read");
+      row = await findBox(deps.pool, access, p.box);
+      orgId = access.orgId;
+    } else {
+      const a = await authorizeBox(deps, actor, p, "connect");
+      row = a.box;
+      orgId = a.access.orgId;
+    }
+  }
+  if (!row) throw new DomainError("box_not_found");
+  if (row.actual_state !== "running")
+    throw new DomainError("box_not_running", { detail: `${p.box} is ${row.actual_state}` });
+  return {
+    boxId: row.id,
+    orgId,
+    boxName: row.name,
+    orgName: p.org,
+    nodeId: row.node_id,
+    actualState: row.actual_state,
+    desiredState: row.desired_state,
+  };
+}
+
+/** A browser page may open preview WebSockets only from the preview itself (sandboxed: Origin "null") or this host. */
+function previewOriginAllowed(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === "null") return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -51,7 +135,7 @@ export function registerPreviewRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
   connector: () => BoxConnector | undefined,
-): void {
+): { handleUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean } {
   app.register(async (scope) => {
     // Bodies go to the box untouched: no parsing here.
     scope.removeAllContentTypeParsers();
@@ -66,33 +150,12 @@ export function registerPreviewRoutes(
       if (!/^\d{1,5}$/.test(req.params.port) || port < 1 || port > 65535) {
         throw new DomainError("validation_failed", { detail: "the port must be 1-65535" });
       }
-      const auth = req.headers.authorization;
-      const actor =
-        typeof auth === "string" && auth !== ""
-          ? await authenticateBearer(deps.pool, auth, deps.clock)
-          : await authenticateSessionCookie(deps.pool, readCookie(req.headers.cookie, SESSION_COOKIE)).then(
-              (s) =>
-                s
-                  ? { kind: "user" as const, user: s.user, sessionId: s.sessionId }
-                  : authenticateBearer(deps.pool, undefined, deps.clock),
-            );
-      const { box: row, access } = await authorizeBox(deps, actor, { org, box }, "connect");
-      if (row.actual_state !== "running")
-        throw new DomainError("box_not_running", { detail: `${box} is ${row.actual_state}` });
+      const route = await previewRoute(deps, req.headers, { org, box, port });
       const conn = connector();
       if (!conn)
         throw new DomainError("box_not_running", {
           detail: "this server runs no gateway for the box's node",
         });
-      const route = {
-        boxId: row.id,
-        orgId: access.orgId,
-        boxName: row.name,
-        orgName: access.orgName,
-        nodeId: row.node_id,
-        actualState: row.actual_state,
-        desiredState: row.desired_state,
-      };
       const stream = await conn.connectTcp(route, port);
       const rest = req.params["*"] ?? "";
       const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?")) : "";
@@ -136,4 +199,51 @@ export function registerPreviewRoutes(
       },
     );
   });
+
+  const refuse = (socket: Duplex, status: number, msg: string) =>
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${msg}\n`,
+    );
+
+  /** WebSocket (and other) upgrades on a preview path, relayed to the box's port byte for byte. */
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+    const m = PREVIEW_PATH.exec(req.url ?? "");
+    if (!m) return false;
+    if (!previewOriginAllowed(req)) {
+      refuse(socket, 403, "Forbidden origin");
+      return true;
+    }
+    const [, org, box, portText, rest, query] = m;
+    const port = Number(portText);
+    if (port < 1 || port > 65535) {
+      refuse(socket, 400, "Bad port");
+      return true;
+    }
+    socket.on("error", () => socket.destroy());
+    (async () => {
+      const route = await previewRoute(deps, req.headers, { org: org!, box: box!, port });
+      const conn = connector();
+      if (!conn)
+        throw new DomainError("box_not_running", {
+          detail: "this server runs no gateway for the box's node",
+        });
+      const upstream = await conn.connectTcp(route, port);
+      const headers = upstreamHeaders(req.headers, port, { upgrade: true });
+      const lines = [`${req.method ?? "GET"} ${rest || "/"}${query ?? ""} HTTP/1.1`];
+      for (const [k, v] of Object.entries(headers))
+        for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
+      upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.on("error", () => socket.destroy());
+      socket.on("close", () => upstream.destroy());
+      upstream.on("close", () => socket.destroy());
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    })().catch((err: unknown) => {
+      if (isDomainError(err)) refuse(socket, err.status, err.detail ?? err.message);
+      else refuse(socket, 502, `Nothing answered on port ${port} in ${box}`);
+    });
+    return true;
+  };
+  return { handleUpgrade };
 }
