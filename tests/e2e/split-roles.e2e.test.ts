@@ -9,6 +9,7 @@
 // Test-catalogue D1, D2. Ends with a leak census.
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -186,6 +187,40 @@ describe("control plane, agent and gateway as separate processes", () => {
     expect(stdout).toBe("hi\n");
     session = new EchoSession(cfg);
     await session.roundTrip("before");
+  });
+
+  it("serves port previews from the control plane through the gateway's relay", async () => {
+    await ok([
+      "exec",
+      "web",
+      "--",
+      "sh",
+      "-c",
+      "mkdir -p /home/dev/www && echo split-preview > /home/dev/www/index.html",
+    ]);
+    await ok(["exec", "web", "--", "sh", "-c", "httpd -p 127.0.0.1:8080 -h /home/dev/www"]);
+    const url = `${control.url}/preview/acme/web/8080/index.html`;
+    const res = await waitFor(
+      async () => {
+        const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 20_000, message: "the preview through the relay" },
+    );
+    expect(await res.text()).toBe("split-preview\n");
+    expect((await fetch(url)).status).toBe(401);
+    // The relay itself takes nothing without a ticket the control plane signed.
+    const gwUrl = `http://127.0.0.1:${new URL(gateway.url).port}`;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${gwUrl}/_boxyard/relay?ticket=forged`, {
+        headers: { connection: "Upgrade", upgrade: "boxyard-relay" },
+      });
+      req.on("response", (r) => resolve(r.statusCode ?? 0));
+      req.on("upgrade", () => reject(new Error("the relay accepted a forged ticket")));
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(401);
   });
 
   it("keeps SSH and browser sessions, and new SSH logins, through a control-plane SIGKILL (D1)", async () => {

@@ -6,7 +6,9 @@
 // plane is away.
 
 import { readFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { NodeAgent } from "@boxyard/agent";
 import { HttpControlPlaneLink } from "@boxyard/agent-protocol";
 import { TicketSigner } from "@boxyard/auth";
@@ -14,6 +16,7 @@ import {
   AuditEventOutbox,
   CachedGatewayDirectory,
   ControlPlaneError,
+  handleRelayUpgrade,
   type GatewayRegistration,
   HttpGatewayControl,
   LocalRuntimeConnector,
@@ -196,6 +199,7 @@ export async function runDataPlane(opts: {
         logger.warn({ err: String(err), pending }, "control plane unreachable; session audit events wait"),
     });
     const gatewayLogger = logger.child({ component: "gateway" });
+    const connector = new LocalRuntimeConnector(runtime);
     const gateway: GatewayWiring = await startGateway({
       control: {
         directory,
@@ -209,7 +213,7 @@ export async function runDataPlane(opts: {
         }),
         record: (e) => outbox.push(e),
       },
-      connector: new LocalRuntimeConnector(runtime),
+      connector,
       logger: gatewayLogger,
       hostKey: hostKey.privateKey,
       listen: config.sshListen,
@@ -220,7 +224,10 @@ export async function runDataPlane(opts: {
     });
     cleanups.push(() => gateway.close());
     sshAddress = gateway.sshAddress;
-    dispatchUpgrades(app.server, [gateway.handleUpgrade]);
+    // The control plane's previews reach boxes here through the relay.
+    const relay = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      handleRelayUpgrade(req, socket, head, { verifier: () => tickets, connector });
+    dispatchUpgrades(app.server, [gateway.handleUpgrade, relay]);
 
     // Register (retrying while the control plane is not there yet), then
     // heartbeat through the audit outbox. A refusal (bad token, bad address)

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
 import { AnchorFile } from "@boxyard/audit";
 import { OidcLogin, TicketSigner } from "@boxyard/auth";
-import { LocalRuntimeConnector, loadOrCreateHostKey } from "@boxyard/gateway";
+import { GatewayRelayConnector, LocalRuntimeConnector, loadOrCreateHostKey } from "@boxyard/gateway";
 import { allRoutes } from "@boxyard/contract";
 import {
   createPool,
@@ -285,7 +285,14 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     });
     routes.assertComplete(allRoutes);
     registerWebRoutes(app, { gatewayWsBase });
-    const previewConnector = localNode ? new LocalRuntimeConnector(localNode.runtime) : undefined;
+    // Previews reach boxes on this node directly; with no node of its own
+    // (role control), through the registered gateway's relay.
+    const previewConnector = localNode
+      ? new LocalRuntimeConnector(localNode.runtime)
+      : new GatewayRelayConnector({
+          signer: tickets,
+          gatewayUrl: async () => (await currentGateway(pool, 60_000))?.http_url ?? null,
+        });
     const previews = registerPreviewRoutes(app, deps, () => previewConnector);
     registerAuthRoutes(app, {
       deps,

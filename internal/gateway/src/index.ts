@@ -15,3 +15,4 @@ export {
   HttpGatewayControl,
 } from "./http-control.ts";
 export { type WakeOptions, wakeOnConnect } from "./wake.ts";
+export { GatewayRelayConnector, handleRelayUpgrade, RELAY_PATH } from "./relay.ts";
