@@ -283,4 +283,44 @@ describe("ssh gateway with OpenSSH", () => {
     }
     expect((await ssh(aliceKey, "dev.acme", ["echo back"])).stdout).toBe("back\n");
   });
+
+  it("refuses a forward to a port outside 1-65535, and survives an oversized packet (C6)", async () => {
+    const { default: ssh2 } = await import("ssh2");
+    const privateKey = await readFile(aliceKey, "utf8");
+    const client = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once("ready", () => resolve());
+      client.once("error", reject);
+      client.connect({ host: "127.0.0.1", port: gateway.address.port, username: "dev.acme", privateKey });
+    });
+    try {
+      for (const port of [0, 70_000]) {
+        const err = await new Promise<Error | undefined>((resolve) =>
+          client.forwardOut("127.0.0.1", 1234, "127.0.0.1", port, (e) => resolve(e)),
+        );
+        expect(err, `port ${port}`).toBeInstanceOf(Error);
+      }
+    } finally {
+      client.end();
+    }
+    // A packet far over the SSH maximum, right after the version exchange: the
+    // connection is dropped and nothing else is affected.
+    const { connect } = await import("node:net");
+    const sock = connect(gateway.address.port, "127.0.0.1");
+    await new Promise<void>((resolve) => sock.once("data", () => resolve()));
+    sock.write("SSH-2.0-attacker\r\n");
+    const huge = Buffer.alloc(8 + 40_000);
+    huge.writeUInt32BE(10_000_000, 0);
+    sock.write(huge);
+    const closedByServer = await new Promise<boolean>((resolve) => {
+      sock.once("close", () => resolve(true));
+      sock.on("error", () => {});
+      setTimeout(() => {
+        resolve(false);
+        sock.destroy();
+      }, 10_000).unref();
+    });
+    expect(closedByServer).toBe(true);
+    expect((await ssh(aliceKey, "dev.acme", ["echo unharmed"])).stdout).toBe("unharmed\n");
+  });
 });
