@@ -3,6 +3,7 @@
 // the same gateway against real gVisor boxes is tested end to end elsewhere.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -322,5 +323,47 @@ describe("ssh gateway with OpenSSH", () => {
     });
     expect(closedByServer).toBe(true);
     expect((await ssh(aliceKey, "dev.acme", ["echo unharmed"])).stdout).toBe("unharmed\n");
+  });
+
+  it("answers keepalives and runs many channels on one connection", async () => {
+    // OpenSSH gives up after 2 unanswered keepalives at 1 s: the command outlives that.
+    const kept = await ssh(aliceKey, "dev.acme", ["sleep 4; echo alive"], {
+      extra: ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"],
+    });
+    expect(kept).toMatchObject({ code: 0, stdout: "alive\n" });
+
+    const { default: ssh2 } = await import("ssh2");
+    const client = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once("ready", () => resolve());
+      client.once("error", reject);
+      client.connect({
+        host: "127.0.0.1",
+        port: gateway.address.port,
+        username: "dev.acme",
+        privateKey: readFileSync(aliceKey, "utf8"),
+      });
+    });
+    try {
+      const outputs = await Promise.all(
+        Array.from(
+          { length: 12 },
+          (_, i) =>
+            new Promise<string>((resolve, reject) => {
+              client.exec(`echo channel-${i}`, (err, stream) => {
+                if (err) return reject(err);
+                let out = "";
+                stream.on("data", (d: Buffer) => {
+                  out += d;
+                });
+                stream.on("close", () => resolve(out));
+              });
+            }),
+        ),
+      );
+      expect(outputs).toEqual(Array.from({ length: 12 }, (_, i) => `channel-${i}\n`));
+    } finally {
+      client.end();
+    }
   });
 });
