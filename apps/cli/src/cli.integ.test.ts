@@ -88,6 +88,16 @@ describe("boxyard CLI", () => {
     expect(again.stderr).toContain("No such user");
   });
 
+  it("creates teams, adds members and lists them", async () => {
+    expect((await cli(["teams", "create", "web", "--org", "acme"])).stdout).toBe("Created team web in acme.\n");
+    expect((await cli(["teams", "add", "web", "admin", "--org", "acme"])).stdout).toBe("Added admin to team web.\n");
+    const teams = JSON.parse((await cli(["teams", "ls", "--org", "acme", "--json"])).stdout);
+    expect(teams).toEqual([expect.objectContaining({ name: "web", members: 1, boxes: 0 })]);
+    const missing = await cli(["teams", "add", "web", "nobody", "--org", "acme"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("add them to it first");
+  });
+
   it("says when the server cannot be reached", async () => {
     const r = await cli(["whoami"], { BOXYARD_URL: "http://127.0.0.1:1", BOXYARD_TOKEN: "x" });
     expect(r.code).toBe(1);
@@ -121,6 +131,9 @@ describe("boxyard CLI", () => {
       ["users", "rm"],
       ["ports", "ls"],
       ["ports", "share"],
+      ["teams", "ls"],
+      ["teams", "create"],
+      ["teams", "add"],
     ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);

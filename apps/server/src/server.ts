@@ -45,6 +45,7 @@ import { registerPortRoutes } from "./api/ports.ts";
 import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
+import { registerTeamRoutes } from "./api/teams.ts";
 import { registerTerminalRoutes } from "./api/terminal.ts";
 import { registerUserRoutes } from "./api/users.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
@@ -259,6 +260,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerAgentTransportRoutes(routes, lifecycleDeps);
     registerSshKeyRoutes(routes);
     registerQuotaRoutes(routes);
+    registerTeamRoutes(routes);
     registerAuditRoutes(routes, anchors);
     // Without a gateway of its own (role control), clients are sent to the
     // gateway that registered and was heard from most recently.

@@ -7,6 +7,7 @@ import m0006 from "../migrations/0006_gateways.sql?raw";
 import m0007 from "../migrations/0007_node_commands.sql?raw";
 import m0008 from "../migrations/0008_pause_mode.sql?raw";
 import m0009 from "../migrations/0009_box_ports.sql?raw";
+import m0010 from "../migrations/0010_teams.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -31,4 +32,5 @@ export const migrations: readonly Migration[] = [
   { id: 7, name: "node_commands", sql: m0007 },
   { id: 8, name: "pause_mode", sql: m0008 },
   { id: 9, name: "box_ports", sql: m0009 },
+  { id: 10, name: "teams", sql: m0010 },
 ];

@@ -39,6 +39,8 @@ export const errorCatalogue = {
   org_not_found: { status: 404, title: "No such organisation" },
   org_exists: { status: 409, title: "An organisation with this name already exists" },
   quota_exceeded: { status: 429, title: "Quota exceeded" },
+  team_not_found: { status: 404, title: "No such team" },
+  team_exists: { status: 409, title: "A team with this name already exists in this organisation" },
 
   // Boxes and their lifecycle.
   box_not_found: { status: 404, title: "No such box" },

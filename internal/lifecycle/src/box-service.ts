@@ -25,6 +25,7 @@ export interface CreateBoxInput {
   name: string;
   template: ResolvedTemplate;
   persistent: boolean;
+  teamId?: string | null;
 }
 
 /**
@@ -53,6 +54,7 @@ export async function createBox(
         orgId: input.orgId,
         name: input.name,
         ownerId: input.ownerId,
+        teamId: input.teamId ?? null,
         template: input.template.name,
         templateVersion: input.template.version,
         image: input.template.image,

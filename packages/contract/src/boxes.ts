@@ -55,6 +55,8 @@ export const Box = z
     generation: z.int(),
     observedGeneration: z.int(),
     node: z.string().nullable(),
+    /** The team the box belongs to (its quota counts the box), if any. */
+    team: z.string().nullable(),
     resources: BoxResources,
     persistent: z.boolean(),
     createdAt: Timestamp,
@@ -114,6 +116,7 @@ export const listBoxes = defineRoute({
   query: z.strictObject({
     state: ActualState.optional(),
     owner: Name.optional(),
+    team: Name.optional(),
     cursor: z.string().max(200).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
   }),

@@ -12,5 +12,6 @@ export * from "./route.ts";
 export * from "./routes.ts";
 export * from "./ssh-keys.ts";
 export * from "./system.ts";
+export * from "./teams.ts";
 export * from "./terminal.ts";
 export * from "./users.ts";

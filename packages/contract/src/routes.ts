@@ -9,6 +9,7 @@ import * as orgs from "./orgs.ts";
 import * as ports from "./ports.ts";
 import * as quotas from "./quotas.ts";
 import * as system from "./system.ts";
+import * as teams from "./teams.ts";
 import * as terminal from "./terminal.ts";
 import * as users from "./users.ts";
 
@@ -42,6 +43,13 @@ export const allRoutes: readonly RouteDef[] = [
   orgs.listOrgMembers,
   quotas.getQuota,
   quotas.setQuota,
+  teams.createTeam,
+  teams.listTeams,
+  teams.listTeamMembers,
+  teams.setTeamMember,
+  teams.removeTeamMember,
+  teams.getTeamQuota,
+  teams.setTeamQuota,
   boxes.createBox,
   boxes.listBoxes,
   boxes.getBox,

@@ -1,8 +1,9 @@
-import { createOrg, getMe, listOrgs } from "@boxyard/contract";
+import { createOrg, createTeam, getMe, listOrgs, listTeams, setTeamMember } from "@boxyard/contract";
 import { BoxyardClient } from "@boxyard/sdk";
 import type { Command } from "commander";
 import { writeConfig } from "../config.ts";
 import { connect } from "../context.ts";
+import { resolveOrg } from "../org.ts";
 import { formatTable, printJson } from "../output.ts";
 import { VERSION } from "../version.ts";
 
@@ -66,5 +67,53 @@ export function registerAccountCommands(program: Command): void {
       const org = await client.call(createOrg, { body: { name } });
       if (opts.json) printJson(org);
       else process.stdout.write(`Created organisation ${org.name}.\n`);
+    });
+
+  const teams = program.command("teams").description("Teams in an organisation");
+  teams
+    .command("ls")
+    .description("List the organisation's teams")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard teams ls --org acme\n")
+    .action(async (opts: { org?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const { items } = await conn.client.call(listTeams, { params: { org } });
+      if (opts.json) return printJson(items);
+      process.stdout.write(
+        `${formatTable(items, [
+          { header: "name", value: (t) => t.name },
+          { header: "members", value: (t) => String(t.members) },
+          { header: "boxes", value: (t) => String(t.boxes) },
+        ])}\n`,
+      );
+    });
+  teams
+    .command("create")
+    .description("Create a team (org owners and admins)")
+    .argument("<name>")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard teams create web --org acme\n")
+    .action(async (name: string, opts: { org?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const team = await conn.client.call(createTeam, { params: { org }, body: { name } });
+      if (opts.json) return printJson(team);
+      process.stdout.write(`Created team ${team.name} in ${org}.\n`);
+    });
+  teams
+    .command("add")
+    .description("Add a member of the organisation to a team")
+    .argument("<team>")
+    .argument("<username>")
+    .option("--org <org>", "organisation")
+    .addHelpText("after", "\nExample:\n  boxyard teams add web alice\n")
+    .action(async (team: string, username: string, opts: { org?: string }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      await conn.client.call(setTeamMember, { params: { org, team, username }, body: {} });
+      process.stdout.write(`Added ${username} to team ${team}.\n`);
     });
 }

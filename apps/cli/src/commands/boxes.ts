@@ -68,6 +68,7 @@ export function registerBoxCommands(program: Command): void {
     .option("--memory <MiB>", "memory in MiB", (v) => Number.parseInt(v, 10))
     .option("--disk <GiB>", "disk in GiB", (v) => Number.parseInt(v, 10))
     .option("--persistent", "keep the box through node loss (from backups)")
+    .option("--team <team>", "put the box in a team of yours (it counts against the team's quota)")
     .option("--wait", "wait until the box is running, showing progress")
     .option("--json", "machine-readable output")
     .addHelpText("after", "\nExample:\n  boxyard create web --template debian --wait\n")
@@ -80,6 +81,7 @@ export function registerBoxCommands(program: Command): void {
           memory?: number;
           disk?: number;
           persistent?: boolean;
+          team?: string;
         },
       ) => {
         const conn = await connect();
@@ -95,6 +97,7 @@ export function registerBoxCommands(program: Command): void {
             name,
             template: opts.template,
             ...(opts.persistent ? { persistent: true } : {}),
+            ...(opts.team ? { team: opts.team } : {}),
             ...(Object.keys(resources).length > 0 ? { resources } : {}),
           },
           idempotencyKey: `cli-create-${org}-${name}-${process.pid}-${Date.now()}`,

@@ -14,6 +14,7 @@ export function boxView(b: BoxViewRow) {
     generation: b.generation,
     observedGeneration: b.observed_generation,
     node: b.node_name,
+    team: b.team_name,
     resources: b.resources,
     persistent: b.persistent,
     createdAt: b.created_at.toISOString(),
@@ -25,7 +26,7 @@ export function boxView(b: BoxViewRow) {
 /** A freshly written row with the names of the view it came from. */
 export function withNames(
   row: BoxRow,
-  names: Pick<BoxViewRow, "org_name" | "owner_username" | "node_name">,
+  names: Pick<BoxViewRow, "org_name" | "owner_username" | "node_name" | "team_name">,
 ): BoxViewRow {
   return { ...row, ...names };
 }

@@ -14,6 +14,8 @@ import {
   type BoxViewRow,
   getBoxViewById,
   getLiveBoxByName,
+  getTeamByName,
+  isTeamMember,
   listBoxesByOrg,
   setBoxPauseMode,
 } from "@boxyard/db";
@@ -64,6 +66,19 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
     const template = resolveTemplate(ctx.body.template, ctx.body.templateVersion);
     template.resources = { ...template.resources, ...ctx.body.resources };
+    // A team box counts against the team's quota too; only its members (and org admins) put boxes in it.
+    let teamId: string | null = null;
+    if (ctx.body.team !== undefined) {
+      const team = await getTeamByName(deps.pool, access.orgId, ctx.body.team);
+      if (!team) throw new DomainError("team_not_found", { detail: ctx.body.team });
+      const privileged = access.role === "owner" || access.role === "admin";
+      if (!privileged && !(await isTeamMember(deps.pool, team.id, ctx.actor.user.id)))
+        throw new DomainError("forbidden", {
+          detail: `you are not a member of team ${team.name}`,
+          audit: { orgId: access.orgId, action: "box.create" },
+        });
+      teamId = team.id;
+    }
     const { box, operation } = await createBoxRow(
       deps.pool,
       deps.ids,
@@ -73,9 +88,10 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
         name: ctx.body.name,
         template,
         persistent: ctx.body.persistent ?? false,
+        teamId,
       },
       async (tx, c) => {
-        await admitWithinQuota(tx, access.orgId);
+        await admitWithinQuota(tx, access.orgId, teamId);
         await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: "box.create",
@@ -85,6 +101,7 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
             template: template.name,
             templateVersion: template.version,
             resources: template.resources,
+            ...(ctx.body.team ? { team: ctx.body.team } : {}),
           },
           at: deps.clock.now(),
         });
@@ -104,6 +121,7 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
     const rows = await listBoxesByOrg(deps.pool, access.orgId, {
       actualState: ctx.query.state,
       ownerUsername: ctx.query.owner,
+      teamName: ctx.query.team,
       after,
       limit: ctx.query.limit + 1,
     });
@@ -129,7 +147,8 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
       const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
         // Starting or resuming takes compute again: admit it against the quota.
-        if (!c.noop && (verb === "start" || verb === "resume")) await admitWithinQuota(tx, access.orgId);
+        if (!c.noop && (verb === "start" || verb === "resume"))
+          await admitWithinQuota(tx, access.orgId, c.box.team_id);
         // How to keep a paused box; asking again with --cold demotes a hot-paused one now.
         const mode =
           verb === "pause" ? ((ctx.body as { mode?: "hot" | "cold" } | undefined)?.mode ?? "hot") : undefined;

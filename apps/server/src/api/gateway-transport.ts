@@ -56,7 +56,7 @@ export async function wakeForConnect(
         : `${box.name} is ${box.actual_state}; try again once it is running`,
     });
   await changeBoxDesiredState(d.pool, d.ids, { boxId: route.boxId, verb }, async (tx, c) => {
-    if (!c.noop) await admitWithinQuota(tx, route.orgId);
+    if (!c.noop) await admitWithinQuota(tx, route.orgId, c.box.team_id);
     await recordAudit(tx, {
       orgId: route.orgId,
       actor: { kind: "system", name: "gateway" },

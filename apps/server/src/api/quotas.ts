@@ -3,8 +3,11 @@ import { getQuota, setQuota } from "@boxyard/contract";
 import {
   getOrgQuota,
   getOrgUsage,
+  getTeamQuota,
+  getTeamUsage,
   inTx,
   lockOrgForAdmission,
+  lockTeamForAdmission,
   NO_LIMITS,
   type Queryable,
   type QuotaLimits,
@@ -30,16 +33,23 @@ const CHECKS: Array<[keyof QuotaLimits, keyof QuotaUsage, string]> = [
  * at a time, then checks what the org's boxes hold now, this change included.
  * Over a limit, the whole transaction rolls back with 429 quota_exceeded.
  */
-export async function admitWithinQuota(tx: Queryable, orgId: string): Promise<void> {
+export async function admitWithinQuota(tx: Queryable, orgId: string, teamId?: string | null): Promise<void> {
   await lockOrgForAdmission(tx, orgId);
-  const limits = await getOrgQuota(tx, orgId);
+  await check(await getOrgQuota(tx, orgId), () => getOrgUsage(tx, orgId), "the organisation's");
+  if (teamId) {
+    await lockTeamForAdmission(tx, teamId);
+    await check(await getTeamQuota(tx, teamId), () => getTeamUsage(tx, teamId), "the team's");
+  }
+}
+
+async function check(limits: QuotaLimits, usageOf: () => Promise<QuotaUsage>, whose: string): Promise<void> {
   if (Object.values(limits).every((v) => v === null)) return;
-  const usage = await getOrgUsage(tx, orgId);
+  const usage = await usageOf();
   for (const [lim, use, what] of CHECKS) {
     const max = limits[lim];
     if (max !== null && usage[use] > max + 1e-9) {
       throw new DomainError("quota_exceeded", {
-        detail: `this would use ${usage[use]} ${what}; the organisation's quota is ${max}`,
+        detail: `this would use ${usage[use]} ${what}; ${whose} quota is ${max}`,
         extensions: { dimension: lim, limit: max, usage: usage[use] },
         headers: { "retry-after": "60" },
       });

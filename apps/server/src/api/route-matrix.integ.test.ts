@@ -35,6 +35,13 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listOrgMembers: { access: "org" },
   getQuota: { access: "org" },
   setQuota: { access: "org", body: { maxBoxes: 0 } },
+  createTeam: { access: "org", body: { name: "stolen" } },
+  listTeams: { access: "org" },
+  listTeamMembers: { access: "org" },
+  setTeamMember: { access: "org", body: {} },
+  removeTeamMember: { access: "org" },
+  getTeamQuota: { access: "org" },
+  setTeamQuota: { access: "org", body: { maxBoxes: 0 } },
   createBox: { access: "org", body: { name: "stolen", template: "busybox" } },
   listBoxes: { access: "org" },
   getBox: { access: "org" },
@@ -89,6 +96,7 @@ const PARAMS: Record<string, string> = {
   gateway: "gw_00000000000000000000",
   command: "cmd_00000000000000000000",
   port: "8080",
+  team: "vteam",
 };
 
 function pathOf(route: RouteDef): string {
@@ -113,6 +121,12 @@ async function victimState(): Promise<string> {
       "SELECT u.username, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id WHERE o.name = 'victim' ORDER BY 1",
     ),
     quota: await q("SELECT q.* FROM org_quotas q JOIN orgs o ON o.id = q.org_id WHERE o.name = 'victim'"),
+    teams: await q(
+      "SELECT t.name, (SELECT count(*) FROM team_members m WHERE m.team_id = t.id) AS members, (SELECT row_to_json(tq) FROM team_quotas tq WHERE tq.team_id = t.id) AS quota FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = 'victim' ORDER BY 1",
+    ),
+    ports: await q(
+      "SELECT p.port, p.visibility FROM box_ports p JOIN boxes b ON b.id = p.box_id WHERE b.name = 'vbox'",
+    ),
   });
 }
 
@@ -126,6 +140,8 @@ beforeAll(async () => {
     token: victim,
     body: { name: "vbox", template: "busybox" },
   });
+  await api.call("POST", "/api/v1/orgs/victim/teams", { token: victim, body: { name: "vteam" } });
+  await api.call("PUT", "/api/v1/orgs/victim/teams/vteam/members/victor", { token: victim, body: {} });
   for (const role of ["viewer", "auditor"]) {
     readOnly[role] = await api.createUser(`ro-${role}`);
     await api.call("PUT", `/api/v1/orgs/victim/members/ro-${role}`, { token: victim, body: { role } });

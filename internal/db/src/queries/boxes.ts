@@ -5,6 +5,7 @@ export interface BoxRow {
   org_id: string;
   name: string;
   owner_id: string;
+  team_id: string | null;
   template: string;
   template_version: number;
   image: Record<string, unknown>;
@@ -46,17 +47,19 @@ export interface BoxViewRow extends BoxRow {
   org_name: string;
   owner_username: string;
   node_name: string | null;
+  team_name: string | null;
 }
 
-const VIEW = `SELECT b.*, o.name AS org_name, u.username AS owner_username, n.name AS node_name
+const VIEW = `SELECT b.*, o.name AS org_name, u.username AS owner_username, n.name AS node_name, t.name AS team_name
   FROM boxes b JOIN orgs o ON o.id = b.org_id JOIN users u ON u.id = b.owner_id
-  LEFT JOIN nodes n ON n.id = b.node_id`;
+  LEFT JOIN nodes n ON n.id = b.node_id LEFT JOIN teams t ON t.id = b.team_id`;
 
 export interface NewBox {
   id: string;
   orgId: string;
   name: string;
   ownerId: string;
+  teamId?: string | null;
   template: string;
   templateVersion: number;
   image: unknown;
@@ -68,8 +71,8 @@ export interface NewBox {
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', 'pending', now())
+                        persistent, team_id, desired_state, actual_state, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -81,6 +84,7 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       JSON.stringify(b.image),
       JSON.stringify(b.resources),
       b.persistent,
+      b.teamId ?? null,
     ],
   );
   return rows[0]!;
@@ -118,6 +122,7 @@ export async function getLiveBoxByName(
 export interface ListBoxesFilter {
   actualState?: string;
   ownerUsername?: string;
+  teamName?: string;
   /** Keyset cursor: rows strictly after this (created_at to the millisecond, as JSON carries it; id). */
   after?: { createdAt: Date; id: string };
   limit: number;
@@ -133,6 +138,7 @@ export async function listBoxesByOrg(
       WHERE b.org_id = $1 AND b.deleted_at IS NULL
         AND ($2::text IS NULL OR b.actual_state = $2)
         AND ($3::text IS NULL OR u.username = $3)
+        AND ($7::text IS NULL OR t.name = $7)
         AND ($4::timestamptz IS NULL OR (date_trunc('milliseconds', b.created_at), b.id) > ($4, $5))
       ORDER BY date_trunc('milliseconds', b.created_at), b.id
       LIMIT $6`,
@@ -143,6 +149,7 @@ export async function listBoxesByOrg(
       f.after?.createdAt ?? null,
       f.after?.id ?? "",
       f.limit,
+      f.teamName ?? null,
     ],
   );
   return rows;

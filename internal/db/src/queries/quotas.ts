@@ -28,6 +28,14 @@ export const NO_LIMITS: QuotaLimits = {
 };
 
 export async function getOrgQuota(db: Queryable, orgId: string): Promise<QuotaLimits> {
+  return readLimits(db, `SELECT * FROM org_quotas WHERE org_id = $1`, orgId);
+}
+
+export async function getTeamQuota(db: Queryable, teamId: string): Promise<QuotaLimits> {
+  return readLimits(db, `SELECT * FROM team_quotas WHERE team_id = $1`, teamId);
+}
+
+async function readLimits(db: Queryable, sql: string, id: string): Promise<QuotaLimits> {
   const { rows } = await db.query<{
     max_boxes: number | null;
     max_running_boxes: number | null;
@@ -35,7 +43,7 @@ export async function getOrgQuota(db: Queryable, orgId: string): Promise<QuotaLi
     memory_mib: number | null;
     disk_gib: number | null;
     gpus: number | null;
-  }>(`SELECT * FROM org_quotas WHERE org_id = $1`, [orgId]);
+  }>(sql, [id]);
   const r = rows[0];
   if (!r) return NO_LIMITS;
   return {
@@ -59,12 +67,36 @@ export async function setOrgQuota(db: Queryable, orgId: string, q: QuotaLimits):
   );
 }
 
+export async function setTeamQuota(db: Queryable, teamId: string, q: QuotaLimits): Promise<void> {
+  await db.query(
+    `INSERT INTO team_quotas (team_id, max_boxes, max_running_boxes, cpu, memory_mib, disk_gib, gpus)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (team_id) DO UPDATE SET max_boxes = EXCLUDED.max_boxes,
+       max_running_boxes = EXCLUDED.max_running_boxes, cpu = EXCLUDED.cpu, memory_mib = EXCLUDED.memory_mib,
+       disk_gib = EXCLUDED.disk_gib, gpus = EXCLUDED.gpus, updated_at = now()`,
+    [teamId, q.maxBoxes, q.maxRunningBoxes, q.cpu, q.memoryMiB, q.diskGiB, q.gpus],
+  );
+}
+
 /**
  * What an org's live boxes hold. A box holds compute (CPU, memory, GPUs,
  * and counts as running) unless it is wanted stopped or deleted; every live
  * box holds its disk.
  */
 export async function getOrgUsage(db: Queryable, orgId: string): Promise<QuotaUsage> {
+  return usageWhere(db, "org_id = $1", orgId);
+}
+
+/** What a team's live boxes hold (same rules as for an org). */
+export async function getTeamUsage(db: Queryable, teamId: string): Promise<QuotaUsage> {
+  return usageWhere(db, "team_id = $1", teamId);
+}
+
+async function usageWhere(
+  db: Queryable,
+  where: "org_id = $1" | "team_id = $1",
+  id: string,
+): Promise<QuotaUsage> {
   const { rows } = await db.query<{
     boxes: number;
     running: number;
@@ -79,8 +111,8 @@ export async function getOrgUsage(db: Queryable, orgId: string): Promise<QuotaUs
             coalesce(sum((resources->>'memoryMiB')::int) FILTER (WHERE desired_state NOT IN ('stopped', 'deleted')), 0) AS memory,
             coalesce(sum((resources->>'diskGiB')::int), 0) AS disk,
             coalesce(sum((resources->>'gpus')::int) FILTER (WHERE desired_state NOT IN ('stopped', 'deleted')), 0) AS gpus
-       FROM boxes WHERE org_id = $1 AND deleted_at IS NULL AND desired_state <> 'deleted'`,
-    [orgId],
+       FROM boxes WHERE ${where} AND deleted_at IS NULL AND desired_state <> 'deleted'`,
+    [id],
   );
   const r = rows[0]!;
   return {

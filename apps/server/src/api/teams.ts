@@ -1,0 +1,167 @@
+import { authorizeOrg, type OrgAccess } from "@boxyard/authz";
+import {
+  createTeam,
+  getTeamQuota,
+  listTeamMembers,
+  listTeams,
+  removeTeamMember,
+  setTeamMember,
+  setTeamQuota,
+} from "@boxyard/contract";
+import {
+  addTeamMember,
+  getLiveUserByUsername,
+  getTeamByName,
+  getTeamQuota as readTeamQuota,
+  getTeamUsage,
+  inTx,
+  insertTeam,
+  listTeamMembers as readTeamMembers,
+  listTeams as readTeams,
+  NO_LIMITS,
+  type QuotaLimits,
+  type Queryable,
+  removeTeamMember as dropTeamMember,
+  setTeamQuota as writeTeamQuota,
+  type TeamRow,
+} from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import { auditFor } from "./audit.ts";
+import type { RouteRegistrar } from "./registrar.ts";
+import { isUniqueViolation } from "./users.ts";
+
+async function findTeam(db: Queryable, access: OrgAccess, name: string): Promise<TeamRow> {
+  const team = await getTeamByName(db, access.orgId, name);
+  if (!team) throw new DomainError("team_not_found", { detail: name });
+  return team;
+}
+
+/** The user must be a member of the org before joining one of its teams. */
+async function orgMember(db: Queryable, orgId: string, username: string): Promise<{ id: string }> {
+  const user = await getLiveUserByUsername(db, username);
+  const { rows } = user
+    ? await db.query(`SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $2`, [orgId, user.id])
+    : { rows: [] };
+  if (!user || rows.length === 0)
+    throw new DomainError("user_not_found", {
+      detail: `${username} is not a member of this organisation; add them to it first`,
+    });
+  return user;
+}
+
+export function registerTeamRoutes(r: RouteRegistrar): void {
+  const { deps } = r;
+
+  r.add(createTeam, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
+    try {
+      const team = await inTx(deps.pool, async (tx) => {
+        const t = await insertTeam(tx, {
+          id: deps.ids.newId("team"),
+          orgId: access.orgId,
+          name: ctx.body.name,
+        });
+        await auditFor(tx, ctx, {
+          orgId: access.orgId,
+          action: "team.create",
+          target: { kind: "team", id: t.id, name: t.name },
+          result: "success",
+          at: deps.clock.now(),
+        });
+        return t;
+      });
+      return { id: team.id, name: team.name, members: 0, boxes: 0, createdAt: team.created_at.toISOString() };
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError("team_exists", { detail: ctx.body.name });
+      throw err;
+    }
+  });
+
+  r.add(listTeams, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "read");
+    return {
+      items: (await readTeams(deps.pool, access.orgId)).map((t) => ({
+        id: t.id,
+        name: t.name,
+        members: t.members,
+        boxes: t.boxes,
+        createdAt: t.created_at.toISOString(),
+      })),
+    };
+  });
+
+  r.add(listTeamMembers, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "read");
+    const team = await findTeam(deps.pool, access, ctx.params.team);
+    return {
+      items: (await readTeamMembers(deps.pool, team.id)).map((m) => ({
+        username: m.username,
+        addedAt: m.created_at.toISOString(),
+      })),
+    };
+  });
+
+  r.add(setTeamMember, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
+    const team = await findTeam(deps.pool, access, ctx.params.team);
+    await inTx(deps.pool, async (tx) => {
+      const user = await orgMember(tx, access.orgId, ctx.params.username);
+      await addTeamMember(tx, team.id, user.id);
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "team.member.add",
+        target: { kind: "team", id: team.id, name: team.name },
+        result: "success",
+        details: { username: ctx.params.username },
+        at: deps.clock.now(),
+      });
+    });
+    return { team: team.name, username: ctx.params.username };
+  });
+
+  r.add(removeTeamMember, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
+    const team = await findTeam(deps.pool, access, ctx.params.team);
+    await inTx(deps.pool, async (tx) => {
+      const user = await getLiveUserByUsername(tx, ctx.params.username);
+      if (!user || !(await dropTeamMember(tx, team.id, user.id)))
+        throw new DomainError("user_not_found", {
+          detail: `${ctx.params.username} is not on team ${team.name}`,
+        });
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "team.member.remove",
+        target: { kind: "team", id: team.id, name: team.name },
+        result: "success",
+        details: { username: ctx.params.username },
+        at: deps.clock.now(),
+      });
+    });
+    return null;
+  });
+
+  r.add(getTeamQuota, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "read");
+    const team = await findTeam(deps.pool, access, ctx.params.team);
+    return { limits: await readTeamQuota(deps.pool, team.id), usage: await getTeamUsage(deps.pool, team.id) };
+  });
+
+  r.add(setTeamQuota, async (ctx) => {
+    // Org owners and admins divide their org's quota among its teams.
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "set");
+    const team = await findTeam(deps.pool, access, ctx.params.team);
+    const limits: QuotaLimits = { ...NO_LIMITS, ...ctx.body };
+    await inTx(deps.pool, async (tx) => {
+      await writeTeamQuota(tx, team.id, limits);
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "team.quota.set",
+        target: { kind: "team", id: team.id, name: team.name },
+        result: "success",
+        details: { ...limits },
+        at: deps.clock.now(),
+      });
+    });
+    return { limits, usage: await getTeamUsage(deps.pool, team.id) };
+  });
+}
