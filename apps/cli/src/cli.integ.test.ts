@@ -1,5 +1,5 @@
 // The built `boxyard` CLI as a person runs it, against a real server.
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -89,13 +89,40 @@ describe("boxyard CLI", () => {
   });
 
   it("creates teams, adds members and lists them", async () => {
-    expect((await cli(["teams", "create", "web", "--org", "acme"])).stdout).toBe("Created team web in acme.\n");
-    expect((await cli(["teams", "add", "web", "admin", "--org", "acme"])).stdout).toBe("Added admin to team web.\n");
+    expect((await cli(["teams", "create", "web", "--org", "acme"])).stdout).toBe(
+      "Created team web in acme.\n",
+    );
+    expect((await cli(["teams", "add", "web", "admin", "--org", "acme"])).stdout).toBe(
+      "Added admin to team web.\n",
+    );
     const teams = JSON.parse((await cli(["teams", "ls", "--org", "acme", "--json"])).stdout);
     expect(teams).toEqual([expect.objectContaining({ name: "web", members: 1, boxes: 0 })]);
     const missing = await cli(["teams", "add", "web", "nobody", "--org", "acme"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("add them to it first");
+  });
+
+  it("pushes a template from a YAML file, lists it and its versions, and shows where a spec is wrong", async () => {
+    const file = join(home, "python.yaml");
+    await writeFile(
+      file,
+      "image:\n  base: debian-bookworm\n  packages: [python3]\nresources: { memoryMiB: 512 }\n",
+    );
+    const pushed = await cli(["templates", "push", file, "--org", "acme"]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stdout).toContain("Template python is now at version 1 in acme.");
+    expect((await cli(["templates", "push", file, "--org", "acme"])).stdout).toContain("version 2");
+    const table = (await cli(["templates", "ls", "--org", "acme"])).stdout;
+    expect(table).toMatch(/python\s+2\s+debian-bookworm \+1 packages\s+-\s+512 MiB/);
+    expect(table).toMatch(/busybox\s+built-in/);
+    const versions = JSON.parse(
+      (await cli(["templates", "versions", "python", "--org", "acme", "--json"])).stdout,
+    );
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    await writeFile(file, "image:\n  base: debian-bookworm\n  packages: [Python 3]\n");
+    const bad = await cli(["templates", "push", file, "--org", "acme"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("spec.image.packages.0");
   });
 
   it("says when the server cannot be reached", async () => {
@@ -134,6 +161,9 @@ describe("boxyard CLI", () => {
       ["teams", "ls"],
       ["teams", "create"],
       ["teams", "add"],
+      ["templates", "ls"],
+      ["templates", "push"],
+      ["templates", "versions"],
     ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);

@@ -3,6 +3,7 @@ import { registerAccountCommands } from "./commands/account.ts";
 import { registerAdminCommands } from "./commands/admin.ts";
 import { registerBoxCommands } from "./commands/boxes.ts";
 import { registerSshCommands } from "./commands/ssh.ts";
+import { registerTemplateCommands } from "./commands/templates.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { reportError } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerAccountCommands(program);
   registerBoxCommands(program);
   registerSshCommands(program);
+  registerTemplateCommands(program);
   registerAdminCommands(program);
   return program;
 }

@@ -46,6 +46,7 @@ import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
+import { registerTemplateRoutes } from "./api/templates.ts";
 import { registerTerminalRoutes } from "./api/terminal.ts";
 import { registerUserRoutes } from "./api/users.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
@@ -261,6 +262,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerSshKeyRoutes(routes);
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
+    registerTemplateRoutes(routes);
     registerAuditRoutes(routes, anchors);
     // Without a gateway of its own (role control), clients are sent to the
     // gateway that registered and was heard from most recently.

@@ -3,6 +3,7 @@ export { type Migration, migrations } from "./migrations.ts";
 export { createPool, inTx, isUnavailable, mapDbError, type PoolOptions, type Queryable } from "./pool.ts";
 export * from "./queries/orgs.ts";
 export * from "./queries/teams.ts";
+export * from "./queries/templates.ts";
 export * from "./queries/tokens.ts";
 export * from "./queries/users.ts";
 export * from "./queries/box-events.ts";

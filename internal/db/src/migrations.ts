@@ -8,6 +8,7 @@ import m0007 from "../migrations/0007_node_commands.sql?raw";
 import m0008 from "../migrations/0008_pause_mode.sql?raw";
 import m0009 from "../migrations/0009_box_ports.sql?raw";
 import m0010 from "../migrations/0010_teams.sql?raw";
+import m0011 from "../migrations/0011_templates.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -33,4 +34,5 @@ export const migrations: readonly Migration[] = [
   { id: 8, name: "pause_mode", sql: m0008 },
   { id: 9, name: "box_ports", sql: m0009 },
   { id: 10, name: "teams", sql: m0010 },
+  { id: 11, name: "templates", sql: m0011 },
 ];

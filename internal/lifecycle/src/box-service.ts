@@ -55,6 +55,7 @@ export async function createBox(
         name: input.name,
         ownerId: input.ownerId,
         teamId: input.teamId ?? null,
+        network: input.template.network,
         template: input.template.name,
         templateVersion: input.template.version,
         image: input.template.image,

@@ -17,4 +17,4 @@ export {
 export { type ReconcileResult, Reconciler, type ReconcilerOptions } from "./reconciler.ts";
 export { type NodeSnapshot, type Placement, type PlacementRequest, place } from "./scheduler.ts";
 export * from "./states.ts";
-export { type ResolvedTemplate, resolveTemplate } from "./templates.ts";
+export { baseDefaults, builtInTemplates, type ResolvedTemplate, resolveTemplate } from "./templates.ts";

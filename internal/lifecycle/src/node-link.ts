@@ -51,8 +51,8 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
       hostname: b.name,
       image: b.image as DesiredBox["spec"]["image"],
       resources: b.resources,
-      // Templates will set egress policy; until then boxes reach nothing.
-      network: { egress: "deny-all" },
+      // From the box's template; boxes made before templates carried one reach nothing.
+      network: { egress: (b.network?.egress ?? "deny-all") as DesiredBox["spec"]["network"]["egress"] },
     },
     ...(b.node_phase === "paused" && b.pause_mode === "cold" ? { coldPause: true } : {}),
   };

@@ -2,7 +2,7 @@
 // stores versioned templates per org. Resolving a template freezes its image
 // and resources onto the box, so later template changes never move a box.
 
-import type { BoxResources, ImageSpec } from "@boxyard/agent-protocol";
+import type { BoxResources, EgressPolicy, ImageSpec } from "@boxyard/agent-protocol";
 import { DomainError } from "@boxyard/errors";
 
 export interface ResolvedTemplate {
@@ -15,6 +15,8 @@ export interface ResolvedTemplate {
    * does: `paused` resumes a paused box; `stopped` also boots a stopped one.
    */
   wakeOnConnect: "paused" | "stopped";
+  /** What the box may reach outside its node. */
+  network: { egress: EgressPolicy };
 }
 
 const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {
@@ -25,6 +27,7 @@ const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {
     resources: { cpu: 1, memoryMiB: 256, diskGiB: 1, gpus: 0 },
     // Boots in about half a second: worth doing for whoever connects.
     wakeOnConnect: "stopped",
+    network: { egress: "deny-all" },
   },
   debian: {
     name: "debian",
@@ -32,6 +35,7 @@ const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {
     image: { base: "debian-bookworm", packages: [] },
     resources: { cpu: 2, memoryMiB: 1024, diskGiB: 5, gpus: 0 },
     wakeOnConnect: "paused",
+    network: { egress: "deny-all" },
   },
 };
 
@@ -43,4 +47,14 @@ export function resolveTemplate(name: string, version?: number): ResolvedTemplat
     });
   }
   return structuredClone(t);
+}
+
+/** The built-in templates (name and spec), for listings. */
+export function builtInTemplates(): ResolvedTemplate[] {
+  return Object.values(BUILT_IN).map((t) => structuredClone(t));
+}
+
+/** What a base image gets when a template does not say (the built-in template of that base). */
+export function baseDefaults(base: "busybox" | "debian-bookworm"): ResolvedTemplate {
+  return structuredClone(base === "busybox" ? BUILT_IN.busybox! : BUILT_IN.debian!);
 }

@@ -49,6 +49,8 @@ export const EgressPolicy = z.union([
   z.strictObject({ allow: z.array(z.string()) }),
 ]);
 
+export type EgressPolicy = z.infer<typeof EgressPolicy>;
+
 export const BoxResources = z.strictObject({
   cpu: z.number().positive(),
   memoryMiB: z.int().positive(),

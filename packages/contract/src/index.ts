@@ -13,5 +13,6 @@ export * from "./routes.ts";
 export * from "./ssh-keys.ts";
 export * from "./system.ts";
 export * from "./teams.ts";
+export * from "./templates.ts";
 export * from "./terminal.ts";
 export * from "./users.ts";

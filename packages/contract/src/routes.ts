@@ -10,6 +10,7 @@ import * as ports from "./ports.ts";
 import * as quotas from "./quotas.ts";
 import * as system from "./system.ts";
 import * as teams from "./teams.ts";
+import * as templates from "./templates.ts";
 import * as terminal from "./terminal.ts";
 import * as users from "./users.ts";
 
@@ -50,6 +51,9 @@ export const allRoutes: readonly RouteDef[] = [
   teams.removeTeamMember,
   teams.getTeamQuota,
   teams.setTeamQuota,
+  templates.createTemplate,
+  templates.listTemplates,
+  templates.listTemplateVersions,
   boxes.createBox,
   boxes.listBoxes,
   boxes.getBox,

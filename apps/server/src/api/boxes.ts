@@ -20,16 +20,12 @@ import {
   setBoxPauseMode,
 } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
-import {
-  type BoxVerb,
-  changeBoxDesiredState,
-  createBox as createBoxRow,
-  resolveTemplate,
-} from "@boxyard/lifecycle";
+import { type BoxVerb, changeBoxDesiredState, createBox as createBoxRow } from "@boxyard/lifecycle";
 import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
 import { boxView, decodeCursor, encodeCursor, operationView } from "./box-view.ts";
 import { auditFor } from "./audit.ts";
+import { resolveOrgTemplate } from "./templates.ts";
 import { admitWithinQuota } from "./quotas.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
@@ -64,7 +60,12 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
 
   r.add(createBox, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
-    const template = resolveTemplate(ctx.body.template, ctx.body.templateVersion);
+    const template = await resolveOrgTemplate(
+      deps.pool,
+      access.orgId,
+      ctx.body.template,
+      ctx.body.templateVersion,
+    );
     template.resources = { ...template.resources, ...ctx.body.resources };
     // A team box counts against the team's quota too; only its members (and org admins) put boxes in it.
     let teamId: string | null = null;

@@ -17,11 +17,12 @@ import {
 import { getBoxById, getGatewayById, getOrgWithRole, inTx, touchGateway, upsertGateway } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { DbGatewayDirectory, type GatewayAuditEvent } from "@boxyard/gateway";
-import { changeBoxDesiredState, resolveTemplate } from "@boxyard/lifecycle";
+import { changeBoxDesiredState } from "@boxyard/lifecycle";
 import type { Clock, IdGen } from "@boxyard/platform";
 import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
 import { admitWithinQuota } from "./quotas.ts";
+import { resolveOrgTemplate } from "./templates.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
 function hash(token: string): Buffer {
@@ -42,7 +43,7 @@ export async function wakeForConnect(
   if (!box || box.deleted_at) throw new DomainError("box_not_found");
   let policy: "paused" | "stopped" = "paused";
   try {
-    policy = resolveTemplate(box.template).wakeOnConnect;
+    policy = (await resolveOrgTemplate(d.pool, box.org_id, box.template, box.template_version)).wakeOnConnect;
   } catch {
     // A template that is gone: the cautious default.
   }

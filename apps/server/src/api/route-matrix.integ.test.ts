@@ -37,6 +37,9 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   setQuota: { access: "org", body: { maxBoxes: 0 } },
   createTeam: { access: "org", body: { name: "stolen" } },
   listTeams: { access: "org" },
+  createTemplate: { access: "org", body: { name: "stolen", spec: { image: { base: "busybox" } } } },
+  listTemplates: { access: "org" },
+  listTemplateVersions: { access: "org" },
   listTeamMembers: { access: "org" },
   setTeamMember: { access: "org", body: {} },
   removeTeamMember: { access: "org" },
@@ -97,6 +100,7 @@ const PARAMS: Record<string, string> = {
   command: "cmd_00000000000000000000",
   port: "8080",
   team: "vteam",
+  name: "vtpl",
 };
 
 function pathOf(route: RouteDef): string {
@@ -124,6 +128,9 @@ async function victimState(): Promise<string> {
     teams: await q(
       "SELECT t.name, (SELECT count(*) FROM team_members m WHERE m.team_id = t.id) AS members, (SELECT row_to_json(tq) FROM team_quotas tq WHERE tq.team_id = t.id) AS quota FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = 'victim' ORDER BY 1",
     ),
+    templates: await q(
+      "SELECT t.name, v.version FROM template_versions v JOIN templates t ON t.id = v.template_id JOIN orgs o ON o.id = t.org_id WHERE o.name = 'victim' ORDER BY 1, 2",
+    ),
     ports: await q(
       "SELECT p.port, p.visibility FROM box_ports p JOIN boxes b ON b.id = p.box_id WHERE b.name = 'vbox'",
     ),
@@ -141,6 +148,10 @@ beforeAll(async () => {
     body: { name: "vbox", template: "busybox" },
   });
   await api.call("POST", "/api/v1/orgs/victim/teams", { token: victim, body: { name: "vteam" } });
+  await api.call("POST", "/api/v1/orgs/victim/templates", {
+    token: victim,
+    body: { name: "vtpl", spec: { image: { base: "busybox" } } },
+  });
   await api.call("PUT", "/api/v1/orgs/victim/teams/vteam/members/victor", { token: victim, body: {} });
   for (const role of ["viewer", "auditor"]) {
     readOnly[role] = await api.createUser(`ro-${role}`);

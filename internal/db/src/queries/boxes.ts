@@ -60,6 +60,8 @@ export interface NewBox {
   name: string;
   ownerId: string;
   teamId?: string | null;
+  /** The box's network policy ({egress}); default: reaches nothing outside its node. */
+  network?: unknown;
   template: string;
   templateVersion: number;
   image: unknown;
@@ -71,8 +73,8 @@ export interface NewBox {
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, team_id, desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', 'pending', now())
+                        persistent, team_id, network, desired_state, actual_state, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -85,6 +87,7 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       JSON.stringify(b.resources),
       b.persistent,
       b.teamId ?? null,
+      JSON.stringify(b.network ?? { egress: "deny-all" }),
     ],
   );
   return rows[0]!;

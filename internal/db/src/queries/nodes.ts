@@ -130,6 +130,7 @@ export interface DesiredBoxRow {
   image: Record<string, unknown>;
   resources: { cpu: number; memoryMiB: number; diskGiB: number; gpus: number };
   pause_mode: "hot" | "cold";
+  network: { egress: unknown } | null;
 }
 
 /** The node's version and every live box the reconciler has published to it. */
@@ -144,7 +145,7 @@ export async function getNodeDesiredSet(
   const version = node.rows[0]?.desired_version;
   if (version === undefined) return null;
   const { rows } = await db.query<DesiredBoxRow>(
-    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode FROM boxes
+    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network FROM boxes
       WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
     [nodeId],
   );

@@ -1,0 +1,152 @@
+import { authorizeOrg } from "@boxyard/authz";
+import {
+  createTemplate,
+  listTemplates,
+  listTemplateVersions,
+  TemplateSpec,
+  type TemplateSpec as Spec,
+} from "@boxyard/contract";
+import {
+  addTemplateVersion,
+  getTemplateVersion,
+  inTx,
+  listLatestTemplates,
+  listTemplateVersions as readVersions,
+  type Queryable,
+  type TemplateVersionRow,
+} from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import { baseDefaults, builtInTemplates, type ResolvedTemplate, resolveTemplate } from "@boxyard/lifecycle";
+import { parse as parseYaml } from "yaml";
+import { auditFor } from "./audit.ts";
+import type { RouteRegistrar } from "./registrar.ts";
+
+/** A spec sent as text is YAML (JSON is YAML too); an object is taken as it is. Errors name the field. */
+export function parseTemplateSpec(input: string | Record<string, unknown>): Spec {
+  let raw: unknown = input;
+  if (typeof input === "string") {
+    try {
+      raw = parseYaml(input, { maxAliasCount: 10 });
+    } catch (err) {
+      throw new DomainError("validation_failed", {
+        detail: `spec: not valid YAML or JSON (${(err as Error).message.split("\n")[0]})`,
+      });
+    }
+  }
+  const r = TemplateSpec.safeParse(raw);
+  if (!r.success) {
+    const errors = r.error.issues.map((i) => ({
+      location: "body",
+      path: ["spec", ...i.path.map(String)].join("."),
+      message: i.message,
+    }));
+    const first = errors[0]!;
+    throw new DomainError("validation_failed", {
+      detail: `${first.path}: ${first.message}`,
+      extensions: { errors },
+    });
+  }
+  return r.data;
+}
+
+/** A stored spec as what a box is made from: the base's defaults, overridden by the spec. */
+export function resolveSpec(name: string, version: number, spec: Spec): ResolvedTemplate {
+  if (!("base" in spec.image))
+    throw new DomainError("template_not_found", { detail: `${name}: unsupported image` });
+  const base = baseDefaults(spec.image.base);
+  return {
+    name,
+    version,
+    image:
+      spec.image.base === "busybox"
+        ? { base: "busybox" }
+        : { base: spec.image.base, packages: spec.image.packages ?? [] },
+    resources: { ...base.resources, ...spec.resources },
+    wakeOnConnect: spec.wakeOnConnect ?? base.wakeOnConnect,
+    network: spec.network ?? base.network,
+  };
+}
+
+/** The org's template of that name (given or latest version), else a built-in one. */
+export async function resolveOrgTemplate(
+  db: Queryable,
+  orgId: string,
+  name: string,
+  version?: number,
+): Promise<ResolvedTemplate> {
+  const row = await getTemplateVersion(db, orgId, name, version);
+  if (row) return resolveSpec(row.name, row.version, row.spec as Spec);
+  const own = await getTemplateVersion(db, orgId, name);
+  if (own) throw new DomainError("template_not_found", { detail: `${name} version ${version}` });
+  return resolveTemplate(name, version);
+}
+
+function versionView(v: TemplateVersionRow) {
+  return {
+    name: v.name,
+    version: v.version,
+    spec: v.spec as Spec,
+    createdBy: v.created_by_username,
+    createdAt: v.created_at.toISOString(),
+  };
+}
+
+export function registerTemplateRoutes(r: RouteRegistrar): void {
+  const { deps } = r;
+
+  r.add(createTemplate, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
+    const spec = parseTemplateSpec(ctx.body.spec);
+    const row = await inTx(deps.pool, async (tx) => {
+      const v = await addTemplateVersion(tx, {
+        id: deps.ids.newId("tpl"),
+        orgId: access.orgId,
+        name: ctx.body.name,
+        spec,
+        userId: ctx.actor.user.id,
+      });
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "template.version.create",
+        target: { kind: "template", id: v.template_id, name: v.name },
+        result: "success",
+        details: { version: v.version },
+        at: deps.clock.now(),
+      });
+      return v;
+    });
+    return versionView(row);
+  });
+
+  r.add(listTemplates, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
+    const own = (await listLatestTemplates(deps.pool, access.orgId)).map((v) => ({
+      ...versionView(v),
+      builtIn: false,
+    }));
+    const taken = new Set(own.map((t) => t.name));
+    const builtIn = builtInTemplates()
+      .filter((t) => !taken.has(t.name))
+      .map((t) => ({
+        name: t.name,
+        version: t.version,
+        spec: {
+          image: t.image as Spec["image"],
+          resources: t.resources,
+          wakeOnConnect: t.wakeOnConnect,
+          network: t.network,
+        } as Spec,
+        createdBy: null,
+        createdAt: new Date(0).toISOString(),
+        builtIn: true,
+      }));
+    return { items: [...own, ...builtIn].sort((a, b) => a.name.localeCompare(b.name)) };
+  });
+
+  r.add(listTemplateVersions, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
+    const rows = await readVersions(deps.pool, access.orgId, ctx.params.name);
+    if (rows.length === 0) throw new DomainError("template_not_found", { detail: ctx.params.name });
+    return { items: rows.map(versionView) };
+  });
+}

@@ -1,0 +1,127 @@
+// Templates: an org's named, versioned box recipes (contract.md "Template
+// spec"). A spec is accepted as JSON or YAML; every POST of an existing name
+// adds an immutable version. Fields this server cannot honour yet are refused
+// with the path and the reason, never silently ignored.
+
+import { z } from "zod";
+import { Name, Timestamp } from "./common.ts";
+import { defineRoute } from "./route.ts";
+
+const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
+
+const NOT_YET: Record<string, string> = {
+  repo: "repository checkout is not available yet",
+  init: "prebuild commands are not available yet",
+  secrets: "secrets are not available yet",
+  ports: "declared ports are not available yet (share a port with `boxyard ports share`)",
+  idle: "idle auto-pause/stop is not available yet",
+  maxLifetimeHours: "box lifetimes are not available yet",
+};
+
+export const TemplateImage = z.union([
+  z.strictObject({
+    base: z.enum(["busybox", "debian-bookworm"], { error: "must be busybox or debian-bookworm" }),
+    packages: z.array(z.string().regex(DEBIAN_PACKAGE, "must be a Debian package name")).max(200).optional(),
+  }),
+  z.strictObject({ oci: z.string() }).refine(() => false, "OCI image import is not available yet; use base"),
+  z
+    .strictObject({ devcontainer: z.string() })
+    .refine(() => false, "devcontainer.json is not available yet; use base"),
+]);
+
+export const TemplateSpec = z
+  .strictObject({
+    image: TemplateImage,
+    resources: z
+      .strictObject({
+        cpu: z.number().min(0.25).max(64).optional(),
+        memoryMiB: z.int().min(128).max(262_144).optional(),
+        diskGiB: z.int().min(1).max(2048).optional(),
+        gpus: z.int().min(0).max(0, "GPUs are not available on this server").optional(),
+      })
+      .optional(),
+    runtime: z.literal("gvisor", { error: "only gvisor is available on this server" }).optional(),
+    persistent: z.boolean().optional(),
+    network: z
+      .strictObject({
+        egress: z.union([
+          z.literal("deny-all"),
+          z.literal("allow-all"),
+          z.strictObject({ allow: z.array(z.string().min(1).max(253)).max(100) }),
+        ]),
+      })
+      .optional(),
+    /** What connecting to a box that is not running does: resume a paused one, or also boot a stopped one. */
+    wakeOnConnect: z.enum(["paused", "stopped"]).optional(),
+    repo: z.unknown().optional(),
+    init: z.unknown().optional(),
+    secrets: z.unknown().optional(),
+    ports: z.unknown().optional(),
+    idle: z.unknown().optional(),
+    maxLifetimeHours: z.unknown().optional(),
+  })
+  .superRefine((spec, ctx) => {
+    for (const [key, why] of Object.entries(NOT_YET))
+      if ((spec as Record<string, unknown>)[key] !== undefined)
+        ctx.addIssue({ code: "custom", path: [key], message: `${why}; remove it` });
+  })
+  .meta({ id: "TemplateSpec" });
+export type TemplateSpec = z.infer<typeof TemplateSpec>;
+
+export const TemplateVersion = z
+  .object({
+    name: Name,
+    version: z.int(),
+    spec: TemplateSpec,
+    createdBy: z.string().nullable(),
+    createdAt: Timestamp,
+  })
+  .meta({ id: "TemplateVersion" });
+
+const OrgParams = z.strictObject({ org: Name });
+
+export const createTemplate = defineRoute({
+  operationId: "createTemplate",
+  method: "POST",
+  path: "/api/v1/orgs/:org/templates",
+  summary:
+    "Add a template, or a new version of one: {name, spec} with spec as an object or as JSON/YAML text (org owners and admins)",
+  tags: ["templates"],
+  auth: "token",
+  params: OrgParams,
+  body: z.strictObject({
+    name: Name,
+    spec: z.union([z.string().max(64 * 1024), z.record(z.string(), z.unknown())]),
+  }),
+  successStatus: 201,
+  response: TemplateVersion,
+  errors: ["org_not_found", "forbidden"],
+});
+
+export const listTemplates = defineRoute({
+  operationId: "listTemplates",
+  method: "GET",
+  path: "/api/v1/orgs/:org/templates",
+  summary: "The org's templates at their latest version, and the built-in ones",
+  tags: ["templates"],
+  auth: "token",
+  params: OrgParams,
+  successStatus: 200,
+  response: z.object({
+    items: z.array(TemplateVersion.extend({ builtIn: z.boolean() })),
+  }),
+  errors: ["org_not_found"],
+});
+
+export const listTemplateVersions = defineRoute({
+  operationId: "listTemplateVersions",
+  method: "GET",
+  path: "/api/v1/orgs/:org/templates/:name/versions",
+  summary: "Every version of one of the org's templates, newest first",
+  tags: ["templates"],
+  auth: "token",
+  params: z.strictObject({ org: Name, name: Name }),
+  successStatus: 200,
+  response: z.object({ items: z.array(TemplateVersion) }),
+  errors: ["org_not_found", "template_not_found"],
+});
