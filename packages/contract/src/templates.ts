@@ -47,7 +47,15 @@ export const TemplateSpec = z
         egress: z.union([
           z.literal("deny-all"),
           z.literal("allow-all"),
-          z.strictObject({ allow: z.array(z.string().min(1).max(253)).max(100) }),
+          z.strictObject({
+            allow: z
+              .array(
+                z
+                  .string()
+                  .regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'must be "host:port", e.g. deb.debian.org:443'),
+              )
+              .max(100),
+          }),
         ]),
       })
       .optional(),
