@@ -23,7 +23,7 @@ test-only: build
 	scripts/test.sh $(ARGS)
 
 bench: build
-	node bench/run.mjs
+	npx --no-install tsx bench/run.ts
 
 setup:
 	@scripts/setup.sh

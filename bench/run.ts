@@ -1,0 +1,392 @@
+// `make bench`: Boxyard against its own raw floor, measured in the same run on
+// the same machine (these machines are noisy; ratios travel, absolute numbers
+// do not). See bench/README.md for how to read the output.
+//
+//   create-to-ready  API POST .../boxes -> first `exec` output, busybox box
+//                    floor: `runsc run --detach` + `runsc exec` of the same rootfs
+//   resume-hot       API resume of a hot-paused box -> first `exec` output
+//                    floor: `runsc pause`/`runsc resume` + `runsc exec` on a raw sandbox
+//   api-list/get     GET box list (100 per page) and one box with 10k boxes in the DB
+//                    floor: the same SQL, run directly
+//
+// BENCH_N sets the samples per benchmark (default 20).
+
+import { execFile, spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { buildBusyboxLayer, LayerStore } from "@boxyard/images";
+import { NodeNetwork } from "@boxyard/netns";
+import pg from "pg";
+import { ensureBuilt, REPO_ROOT, startServerProcess } from "../apps/server/src/testing/server-process.ts";
+
+const run = promisify(execFile);
+const N = Number(process.env.BENCH_N ?? 20);
+const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
+const PREFIX = "bybn";
+const SUBNET = "10.219.0.0/24";
+
+interface Stats {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+}
+
+function stats(ms: number[]): Stats {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+  return {
+    n: s.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length),
+  };
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const out = await fn();
+  return [performance.now() - t0, out];
+}
+
+// ---- the raw floor: runsc by hand ---------------------------------------
+
+class RawSandboxes {
+  readonly root: string;
+  constructor(
+    private readonly dir: string,
+    private readonly rootfs: string,
+  ) {
+    this.root = join(dir, "runsc");
+  }
+
+  private runsc(args: string[]) {
+    return run("runsc", [`--root=${this.root}`, "--platform=systrap", "--network=none", ...args], {
+      maxBuffer: 1 << 20,
+    });
+  }
+
+  async bundle(id: string): Promise<string> {
+    const b = join(this.dir, id);
+    await mkdir(b, { recursive: true });
+    await writeFile(
+      join(b, "config.json"),
+      JSON.stringify({
+        ociVersion: "1.0.0",
+        process: {
+          user: { uid: 0, gid: 0 },
+          args: ["/bin/sleep", "100000"],
+          env: ["PATH=/bin:/usr/bin"],
+          cwd: "/",
+        },
+        root: { path: this.rootfs, readonly: true },
+        hostname: id,
+        mounts: [
+          { destination: "/proc", type: "proc", source: "proc" },
+          { destination: "/tmp", type: "tmpfs", source: "tmpfs" },
+        ],
+        linux: { namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }] },
+      }),
+    );
+    return b;
+  }
+
+  /** `runsc run --detach`: the sandbox keeps the stdio it was given, so it gets none of ours to hold open. */
+  async start(id: string): Promise<void> {
+    const bundle = await this.bundle(id);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(
+        "runsc",
+        [
+          `--root=${this.root}`,
+          "--platform=systrap",
+          "--network=none",
+          "run",
+          "--detach",
+          `--bundle=${bundle}`,
+          id,
+        ],
+        { stdio: "ignore" },
+      );
+      child.on("error", reject);
+      child.on("exit", resolve);
+    });
+    if (code !== 0) throw new Error(`runsc run ${id} exited with ${code}`);
+  }
+
+  async exec(id: string): Promise<string> {
+    return (await this.runsc(["exec", id, "/bin/echo", "ready"])).stdout;
+  }
+
+  pause(id: string) {
+    return this.runsc(["pause", id]);
+  }
+
+  resume(id: string) {
+    return this.runsc(["resume", id]);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.runsc(["delete", "--force", id]).catch(() => {});
+    await rm(join(this.dir, id), { recursive: true, force: true });
+  }
+}
+
+// ---- Boxyard through its API ------------------------------------------------
+
+class Api {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+  ) {}
+
+  // biome-ignore lint/suspicious/noExplicitAny: API answers are walked loosely here.
+  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(this.url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async until(box: string, state: string, timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const b = (await this.call("GET", `/api/v1/orgs/bench/boxes/${box}`)).body;
+      if (
+        state === "deleted"
+          ? b?.code === "box_not_found"
+          : b?.actualState === state && b.observedGeneration === b.generation
+      )
+        return;
+      if (b?.actualState === "failed") throw new Error(`${box} failed: ${JSON.stringify(b.lastError)}`);
+      if (Date.now() > deadline) throw new Error(`${box} did not become ${state}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async exec(box: string): Promise<string> {
+    const r = await this.call("POST", `/api/v1/orgs/bench/boxes/${box}/exec`, { command: ["echo", "ready"] });
+    if (r.status !== 200) throw new Error(`exec ${box}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.stdout;
+  }
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  await ensureBuilt();
+  const work = await mkdtemp(join(tmpdir(), "boxyard-bench-"));
+  // PostgreSQL runs as the boxyard system user, which must reach its directory.
+  await chmod(work, 0o711);
+  const pgDir = join(work, "pg");
+  progress("starting PostgreSQL");
+  const pgUrl = (
+    await run(
+      "npx",
+      ["--no-install", "tsx", "internal/postgres/src/external-cli.ts", "start", "--dir", pgDir],
+      {
+        cwd: REPO_ROOT,
+      },
+    )
+  ).stdout.trim();
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  await admin.query("CREATE DATABASE boxyard_bench");
+  await admin.end();
+  const dbUrl = pgUrl.replace(/\/[^/?]+(\?|$)/, "/boxyard_bench$1");
+
+  const results: Record<string, { boxyard: Stats; floor: Stats; ratio: number; unit: string }> = {};
+  let server: Awaited<ReturnType<typeof startServerProcess>> | undefined;
+  let api: Api | undefined;
+  const store = new LayerStore({ root: LAYERS });
+  const raw = new RawSandboxes(join(work, "raw"), store.pathOf(await buildBusyboxLayer(store)));
+  try {
+    progress("starting the server (gVisor runtime)");
+    server = await startServerProcess({
+      dataDir: join(work, "data"),
+      args: ["--database-url", dbUrl],
+      env: {
+        BOXYARD_NETWORK_PREFIX: PREFIX,
+        BOXYARD_BOX_SUBNET: SUBNET,
+        BOXYARD_LAYER_DIR: LAYERS,
+        BOXYARD_RATE_LIMIT: "0",
+        BOXYARD_COLD_PAUSE_AFTER: "0",
+      },
+    });
+    const token = (await readFile(join(work, "data", "admin-token"), "utf8")).trim();
+    const a = new Api(server.url, token);
+    api = a;
+    await a.call("POST", "/api/v1/orgs", { name: "bench" });
+
+    progress("warming up (image cache, first sandbox)");
+    await a.call("POST", "/api/v1/orgs/bench/boxes", { name: "warm", template: "busybox" });
+    await a.until("warm", "running");
+    await a.exec("warm");
+    await raw.start("warm");
+    await raw.exec("warm");
+    await raw.destroy("warm");
+
+    // create-to-ready
+    const boxyard: number[] = [];
+    const floor: number[] = [];
+    for (let i = 0; i < N; i++) {
+      progress(`create-to-ready ${i + 1}/${N}`);
+      const [ms] = await timed(async () => {
+        const r = await a.call("POST", "/api/v1/orgs/bench/boxes", { name: `b${i}`, template: "busybox" });
+        if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+        await a.until(`b${i}`, "running");
+        if ((await a.exec(`b${i}`)) !== "ready\n") throw new Error("exec output");
+      });
+      boxyard.push(ms);
+      await a.call("DELETE", `/api/v1/orgs/bench/boxes/b${i}`);
+      await a.until(`b${i}`, "deleted");
+      const [f] = await timed(async () => {
+        await raw.start(`f${i}`);
+        if ((await raw.exec(`f${i}`)) !== "ready\n") throw new Error("raw exec output");
+      });
+      floor.push(f);
+      await raw.destroy(`f${i}`);
+    }
+    results["create-to-ready"] = { boxyard: stats(boxyard), floor: stats(floor), ratio: 0, unit: "ms" };
+
+    // resume from a hot pause
+    const hot: number[] = [];
+    const hotFloor: number[] = [];
+    await raw.start("rf");
+    for (let i = 0; i < N; i++) {
+      progress(`resume-hot ${i + 1}/${N}`);
+      await a.call("POST", "/api/v1/orgs/bench/boxes/warm/pause", { mode: "hot" });
+      await a.until("warm", "paused");
+      const [ms] = await timed(async () => {
+        await a.call("POST", "/api/v1/orgs/bench/boxes/warm/resume");
+        await a.until("warm", "running");
+        await a.exec("warm");
+      });
+      hot.push(ms);
+      await raw.pause("rf");
+      const [f] = await timed(async () => {
+        await raw.resume("rf");
+        await raw.exec("rf");
+      });
+      hotFloor.push(f);
+    }
+    await raw.destroy("rf");
+    results["resume-hot"] = { boxyard: stats(hot), floor: stats(hotFloor), ratio: 0, unit: "ms" };
+
+    // API with 10k boxes
+    progress("api: inserting 10,000 boxes");
+    const db = new pg.Client({ connectionString: dbUrl });
+    await db.connect();
+    await db.query(`INSERT INTO orgs (id, name) VALUES ('org_bulk0000000000000000', 'bulk')`);
+    await db.query(
+      `INSERT INTO org_members (org_id, user_id, role) SELECT 'org_bulk0000000000000000', id, 'owner' FROM users WHERE username = 'admin'`,
+    );
+    await db.query(
+      `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources, persistent,
+                          desired_state, actual_state)
+       SELECT 'box_' || lpad(g::text, 20, '0'), 'org_bulk0000000000000000', 'bulk-' || g,
+              (SELECT id FROM users WHERE username = 'admin'), 'busybox', 1, '{"base":"busybox"}',
+              '{"cpu":1,"memoryMiB":256,"diskGiB":1,"gpus":0}', false, 'stopped', 'stopped'
+         FROM generate_series(1, 10000) g`,
+    );
+    const apiList: number[] = [];
+    const apiGet: number[] = [];
+    const sqlList: number[] = [];
+    const sqlGet: number[] = [];
+    for (let i = 0; i < Math.max(N, 50); i++) {
+      apiList.push((await timed(() => a.call("GET", "/api/v1/orgs/bulk/boxes?limit=100")))[0]);
+      apiGet.push(
+        (await timed(() => a.call("GET", `/api/v1/orgs/bulk/boxes/bulk-${1 + ((i * 97) % 10000)}`)))[0],
+      );
+      sqlList.push(
+        (
+          await timed(() =>
+            db.query(
+              `SELECT b.*, o.name, u.username FROM boxes b JOIN orgs o ON o.id = b.org_id JOIN users u ON u.id = b.owner_id
+                WHERE b.org_id = 'org_bulk0000000000000000' AND b.deleted_at IS NULL ORDER BY b.created_at, b.id LIMIT 101`,
+            ),
+          )
+        )[0],
+      );
+      sqlGet.push(
+        (
+          await timed(() =>
+            db.query(
+              `SELECT * FROM boxes WHERE org_id = 'org_bulk0000000000000000' AND name = $1 AND deleted_at IS NULL`,
+              [`bulk-${1 + ((i * 97) % 10000)}`],
+            ),
+          )
+        )[0],
+      );
+    }
+    await db.query("DELETE FROM boxes WHERE org_id = 'org_bulk0000000000000000'");
+    await db.end();
+    results["api-list"] = { boxyard: stats(apiList), floor: stats(sqlList), ratio: 0, unit: "ms" };
+    results["api-get"] = { boxyard: stats(apiGet), floor: stats(sqlGet), ratio: 0, unit: "ms" };
+  } finally {
+    // Boxes go through the API, so the node releases everything they took.
+    if (api) {
+      const left =
+        (await api.call("GET", "/api/v1/orgs/bench/boxes?limit=200").catch(() => undefined))?.body?.items ??
+        [];
+      for (const b of left as Array<{ name: string }>)
+        await api.call("DELETE", `/api/v1/orgs/bench/boxes/${b.name}`);
+      for (const b of left as Array<{ name: string }>)
+        await api.until(b.name, "deleted", 60_000).catch(() => {});
+    }
+    if (server && server.child.exitCode === null) {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
+    for (const id of ["warm", "rf", ...Array.from({ length: N }, (_, i) => `f${i}`)]) await raw.destroy(id);
+    const net = await NodeNetwork.open({ stateDir: join(work, "net"), prefix: PREFIX, subnet: SUBNET }).catch(
+      () => undefined,
+    );
+    await net?.close({ removeBridge: true });
+    await run(
+      "npx",
+      ["--no-install", "tsx", "internal/postgres/src/external-cli.ts", "stop", "--dir", pgDir],
+      {
+        cwd: REPO_ROOT,
+      },
+    ).catch(() => {});
+    await rm(work, { recursive: true, force: true }).catch(() => {});
+  }
+
+  for (const r of Object.values(results)) r.ratio = r.boxyard.p50 / r.floor.p50;
+  const f = (n: number) => n.toFixed(1).padStart(8);
+  const lines = [
+    "",
+    `${"benchmark".padEnd(18)}${"p50".padStart(8)}${"p90".padStart(8)}${"p99".padStart(8)}   ${"floor p50".padStart(9)}${"floor p99".padStart(10)}   ratio (p50)`,
+  ];
+  for (const [name, r] of Object.entries(results))
+    lines.push(
+      `${name.padEnd(18)}${f(r.boxyard.p50)}${f(r.boxyard.p90)}${f(r.boxyard.p99)}   ${f(r.floor.p50).padStart(9)}${f(r.floor.p99).padStart(10)}   ${r.ratio.toFixed(2)}x`,
+    );
+  lines.push("", `times in ms, ${N} samples each (BENCH_N); floors measured in the same run`, "");
+  process.stdout.write(lines.join("\n"));
+  await mkdir(join(REPO_ROOT, "bench", "results"), { recursive: true });
+  await writeFile(
+    join(REPO_ROOT, "bench", "results", "latest.json"),
+    `${JSON.stringify({ startedAt: started.toISOString(), samples: N, results }, null, 2)}\n`,
+  );
+  process.stdout.write("written to bench/results/latest.json\n");
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
