@@ -107,7 +107,9 @@ describe("a box's life through the CLI, SSH and the browser", () => {
       expect.objectContaining({ name: "web", actualState: "running", desiredState: "running" }),
     ]);
     const table = (await ok(["ls"])).stdout;
-    expect(table).toMatch(/^NAME\s+STATE\s+TEMPLATE\s+AGE\s+NODE/);
+    expect(table).toMatch(/^NAME\s+STATE\s+TEMPLATE\s+AGE\s+NODE\s+OWNER\s+COST/);
+    // The admin may read the org's usage, so the box has a cost so far (a few seconds: \$0.00).
+    expect(table).toMatch(/web\s+running.*\$0\.00/);
     // The node's work and the box's usage are visible to Prometheus.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(

@@ -125,6 +125,18 @@ describe("boxyard CLI", () => {
     expect(bad.stderr).toContain("spec.image.packages.0");
   });
 
+  it("shows usage and cost, as a table and as JSON", async () => {
+    const table = await cli(["usage", "--org", "acme"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^Usage of acme from /);
+    expect(table.stdout).toMatch(/TOTAL\s+-\s+0\.00\s+0\.00\s+0\.00\s+\$0\.00/);
+    const json = JSON.parse((await cli(["usage", "--org", "acme", "--json"])).stdout);
+    expect(json).toMatchObject({ currency: "USD", boxes: [], total: { cost: 0 } });
+    const bad = await cli(["usage", "--org", "acme", "--from", "yesterday"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("from");
+  });
+
   it("says when the server cannot be reached", async () => {
     const r = await cli(["whoami"], { BOXYARD_URL: "http://127.0.0.1:1", BOXYARD_TOKEN: "x" });
     expect(r.code).toBe(1);
@@ -164,6 +176,7 @@ describe("boxyard CLI", () => {
       ["templates", "ls"],
       ["templates", "push"],
       ["templates", "versions"],
+      ["usage"],
     ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);

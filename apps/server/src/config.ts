@@ -72,6 +72,21 @@ export const ServerConfigSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9]([a-z0-9.-]{0,62})$/, "must be 1-63 characters of a-z, 0-9, '.' and '-'")
     .optional(),
+  /** Rates for usage and cost (env BOXYARD_PRICES "cpuHour=0.018,memoryGiBHour=0.0025,diskGiBMonth=0.08", USD). */
+  prices: z
+    .string()
+    .regex(
+      /^((cpuHour|memoryGiBHour|diskGiBMonth)=\d+(\.\d+)?)(,(cpuHour|memoryGiBHour|diskGiBMonth)=\d+(\.\d+)?)*$/,
+      "must be like cpuHour=0.018,memoryGiBHour=0.0025,diskGiBMonth=0.08",
+    )
+    .transform((v) => {
+      const out = { cpuHour: 0.018, memoryGiBHour: 0.0025, diskGiBMonth: 0.08 };
+      for (const kv of v.split(",")) {
+        const [k, n] = kv.split("=") as [keyof typeof out, string];
+        out[k] = Number(n);
+      }
+      return out;
+    }),
   /** The node's box subnet. */
   boxSubnet: z
     .string()
@@ -126,6 +141,7 @@ export function resolveServerConfig(
     controlToken: env.BOXYARD_CONTROL_TOKEN || undefined,
     controlTokenFile: flags.controlTokenFile ?? (env.BOXYARD_CONTROL_TOKEN_FILE || undefined),
     nodeName: env.BOXYARD_NODE_NAME || undefined,
+    prices: env.BOXYARD_PRICES || "cpuHour=0.018,memoryGiBHour=0.0025,diskGiBMonth=0.08",
   };
   const listen = raw.listen;
   raw.publicUrl =

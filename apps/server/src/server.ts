@@ -47,6 +47,7 @@ import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
 import { registerTemplateRoutes } from "./api/templates.ts";
+import { registerUsageRoutes } from "./api/usage.ts";
 import { registerTerminalRoutes } from "./api/terminal.ts";
 import { registerUserRoutes } from "./api/users.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
@@ -263,6 +264,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
     registerTemplateRoutes(routes);
+    registerUsageRoutes(routes, config.prices);
     registerAuditRoutes(routes, anchors);
     // Without a gateway of its own (role control), clients are sent to the
     // gateway that registered and was heard from most recently.

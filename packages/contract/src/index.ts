@@ -15,4 +15,5 @@ export * from "./system.ts";
 export * from "./teams.ts";
 export * from "./templates.ts";
 export * from "./terminal.ts";
+export * from "./usage.ts";
 export * from "./users.ts";

@@ -12,6 +12,7 @@ import * as system from "./system.ts";
 import * as teams from "./teams.ts";
 import * as templates from "./templates.ts";
 import * as terminal from "./terminal.ts";
+import * as usage from "./usage.ts";
 import * as users from "./users.ts";
 
 /**
@@ -54,6 +55,7 @@ export const allRoutes: readonly RouteDef[] = [
   templates.createTemplate,
   templates.listTemplates,
   templates.listTemplateVersions,
+  usage.getUsage,
   boxes.createBox,
   boxes.listBoxes,
   boxes.getBox,

@@ -2,6 +2,7 @@ import {
   createUser,
   deleteUser,
   getQuota,
+  getUsage,
   listAudit,
   listNodes,
   suspendUser,
@@ -14,6 +15,41 @@ import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
 
 export function registerAdminCommands(program: Command): void {
+  program
+    .command("usage")
+    .description("Metered usage and cost of the organisation's boxes (this month unless --from/--to)")
+    .option("--org <org>", "organisation")
+    .option("--from <time>", "start of the window (ISO 8601, e.g. 2026-11-01T00:00:00Z)")
+    .option("--to <time>", "end of the window (default: now)")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard usage --org acme\n")
+    .action(async (opts: { org?: string; from?: string; to?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const u = await conn.client.call(getUsage, {
+        params: { org },
+        query: { ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) },
+      });
+      if (opts.json) return printJson(u);
+      const money = (n: number) => `$${n.toFixed(2)}`;
+      process.stdout.write(
+        `Usage of ${org} from ${u.from} to ${u.to} (${u.currency}; CPU-hour ${u.prices.cpuHour}, GiB-hour ${u.prices.memoryGiBHour}, disk GiB-month ${u.prices.diskGiBMonth})\n\n`,
+      );
+      process.stdout.write(
+        `${formatTable(
+          [...u.boxes, { box: "TOTAL", owner: "", team: null, deleted: false, ...u.total }],
+          [
+            { header: "box", value: (b) => (b.deleted ? `${b.box} (deleted)` : b.box) },
+            { header: "team", value: (b) => b.team ?? "-" },
+            { header: "hours", value: (b) => b.computeHours.toFixed(2) },
+            { header: "cpu-h", value: (b) => b.cpuHours.toFixed(2) },
+            { header: "GiB-h", value: (b) => b.memoryGiBHours.toFixed(2) },
+            { header: "cost", value: (b) => money(b.cost) },
+          ],
+        )}\n`,
+      );
+    });
+
   const users = program.command("users").description("(site admin) Manage users");
   users
     .command("create")

@@ -4,6 +4,7 @@ import {
   deleteBox,
   execInBox,
   getBox,
+  getUsage,
   listBoxes,
   pauseBox,
   resumeBox,
@@ -141,6 +142,10 @@ export function registerBoxCommands(program: Command): void {
         process.stdout.write(`No boxes in ${org}. Create one: boxyard create NAME --template busybox\n`);
         return;
       }
+      // Cost so far this month, where the caller may read the org's usage (owners, admins, auditors).
+      const costs = new Map<string, number>();
+      const usage = await conn.client.call(getUsage, { params: { org }, query: {} }).catch(() => null);
+      for (const u of usage?.boxes ?? []) if (!u.deleted) costs.set(u.box, u.cost);
       process.stdout.write(
         `${formatTable(items, [
           { header: "name", value: (b) => b.name },
@@ -149,6 +154,7 @@ export function registerBoxCommands(program: Command): void {
           { header: "age", value: (b) => age(b.createdAt) },
           { header: "node", value: (b) => b.node ?? "-" },
           { header: "owner", value: (b) => b.owner },
+          { header: "cost", value: (b) => (costs.has(b.name) ? `$${costs.get(b.name)!.toFixed(2)}` : "-") },
         ])}\n`,
       );
     });

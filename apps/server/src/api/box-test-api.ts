@@ -30,9 +30,12 @@ export interface BoxTestApi extends TestApi {
 }
 
 export async function startBoxTestApi(
-  opts: { runtime?: FakeRuntime; lifecycle?: LifecycleOverrides } = {},
+  opts: { runtime?: FakeRuntime; lifecycle?: LifecycleOverrides; env?: NodeJS.ProcessEnv } = {},
 ): Promise<BoxTestApi> {
   const runtime = opts.runtime ?? new FakeRuntime();
-  const api = await startTestApi({ lifecycle: { ...FAST_LIFECYCLE, ...opts.lifecycle, runtime } });
+  const api = await startTestApi({
+    lifecycle: { ...FAST_LIFECYCLE, ...opts.lifecycle, runtime },
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   return { ...api, runtime };
 }

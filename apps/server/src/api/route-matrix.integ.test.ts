@@ -39,6 +39,7 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listTeams: { access: "org" },
   createTemplate: { access: "org", body: { name: "stolen", spec: { image: { base: "busybox" } } } },
   listTemplates: { access: "org" },
+  getUsage: { access: "org" },
   listTemplateVersions: { access: "org" },
   listTeamMembers: { access: "org" },
   setTeamMember: { access: "org", body: {} },
