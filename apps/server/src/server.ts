@@ -32,6 +32,7 @@ import { registerAgentTransportRoutes } from "./api/agent-transport.ts";
 import { registerAuditRoutes } from "./api/audit.ts";
 import { registerAuthRoutes } from "./api/auth-routes.ts";
 import { registerBoxEventRoutes } from "./api/box-events.ts";
+import { registerCliLoginRoutes } from "./api/cli-login.ts";
 import { registerBoxExecRoutes } from "./api/box-exec.ts";
 import { registerBoxRoutes } from "./api/boxes.ts";
 import type { LifecycleDeps } from "./api/lifecycle-deps.ts";
@@ -300,6 +301,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
           gatewayUrl: async () => (await currentGateway(pool, 60_000))?.http_url ?? null,
         });
     const previews = registerPreviewRoutes(app, deps, () => previewConnector);
+    registerCliLoginRoutes(app, { deps, signer: tickets });
     registerAuthRoutes(app, {
       deps,
       signer: tickets,

@@ -6,26 +6,35 @@ import { connect } from "../context.ts";
 import { resolveOrg } from "../org.ts";
 import { formatTable, printJson } from "../output.ts";
 import { VERSION } from "../version.ts";
+import { webLogin } from "../web-login.ts";
 
 export function registerAccountCommands(program: Command): void {
   program
     .command("login")
-    .description("Save the server URL and an API token for later commands")
+    .description("Sign in to a Boxyard server in your browser (or save an API token) for later commands")
     .argument("<url>", "the Boxyard server, e.g. http://127.0.0.1:7080")
-    .requiredOption("--token <token>", "an API token (the first admin's is in DATA_DIR/admin-token)")
+    .option(
+      "--token <token>",
+      "use this API token instead of signing in (the first admin's is in DATA_DIR/admin-token)",
+    )
+    .option("--no-browser", "print the sign-in page's address instead of opening a browser")
     .option("--org <org>", "default organisation for later commands")
     .addHelpText(
       "after",
-      "\nExample:\n  boxyard login http://127.0.0.1:7080 --token $(cat .boxyard/admin-token)\n",
+      "\nExamples:\n  boxyard login https://boxyard.corp.example          # sign in in the browser\n  boxyard login http://127.0.0.1:7080 --token $(cat .boxyard/admin-token)\n",
     )
-    .action(async (url: string, opts: { token: string; org?: string }) => {
-      const client = new BoxyardClient({
-        baseUrl: url,
-        token: opts.token,
-        userAgent: `boxyard-cli/${VERSION}`,
-      });
+    .action(async (url: string, opts: { token?: string; org?: string; browser: boolean }) => {
+      const token =
+        opts.token ??
+        (
+          await webLogin(url, {
+            open: opts.browser,
+            say: (line) => process.stderr.write(`${line}\n`),
+          })
+        ).token;
+      const client = new BoxyardClient({ baseUrl: url, token, userAgent: `boxyard-cli/${VERSION}` });
       const me = await client.call(getMe);
-      const path = await writeConfig({ url, token: opts.token, ...(opts.org ? { org: opts.org } : {}) });
+      const path = await writeConfig({ url, token, ...(opts.org ? { org: opts.org } : {}) });
       process.stdout.write(`Logged in to ${url} as ${me.username}. (saved in ${path})\n`);
     });
 
