@@ -20,7 +20,7 @@ import type {
 import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
 import { type Failpoints, failpoints as globalFailpoints, isCrash } from "@boxyard/lifecycle/failpoints";
 import type { Clock } from "@boxyard/platform";
-import type { Runtime } from "@boxyard/runtime";
+import type { BoxObservation, Runtime } from "@boxyard/runtime";
 import type { Logger } from "pino";
 import { classify, type StepFailure } from "./box-failures.ts";
 import type { ImageResolver } from "./image-resolver.ts";
@@ -44,6 +44,12 @@ export interface NodeAgentOptions {
   retry?: BackoffOptions;
   /** Reports are resent at least this often even when nothing changed, in case one was lost. */
   rereportMs?: number;
+  /**
+   * How often a desired-set fetch also lists the runtime for boxes nobody
+   * asked for (left by an earlier process). Listing costs a runtime call per
+   * box, so it stays off the critical path of every change.
+   */
+  rescanMs?: number;
   failpoints?: Failpoints;
   /**
    * A box hot-paused (frozen, RAM kept) this long is demoted to a cold pause:
@@ -60,7 +66,12 @@ interface Reported {
 
 export class NodeAgent {
   private readonly o: NodeAgentOptions &
-    Required<Pick<NodeAgentOptions, "heartbeatMs" | "longPollMs" | "retry" | "rereportMs" | "failpoints">>;
+    Required<
+      Pick<
+        NodeAgentOptions,
+        "heartbeatMs" | "longPollMs" | "retry" | "rereportMs" | "rescanMs" | "failpoints"
+      >
+    >;
   private nodeId: string | undefined;
   private version = 0;
   /** Null until the first successful fetch: before it, nothing is known to be unwanted. */
@@ -89,6 +100,8 @@ export class NodeAgent {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private lastHeartbeatOk = 0;
   private fetchFailures = 0;
+  /** start() lists the runtime; later fetches list again at most every rescanMs. */
+  private lastListAt = 0;
 
   constructor(opts: NodeAgentOptions) {
     this.o = {
@@ -96,6 +109,7 @@ export class NodeAgent {
       longPollMs: 25_000,
       retry: { baseMs: 500, capMs: 30_000 },
       rereportMs: 30_000,
+      rescanMs: 15_000,
       failpoints: globalFailpoints,
       ...opts,
     };
@@ -125,6 +139,7 @@ export class NodeAgent {
     this.running = true;
     // Re-adopt whatever an earlier agent process left running.
     for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+    this.lastListAt = Date.now();
     // One registration attempt up front, so a server is ready as soon as it
     // has started; if the control plane is not reachable the loop keeps trying.
     await this.register().catch((err) => this.o.logger.warn({ err }, "cannot register yet; retrying"));
@@ -174,8 +189,12 @@ export class NodeAgent {
         this.version = set.version;
         this.desired = new Map(set.boxes.map((b) => [b.boxId, b]));
         for (const id of this.desired.keys()) this.known.add(id);
-        // Whatever else the runtime holds (left by an earlier process) is compared against this set too.
-        for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+        // Whatever else the runtime holds (left by an earlier process) is compared against this set
+        // too; listing costs a runtime call per box, so it is not on every change's critical path.
+        if (Date.now() - this.lastListAt >= this.o.rescanMs) {
+          for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+          this.lastListAt = Date.now();
+        }
         for (const id of this.known) this.schedule(id);
       } catch (err) {
         if (!this.running) break;
@@ -308,10 +327,13 @@ export class NodeAgent {
 
   /** Steps one box until it matches its desired entry, fails, or must wait. */
   private async drive(boxId: string): Promise<void> {
+    // What the last runtime call returned: the next look needs no `inspect` of its own.
+    let carried: BoxObservation | null | undefined;
     for (let i = 0; i < 10 && this.running && !this.crashed; i++) {
       if (!this.desired) return;
       const want = this.desired.get(boxId);
-      const obs = await this.o.runtime.inspect(boxId);
+      const obs = carried !== undefined ? carried : await this.o.runtime.inspect(boxId);
+      carried = undefined;
       const have: ObservedPhase = obs?.phase ?? "absent";
       if (!want) {
         // Not in a successfully fetched set: unwanted here.
@@ -352,8 +374,9 @@ export class NodeAgent {
         if (want.phase === "absent") this.forget(boxId);
         return;
       }
+      let stepped: BoxObservation | null;
       try {
-        await this.step(s, boxId, want);
+        stepped = await this.step(s, boxId, want);
         if (s === "stop") this.crashSeen.delete(boxId);
       } catch (err) {
         if (isCrash(err)) throw err;
@@ -374,8 +397,9 @@ export class NodeAgent {
         return;
       }
       // Progress is reported after every step, so the control plane shows the transient state.
-      const after = await this.o.runtime.inspect(boxId);
+      const after = stepped ?? (await this.o.runtime.inspect(boxId));
       await this.report(want, after?.phase ?? "absent", after?.reason, undefined, after?.address);
+      carried = after;
     }
     if (this.running) this.again.add(boxId);
   }
@@ -418,15 +442,17 @@ export class NodeAgent {
     return true;
   }
 
-  private async step(s: Step, boxId: string, want: DesiredBox | undefined): Promise<void> {
+  /** One runtime call; returns what the runtime says the box is now (null after destroy). */
+  private async step(s: Step, boxId: string, want: DesiredBox | undefined): Promise<BoxObservation | null> {
     const started = Date.now();
     const rt = this.o.runtime;
+    let obs: BoxObservation | null = null;
     switch (s) {
       case "prepare": {
         if (!want) throw new Error("prepare needs a desired entry");
         const layers = await this.o.images.resolve(want.spec.image);
         const { cpu, memoryMiB, diskGiB } = want.spec.resources;
-        await rt.prepare({
+        obs = await rt.prepare({
           id: boxId,
           hostname: want.spec.hostname,
           layers,
@@ -436,16 +462,16 @@ export class NodeAgent {
         break;
       }
       case "start":
-        await rt.start(boxId);
+        obs = await rt.start(boxId);
         break;
       case "stop":
-        await rt.stop(boxId);
+        obs = await rt.stop(boxId);
         break;
       case "pause":
-        await rt.pause(boxId);
+        obs = await rt.pause(boxId);
         break;
       case "resume":
-        await rt.resume(boxId);
+        obs = await rt.resume(boxId);
         break;
       case "destroy":
         await rt.destroy(boxId);
@@ -459,6 +485,7 @@ export class NodeAgent {
     t[s] = Date.now() - started;
     this.timings.set(boxId, t);
     this.o.failpoints.hit(`agent.after-${s}`);
+    return obs;
   }
 
   private async report(

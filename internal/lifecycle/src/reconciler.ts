@@ -69,6 +69,7 @@ export class Reconciler {
   private crashed = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private wake: (() => void) | undefined;
+  private poked = false;
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | undefined;
@@ -128,6 +129,8 @@ export class Reconciler {
   poke(): void {
     const w = this.wake;
     this.wake = undefined;
+    // A poke while the loop is busy (claiming) is kept, so its sleep is skipped.
+    if (!w) this.poked = true;
     w?.();
   }
 
@@ -162,6 +165,10 @@ export class Reconciler {
         this.inFlight.set(id, p);
       }
       if (claimed.length > 0 && claimed.length === free) continue;
+      if (this.poked) {
+        this.poked = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.o.pollMs);
         this.wake = () => {

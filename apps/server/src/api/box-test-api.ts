@@ -18,6 +18,7 @@ export const FAST_LIFECYCLE: LifecycleOverrides = {
     heartbeatMs: 200,
     longPollMs: 300,
     rereportMs: 1_000,
+    rescanMs: 200,
     retry: { baseMs: 20, capMs: 200 },
     capacity: { cpu: 64, memoryMiB: 262_144, diskGiB: 4096, gpus: 0 },
   },

@@ -37,6 +37,7 @@ export const FAST_AGENT: Partial<NodeAgentOptions> = {
   heartbeatMs: 100,
   longPollMs: 150,
   rereportMs: 300,
+  rescanMs: 100,
   retry: { baseMs: 10, capMs: 100 },
 };
 
