@@ -22,6 +22,7 @@ import {
   BOXYARD_BIN,
   ensureBuilt,
   REPO_ROOT,
+  runToExit,
   type ServerProcess,
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
@@ -70,20 +71,11 @@ async function startAgent(): Promise<ServerProcess> {
 }
 
 function cli(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(BOXYARD_BIN, args, {
-      env: { PATH: process.env.PATH, HOME: home, BOXYARD_URL: control.url, BOXYARD_TOKEN: token },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  return runToExit([BOXYARD_BIN, ...args], {
+    PATH: process.env.PATH,
+    HOME: home,
+    BOXYARD_URL: control.url,
+    BOXYARD_TOKEN: token,
   });
 }
 

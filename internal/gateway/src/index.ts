@@ -15,4 +15,4 @@ export {
   HttpGatewayControl,
 } from "./http-control.ts";
 export { type WakeOptions, wakeOnConnect } from "./wake.ts";
-export { GatewayRelayConnector, handleRelayUpgrade, RELAY_PATH } from "./relay.ts";
+export { GatewayRelayConnector, handleRelayUpgrade, RELAY_PATH, splice } from "./relay.ts";

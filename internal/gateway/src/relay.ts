@@ -24,6 +24,20 @@ interface RelayClaims {
   port: number;
 }
 
+/**
+ * Joins a client socket to a stream into the box, both ways, after writing
+ * what the client already sent (`head`); either side ending ends the other.
+ */
+export function splice(client: Duplex, upstream: Duplex, head: Buffer = Buffer.alloc(0)): void {
+  if (head.length > 0) upstream.write(head);
+  upstream.on("error", () => client.destroy());
+  client.on("error", () => upstream.destroy());
+  client.on("close", () => upstream.destroy());
+  upstream.on("close", () => client.destroy());
+  upstream.pipe(client);
+  client.pipe(upstream);
+}
+
 /** The gateway's side: true when it took the upgrade (whether it then served or refused it). */
 export function handleRelayUpgrade(
   req: IncomingMessage,
@@ -48,12 +62,7 @@ export function handleRelayUpgrade(
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${RELAY_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
       );
-      if (head.length > 0) upstream.write(head);
-      upstream.on("error", () => socket.destroy());
-      socket.on("close", () => upstream.destroy());
-      upstream.on("close", () => socket.destroy());
-      upstream.pipe(socket);
-      socket.pipe(upstream);
+      splice(socket, upstream, head);
     },
     () => refuse(502, "Bad Gateway"),
   );

@@ -15,7 +15,7 @@ import {
 import { authorizeOrg } from "@boxyard/authz";
 import { findSharedPort, getBoxViewById } from "@boxyard/db";
 import { DomainError, isDomainError } from "@boxyard/errors";
-import type { BoxConnector, BoxRoute } from "@boxyard/gateway";
+import { type BoxConnector, type BoxRoute, splice } from "@boxyard/gateway";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { authorizeBox, findBox } from "../api/boxes.ts";
 import type { ApiDeps } from "../http/context.ts";
@@ -233,12 +233,7 @@ export function registerPreviewRoutes(
       for (const [k, v] of Object.entries(headers))
         for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
       upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.on("error", () => socket.destroy());
-      socket.on("close", () => upstream.destroy());
-      upstream.on("close", () => socket.destroy());
-      upstream.pipe(socket);
-      socket.pipe(upstream);
+      splice(socket, upstream, head);
     })().catch((err: unknown) => {
       if (isDomainError(err)) refuse(socket, err.status, err.detail ?? err.message);
       else refuse(socket, 502, `Nothing answered on port ${port} in ${box}`);
