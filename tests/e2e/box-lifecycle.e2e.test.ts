@@ -159,29 +159,6 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(stdout).toBe("via-config\n");
   });
 
-  it("gives an interactive shell with a pty over OpenSSH: window size, TERM and the exit status", async () => {
-    const cfg = join(home, ".ssh", "config");
-    // `script` gives ssh a terminal of its own (80x24 unless told), as a person's would be.
-    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(
-        "script",
-        ["-qfec", `stty cols 97 rows 31; ssh -tt -F ${cfg} -o BatchMode=yes boxyard.web`, "/dev/null"],
-        {
-          env: { ...process.env, TERM: "xterm-256color" },
-        },
-      );
-      let out = "";
-      child.stdout.on("data", (d) => {
-        out += d;
-      });
-      child.stdin.write('stty size; echo "term=$TERM tty=$(tty)"; exit 3\n');
-      child.on("exit", (code) => resolve({ code, out }));
-    });
-    expect(r.out).toContain("31 97");
-    expect(r.out).toMatch(/term=xterm-256color tty=\/dev\/pts\/\d+/);
-    expect(r.code).toBe(3);
-  });
-
   it("forwards a port to a server inside the box (ssh -L)", async () => {
     await ok([
       "exec",
