@@ -7,7 +7,8 @@
  *                           every other process and then exits, and spawns
  *                           commands for `boxinit exec` (below). Its own stdio
  *                           goes to /dev/null so no process in the box can
- *                           write to a host file through /proc/1/fd.
+ *                           write to a host file through /proc/1/fd. It also
+ *                           runs the box's OOM guard (see oom_guard below).
  *   boxinit exec CMD...     Runs CMD in a new process group, relays its stdio
  *                           through in-box pipes, and waits for it. It passes
  *                           SIGTERM/SIGINT/SIGHUP on to that group, and on
@@ -43,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <dirent.h>
 #include <grp.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -152,6 +154,9 @@ static void serve_request(int conn) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
+    /* PID 1 ignores SIGPIPE; an ignored signal stays ignored across exec,
+     * and a writer whose reader died would then spin on EPIPE. */
+    signal(SIGPIPE, SIG_DFL);
     setsid();
     if (setgroups(0, NULL) < 0 && cred.uid != 0) _exit(126);
     if (setgid(cred.gid) < 0 || setuid(cred.uid) < 0) _exit(126);
@@ -193,6 +198,260 @@ static void reap(void) {
   }
 }
 
+/*
+ * OOM guard. gVisor has no OOM killer of its own: when the box's host memory
+ * cgroup reaches its limit the host kernel picks a victim among the sandbox's
+ * host processes, and when that is the sentry the whole box dies. So PID 1
+ * watches the box's memory and SIGKILLs the largest process (by RSS, other
+ * than itself) while there is still a reserve, like earlyoom.
+ *
+ * What it watches: the box's own host cgroup, which the driver bind-mounts
+ * read-only at /.boxyard/memory.usage_in_bytes and /.boxyard/memory.stat.
+ * The sentry's own heap (which grows with every process the box has run,
+ * about 100 KiB each on runsc 0.0~20240729, and is never returned) counts
+ * against the limit but does not show in the box's /proc/meminfo, so
+ * MemAvailable alone would act too late in a busy box. Reclaimable host page
+ * cache (box file I/O through the gofer) is subtracted. Without those files
+ * (a box booted by an older driver) it falls back to /proc/meminfo, whose
+ * MemTotal is the cgroup limit under gVisor.
+ *
+ * The check costs one small read; it runs more often as memory fills up
+ * (every 10-500 ms, so that even a fast allocator cannot cross the reserve
+ * between two looks). Each kill is logged as one line in
+ * /run/boxyard/oom.log, so the host can tell an OOM kill from a crash.
+ */
+#define MIB (1024ull * 1024ull)
+#define GUARD_USAGE "/.boxyard/memory.usage_in_bytes"
+#define GUARD_STAT "/.boxyard/memory.stat"
+#define GUARD_LOG "/run/boxyard/oom.log"
+/* The fastest growth the schedule allows for, bytes per millisecond (about
+ * 1 GiB/s; one allocating thread manages about 300 MiB/s under gVisor). */
+#define GUARD_RATE (1 * MIB)
+#define GUARD_MIN_MS 10
+#define GUARD_MAX_MS 500
+/* After a kill: wait for the victim's memory to come back before another. */
+#define GUARD_SETTLE_MS 1000
+
+static struct {
+  int64_t next_ms;         /* when to look next */
+  int64_t settle_until_ms; /* the last victim's memory should be back by then */
+  pid_t last_victim;
+  int64_t scan_ms;         /* the last look for a victim that found none */
+  uint64_t scan_used;      /* and the memory used then */
+  int64_t quiet_until_ms;  /* no "nothing to kill" line before then */
+} guard;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads a whole small file into buf (NUL-terminated); returns its length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t len = 0;
+  while (len < cap - 1) {
+    ssize_t n = read(fd, buf + len, cap - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+  }
+  close(fd);
+  buf[len] = '\0';
+  return (ssize_t)len;
+}
+
+/* The number after "key" at the start of a line of `text`, times `unit`. */
+static int field_u64(const char *text, const char *key, uint64_t unit, uint64_t *out) {
+  size_t klen = strlen(key);
+  for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, key, klen) != 0 || (p[klen] != ' ' && p[klen] != ':' && p[klen] != '\t')) continue;
+    const char *v = p + klen + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v) return -1;
+    *out = (uint64_t)n * unit;
+    return 0;
+  }
+  return -1;
+}
+
+/*
+ * The box's memory: used (what cannot be reclaimed) and its limit. `quick`
+ * allows a cheaper upper bound of used (the cgroup's raw usage, page cache
+ * included). Returns -1 when nothing can be read.
+ */
+static int guard_sample(int quick, uint64_t *used, uint64_t *limit) {
+  static char buf[8192];
+  static uint64_t cg_limit;
+  /* Kept open (a pread costs a sixth of an open, read and close); reopened
+   * after an error, e.g. once a restore left a stale descriptor. */
+  static int usage_fd = -1;
+  if (usage_fd < 0) usage_fd = open(GUARD_USAGE, O_RDONLY | O_CLOEXEC);
+  ssize_t n = usage_fd >= 0 ? pread(usage_fd, buf, sizeof buf - 1, 0) : -1;
+  if (n <= 0 && usage_fd >= 0) {
+    close(usage_fd);
+    usage_fd = -1;
+  }
+  if (n > 0) {
+    buf[n] = '\0';
+    uint64_t usage = strtoull(buf, NULL, 10);
+    if (cg_limit == 0 || !quick) {
+      uint64_t lim = 0, inactive = 0, active = 0;
+      if (read_small(GUARD_STAT, buf, sizeof buf) <= 0 ||
+          field_u64(buf, "hierarchical_memory_limit", 1, &lim) < 0)
+        goto meminfo;
+      field_u64(buf, "total_inactive_file", 1, &inactive);
+      field_u64(buf, "total_active_file", 1, &active);
+      cg_limit = lim;
+      usage = usage > inactive + active ? usage - inactive - active : 0;
+    }
+    /* No limit on the cgroup (a huge number): fall back to what the box sees. */
+    if (cg_limit >= (1ull << 60)) goto meminfo;
+    *used = usage;
+    *limit = cg_limit;
+    return 0;
+  }
+meminfo:
+  if (read_small("/proc/meminfo", buf, sizeof buf) <= 0) return -1;
+  uint64_t total = 0, avail = 0;
+  if (field_u64(buf, "MemTotal", 1024, &total) < 0 || field_u64(buf, "MemAvailable", 1024, &avail) < 0)
+    return -1;
+  *used = total > avail ? total - avail : 0;
+  *limit = total;
+  return 0;
+}
+
+/* The memory the guard keeps free: a sixteenth of the limit, 32-256 MiB. */
+static uint64_t guard_reserve(uint64_t limit) {
+  uint64_t r = limit / 16;
+  if (r < 32 * MIB) r = 32 * MIB;
+  if (r > 256 * MIB) r = 256 * MIB;
+  return r;
+}
+
+/* Appends "<UTC time> oom-guard: <msg>\n" to the guard's log. */
+static void guard_log(const char *msg) {
+  char line[320], when[32] = "";
+  time_t wall = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&wall, &tm) != NULL) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf(line, sizeof line, "%s oom-guard: %s\n", when, msg);
+  int fd = open(GUARD_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return;
+  struct stat st;
+  /* Keep the log small: it lives on the box's 16 MiB /run/boxyard. */
+  if (fstat(fd, &st) == 0 && st.st_size > 256 * 1024 && ftruncate(fd, 0) < 0) {
+  }
+  if (write(fd, line, strlen(line)) < 0) {
+  }
+  close(fd);
+}
+
+/* The process to kill: the largest RSS (weighted by oom_score_adj like the kernel), never PID 1. */
+static pid_t guard_victim(uint64_t limit, uint64_t *rss_out, char *comm, size_t comm_cap, uid_t *uid_out) {
+  DIR *d = opendir("/proc");
+  if (d == NULL) return -1;
+  long page = sysconf(_SC_PAGESIZE);
+  pid_t best = -1;
+  int64_t best_score = 0;
+  uint64_t best_rss = 0;
+  struct dirent *e;
+  char path[64], buf[512];
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 1 || pid == getpid()) continue;
+    snprintf(path, sizeof path, "/proc/%ld/statm", pid);
+    if (read_small(path, buf, sizeof buf) <= 0) continue;
+    unsigned long long size = 0, resident = 0;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2 || resident == 0) continue;
+    uint64_t rss = (uint64_t)resident * (uint64_t)page;
+    long adj = 0;
+    snprintf(path, sizeof path, "/proc/%ld/oom_score_adj", pid);
+    if (read_small(path, buf, sizeof buf) > 0) adj = strtol(buf, NULL, 10);
+    if (adj <= -1000) continue;
+    int64_t score = (int64_t)rss + (int64_t)adj * (int64_t)(limit / 1000);
+    if (best < 0 || score > best_score) {
+      best = (pid_t)pid;
+      best_score = score;
+      best_rss = rss;
+    }
+  }
+  closedir(d);
+  if (best < 0) return -1;
+  *rss_out = best_rss;
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)best);
+  if (read_small(path, comm, comm_cap) <= 0) snprintf(comm, comm_cap, "?");
+  comm[strcspn(comm, "\n")] = '\0';
+  *uid_out = (uid_t)-1;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)best);
+  static char status[4096];
+  if (read_small(path, status, sizeof status) > 0) {
+    uint64_t uid;
+    if (field_u64(status, "Uid", 1, &uid) == 0) *uid_out = (uid_t)uid;
+  }
+  return best;
+}
+
+/* One look at memory (when due); kills the largest process below the reserve. */
+static void oom_guard(void) {
+  int64_t now = now_ms();
+  if (now < guard.next_ms) return;
+  uint64_t used, limit;
+  if (guard_sample(1, &used, &limit) < 0) {
+    guard.next_ms = now + 1000;
+    return;
+  }
+  uint64_t reserve = guard_reserve(limit);
+  if (used + reserve > limit && guard_sample(0, &used, &limit) < 0) used = 0;
+  reserve = guard_reserve(limit);
+  uint64_t floor = limit > reserve ? limit - reserve : 0;
+  if (used <= floor) {
+    int64_t wait = (int64_t)((floor - used) / GUARD_RATE);
+    if (wait < GUARD_MIN_MS) wait = GUARD_MIN_MS;
+    if (wait > GUARD_MAX_MS) wait = GUARD_MAX_MS;
+    guard.next_ms = now + wait;
+    return;
+  }
+  guard.next_ms = now + GUARD_MIN_MS;
+  /* The last victim is still releasing its memory: give it a moment. */
+  if (now < guard.settle_until_ms && guard.last_victim > 0 && kill(guard.last_victim, 0) == 0) return;
+  /* Nothing was worth killing a moment ago and memory has hardly grown
+   * since: spare the /proc scan (it reads two files per process). */
+  uint64_t min_rss = limit / 64 < 4 * MIB ? 4 * MIB : (limit / 64 > 64 * MIB ? 64 * MIB : limit / 64);
+  if (now < guard.scan_ms + 1000 && used < guard.scan_used + min_rss / 2) return;
+  uint64_t rss = 0;
+  char comm[64], msg[256];
+  uid_t uid;
+  pid_t victim = guard_victim(limit, &rss, comm, sizeof comm, &uid);
+  /* Killing small processes would not help: the memory is in tmpfs or in
+   * the sandbox itself. Leave it to the tmpfs caps and the host's limit. */
+  if (victim < 0 || rss < min_rss) {
+    guard.scan_ms = now;
+    guard.scan_used = used;
+    /* (Right after a kill the memory may simply not be back yet.) */
+    if (now >= guard.settle_until_ms && now >= guard.quiet_until_ms) {
+      snprintf(msg, sizeof msg, "low memory (%llu of %llu MiB used) but no process large enough to kill",
+               (unsigned long long)(used / MIB), (unsigned long long)(limit / MIB));
+      guard_log(msg);
+      guard.quiet_until_ms = now + 60000;
+    }
+    return;
+  }
+  if (kill(victim, SIGKILL) < 0) return;
+  guard.last_victim = victim;
+  guard.settle_until_ms = now + GUARD_SETTLE_MS;
+  guard.scan_ms = 0;
+  snprintf(msg, sizeof msg, "killed pid %d (%s) uid %d rss %llu MiB; box used %llu of %llu MiB", (int)victim,
+           comm, (int)uid, (unsigned long long)(rss / MIB), (unsigned long long)(used / MIB),
+           (unsigned long long)(limit / MIB));
+  guard_log(msg);
+}
+
 static int run_init(void) {
   int fd = open("/dev/null", O_RDWR);
   if (fd >= 0) {
@@ -227,8 +486,10 @@ static int run_init(void) {
     lfd = -1;
   }
   for (;;) {
+    oom_guard();
+    int64_t wait = guard.next_ms - now_ms();
     struct pollfd fds[2] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0}};
-    if (poll(fds, lfd >= 0 ? 2 : 1, -1) < 0) continue;
+    if (poll(fds, lfd >= 0 ? 2 : 1, wait < 0 ? 0 : (int)wait) <= 0) continue;
     if (fds[0].revents) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;

@@ -10,6 +10,7 @@ import type { BoxSpec } from "../runtime.ts";
 import { createDisk } from "./box-disk.ts";
 import type { BoxPaths } from "./box-paths.ts";
 import { detachLoops, mountDisk, mountOverlay, unmount } from "./mounts.ts";
+import { memoryCgroupFiles } from "./oci-spec.ts";
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -68,6 +69,10 @@ export async function ensureBoxStorage(paths: BoxPaths, layerDirs: string[]): Pr
   }
   const initPoint = join(paths.rootfs, ".boxyard/init");
   if (!(await exists(initPoint))) await writeFile(initPoint, "", { mode: 0o755 });
+  for (const f of memoryCgroupFiles) {
+    const point = join(paths.rootfs, ".boxyard", f);
+    if (!(await exists(point))) await writeFile(point, "", { mode: 0o444 });
+  }
 }
 
 /** Unmounts the root overlay and the disk, frees the loop device and removes the box dir. */

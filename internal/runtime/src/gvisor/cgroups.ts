@@ -3,7 +3,8 @@
 // sandbox is gone, because a sandbox that died without `runsc delete` leaves
 // them behind.
 
-import { readdir, readFile, rmdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 const cgroupRoot = "/sys/fs/cgroup";
@@ -26,6 +27,54 @@ export async function cgroupUsage(
   if (cpuNs !== undefined) out.cpuSeconds = cpuNs / 1e9;
   if (mem !== undefined) out.memoryBytes = mem;
   return out;
+}
+
+/**
+ * The box's memory cgroup dir on the host (v1), whose usage files boxinit's
+ * OOM guard reads through read-only bind mounts; runsc creates it (and sets
+ * its limit) before the gofer resolves mount sources. Undefined without a v1
+ * memory controller: the guard then falls back to /proc/meminfo.
+ */
+export function memoryCgroupDir(cgroupsPath: string): string | undefined {
+  return existsSync(join(cgroupRoot, "memory", "memory.stat"))
+    ? join(cgroupRoot, "memory", cgroupsPath)
+    : undefined;
+}
+
+/**
+ * Makes the host OOM killer prefer the sandbox's systrap stubs (one per box
+ * address space) over the sentry and the gofer: oom_score_adj 1000 on every
+ * process of the box's cgroup that is not runsc itself. Killing a stub ends
+ * only the box process behind it; killing the sentry ends the whole box. New
+ * stubs are cloned from the first one and inherit the value. Raising the
+ * value needs no privilege beyond owning the process. Best effort: boxinit's
+ * OOM guard normally acts before the host limit is reached; this is the
+ * backstop for what it cannot see in time.
+ */
+export async function preferStubsAsOomVictims(cgroupsPath: string, sandboxPid: number): Promise<number> {
+  let raised = 0;
+  // Twice: a stub cloned while the first pass ran may not have inherited it.
+  for (let pass = 0; pass < 2; pass++) {
+    let pids: string[];
+    try {
+      pids = (await readFile(join(cgroupRoot, "memory", cgroupsPath, "cgroup.procs"), "utf8")).split("\n");
+    } catch {
+      return raised;
+    }
+    for (const pid of pids) {
+      if (!/^\d+$/.test(pid) || Number(pid) === sandboxPid) continue;
+      try {
+        const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0")[0] ?? "";
+        if (argv0.startsWith("runsc")) continue;
+        if ((await readFile(`/proc/${pid}/oom_score_adj`, "utf8")).trim() === "1000") continue;
+        await writeFile(`/proc/${pid}/oom_score_adj`, "1000");
+        raised++;
+      } catch {
+        // Gone in the meantime.
+      }
+    }
+  }
+  return raised;
 }
 
 /** Count of OOM kills in the box's memory cgroup, when it still exists. */

@@ -35,7 +35,7 @@ import { type BoxRecord, type RecordedPhase, readRecord, writeRecord } from "./b
 import { openSession } from "./box-session.ts";
 import { createBoxStorage, ensureBoxStorage, exists, releaseBoxStorage } from "./box-storage.ts";
 import { ensureBoxinit } from "./boxinit-binary.ts";
-import { removeCgroups } from "./cgroups.ts";
+import { memoryCgroupDir, preferStubsAsOomVictims, removeCgroups } from "./cgroups.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { buildOciSpec } from "./oci-spec.ts";
 import { Runsc, type SandboxState } from "./runsc.ts";
@@ -341,6 +341,7 @@ export class GvisorRuntime implements Runtime {
       boxinitHostPath: boxinit,
       cgroupsPath: this.cgroupsPath(id),
       netnsPath,
+      memoryCgroupDir: memoryCgroupDir(this.cgroupsPath(id)),
     });
     await writeFile(join(paths.bundle, "config.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
     await mkdir(paths.scratch, { recursive: true, mode: 0o700 });
@@ -357,6 +358,8 @@ export class GvisorRuntime implements Runtime {
       await this.endSandbox(id, { graceful: false }).catch(() => {});
       throw err;
     }
+    const st = await this.runsc.state(id);
+    if (st?.pid) await preferStubsAsOomVictims(this.cgroupsPath(id), st.pid);
   }
 
   /**

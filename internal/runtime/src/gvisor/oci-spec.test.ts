@@ -59,6 +59,31 @@ describe("buildOciSpec", () => {
     ]);
     expect(binds.find((m) => m.destination === "/.boxyard/init")?.options).toContain("ro");
   });
+
+  it("caps /tmp and /dev/shm at half and a quarter of the box's memory", () => {
+    const tmpfs = (dest: string) => config.mounts.find((m) => m.destination === dest)?.options;
+    expect(tmpfs("/tmp")).toContain("size=128m");
+    expect(tmpfs("/dev/shm")).toContain("size=64m");
+  });
+
+  it("lends boxinit's OOM guard the box's memory cgroup usage, read-only", () => {
+    const withCgroup = buildOciSpec({
+      spec,
+      paths,
+      boxinitHostPath: "/srv/state/bin/boxinit-x",
+      cgroupsPath: "/boxyard/b1",
+      memoryCgroupDir: "/sys/fs/cgroup/memory/boxyard/b1",
+    }) as Config;
+    const binds = withCgroup.mounts.filter((m) => m.source.startsWith("/sys/fs/cgroup/"));
+    expect(binds.map((m) => [m.destination, m.source, m.options])).toEqual([
+      [
+        "/.boxyard/memory.usage_in_bytes",
+        "/sys/fs/cgroup/memory/boxyard/b1/memory.usage_in_bytes",
+        ["bind", "ro"],
+      ],
+      ["/.boxyard/memory.stat", "/sys/fs/cgroup/memory/boxyard/b1/memory.stat", ["bind", "ro"]],
+    ]);
+  });
 });
 
 describe("boxPaths", () => {

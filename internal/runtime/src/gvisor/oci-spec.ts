@@ -22,6 +22,20 @@ export interface OciSpecInput {
   cgroupsPath: string;
   /** The box's netns from BoxNetworks; absent: runsc gives the sandbox a fresh, empty one. */
   netnsPath?: string;
+  /**
+   * The box's host memory cgroup dir: its usage and stat files are
+   * bind-mounted read-only for boxinit's OOM guard. (runsc creates the
+   * cgroup, and sets its limit, before the gofer opens mount sources.)
+   */
+  memoryCgroupDir?: string;
+}
+
+/** Where boxinit's OOM guard reads the box's host memory cgroup (boxinit.c). */
+export const memoryCgroupFiles = ["memory.usage_in_bytes", "memory.stat"] as const;
+
+/** A tmpfs cap: 1/`fraction` of the box's memory, in MiB. */
+function tmpfsMiB(spec: BoxSpec, fraction: number): number {
+  return Math.max(1, Math.floor(spec.resources.memoryMiB / fraction));
 }
 
 export function buildOciSpec(input: OciSpecInput): object {
@@ -50,6 +64,23 @@ export function buildOciSpec(input: OciSpecInput): object {
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
       { destination: "/dev", type: "tmpfs", source: "tmpfs" },
+      // tmpfs lives in the box's memory, and under gVisor a tmpfs that fills
+      // the memory cgroup ends the whole box (the sentry holds those pages,
+      // so the host OOM killer picks it). With caps the writer gets an error
+      // instead: /tmp half the memory (Linux's tmpfs default), /dev/shm a
+      // quarter. (runsc ignores a size on /dev itself; only root writes there.)
+      {
+        destination: "/dev/shm",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "nodev", "mode=1777", `size=${tmpfsMiB(spec, 4)}m`],
+      },
+      {
+        destination: "/tmp",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "nodev", "mode=1777", `size=${tmpfsMiB(spec, 2)}m`],
+      },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
       {
         destination: "/home/dev",
@@ -64,6 +95,14 @@ export function buildOciSpec(input: OciSpecInput): object {
         options: ["rbind", "rw", "nosuid", "nodev"],
       },
       { destination: boxInitPath, type: "bind", source: input.boxinitHostPath, options: ["rbind", "ro"] },
+      ...(input.memoryCgroupDir
+        ? memoryCgroupFiles.map((f) => ({
+            destination: `/.boxyard/${f}`,
+            type: "bind",
+            source: `${input.memoryCgroupDir}/${f}`,
+            options: ["bind", "ro"],
+          }))
+        : []),
       {
         destination: "/run/boxyard",
         type: "tmpfs",
