@@ -397,6 +397,7 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toHaveLength(1);
   });
 
+  // The first Debian box on a machine builds the image (mmdebstrap, about 90 s): a longer timeout.
   it("copies 50 MB both ways with scp and sftp to a Debian box (checksums match)", async () => {
     await ok(["create", "deb", "--template", "debian", "--wait"]);
     const cfg = join(home, ".ssh", "config");
@@ -414,7 +415,17 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     await writeFile(batch, `get payload.bin ${back}\n`);
     await run("sftp", ["-F", cfg, "-q", "-b", batch, "boxyard.deb"]);
     expect((await run("sha256sum", [back])).stdout.split(" ")[0]).toBe(local);
-  });
+    // rsync over the gateway (rsync -e ssh), both ways.
+    const tree = join(dataDir, "tree");
+    await mkdir(join(tree, "sub"), { recursive: true });
+    await writeFile(join(tree, "a.txt"), "alpha\n");
+    await writeFile(join(tree, "sub", "b.txt"), "beta\n");
+    await run("rsync", ["-a", "-e", `ssh -F ${cfg}`, `${tree}/`, "boxyard.deb:tree/"]);
+    expect((await ok(["exec", "deb", "--", "cat", "/home/dev/tree/sub/b.txt"])).stdout).toBe("beta\n");
+    const pulled = join(dataDir, "pulled");
+    await run("rsync", ["-a", "-e", `ssh -F ${cfg}`, "boxyard.deb:tree/", `${pulled}/`]);
+    expect(await readFile(join(pulled, "a.txt"), "utf8")).toBe("alpha\n");
+  }, 300_000);
 
   it("does what VS Code Remote-SSH does: installs a server over `ssh bash`, then reaches it through -D and -L", async () => {
     // Remote-SSH runs `ssh -T -D PORT host bash`, writes an install script to

@@ -20,7 +20,8 @@ export interface DebianLayerOptions {
   onLog?: (line: string) => void;
 }
 
-// openssh-sftp-server: sftp, and scp (which speaks sftp since OpenSSH 9), through the gateway; procps: ps, which IDE servers use.
+// openssh-sftp-server: sftp, and scp (which speaks sftp since OpenSSH 9), through the gateway; rsync: `rsync -e ssh`
+// needs it at both ends; procps: ps, which IDE servers use.
 export const debianBasePackages = [
   "bash",
   "coreutils",
@@ -28,6 +29,7 @@ export const debianBasePackages = [
   "ca-certificates",
   "sudo",
   "openssh-sftp-server",
+  "rsync",
   "procps",
 ] as const;
 
