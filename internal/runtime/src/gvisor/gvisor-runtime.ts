@@ -98,8 +98,8 @@ export class GvisorRuntime implements Runtime {
         return this.observe(spec.id, existing, await this.runsc.state(spec.id));
       }
       // A prepare that crashed half-way left no record and no user data:
-      // release whatever it took and start over.
-      await releaseBoxStorage(paths);
+      // release whatever it took and start over (nothing to do for a new box).
+      if (await exists(paths.dir)) await releaseBoxStorage(paths);
       const layerDirs: string[] = [];
       for (const digest of spec.layers) {
         if (!(await this.opts.layers.has(digest))) throw new ImageLayerMissingError(digest);

@@ -57,17 +57,21 @@ export class Runsc {
     ];
   }
 
+  #version: string | undefined;
+
   get path(): string {
     return this.opts.runscPath;
   }
 
+  /** The first line of `runsc --version`; a success is remembered (every prepare asks). */
   async version(): Promise<string> {
+    if (this.#version !== undefined) return this.#version;
     try {
-      return (
+      this.#version =
         (await hostCommand(this.opts.runscPath, ["--version"], { timeoutMs: 10_000 })).stdout.split(
           "\n",
-        )[0] ?? ""
-      );
+        )[0] ?? "";
+      return this.#version;
     } catch (err) {
       throw new RuntimeUnavailableError(`runsc is not usable at ${this.opts.runscPath}`, { cause: err });
     }
