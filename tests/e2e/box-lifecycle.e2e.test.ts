@@ -159,6 +159,56 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     expect(stdout).toBe("via-config\n");
   });
 
+  it("gives an interactive shell with a pty over OpenSSH (driven in tmux): window size, TERM and exit status", async () => {
+    const cfg = join(home, ".ssh", "config");
+    const session = `byssh${process.pid}`;
+    const exitFile = join(dataDir, "pty-exit");
+    const tmux = (...args: string[]) => run("tmux", ["-L", session, ...args]);
+    await tmux(
+      "new-session",
+      "-d",
+      "-s",
+      session,
+      "-x",
+      "97",
+      "-y",
+      "31",
+      `TERM=xterm-256color ssh -tt -F ${cfg} -o BatchMode=yes boxyard.web; echo $? > ${exitFile}`,
+    );
+    try {
+      const screen = () => tmux("capture-pane", "-p", "-t", session).then((r) => r.stdout);
+      await waitFor(async () => /\$ *$/m.test(await screen()), {
+        timeoutMs: 30_000,
+        message: "the box's prompt",
+      });
+      await tmux(
+        "send-keys",
+        "-t",
+        session,
+        'stty size; [ -t 0 ] && echo "term=$TERM on-a-terminal"',
+        "Enter",
+      );
+      await waitFor(async () => /term=xterm-256color on-a-terminal/.test(await screen()), {
+        timeoutMs: 15_000,
+        message: "the command's output",
+      }).catch(async (err) => {
+        throw new Error(`${(err as Error).message}; the screen:\n${await screen()}`);
+      });
+      expect(await screen()).toMatch(/^31 97$/m);
+      await tmux("send-keys", "-t", session, "exit 3", "Enter");
+      const code = await waitFor(
+        async () => (await readFile(exitFile, "utf8").catch(() => "")).trim() || undefined,
+        {
+          timeoutMs: 15_000,
+          message: "ssh to exit",
+        },
+      );
+      expect(code).toBe("3");
+    } finally {
+      await tmux("kill-server").catch(() => {});
+    }
+  });
+
   it("forwards a port to a server inside the box (ssh -L)", async () => {
     await ok([
       "exec",
