@@ -3,12 +3,12 @@
 // the `boxyard` CLI, plain OpenSSH through the gateway, and the browser
 // terminal in Debian's Chromium. Ends with a leak census.
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { census, NodeNetwork } from "@boxyard/netns";
+import { census } from "@boxyard/netns";
 import { freePort, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +19,7 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
+import { releaseTestNode } from "./node-cleanup.ts";
 
 const run = promisify(execFile);
 const PREFIX = "bye2e";
@@ -76,25 +77,7 @@ afterAll(async () => {
     await server.exited;
   }
   // Whatever a failed test left: boxes, then the node network of this test.
-  const runscRoot = join(dataDir, "node", "boxes", "runsc");
-  if (existsSync(runscRoot)) {
-    const { stdout } = await run("runsc", [`--root=${runscRoot}`, "list", "-quiet"]).catch(() => ({
-      stdout: "",
-    }));
-    for (const id of stdout.split("\n").filter(Boolean)) {
-      await run("runsc", [`--root=${runscRoot}`, "delete", "-force", id]).catch(() => {});
-    }
-  }
-  const net = await NodeNetwork.open({
-    stateDir: join(dataDir, "node", "network"),
-    prefix: PREFIX,
-    subnet: SUBNET,
-  }).catch(() => undefined);
-  await net?.close({ removeBridge: true });
-  for (const line of readFileSync("/proc/mounts", "utf8").split("\n").reverse()) {
-    const mnt = line.split(" ")[1];
-    if (mnt?.startsWith(dataDir)) await run("umount", ["-l", mnt]).catch(() => {});
-  }
+  await releaseTestNode({ dataDir: dataDir, prefix: PREFIX, subnet: SUBNET });
   await rm(dataDir, { recursive: true, force: true });
 }, 120_000);
 

@@ -8,13 +8,12 @@
 // re-adopted and the session audit events the gateway held are delivered.
 // Test-catalogue D1, D2. Ends with a leak census.
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { census, NodeNetwork } from "@boxyard/netns";
+import { census } from "@boxyard/netns";
 import { createTestDatabase, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +25,7 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
+import { releaseTestNode } from "./node-cleanup.ts";
 
 const run = promisify(execFile);
 const PREFIX = "bysp";
@@ -134,24 +134,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
   for (const p of all) await p.exited;
-  const runscRoot = join(nodeDir, "node", "boxes", "runsc");
-  if (existsSync(runscRoot)) {
-    const { stdout } = await run("runsc", [`--root=${runscRoot}`, "list", "-quiet"]).catch(() => ({
-      stdout: "",
-    }));
-    for (const id of stdout.split("\n").filter(Boolean))
-      await run("runsc", [`--root=${runscRoot}`, "delete", "-force", id]).catch(() => {});
-  }
-  const net = await NodeNetwork.open({
-    stateDir: join(nodeDir, "node", "network"),
-    prefix: PREFIX,
-    subnet: SUBNET,
-  }).catch(() => undefined);
-  await net?.close({ removeBridge: true });
-  for (const line of readFileSync("/proc/mounts", "utf8").split("\n").reverse()) {
-    const mnt = line.split(" ")[1];
-    if (mnt?.startsWith(nodeDir)) await run("umount", ["-l", mnt]).catch(() => {});
-  }
+  await releaseTestNode({ dataDir: nodeDir, prefix: PREFIX, subnet: SUBNET });
   await rm(join(controlDir, ".."), { recursive: true, force: true });
   await db?.drop();
 }, 120_000);
