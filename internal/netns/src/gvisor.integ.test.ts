@@ -151,7 +151,13 @@ describe.skipIf(!hasRunsc)("a gVisor netstack box on the node network (needs /us
     const r = await boxExec(`echo | nc -w 1 ${plainBox.address} 7001`);
     expect(r.exitCode).not.toBe(0);
     await boxExec("nc -l -p 7005 -e echo from-gvisor >/dev/null 2>&1 &");
-    expect(await tcpProbe(null, sandboxBox.address, 7005)).toEqual({ kind: "ok", data: "from-gvisor" });
+    // The listener starts in the background: on a busy machine it may not be up at the first try.
+    let probe = await tcpProbe(null, sandboxBox.address, 7005);
+    for (let i = 0; i < 20 && probe.kind !== "ok"; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      probe = await tcpProbe(null, sandboxBox.address, 7005);
+    }
+    expect(probe).toEqual({ kind: "ok", data: "from-gvisor" });
   });
 
   it("leaves nothing behind (leak census)", async () => {
