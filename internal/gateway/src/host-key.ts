@@ -12,15 +12,27 @@ export async function loadOrCreateHostKey(dir: string): Promise<{ privateKey: st
   try {
     const privateKey = await readFile(keyPath, "utf8");
     const publicKey = await readFile(`${keyPath}.pub`, "utf8");
-    return { privateKey, publicKey: publicKey.trim() };
+    // A key an older version wrote malformed (see below) is replaced, not served.
+    if (usable(privateKey, publicKey)) return { privateKey, publicKey: publicKey.trim() };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "boxyard-gateway" });
+  // ssh2 1.17 strips a leading zero byte from about 1 in 256 ed25519 public
+  // keys it generates (mscdex/ssh2#1513), leaving a pair it cannot parse
+  // itself: generate until the pair parses.
+  let pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "boxyard-gateway" });
+  for (let i = 0; i < 20 && !usable(pair.private, pair.public); i++)
+    pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "boxyard-gateway" });
   // Written to temporary names and renamed, so a crash never leaves half a key.
   await writeFile(`${keyPath}.tmp`, pair.private, { mode: 0o600 });
   await writeFile(`${keyPath}.pub.tmp`, `${pair.public}\n`, { mode: 0o644 });
   await rename(`${keyPath}.pub.tmp`, `${keyPath}.pub`);
   await rename(`${keyPath}.tmp`, keyPath);
   return { privateKey: pair.private, publicKey: pair.public.trim() };
+}
+
+function usable(privateKey: string, publicKey: string): boolean {
+  const priv = ssh2.utils.parseKey(privateKey);
+  const pub = ssh2.utils.parseKey(publicKey);
+  return !(priv instanceof Error) && !(pub instanceof Error) && !Array.isArray(priv) && !Array.isArray(pub);
 }
