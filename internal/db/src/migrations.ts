@@ -9,6 +9,8 @@ import m0008 from "../migrations/0008_pause_mode.sql?raw";
 import m0009 from "../migrations/0009_box_ports.sql?raw";
 import m0010 from "../migrations/0010_teams.sql?raw";
 import m0011 from "../migrations/0011_templates.sql?raw";
+import m0012 from "../migrations/0012_template_builds.sql?raw";
+import m0013 from "../migrations/0013_warm_pools.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -35,4 +37,6 @@ export const migrations: readonly Migration[] = [
   { id: 9, name: "box_ports", sql: m0009 },
   { id: 10, name: "teams", sql: m0010 },
   { id: 11, name: "templates", sql: m0011 },
+  { id: 12, name: "template_builds", sql: m0012 },
+  { id: 13, name: "warm_pools", sql: m0013 },
 ];
