@@ -7,3 +7,4 @@ export {
   ConnectionError,
 } from "./client.ts";
 export { readSse, type SseEvent } from "./sse.ts";
+export { type BoxExplanation, boxErrorLine, boxIsSettling, boxStateLabel, explainBox } from "./describe.ts";

@@ -11,6 +11,7 @@ import {
   startBox,
   stopBox,
 } from "@boxyard/contract";
+import { boxErrorLine, boxStateLabel, explainBox } from "@boxyard/sdk";
 import type { Command } from "commander";
 import type { z } from "zod";
 import { connect } from "../context.ts";
@@ -20,18 +21,27 @@ import { waitForState } from "../wait.ts";
 
 type BoxT = z.output<typeof Box>;
 
-function stateLabel(b: BoxT): string {
-  const want = { running: "running", stopped: "stopped", paused: "paused", deleted: "deleted" }[
-    b.desiredState
-  ];
-  return b.actualState === want ? b.actualState : `${b.actualState} -> ${want}`;
+/** Wraps a sentence to the terminal's usual width, indented under its heading. */
+function wrap(text: string, width = 100): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(`  ${line}`);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(`  ${line}`);
+  return lines;
 }
 
-/** `boxyard show`: what the box is and, in plain words, what survives what. */
+/** `boxyard show`: what the box is and, in plain words, what survives what (words shared with the dashboard). */
 export function describeBox(b: BoxT): string {
+  const error = boxErrorLine(b);
+  const explained = explainBox(b);
   const lines = [
     `${b.name} (${b.org})`,
-    `  state:     ${stateLabel(b)}${b.lastError ? `  [last error: ${b.lastError.message}${b.lastError.permanent ? ", not retrying" : `, retrying (attempt ${b.lastError.attempts})`}]` : ""}`,
+    `  state:     ${boxStateLabel(b)}${error ? `  [last error: ${error}]` : ""}`,
     `  template:  ${b.template} v${b.templateVersion}`,
     `  owner:     ${b.owner}`,
     `  node:      ${b.node ?? "-"}`,
@@ -39,15 +49,11 @@ export function describeBox(b: BoxT): string {
     `  created:   ${b.createdAt} (${age(b.createdAt)} ago)`,
     "",
     "What persists:",
-    "  /home/dev and /workspace are the box's volume; changes elsewhere in the file system (installed",
-    "  packages, /etc) are kept in the box's own layer. Both survive stop and start. /tmp does not.",
-    "  Pause keeps running processes too: 'boxyard resume' continues them where they were.",
-    b.persistent
-      ? "  This box is marked persistent, but off-node backups are not implemented yet: if its node is lost, so is its disk."
-      : "  This box is not persistent: if its node is lost, so is its disk.",
+    ...wrap(explained.persists.slice(0, 2).join(" ")),
+    ...explained.persists.slice(2).flatMap((s) => wrap(s)),
     "",
     "Auto-pause and auto-stop:",
-    "  None configured: the box runs until you stop or pause it.",
+    ...explained.autoStop.flatMap((s) => wrap(s)),
   ];
   return lines.join("\n");
 }
@@ -149,7 +155,7 @@ export function registerBoxCommands(program: Command): void {
       process.stdout.write(
         `${formatTable(items, [
           { header: "name", value: (b) => b.name },
-          { header: "state", value: stateLabel },
+          { header: "state", value: boxStateLabel },
           { header: "template", value: (b) => `${b.template}:v${b.templateVersion}` },
           { header: "age", value: (b) => age(b.createdAt) },
           { header: "node", value: (b) => b.node ?? "-" },
