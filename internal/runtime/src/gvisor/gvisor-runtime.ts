@@ -198,7 +198,7 @@ export class GvisorRuntime implements Runtime {
       // The sandbox exits after a checkpoint; release its runsc state and cgroups.
       st = await waitFor(
         async () => {
-          const s = await this.runsc.state(id);
+          const s = await this.runsc.state(id, { fresh: true });
           return s === null || s.status === "stopped" ? { s } : undefined;
         },
         { timeoutMs: 30_000, what: `sandbox ${id} to exit after checkpoint` },
@@ -375,7 +375,7 @@ export class GvisorRuntime implements Runtime {
         await this.runsc.kill(id, "TERM").catch(() => {});
         st = await waitFor(
           async () => {
-            const s = await this.runsc.state(id);
+            const s = await this.runsc.state(id, { fresh: true });
             return s === null || s.status === "stopped" ? { s } : undefined;
           },
           { timeoutMs: this.opts.stopTimeoutMs ?? 10_000, what: `box ${id} to stop` },

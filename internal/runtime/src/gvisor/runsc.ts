@@ -77,8 +77,36 @@ export class Runsc {
     }
   }
 
-  /** null when runsc has no container of this id. */
-  async state(id: string): Promise<SandboxState | null> {
+  /**
+   * What `state` last learnt per id, for a few seconds. Each `runsc state` is a
+   * process start (about 50 ms, more on a busy node) and one create asks
+   * several times; every command of this object that changes a sandbox drops
+   * its entry, and a cached live sandbox whose process has gone reads as
+   * stopped, as a fresh answer would.
+   */
+  readonly #states = new Map<string, { state: SandboxState | null; at: number }>();
+  static readonly stateTtlMs = 5_000;
+
+  /** null when runsc has no container of this id; `fresh` asks runsc even when a recent answer is cached. */
+  async state(id: string, opts: { fresh?: boolean } = {}): Promise<SandboxState | null> {
+    const hit = opts.fresh ? undefined : this.#states.get(id);
+    if (hit && Date.now() - hit.at < Runsc.stateTtlMs) {
+      const st = hit.state;
+      if (st && (st.status === "running" || st.status === "paused") && !pidAlive(st.pid))
+        return { ...st, status: "stopped" };
+      return st && { ...st };
+    }
+    const state = await this.#stateUncached(id);
+    this.#states.set(id, { state, at: Date.now() });
+    return state && { ...state };
+  }
+
+  /** Forgets what `state` learnt about `id` (before and after anything that changes it). */
+  #forget(id: string): void {
+    this.#states.delete(id);
+  }
+
+  async #stateUncached(id: string): Promise<SandboxState | null> {
     const r = await this.cmd(["state", id], { check: false });
     if (r.code !== 0) {
       if (/does not exist|not exist|no such/i.test(r.stderr)) return null;
@@ -104,27 +132,44 @@ export class Runsc {
     const args = ["kill"];
     if (opts.pid !== undefined) args.push(`--pid=${opts.pid}`);
     if (opts.all) args.push("--all");
-    await this.cmd([...args, id, signal]);
+    // A signal to one process in the box leaves the sandbox as it was.
+    if (opts.pid !== undefined) await this.cmd([...args, id, signal]);
+    else await this.#changing(id, () => this.cmd([...args, id, signal]));
   }
 
   async delete(id: string): Promise<void> {
-    await this.cmd(["delete", "--force", id]);
+    await this.#changing(id, () => this.cmd(["delete", "--force", id]));
   }
 
   async pause(id: string): Promise<void> {
-    await this.cmd(["pause", id]);
+    await this.#changing(id, () => this.cmd(["pause", id]));
   }
 
   async resume(id: string): Promise<void> {
-    await this.cmd(["resume", id]);
+    await this.#changing(id, () => this.cmd(["resume", id]));
   }
 
   async checkpoint(id: string, imagePath: string): Promise<void> {
-    await this.cmd(["checkpoint", `--image-path=${imagePath}`, id], { timeoutMs: 300_000 });
+    await this.#changing(id, () =>
+      this.cmd(["checkpoint", `--image-path=${imagePath}`, id], { timeoutMs: 300_000 }),
+    );
   }
 
   /** `runsc run --detach` or `runsc restore --detach`; resolves once the sandbox is up. */
   startDetached(opts: StartSandboxOptions): Promise<void> {
+    return this.#changing(opts.id, () => this.#startDetached(opts));
+  }
+
+  async #changing<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.#forget(id);
+    try {
+      return await fn();
+    } finally {
+      this.#forget(id);
+    }
+  }
+
+  #startDetached(opts: StartSandboxOptions): Promise<void> {
     const sub = opts.imagePath
       ? ["restore", "--detach", `--image-path=${opts.imagePath}`, `--bundle=${opts.bundle}`, opts.id]
       : ["run", "--detach", `--bundle=${opts.bundle}`, opts.id];

@@ -1,0 +1,86 @@
+import { spawn } from "node:child_process";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Runsc } from "./runsc.ts";
+
+// A stand-in runsc that logs each subcommand and answers `state` with the pid
+// written in a file, so the test can count how often the real one would run.
+let dir: string;
+let fake: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "boxyard-runsc-"));
+  fake = join(dir, "runsc");
+  await writeFile(
+    fake,
+    `#!/bin/sh
+for a; do case "$a" in --*) ;; *) echo "$a" >> "${dir}/calls"; break;; esac; done
+case "$*" in
+  *" state "*) [ -f "${dir}/pid" ] || { echo "container does not exist" >&2; exit 1; }
+               echo "{\\"status\\":\\"$(cat ${dir}/status)\\",\\"pid\\":$(cat ${dir}/pid)}";;
+esac
+exit 0
+`,
+  );
+  await chmod(fake, 0o755);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function calls(): Promise<string[]> {
+  return (await readFile(join(dir, "calls"), "utf8").catch(() => "")).split("\n").filter(Boolean);
+}
+
+function runsc(): Runsc {
+  return new Runsc({ runscPath: fake, root: dir, platform: "systrap", network: "none" });
+}
+
+describe("Runsc.state cache", () => {
+  it("asks runsc once for repeated reads, again after a change or when asked for a fresh answer", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    await writeFile(join(dir, "pid"), String(process.pid));
+    await writeFile(join(dir, "status"), "running");
+    const r = runsc();
+    expect(await r.state("b1")).toEqual({ status: "running", pid: process.pid });
+    expect(await r.state("b1")).toEqual({ status: "running", pid: process.pid });
+    expect(await calls()).toEqual(["state"]);
+
+    await writeFile(join(dir, "status"), "paused");
+    await r.pause("b1");
+    expect((await r.state("b1"))?.status).toBe("paused");
+    expect(await calls()).toEqual(["state", "pause", "state"]);
+
+    await r.state("b1", { fresh: true });
+    // A signal to one process inside leaves the sandbox's entry alone.
+    await r.kill("b1", "TERM", { pid: 7 });
+    await r.state("b1");
+    expect(await calls()).toEqual(["state", "pause", "state", "state", "kill"]);
+  });
+
+  it("reads a cached live sandbox whose process has gone as stopped", async () => {
+    const child = spawn("sleep", ["30"]);
+    await writeFile(join(dir, "pid"), String(child.pid));
+    await writeFile(join(dir, "status"), "running");
+    const r = runsc();
+    expect((await r.state("b2"))?.status).toBe("running");
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect((await r.state("b2"))?.status).toBe("stopped");
+  });
+
+  it("caches that a sandbox does not exist until something starts one", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    await rm(join(dir, "pid"), { force: true });
+    const r = runsc();
+    expect(await r.state("b3")).toBeNull();
+    expect(await r.state("b3")).toBeNull();
+    expect(await calls()).toEqual(["state"]);
+    await r.delete("b3");
+    expect(await r.state("b3")).toBeNull();
+    expect(await calls()).toEqual(["state", "delete", "state"]);
+  });
+});
