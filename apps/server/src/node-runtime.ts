@@ -1,7 +1,12 @@
 import { join } from "node:path";
-import { type ImageResolver, ImageUnavailableError } from "@boxyard/agent";
+import {
+  type ImageBuildOptions,
+  type ImageBuildResult,
+  type ImageResolver,
+  ImageUnavailableError,
+} from "@boxyard/agent";
 import { type ImageSpec, imageKey } from "@boxyard/agent-protocol";
-import { buildBusyboxLayer, buildDebianLayer, LayerStore } from "@boxyard/images";
+import { buildBusyboxLayer, buildDebianLayer, findDebianLayer, LayerStore } from "@boxyard/images";
 import { NodeNetwork } from "@boxyard/netns";
 import { FakeRuntime, GvisorRuntime, type Runtime } from "@boxyard/runtime";
 import { StaticImageResolver } from "@boxyard/agent";
@@ -10,55 +15,101 @@ import { type ServerConfig, StartupError } from "./config.ts";
 
 /**
  * Builds (or finds in the node's layer store) the layers of an image. Each
- * image is resolved once per process; the layer store makes a rebuild of the
- * same spec a cache hit across restarts.
+ * image is resolved once per process, whoever asks first (a template build
+ * or a box being created), and everyone asking meanwhile shares that build
+ * and its log; the layer store makes a rebuild of the same spec a cache hit
+ * across restarts.
  */
 export class LayerStoreImageResolver implements ImageResolver {
-  readonly #inFlight = new Map<string, Promise<string[]>>();
+  readonly #inFlight = new Map<string, Promise<ImageBuildResult>>();
+  readonly #listeners = new Map<string, Set<(line: string) => void>>();
 
   constructor(
     private readonly store: LayerStore,
     private readonly logger: Logger,
   ) {}
 
-  resolve(spec: ImageSpec): Promise<string[]> {
+  async resolve(spec: ImageSpec): Promise<string[]> {
+    return (await this.#shared(spec)).layers;
+  }
+
+  async build(spec: ImageSpec, opts: ImageBuildOptions): Promise<ImageBuildResult> {
     const key = imageKey(spec);
-    let p = this.#inFlight.get(key);
-    if (!p) {
-      p = this.#build(spec).catch((err) => {
-        this.#inFlight.delete(key);
-        throw err;
-      });
-      this.#inFlight.set(key, p);
+    const settled = this.#inFlight.has(key) && !this.#listeners.has(key);
+    if (settled) {
+      const r = await this.#shared(spec);
+      return { layers: r.layers, cacheHit: true };
     }
-    return p;
+    let set = this.#listeners.get(key);
+    const joined = set !== undefined;
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(key, set);
+    }
+    set.add(opts.onLog);
+    if (joined) opts.onLog("this image is already being built on this node; following that build");
+    try {
+      return await this.#shared(spec);
+    } finally {
+      set.delete(opts.onLog);
+    }
   }
 
   async cached(): Promise<string[]> {
     return [...this.#inFlight.keys()];
   }
 
-  async #build(spec: ImageSpec): Promise<string[]> {
+  #shared(spec: ImageSpec): Promise<ImageBuildResult> {
+    const key = imageKey(spec);
+    let p = this.#inFlight.get(key);
+    if (!p) {
+      if (!this.#listeners.has(key)) this.#listeners.set(key, new Set());
+      const log = (line: string) => {
+        for (const fn of this.#listeners.get(key) ?? []) fn(line);
+        this.logger.debug({ image: key }, line);
+      };
+      p = this.#build(spec, log).then(
+        (r) => {
+          this.#listeners.delete(key);
+          return r;
+        },
+        (err) => {
+          this.#listeners.delete(key);
+          this.#inFlight.delete(key);
+          throw err;
+        },
+      );
+      this.#inFlight.set(key, p);
+    }
+    return p;
+  }
+
+  async #build(spec: ImageSpec, log: (line: string) => void): Promise<ImageBuildResult> {
     if ("oci" in spec) throw new ImageUnavailableError("OCI images are not supported yet");
     const started = Date.now();
     let digest: string;
+    let cacheHit = false;
     switch (spec.base) {
-      case "busybox":
+      case "busybox": {
+        const before = new Set(await this.store.list());
+        log("busybox base from the node's busybox-static");
         digest = await buildBusyboxLayer(this.store);
+        cacheHit = before.has(digest);
         break;
-      case "debian-bookworm":
-        digest = await buildDebianLayer(this.store, {
-          packages: spec.packages ?? [],
-          onLog: (line) => this.logger.debug({ image: "debian-bookworm" }, line),
-        });
+      }
+      case "debian-bookworm": {
+        const packages = spec.packages ?? [];
+        cacheHit = (await findDebianLayer(this.store, { packages })) !== null;
+        digest = await buildDebianLayer(this.store, { packages, onLog: log });
         break;
+      }
       default:
         throw new ImageUnavailableError(
           `unknown base image ${JSON.stringify(spec.base)}; use busybox or debian-bookworm`,
         );
     }
-    this.logger.info({ image: imageKey(spec), digest, ms: Date.now() - started }, "image ready");
-    return [digest];
+    this.logger.info({ image: imageKey(spec), digest, cacheHit, ms: Date.now() - started }, "image ready");
+    return { layers: [digest], cacheHit };
   }
 }
 

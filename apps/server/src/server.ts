@@ -47,6 +47,7 @@ import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
+import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
 import { registerTemplateRoutes } from "./api/templates.ts";
 import { registerUsageRoutes } from "./api/usage.ts";
 import { registerTerminalRoutes } from "./api/terminal.ts";
@@ -265,6 +266,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
     registerTemplateRoutes(routes);
+    registerTemplateBuildRoutes(routes, lifecycleDeps);
     registerUsageRoutes(routes, config.prices);
     registerAuditRoutes(routes, anchors);
     // Without a gateway of its own (role control), clients are sent to the

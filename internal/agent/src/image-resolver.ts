@@ -7,8 +7,25 @@ import { type ImageSpec, imageKey } from "@boxyard/agent-protocol";
  */
 export interface ImageResolver {
   resolve(spec: ImageSpec): Promise<string[]>;
+  /**
+   * A template build (build-runner.ts): like resolve, with the builder's
+   * output as log lines and whether the layers were already there.
+   * Resolvers without it are asked to resolve, and report no log.
+   */
+  build?(spec: ImageSpec, opts: ImageBuildOptions): Promise<ImageBuildResult>;
   /** Image keys (imageKey(spec)) already cached on this node, for scheduling affinity. */
   cached?(): Promise<string[]>;
+}
+
+export interface ImageBuildOptions {
+  /** One line of the builder's output (without its newline). */
+  onLog: (line: string) => void;
+}
+
+export interface ImageBuildResult {
+  layers: string[];
+  /** Nothing was built: the node already had these layers for this spec. */
+  cacheHit: boolean;
 }
 
 /** Thrown by a resolver when the image can never be built (bad spec, missing archive): not retried. */
@@ -29,6 +46,13 @@ export class StaticImageResolver implements ImageResolver {
     const key = imageKey(spec);
     this.seen.add(key);
     return [`sha256:${key.slice(4).padEnd(64, "0")}`];
+  }
+
+  async build(spec: ImageSpec, opts: ImageBuildOptions): Promise<ImageBuildResult> {
+    const cacheHit = this.seen.has(imageKey(spec));
+    const layers = await this.resolve(spec);
+    opts.onLog(cacheHit ? `cache hit: ${layers[0]} (pretend layer)` : `pretend layer ${layers[0]}`);
+    return { layers, cacheHit };
   }
 
   async cached(): Promise<string[]> {

@@ -23,6 +23,7 @@ import type { Clock } from "@boxyard/platform";
 import type { BoxObservation, Runtime } from "@boxyard/runtime";
 import type { Logger } from "pino";
 import { classify, type StepFailure } from "./box-failures.ts";
+import { BuildRunner } from "./build-runner.ts";
 import type { ImageResolver } from "./image-resolver.ts";
 import { nextStep, type Step } from "./step.ts";
 
@@ -87,6 +88,8 @@ export class NodeAgent {
   private readonly timings = new Map<string, Record<string, number>>();
   /** When each box was first seen hot-paused, for demotion to a cold pause. */
   private readonly pausedSince = new Map<string, number>();
+  /** Failed attempts to set a box's identity, for backoff. */
+  private readonly identityFailures = new Map<string, number>();
   /** Boxes whose demotion failed once: left hot-paused rather than tried again. */
   private readonly coldPauseFailed = new Set<string>();
   private seq: number;
@@ -95,6 +98,7 @@ export class NodeAgent {
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
   private commandLoop: Promise<void> | undefined;
+  private buildLoop: Promise<void> | undefined;
   private readonly commandsInFlight = new Set<Promise<void>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -145,6 +149,16 @@ export class NodeAgent {
     await this.register().catch((err) => this.o.logger.warn({ err }, "cannot register yet; retrying"));
     this.loop = this.run();
     if (this.o.link.fetchCommands) this.commandLoop = this.runCommands();
+    if (this.o.link.claimBuild && this.o.link.updateBuild)
+      this.buildLoop = new BuildRunner({
+        link: this.o.link,
+        images: this.o.images,
+        logger: this.o.logger.child({ part: "builds" }),
+        nodeId: () => (this.crashed ? undefined : this.nodeId),
+        longPollMs: this.o.longPollMs,
+        retry: this.o.retry,
+        signal: this.abort.signal,
+      }).run();
   }
 
   /** Stops polling and waits for in-flight steps. Boxes keep running. */
@@ -156,6 +170,7 @@ export class NodeAgent {
     this.retryTimers.clear();
     await this.loop;
     await this.commandLoop;
+    await this.buildLoop;
     await Promise.allSettled([...this.inFlight.values(), ...this.commandsInFlight]);
   }
 
@@ -369,8 +384,14 @@ export class NodeAgent {
       const s = nextStep(want.phase, have);
       if (s === null && (await this.demoteIfDue(boxId, want, have))) continue;
       if (s === null) {
+        const renamed = await this.keepIdentity(boxId, want, have, obs);
+        if (renamed === "retry") return;
+        if (renamed) {
+          carried = renamed;
+          continue;
+        }
         this.failures.delete(boxId);
-        await this.report(want, have, obs?.reason, undefined, obs?.address);
+        await this.report(want, have, obs?.reason, undefined, obs?.address, identityOf(obs));
         if (want.phase === "absent") this.forget(boxId);
         return;
       }
@@ -442,6 +463,40 @@ export class NodeAgent {
     return true;
   }
 
+  /**
+   * Keeps the box's identity (hostname, machine-id) as published: a box
+   * claimed from a warm pool is renamed while it runs. Returns the new
+   * observation when it changed something, "retry" after a failure (tried
+   * again with backoff), or null when there is nothing to do.
+   */
+  private async keepIdentity(
+    boxId: string,
+    want: DesiredBox,
+    have: ObservedPhase,
+    obs: BoxObservation | null,
+  ): Promise<BoxObservation | null | "retry"> {
+    const machineId = want.spec.machineId;
+    const setIdentity = this.o.runtime.setIdentity?.bind(this.o.runtime);
+    if (machineId === undefined || !setIdentity || !obs?.identity) return null;
+    if (have !== "running" && have !== "stopped" && have !== "prepared") return null;
+    if (obs.identity.hostname === want.spec.hostname && obs.identity.machineId === machineId) return null;
+    try {
+      this.o.failpoints.hit("agent.before-identity");
+      const started = Date.now();
+      const next = await setIdentity(boxId, { hostname: want.spec.hostname, machineId });
+      this.identityFailures.delete(boxId);
+      this.o.logger.info({ boxId, hostname: want.spec.hostname, ms: Date.now() - started }, "identity set");
+      return next;
+    } catch (err) {
+      if (isCrash(err)) throw err;
+      const attempts = (this.identityFailures.get(boxId) ?? 0) + 1;
+      this.identityFailures.set(boxId, attempts);
+      this.o.logger.warn({ err, boxId, attempts }, "cannot set the box's identity; retrying");
+      this.retryLater(boxId, this.o.clock.now().getTime() + backoffMs(attempts, this.o.retry));
+      return "retry";
+    }
+  }
+
   /** One runtime call; returns what the runtime says the box is now (null after destroy). */
   private async step(s: Step, boxId: string, want: DesiredBox | undefined): Promise<BoxObservation | null> {
     const started = Date.now();
@@ -455,6 +510,7 @@ export class NodeAgent {
         obs = await rt.prepare({
           id: boxId,
           hostname: want.spec.hostname,
+          ...(want.spec.machineId !== undefined ? { machineId: want.spec.machineId } : {}),
           layers,
           resources: { cpu, memoryMiB, diskGiB },
           network: want.spec.network,
@@ -494,9 +550,10 @@ export class NodeAgent {
     reason: string | undefined,
     error: { code: string; message: string; permanent: boolean; attempts: number } | undefined,
     address?: string,
+    identity?: string,
   ): Promise<void> {
     if (!this.nodeId) return;
-    const key = JSON.stringify([want.generation, phase, reason ?? null, error ?? null]);
+    const key = JSON.stringify([want.generation, phase, reason ?? null, error ?? null, identity ?? null]);
     const last = this.reported.get(want.boxId);
     const now = Date.now();
     if (last && last.key === key && now - last.at < this.o.rereportMs) return;
@@ -510,6 +567,7 @@ export class NodeAgent {
         attempts: error.attempts,
       };
     if (address !== undefined) r.address = address;
+    if (identity !== undefined) r.identity = identity;
     const t = this.timings.get(want.boxId);
     if (t) r.timings = { ...t };
     try {
@@ -542,5 +600,11 @@ export class NodeAgent {
     this.timings.delete(boxId);
     this.pausedSince.delete(boxId);
     this.coldPauseFailed.delete(boxId);
+    this.identityFailures.delete(boxId);
   }
+}
+
+/** How a report names the identity a box has ("hostname machine-id"). */
+function identityOf(obs: BoxObservation | null): string | undefined {
+  return obs?.identity ? `${obs.identity.hostname} ${obs.identity.machineId ?? ""}` : undefined;
 }

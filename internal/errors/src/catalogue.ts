@@ -48,6 +48,10 @@ export const errorCatalogue = {
   invalid_transition: { status: 409, title: "The box cannot make this change from its current state" },
   box_not_running: { status: 409, title: "The box is not running" },
   template_not_found: { status: 404, title: "No such template" },
+  template_build_failed: {
+    status: 409,
+    title: "The image build of this template version failed; push a fixed version",
+  },
   operation_not_found: { status: 404, title: "No such operation" },
   no_capacity: { status: 503, title: "No node has capacity for this box" },
   exec_failed: { status: 502, title: "The command could not be run in the box" },

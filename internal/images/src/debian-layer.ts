@@ -56,16 +56,33 @@ function run(cmd: string, args: string[], onLog?: (line: string) => void): Promi
   });
 }
 
-export async function buildDebianLayer(store: LayerStore, opts: DebianLayerOptions = {}): Promise<string> {
+function buildSpec(opts: DebianLayerOptions) {
   const extra = [...new Set(opts.packages ?? [])].sort();
   for (const p of extra) {
     if (!packageName.test(p)) throw new LayerBuildError(`invalid Debian package name: ${JSON.stringify(p)}`);
   }
   const suite = opts.suite ?? "bookworm";
   const mirror = opts.mirror ?? "http://deb.debian.org/debian";
-  const spec = { kind: "debian", version: 1, suite, mirror, packages: [...debianBasePackages, ...extra] };
+  return { kind: "debian", version: 1, suite, mirror, packages: [...debianBasePackages, ...extra] };
+}
+
+/** The layer an earlier build of the same spec published, if it is still in the store. */
+export async function findDebianLayer(
+  store: LayerStore,
+  opts: DebianLayerOptions = {},
+): Promise<string | null> {
+  return store.lookupSpec(buildSpec(opts));
+}
+
+export async function buildDebianLayer(store: LayerStore, opts: DebianLayerOptions = {}): Promise<string> {
+  const spec = buildSpec(opts);
+  const { suite, mirror } = spec;
   const cached = await store.lookupSpec(spec);
-  if (cached) return cached;
+  if (cached) {
+    opts.onLog?.(`cache hit: this package set was built before as ${cached}`);
+    return cached;
+  }
+  opts.onLog?.(`mmdebstrap ${suite} from ${mirror} with ${spec.packages.join(" ")}`);
   const digest = await store.publish(async (dir) => {
     // mmdebstrap wants to create the target itself.
     await rm(dir, { recursive: true, force: true });

@@ -5,6 +5,8 @@
 import {
   type AgentCommands,
   BoxReport,
+  type BuildJob,
+  BuildUpdate,
   type ControlPlaneLink,
   type DesiredBox,
   type DesiredSet,
@@ -20,6 +22,8 @@ import {
 import {
   applyAgentReport,
   claimNodeCommands,
+  claimTemplateBuild,
+  updateTemplateBuild,
   completeNodeCommand,
   deleteNodeCommand,
   type DesiredBoxRow,
@@ -49,6 +53,7 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
     phase: b.node_phase as DesiredBox["phase"],
     spec: {
       hostname: b.name,
+      ...(b.machine_id !== null ? { machineId: b.machine_id } : {}),
       image: b.image as DesiredBox["spec"]["image"],
       resources: b.resources,
       // From the box's template; boxes made before templates carried one reach nothing.
@@ -57,6 +62,12 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
     ...(b.node_phase === "paused" && b.pause_mode === "cold" ? { coldPause: true } : {}),
   };
 }
+
+/**
+ * How long a node owns a build it claimed without reporting. The agent
+ * reports at least every few seconds while it builds (build-runner.ts).
+ */
+export const BUILD_LEASE_MS = 60_000;
 
 export class InProcessNodeLink implements ControlPlaneLink {
   private readonly commands = new Map<string, AgentCommands>();
@@ -122,6 +133,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
         reason: r.reason ?? null,
         error: r.error ?? null,
         address: r.address ?? null,
+        identity: r.identity ?? null,
       });
       if (ok) {
         accepted++;
@@ -154,6 +166,38 @@ export class InProcessNodeLink implements ControlPlaneLink {
       id: commandId,
       nodeId,
       ...("reply" in result ? { reply: result.reply } : { error: result.error }),
+    });
+  }
+
+  /** The next template build for this node to do, claimed with a lease; long-polls up to `waitMs`. */
+  async claimBuild(nodeId: string, opts: FetchDesiredOptions): Promise<BuildJob | null> {
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const remaining = Math.max(0, deadline - Date.now());
+      const waiting = this.o.listener?.waitFor(
+        "boxyard_template_builds",
+        () => true,
+        Math.min(remaining, this.o.pollMs ?? 1_000),
+        opts.signal,
+      );
+      const row = await claimTemplateBuild(this.o.pool, { nodeId, leaseMs: BUILD_LEASE_MS });
+      if (row) return { id: row.id, image: row.image as BuildJob["image"], attempt: row.attempts };
+      if (remaining === 0 || opts.signal?.aborted) return null;
+      await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
+    }
+  }
+
+  async updateBuild(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean> {
+    const u = BuildUpdate.parse(update);
+    return updateTemplateBuild(this.o.pool, {
+      id: buildId,
+      nodeId,
+      leaseMs: BUILD_LEASE_MS,
+      status: u.status,
+      ...(u.log !== undefined ? { log: u.log } : {}),
+      ...(u.layers ? { layers: u.layers } : {}),
+      ...(u.cacheHit !== undefined ? { cacheHit: u.cacheHit } : {}),
+      ...(u.error !== undefined ? { error: u.error } : {}),
     });
   }
 

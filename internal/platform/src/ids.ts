@@ -25,7 +25,8 @@ export type IdPrefix =
   | "tpl"
   | "evt"
   | "sec"
-  | "sess";
+  | "sess"
+  | "bld";
 
 /** A server-generated id such as `box_0p3k...`: `^[a-z]+_[0-9a-z]{20}$`. */
 export function newId(prefix: IdPrefix): string {

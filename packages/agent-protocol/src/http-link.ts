@@ -4,6 +4,7 @@
 // control plane makes into the agent (exec) need a channel back to the
 // node, which this transport does not have yet.
 
+import { BuildClaim, type BuildJob, type BuildUpdate, BuildUpdateAck } from "./builds.ts";
 import type { AgentCommands, ControlPlaneLink, FetchDesiredOptions } from "./link.ts";
 import {
   type BoxReport,
@@ -98,6 +99,28 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
       result,
       this.auth(),
     );
+  }
+
+  async claimBuild(nodeId: string, opts: FetchDesiredOptions): Promise<BuildJob | null> {
+    const waitMs = Math.min(60_000, Math.max(0, Math.round(opts.waitMs)));
+    const body = await this.request(
+      "POST",
+      `/api/v1/agent/nodes/${nodeId}/builds/claim?waitMs=${waitMs}`,
+      undefined,
+      this.auth(),
+      opts.signal,
+    );
+    return BuildClaim.parse(body).build;
+  }
+
+  async updateBuild(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean> {
+    const body = await this.request(
+      "POST",
+      `/api/v1/agent/nodes/${nodeId}/builds/${buildId}`,
+      update,
+      this.auth(),
+    );
+    return BuildUpdateAck.parse(body).accepted;
   }
 
   private auth(): Record<string, string> {

@@ -2,3 +2,4 @@ export { HttpControlPlaneLink, HttpLinkError, type HttpLinkOptions } from "./htt
 export { imageKey } from "./image-key.ts";
 export type { AgentCommands, ControlPlaneLink, FetchDesiredOptions } from "./link.ts";
 export * from "./schemas.ts";
+export * from "./builds.ts";

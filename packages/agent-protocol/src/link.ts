@@ -2,6 +2,7 @@
 // all-in-one server passes an in-process implementation; a remote agent
 // would use one that speaks HTTP to /api/v1/agent/... with a node token.
 
+import type { BuildJob, BuildUpdate } from "./builds.ts";
 import type {
   BoxReport,
   DesiredSet,
@@ -40,4 +41,8 @@ export interface ControlPlaneLink {
    */
   fetchCommands?(nodeId: string, opts: FetchDesiredOptions): Promise<NodeCommand[]>;
   replyCommand?(nodeId: string, commandId: string, result: NodeCommandResult): Promise<void>;
+  /** Template image builds (builds.ts): claim the next one, long-polling up to `waitMs` when none waits. */
+  claimBuild?(nodeId: string, opts: FetchDesiredOptions): Promise<BuildJob | null>;
+  /** Progress of a claimed build; false when it is not this node's any more. */
+  updateBuild?(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean>;
 }

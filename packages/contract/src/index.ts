@@ -13,6 +13,7 @@ export * from "./routes.ts";
 export * from "./ssh-keys.ts";
 export * from "./system.ts";
 export * from "./teams.ts";
+export * from "./template-builds.ts";
 export * from "./templates.ts";
 export * from "./terminal.ts";
 export * from "./usage.ts";

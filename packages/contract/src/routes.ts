@@ -10,6 +10,7 @@ import * as ports from "./ports.ts";
 import * as quotas from "./quotas.ts";
 import * as system from "./system.ts";
 import * as teams from "./teams.ts";
+import * as templateBuilds from "./template-builds.ts";
 import * as templates from "./templates.ts";
 import * as terminal from "./terminal.ts";
 import * as usage from "./usage.ts";
@@ -55,6 +56,8 @@ export const allRoutes: readonly RouteDef[] = [
   templates.createTemplate,
   templates.listTemplates,
   templates.listTemplateVersions,
+  templateBuilds.getTemplateBuild,
+  templateBuilds.getTemplateBuildLogs,
   usage.getUsage,
   boxes.createBox,
   boxes.listBoxes,
@@ -79,6 +82,8 @@ export const allRoutes: readonly RouteDef[] = [
   agent.agentReport,
   agent.agentCommands,
   agent.agentCommandReply,
+  templateBuilds.agentBuildClaim,
+  templateBuilds.agentBuildUpdate,
   gateway.gatewayRegister,
   gateway.gatewayLookupKey,
   gateway.gatewayLookupBox,

@@ -83,6 +83,8 @@ export const TemplateVersion = z
     spec: TemplateSpec,
     createdBy: z.string().nullable(),
     createdAt: Timestamp,
+    /** The version's image build (GET .../versions/{version}/build has the details); absent for built-ins. */
+    buildStatus: z.enum(["queued", "building", "ready", "failed"]).nullable().optional(),
   })
   .meta({ id: "TemplateVersion" });
 

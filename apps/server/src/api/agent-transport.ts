@@ -3,6 +3,8 @@
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import {
+  agentBuildClaim,
+  agentBuildUpdate,
   agentCommandReply,
   agentCommands,
   agentDesired,
@@ -83,5 +85,19 @@ export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDep
     await authorizeNode(ctx.params.node, ctx.headers);
     await lc.link.replyCommand(ctx.params.node, ctx.params.command, ctx.body);
     return null;
+  });
+
+  r.add(agentBuildClaim, async (ctx, reply) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    const abort = new AbortController();
+    reply.raw.on("close", () => abort.abort());
+    return {
+      build: await lc.link.claimBuild(ctx.params.node, { waitMs: ctx.query.waitMs, signal: abort.signal }),
+    };
+  });
+
+  r.add(agentBuildUpdate, async (ctx) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    return { accepted: await lc.link.updateBuild(ctx.params.node, ctx.params.build, ctx.body) };
   });
 }

@@ -41,6 +41,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listTemplates: { access: "org" },
   getUsage: { access: "org" },
   listTemplateVersions: { access: "org" },
+  getTemplateBuild: { access: "org" },
+  getTemplateBuildLogs: { access: "org" },
   listTeamMembers: { access: "org" },
   setTeamMember: { access: "org", body: {} },
   removeTeamMember: { access: "org" },
@@ -69,6 +71,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   agentReport: { access: "node-token", body: {} },
   agentCommands: { access: "node-token" },
   agentCommandReply: { access: "node-token", body: { error: { code: "x", message: "y" } } },
+  agentBuildClaim: { access: "node-token" },
+  agentBuildUpdate: { access: "node-token", body: { status: "building" } },
   gatewayRegister: {
     access: "site-admin",
     body: {
@@ -102,6 +106,8 @@ const PARAMS: Record<string, string> = {
   port: "8080",
   team: "vteam",
   name: "vtpl",
+  version: "1",
+  build: "bld_00000000000000000000",
 };
 
 function pathOf(route: RouteDef): string {

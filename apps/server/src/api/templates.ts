@@ -6,10 +6,13 @@ import {
   TemplateSpec,
   type TemplateSpec as Spec,
 } from "@boxyard/contract";
+import type { ImageSpec } from "@boxyard/agent-protocol";
 import {
   addTemplateVersion,
+  getTemplateBuild,
   getTemplateVersion,
   inTx,
+  insertTemplateBuild,
   listLatestTemplates,
   listTemplateVersions as readVersions,
   type Queryable,
@@ -67,14 +70,35 @@ export function resolveSpec(name: string, version: number, spec: Spec): Resolved
   };
 }
 
-/** The org's template of that name (given or latest version), else a built-in one. */
+/** What a node builds for a spec (the agent protocol's image). */
+export function imageOfSpec(spec: Spec): ImageSpec {
+  if ("base" in spec.image)
+    return spec.image.base === "busybox"
+      ? { base: "busybox" }
+      : { base: spec.image.base, packages: spec.image.packages ?? [] };
+  throw new DomainError("validation_failed", { detail: "spec.image: unsupported image" });
+}
+
+/**
+ * The org's template of that name (given or latest version), else a built-in
+ * one. For a new box (`forNewBox`), a version whose image build failed is
+ * refused: the box could never start.
+ */
 export async function resolveOrgTemplate(
   db: Queryable,
   orgId: string,
   name: string,
   version?: number,
+  opts: { forNewBox?: boolean } = {},
 ): Promise<ResolvedTemplate> {
   const row = await getTemplateVersion(db, orgId, name, version);
+  if (row && opts.forNewBox) {
+    const build = await getTemplateBuild(db, row.template_id, row.version);
+    if (build?.status === "failed")
+      throw new DomainError("template_build_failed", {
+        detail: `${row.name} version ${row.version}: ${build.error ?? "the image build failed"}; see 'boxyard templates build ${row.name}@${row.version} --logs'`,
+      });
+  }
   if (row) return resolveSpec(row.name, row.version, row.spec as Spec);
   const own = await getTemplateVersion(db, orgId, name);
   if (own) throw new DomainError("template_not_found", { detail: `${name} version ${version}` });
@@ -88,6 +112,7 @@ function versionView(v: TemplateVersionRow) {
     spec: v.spec as Spec,
     createdBy: v.created_by_username,
     createdAt: v.created_at.toISOString(),
+    buildStatus: v.build_status,
   };
 }
 
@@ -105,6 +130,13 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
         spec,
         userId: ctx.actor.user.id,
       });
+      // A node builds the version's image now, rather than the first box waiting for it.
+      await insertTemplateBuild(tx, {
+        id: deps.ids.newId("bld"),
+        templateId: v.template_id,
+        version: v.version,
+        image: imageOfSpec(spec),
+      });
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "template.version.create",
@@ -115,7 +147,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
       });
       return v;
     });
-    return versionView(row);
+    return { ...versionView(row), buildStatus: "queued" as const };
   });
 
   r.add(listTemplates, async (ctx) => {

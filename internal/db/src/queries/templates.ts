@@ -7,10 +7,14 @@ export interface TemplateVersionRow {
   spec: unknown;
   created_by_username: string | null;
   created_at: Date;
+  /** Status of the version's image build; null for versions pushed before builds were recorded. */
+  build_status: "queued" | "building" | "ready" | "failed" | null;
 }
 
-const VERSION_VIEW = `SELECT v.template_id, t.name, v.version, v.spec, u.username AS created_by_username, v.created_at
-  FROM template_versions v JOIN templates t ON t.id = v.template_id LEFT JOIN users u ON u.id = v.created_by`;
+const VERSION_VIEW = `SELECT v.template_id, t.name, v.version, v.spec, u.username AS created_by_username, v.created_at,
+  b.status AS build_status
+  FROM template_versions v JOIN templates t ON t.id = v.template_id LEFT JOIN users u ON u.id = v.created_by
+  LEFT JOIN template_builds b ON b.template_id = v.template_id AND b.version = v.version`;
 
 /**
  * Adds a version: the first POST of a name creates the template, each later
@@ -59,8 +63,10 @@ export async function getTemplateVersion(
 /** Each template of the org at its latest version. */
 export async function listLatestTemplates(db: Queryable, orgId: string): Promise<TemplateVersionRow[]> {
   const { rows } = await db.query<TemplateVersionRow>(
-    `SELECT DISTINCT ON (t.name) v.template_id, t.name, v.version, v.spec, u.username AS created_by_username, v.created_at
+    `SELECT DISTINCT ON (t.name) v.template_id, t.name, v.version, v.spec, u.username AS created_by_username, v.created_at,
+            b.status AS build_status
        FROM template_versions v JOIN templates t ON t.id = v.template_id LEFT JOIN users u ON u.id = v.created_by
+       LEFT JOIN template_builds b ON b.template_id = v.template_id AND b.version = v.version
       WHERE t.org_id = $1 ORDER BY t.name, v.version DESC`,
     [orgId],
   );

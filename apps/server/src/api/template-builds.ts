@@ -1,0 +1,110 @@
+// The image build of each template version, as users see it: status and
+// timings, and the log (text from an offset, or followed as Server-Sent
+// Events until the build ends). The build itself runs on a node's agent
+// (internal/agent build-runner.ts), which reports through the node link.
+
+import { authorizeOrg } from "@boxyard/authz";
+import {
+  getTemplateBuild as getTemplateBuildRoute,
+  getTemplateBuildLogs,
+  type TemplateBuild,
+} from "@boxyard/contract";
+import {
+  getTemplateBuild,
+  getTemplateBuildById,
+  getTemplateVersion,
+  type Queryable,
+  readTemplateBuildLog,
+  type TemplateBuildRow,
+} from "@boxyard/db";
+import { DomainError } from "@boxyard/errors";
+import type { LifecycleDeps } from "./lifecycle-deps.ts";
+import type { RouteRegistrar } from "./registrar.ts";
+
+export function buildView(name: string, b: TemplateBuildRow, now: Date): TemplateBuild {
+  const end = b.finished_at ?? (b.status === "building" ? now : null);
+  return {
+    name,
+    version: b.version,
+    status: b.status,
+    layers: b.layers ?? [],
+    cacheHit: b.cache_hit,
+    error: b.error,
+    node: b.node_name,
+    attempts: b.attempts,
+    createdAt: b.created_at.toISOString(),
+    startedAt: b.started_at?.toISOString() ?? null,
+    finishedAt: b.finished_at?.toISOString() ?? null,
+    elapsedSeconds: b.started_at && end ? Math.max(0, (end.getTime() - b.started_at.getTime()) / 1000) : null,
+    logSize: Number(b.log_size),
+  };
+}
+
+/** The build of an org's template version; 404 when the version (or its build) does not exist. */
+async function findBuild(db: Queryable, orgId: string, name: string, version: number) {
+  const v = await getTemplateVersion(db, orgId, name, version);
+  const build = v ? await getTemplateBuild(db, v.template_id, version) : null;
+  if (!v || !build)
+    throw new DomainError("template_not_found", {
+      detail: v ? `${name} version ${version} has no recorded build` : `${name} version ${version}`,
+    });
+  return build;
+}
+
+const DONE = new Set(["ready", "failed"]);
+
+export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps): void {
+  const { deps } = r;
+
+  r.add(getTemplateBuildRoute, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
+    const b = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
+    return buildView(ctx.params.name, b, deps.clock.now());
+  });
+
+  r.add(getTemplateBuildLogs, async (ctx, reply) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
+    const build = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
+    const follow = ctx.query.follow === "1" || ctx.query.follow === "true";
+    if (!follow) {
+      const log = await readTemplateBuildLog(deps.pool, {
+        id: build.id,
+        offset: ctx.query.offset,
+        ...(ctx.query.end !== undefined ? { end: ctx.query.end } : {}),
+      });
+      return log.text;
+    }
+    // Followed: the log from `offset` as `log` events as it is written, then `end` with the build.
+    let offset = ctx.query.offset;
+    reply.hijack();
+    const timers: NodeJS.Timeout[] = [];
+    let unsubscribe = () => {};
+    let draining = Promise.resolve();
+    const stream = lc.sse.begin(reply.raw, ctx.requestId, () => {
+      unsubscribe();
+      for (const t of timers) clearInterval(t);
+    });
+    const drain = () => {
+      draining = draining
+        .then(async () => {
+          // Status first: log written before a build ended is all there by the time it reads ended.
+          const now = await getTemplateBuildById(deps.pool, build.id);
+          const log = await readTemplateBuildLog(deps.pool, { id: build.id, offset });
+          if (log.text) stream.send("log", { offset: log.from, text: log.text });
+          offset = log.from + log.text.length;
+          if (now && DONE.has(now.status)) {
+            stream.send("end", buildView(ctx.params.name, now, deps.clock.now()));
+            stream.end();
+          }
+        })
+        .catch((err) => deps.logger.warn({ err, build: build.id }, "cannot read the build log"));
+    };
+    unsubscribe = lc.listener.subscribe("boxyard_template_build_changed", (id) => {
+      if (id === build.id) drain();
+    });
+    timers.push(setInterval(() => stream.comment("keep-alive"), lc.sseHeartbeatMs));
+    timers.push(setInterval(drain, 1_000));
+    drain();
+    return "";
+  });
+}
