@@ -23,6 +23,18 @@
  *                           the command with the caller's own uid and gid
  *                           (SO_PEERCRED), so the socket grants nothing the
  *                           caller does not already have.
+ *   sudo [OPTIONS] CMD...   (boxinit bind-mounted over the image's /usr/bin/sudo)
+ *                           Asks PID 1 to run CMD as root. runsc sets
+ *                           no_new_privs on every process of a box, so the
+ *                           real setuid sudo can never gain privileges; PID 1
+ *                           (root) grants what the image's sudoers grant
+ *                           without a password: a rule "USER|%GROUP|ALL
+ *                           ALL=(ALL[:ALL]) NOPASSWD: ALL" in /etc/sudoers or
+ *                           the files in /etc/sudoers.d (root-owned, not group/other
+ *                           writable). Anything else is refused, never
+ *                           widened. The command gets the caller's own stdio
+ *                           and a sudo-style environment; signals to this
+ *                           process are passed on to it through PID 1.
  *   boxinit login           Replaces itself with the calling user's login shell
  *                           from /etc/passwd (argv[0] prefixed with '-').
  *   boxinit relay PORT      Connects to 127.0.0.1:PORT inside the box and
@@ -77,7 +89,182 @@ static socklen_t init_addr(struct sockaddr_un *addr) {
 static struct {
   pid_t pid;
   int conn;
+  int as_root; /* started for sudo: its requester may signal it over conn */
 } jobs[MAX_JOBS];
+
+/* Answers to a sudo request in place of a pid (see run_sudo). */
+#define SUDO_NO_RULE (-2)
+#define SUDO_PASSWORD (-3)
+
+/* Copies src into dst (capacity cap, cap > 0), cut short if need be, NUL-terminated. */
+static void copy_str(char *dst, size_t cap, const char *src) {
+  size_t l = strlen(src);
+  if (l >= cap) l = cap - 1;
+  memcpy(dst, src, l);
+  dst[l] = '\0';
+}
+
+/* Looks up a /etc/passwd entry by uid; fills name (and home, shell) or returns -1. */
+static int passwd_by_uid(uid_t uid, char *name, size_t name_cap, char *home, size_t home_cap, char *shell,
+                         size_t shell_cap) {
+  FILE *f = fopen("/etc/passwd", "r");
+  if (f == NULL) return -1;
+  char line[1024];
+  int found = -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    char *fields[7];
+    int n = 0;
+    char *p = line;
+    fields[n++] = p;
+    while (*p != '\0' && n < 7) {
+      if (*p == ':') {
+        *p = '\0';
+        fields[n++] = p + 1;
+      }
+      p++;
+    }
+    if (n < 7 || (uid_t)strtoul(fields[2], NULL, 10) != uid || fields[2][0] == '\0') continue;
+    fields[6][strcspn(fields[6], "\r\n")] = '\0';
+    copy_str(name, name_cap, fields[0]);
+    if (home != NULL) copy_str(home, home_cap, fields[5]);
+    if (shell != NULL) copy_str(shell, shell_cap, fields[6][0] == '/' ? fields[6] : "/bin/sh");
+    found = 0;
+    break;
+  }
+  fclose(f);
+  return found;
+}
+
+/* Whether user `name` (primary gid `gid`) belongs to group `group` per /etc/group. */
+static int in_group(const char *name, gid_t gid, const char *group) {
+  FILE *f = fopen("/etc/group", "r");
+  if (f == NULL) return 0;
+  char line[4096];
+  int yes = 0;
+  while (!yes && fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\r\n")] = '\0';
+    char *fields[4];
+    int n = 0;
+    char *p = line;
+    fields[n++] = p;
+    while (*p != '\0' && n < 4) {
+      if (*p == ':') {
+        *p = '\0';
+        fields[n++] = p + 1;
+      }
+      p++;
+    }
+    if (n < 4 || strcmp(fields[0], group) != 0) continue;
+    if (fields[2][0] != '\0' && (gid_t)strtoul(fields[2], NULL, 10) == gid) yes = 1;
+    for (char *m = strtok(fields[3], ","); m != NULL && !yes; m = strtok(NULL, ",")) yes = strcmp(m, name) == 0;
+  }
+  fclose(f);
+  return yes;
+}
+
+/* Whether the user spec of a sudoers rule (a comma list of names, %groups or ALL) names the caller. */
+static int sudoers_names(char *users, const char *name, gid_t gid) {
+  for (char *save = NULL, *u = strtok_r(users, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save)) {
+    if (strcmp(u, "ALL") == 0 || strcmp(u, name) == 0) return 1;
+    if (u[0] == '%' && in_group(name, gid, u + 1)) return 1;
+  }
+  return 0;
+}
+
+/*
+ * One sudoers file: 2 when a rule grants the caller everything without a
+ * password, 1 when a rule names the caller but wants a password, else 0.
+ * Only the plain "WHO ALL=(ALL[:ALL]) [NOPASSWD:] ALL" form counts; aliases,
+ * Defaults, includes and narrower rules are ignored, so nothing is granted
+ * that the file does not grant.
+ */
+static int sudoers_file(const char *path, const char *name, gid_t gid) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0) {
+    close(fd);
+    return 0;
+  }
+  FILE *f = fdopen(fd, "r");
+  if (f == NULL) {
+    close(fd);
+    return 0;
+  }
+  int best = 0;
+  char line[2048];
+  while (fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "#\r\n")] = '\0';
+    char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t ul = strcspn(p, " \t");
+    if (ul == 0 || p[ul] == '\0') continue;
+    p[ul] = '\0';
+    char *users = p;
+    if (strcmp(users, "Defaults") == 0 || strstr(users, "_Alias") != NULL) continue;
+    /* The rest without blanks: ALL=(ALL:ALL)NOPASSWD:ALL */
+    char rest[1024];
+    size_t rl = 0;
+    for (char *q = p + ul + 1; *q != '\0' && rl + 1 < sizeof rest; q++)
+      if (*q != ' ' && *q != '\t') rest[rl++] = *q;
+    rest[rl] = '\0';
+    if (strncmp(rest, "ALL=", 4) != 0) continue;
+    char *r = rest + 4;
+    if (*r == '(') {
+      if (strncmp(r, "(ALL)", 5) == 0 || strncmp(r, "(root)", 6) == 0) {
+        r = strchr(r, ')') + 1;
+      } else if (strncmp(r, "(ALL:ALL)", 9) == 0 || strncmp(r, "(root:ALL)", 10) == 0 ||
+                 strncmp(r, "(ALL:root)", 10) == 0 || strncmp(r, "(root:root)", 11) == 0) {
+        r = strchr(r, ')') + 1;
+      } else {
+        continue;
+      }
+    }
+    int nopasswd = 0;
+    for (;;) {
+      if (strncmp(r, "NOPASSWD:", 9) == 0) {
+        nopasswd = 1;
+        r += 9;
+      } else if (strncmp(r, "SETENV:", 7) == 0) {
+        r += 7;
+      } else if (strncmp(r, "PASSWD:", 7) == 0) {
+        nopasswd = 0;
+        r += 7;
+      } else {
+        break;
+      }
+    }
+    if (strcmp(r, "ALL") != 0 || !sudoers_names(users, name, gid)) continue;
+    int v = nopasswd ? 2 : 1;
+    if (v > best) best = v;
+  }
+  fclose(f);
+  return best;
+}
+
+/* What the image's sudoers grant uid/gid: 0 (granted), SUDO_PASSWORD or SUDO_NO_RULE. */
+static int sudo_verdict(uid_t uid, gid_t gid) {
+  if (uid == 0) return 0;
+  char name[256];
+  if (passwd_by_uid(uid, name, sizeof name, NULL, 0, NULL, 0) < 0) return SUDO_NO_RULE;
+  int best = sudoers_file("/etc/sudoers", name, gid);
+  struct stat dst;
+  DIR *d = opendir("/etc/sudoers.d");
+  if (d != NULL && fstat(dirfd(d), &dst) == 0 && dst.st_uid == 0 && (dst.st_mode & 022) == 0) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      /* sudo's includedir skips names with a dot or ending in '~'. */
+      size_t l = strlen(e->d_name);
+      if (l == 0 || strchr(e->d_name, '.') != NULL || e->d_name[l - 1] == '~') continue;
+      char path[512];
+      snprintf(path, sizeof path, "/etc/sudoers.d/%s", e->d_name);
+      int v = sudoers_file(path, name, gid);
+      if (v > best) best = v;
+    }
+  }
+  if (d != NULL) closedir(d);
+  return best == 2 ? 0 : best == 1 ? SUDO_PASSWORD : SUDO_NO_RULE;
+}
 
 /* Reads one spawn request from `conn` and starts it; answers the pid. */
 static void serve_request(int conn) {
@@ -122,14 +309,29 @@ static void serve_request(int conn) {
     uid_t uid;
     gid_t gid;
   } cred = {idst.st_uid, idst.st_gid};
-  /* Layout: cwd, argc, argv..., env..., "" */
-  char *strs[8192];
+  /* Layout: mode ("self" or "root"), cwd, argc, argv..., env..., "" */
+  static char *all[8192];
   int nstr = 0;
   for (size_t i = 0; i < len - 1 && nstr < 8190;) {
-    strs[nstr++] = buf + i;
+    all[nstr++] = buf + i;
     i += strlen(buf + i) + 1;
   }
-  if (nstr < 3) goto fail;
+  if (nstr < 4) goto fail;
+  int as_root = strcmp(all[0], "root") == 0;
+  if (!as_root && strcmp(all[0], "self") != 0) goto fail;
+  char **strs = all + 1;
+  nstr--;
+  if (as_root) {
+    int verdict = sudo_verdict(cred.uid, cred.gid);
+    if (verdict != 0) {
+      int32_t no = verdict;
+      if (write(conn, &no, sizeof no) < 0) {
+      }
+      goto fail;
+    }
+    cred.uid = 0;
+    cred.gid = 0;
+  }
   int argc = atoi(strs[1]);
   if (argc < 1 || argc > 4000 || 2 + argc > nstr) goto fail;
   static char *argv[4001];
@@ -172,6 +374,7 @@ static void serve_request(int conn) {
   for (int i = 0; i < 4; i++) close(fds[i]);
   jobs[slot].pid = pid;
   jobs[slot].conn = conn;
+  jobs[slot].as_root = as_root;
   int32_t p = pid;
   if (write(conn, &p, sizeof p) != (ssize_t)sizeof p) {
   }
@@ -189,10 +392,13 @@ static void reap(void) {
     for (int i = 0; i < MAX_JOBS; i++) {
       if (jobs[i].pid != p) continue;
       int32_t v = st;
-      if (write(jobs[i].conn, &v, sizeof v) < 0) {
+      if (jobs[i].conn >= 0) {
+        if (write(jobs[i].conn, &v, sizeof v) < 0) {
+        }
+        close(jobs[i].conn);
       }
-      close(jobs[i].conn);
       jobs[i].pid = 0;
+      jobs[i].conn = -1;
       break;
     }
   }
@@ -485,11 +691,38 @@ static int run_init(void) {
     close(lfd);
     lfd = -1;
   }
+  static struct pollfd fds[2 + MAX_JOBS];
+  static int fd_job[2 + MAX_JOBS];
   for (;;) {
     oom_guard();
     int64_t wait = guard.next_ms - now_ms();
-    struct pollfd fds[2] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0}};
-    if (poll(fds, lfd >= 0 ? 2 : 1, wait < 0 ? 0 : (int)wait) <= 0) continue;
+    fds[0] = (struct pollfd){sfd, POLLIN, 0};
+    fds[1] = (struct pollfd){lfd, POLLIN, 0};
+    nfds_t nfds = 2;
+    /* A sudo job's requester passes signals on as one byte each. */
+    for (int i = 0; i < MAX_JOBS; i++)
+      if (jobs[i].pid > 0 && jobs[i].as_root && jobs[i].conn >= 0) {
+        fd_job[nfds] = i;
+        fds[nfds++] = (struct pollfd){jobs[i].conn, POLLIN, 0};
+      }
+    if (poll(fds, nfds, wait < 0 ? 0 : (int)wait) <= 0) continue;
+    for (nfds_t k = 2; k < nfds; k++) {
+      if (!fds[k].revents) continue;
+      int j = fd_job[k];
+      unsigned char sig = 0;
+      ssize_t r = read(jobs[j].conn, &sig, 1);
+      if (r == 1) {
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT || sig == SIGUSR1 ||
+            sig == SIGUSR2 || sig == SIGWINCH || sig == SIGKILL || sig == SIGCONT)
+          kill(-jobs[j].pid, sig);
+      } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+        /* The requester is gone (sudo killed): hang up on its command, as a
+         * closing terminal would. */
+        kill(-jobs[j].pid, SIGHUP);
+        close(jobs[j].conn);
+        jobs[j].conn = -1;
+      }
+    }
     if (fds[0].revents) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
@@ -562,15 +795,23 @@ static int pump(int from, int to) {
   }
 }
 
-/* Asks PID 1 to start argv with our stdio ends; returns its pid, or -1. */
-static pid_t spawn_via_init(int conn, int child_fds[3], char **argv) {
+/*
+ * Asks PID 1 to start argv with the given stdio, in cwd with envp, as the
+ * caller (mode "self") or as root (mode "root", for sudo); returns its pid,
+ * -1 on failure, or PID 1's refusal (SUDO_NO_RULE, SUDO_PASSWORD).
+ */
+static pid_t spawn_via_init(int conn, int child_fds[3], char **argv, const char *mode, const char *cwd_in,
+                            char **envp) {
   int fds[4] = {child_fds[0], child_fds[1], child_fds[2], -1};
   fds[3] = memfd_create("boxyard-id", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fds[3] < 0) return -1;
   static char buf[MAX_REQUEST];
   size_t len = 0;
   char cwd[4096];
-  if (getcwd(cwd, sizeof cwd) == NULL) strcpy(cwd, "/");
+  if (cwd_in != NULL)
+    snprintf(cwd, sizeof cwd, "%s", cwd_in);
+  else if (getcwd(cwd, sizeof cwd) == NULL)
+    strcpy(cwd, "/");
   int argc = 0;
   while (argv[argc] != NULL) argc++;
   char argcs[16];
@@ -582,10 +823,11 @@ static pid_t spawn_via_init(int conn, int child_fds[3], char **argv) {
     memcpy(buf + len, (str), l_);                     \
     len += l_;                                        \
   } while (0)
+  ADD(mode);
   ADD(cwd);
   ADD(argcs);
   for (int i = 0; i < argc; i++) ADD(argv[i]);
-  for (char **e = environ; *e != NULL; e++)
+  for (char **e = envp; *e != NULL; e++)
     if (**e != '\0') ADD(*e);
 #undef ADD
   buf[len++] = '\0';
@@ -622,7 +864,7 @@ static pid_t spawn_via_init(int conn, int child_fds[3], char **argv) {
     if (n <= 0) return -1;
     got += (size_t)n;
   }
-  return pid > 0 ? pid : -1;
+  return pid > 0 ? pid : (pid == SUDO_NO_RULE || pid == SUDO_PASSWORD) ? pid : -1;
 }
 
 static pid_t spawn_local(int fds[3], char **argv) {
@@ -678,7 +920,7 @@ static int run_exec(int argc, char **argv) {
   struct sockaddr_un addr;
   socklen_t alen = init_addr(&addr);
   pid_t pid = -1;
-  if (conn >= 0 && connect(conn, (struct sockaddr *)&addr, alen) == 0) pid = spawn_via_init(conn, child_fds, argv);
+  if (conn >= 0 && connect(conn, (struct sockaddr *)&addr, alen) == 0) pid = spawn_via_init(conn, child_fds, argv, "self", NULL, environ);
   int via_init = pid > 0;
   if (!via_init) {
     if (conn >= 0) close(conn);
@@ -785,6 +1027,218 @@ static int run_exec(int argc, char **argv) {
   return 126;
 }
 
+static int sudo_conn = -1;
+
+/* Passes a signal to the sudo command through PID 1 (one byte on the request's connection). */
+static void sudo_forward(int sig) {
+  unsigned char b = (unsigned char)sig;
+  int saved = errno;
+  if (sudo_conn >= 0 && send(sudo_conn, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+  }
+  errno = saved;
+}
+
+static int sudo_usage(FILE *to, int status) {
+  fprintf(to,
+          "usage: sudo [-EHnS] [-u root] COMMAND [ARG...]\n"
+          "       sudo -i | -s [COMMAND [ARG...]]\n"
+          "       sudo -l | -v | -k | -V | -h\n"
+          "Runs COMMAND as root in this Boxyard box, as /etc/sudoers and /etc/sudoers.d allow\n"
+          "without a password (NOPASSWD rules). Only root can be the target user.\n");
+  return status;
+}
+
+/* Appends "key=value" to env (capacity cap), replacing an earlier entry with the same key. */
+static void env_set(char **env, int *n, int cap, const char *key, const char *value) {
+  size_t kl = strlen(key);
+  char *entry = malloc(kl + strlen(value) + 2);
+  if (entry == NULL) return;
+  sprintf(entry, "%s=%s", key, value);
+  for (int i = 0; i < *n; i++)
+    if (strncmp(env[i], key, kl) == 0 && env[i][kl] == '=') {
+      env[i] = entry;
+      return;
+    }
+  if (*n < cap - 1) env[(*n)++] = entry;
+  env[*n] = NULL;
+}
+
+/* `sudo`: see the top of this file. */
+static int run_sudo(int argc, char **argv) {
+  int keep_env = 0, login = 0, shell = 0, list = 0, validate = 0, forget = 0;
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (a[0] != '-' || a[1] == '\0') break;
+    if (a[1] == '-') {
+      if (strcmp(a, "--preserve-env") == 0) keep_env = 1;
+      else if (strcmp(a, "--login") == 0) login = 1;
+      else if (strcmp(a, "--shell") == 0) shell = 1;
+      else if (strcmp(a, "--list") == 0) list = 1;
+      else if (strcmp(a, "--validate") == 0) validate = 1;
+      else if (strcmp(a, "--reset-timestamp") == 0 || strcmp(a, "--remove-timestamp") == 0) forget = 1;
+      else if (strcmp(a, "--non-interactive") == 0 || strcmp(a, "--set-home") == 0 || strcmp(a, "--stdin") == 0) {
+      } else if (strcmp(a, "--help") == 0) return sudo_usage(stdout, 0);
+      else if (strcmp(a, "--version") == 0) {
+        printf("Sudo version 1.9 (Boxyard: runs commands as root through the box's init)\n");
+        return 0;
+      } else if (strncmp(a, "--user=", 7) == 0) {
+        if (strcmp(a + 7, "root") != 0 && strcmp(a + 7, "#0") != 0) {
+          fprintf(stderr, "sudo: only root can be the target user in a Boxyard box (not %s)\n", a + 7);
+          return 1;
+        }
+      } else {
+        fprintf(stderr, "sudo: unknown option %s\n", a);
+        return sudo_usage(stderr, 1);
+      }
+      continue;
+    }
+    for (const char *p = a + 1; *p != '\0'; p++) {
+      switch (*p) {
+        case 'E': keep_env = 1; break;
+        case 'i': login = 1; break;
+        case 's': shell = 1; break;
+        case 'l': list = 1; break;
+        case 'v': validate = 1; break;
+        case 'k': case 'K': forget = 1; break;
+        case 'n': case 'H': case 'S': case 'b': break;
+        case 'h': return sudo_usage(stdout, 0);
+        case 'V':
+          printf("Sudo version 1.9 (Boxyard: runs commands as root through the box's init)\n");
+          return 0;
+        case 'u': {
+          const char *user = p[1] != '\0' ? p + 1 : (i + 1 < argc ? argv[++i] : NULL);
+          if (user == NULL) {
+            fprintf(stderr, "sudo: option requires an argument -- 'u'\n");
+            return sudo_usage(stderr, 1);
+          }
+          if (strcmp(user, "root") != 0 && strcmp(user, "#0") != 0) {
+            fprintf(stderr, "sudo: only root can be the target user in a Boxyard box (not %s)\n", user);
+            return 1;
+          }
+          if (p[1] != '\0') p += strlen(p) - 1; /* the rest of this argument was the user */
+          break;
+        }
+        default:
+          fprintf(stderr, "sudo: invalid option -- '%c'\n", *p);
+          return sudo_usage(stderr, 1);
+      }
+    }
+  }
+  char **cmd = argv + i;
+  int ncmd = argc - i;
+  if (forget && ncmd == 0 && !login && !shell && !list && !validate) return 0;
+  char caller[256] = "unknown", root_home[512] = "/root", root_shell[512] = "/bin/sh";
+  passwd_by_uid(getuid(), caller, sizeof caller, NULL, 0, NULL, 0);
+  passwd_by_uid(0, (char[256]){0}, 256, root_home, sizeof root_home, root_shell, sizeof root_shell);
+  static char *run[4100];
+  int nrun = 0;
+  static char joined[65536];
+  size_t jl = 0;
+  for (int k = 0; k < ncmd && jl < sizeof joined - 2; k++)
+    jl += (size_t)snprintf(joined + jl, sizeof joined - jl, "%s%s", k ? " " : "", cmd[k]);
+  if (list || validate) {
+    run[nrun++] = "true";
+  } else if (login || shell) {
+    const char *sh = shell && !login && getenv("SHELL") ? getenv("SHELL") : root_shell;
+    run[nrun++] = (char *)sh;
+    if (login) run[nrun++] = "-l";
+    if (ncmd > 0) {
+      run[nrun++] = "-c";
+      run[nrun++] = joined;
+    }
+  } else if (ncmd == 0) {
+    return sudo_usage(stderr, 1);
+  } else {
+    if (ncmd > 4000) {
+      fprintf(stderr, "sudo: too many arguments\n");
+      return 1;
+    }
+    for (int k = 0; k < ncmd; k++) run[nrun++] = cmd[k];
+  }
+  run[nrun] = NULL;
+  /* The environment: sudo's env_reset (a few variables kept, HOME and the
+   * like set for root), or the caller's with -E; the SUDO_* variables always. */
+  static char *env[4096];
+  int nenv = 0;
+  env[0] = NULL;
+  if (keep_env) {
+    for (char **e = environ; *e != NULL && nenv < 4000; e++) env[nenv++] = *e;
+    env[nenv] = NULL;
+  } else {
+    static const char *keep[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE", "DISPLAY", "TZ", NULL};
+    for (char **e = environ; *e != NULL && nenv < 4000; e++) {
+      int ok = strncmp(*e, "LC_", 3) == 0;
+      for (int k = 0; keep[k] != NULL && !ok; k++)
+        ok = strncmp(*e, keep[k], strlen(keep[k])) == 0 && (*e)[strlen(keep[k])] == '=';
+      if (ok) env[nenv++] = *e;
+    }
+    env[nenv] = NULL;
+    env_set(env, &nenv, 4096, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    env_set(env, &nenv, 4096, "HOME", root_home);
+    env_set(env, &nenv, 4096, "SHELL", root_shell);
+    env_set(env, &nenv, 4096, "USER", "root");
+    env_set(env, &nenv, 4096, "LOGNAME", "root");
+  }
+  char num[32];
+  env_set(env, &nenv, 4096, "SUDO_USER", caller);
+  snprintf(num, sizeof num, "%u", (unsigned)getuid());
+  env_set(env, &nenv, 4096, "SUDO_UID", num);
+  snprintf(num, sizeof num, "%u", (unsigned)getgid());
+  env_set(env, &nenv, 4096, "SUDO_GID", num);
+  env_set(env, &nenv, 4096, "SUDO_COMMAND", ncmd > 0 ? joined : run[0]);
+
+  int conn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr;
+  socklen_t alen = init_addr(&addr);
+  if (conn < 0 || connect(conn, (struct sockaddr *)&addr, alen) != 0) {
+    fprintf(stderr, "sudo: cannot reach the box's init (%s); is this a Boxyard box?\n", strerror(errno));
+    return 1;
+  }
+  int stdio[3] = {0, 1, 2};
+  pid_t pid = spawn_via_init(conn, stdio, run, "root", login ? root_home : NULL, env);
+  if (pid == SUDO_PASSWORD) {
+    fprintf(stderr,
+            "sudo: a password is required: %s's sudoers rule has no NOPASSWD, and a Boxyard box has no "
+            "passwords (add NOPASSWD to the rule in the template's image)\n",
+            caller);
+    return 1;
+  }
+  if (pid == SUDO_NO_RULE) {
+    fprintf(stderr, "sudo: %s is not in the sudoers file (no NOPASSWD rule for %s in /etc/sudoers or /etc/sudoers.d)\n",
+            caller, caller);
+    return 1;
+  }
+  if (pid < 0) {
+    fprintf(stderr, "sudo: the box's init could not start the command\n");
+    return 1;
+  }
+  if (list) {
+    printf("User %s may run the following commands on this box:\n    (ALL : ALL) NOPASSWD: ALL\n", caller);
+  }
+  sudo_conn = conn;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = sudo_forward;
+  int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (size_t k = 0; k < sizeof relayed / sizeof relayed[0]; k++) sigaction(relayed[k], &sa, NULL);
+  int32_t status = 0;
+  size_t got = 0;
+  while (got < sizeof status) {
+    ssize_t n = read(conn, (char *)&status + got, sizeof status - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 126;
+    got += (size_t)n;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 126;
+}
+
 static int run_login(void) {
   uid_t uid = getuid();
   const char *shell = "/bin/sh";
@@ -885,6 +1339,9 @@ static int run_relay(const char *port_arg) {
 }
 
 int main(int argc, char **argv) {
+  const char *base = strrchr(argv[0], '/');
+  base = base == NULL ? argv[0] : base + 1;
+  if (strcmp(base, "sudo") == 0) return run_sudo(argc, argv);
   if (argc == 3 && strcmp(argv[1], "relay") == 0) return run_relay(argv[2]);
   if (argc >= 2 && strcmp(argv[1], "exec") == 0) {
     int skip = (argc >= 3 && strcmp(argv[2], "--") == 0) ? 3 : 2;

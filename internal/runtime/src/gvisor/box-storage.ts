@@ -3,7 +3,7 @@
 // step checks what is already there, so a prepare or start that crashed
 // half-way can simply run again, and release undoes all of it.
 
-import { chmod, chown, cp, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, cp, lstat, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageLayerMissingError } from "../errors.ts";
 import type { BoxSpec } from "../runtime.ts";
@@ -16,6 +16,15 @@ export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is a regular file itself (a symlink is not). */
+export async function isRegularFile(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isFile();
   } catch {
     return false;
   }

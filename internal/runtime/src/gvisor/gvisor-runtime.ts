@@ -33,11 +33,17 @@ import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
 import { type BoxRecord, type RecordedPhase, readRecord, writeRecord } from "./box-record.ts";
 import { openSession } from "./box-session.ts";
-import { createBoxStorage, ensureBoxStorage, exists, releaseBoxStorage } from "./box-storage.ts";
+import {
+  createBoxStorage,
+  ensureBoxStorage,
+  exists,
+  isRegularFile,
+  releaseBoxStorage,
+} from "./box-storage.ts";
 import { ensureBoxinit } from "./boxinit-binary.ts";
 import { memoryCgroupDir, preferStubsAsOomVictims, removeCgroups } from "./cgroups.ts";
 import { KeyedLock } from "./keyed-lock.ts";
-import { buildOciSpec } from "./oci-spec.ts";
+import { buildOciSpec, sudoPath } from "./oci-spec.ts";
 import { Runsc, type SandboxState } from "./runsc.ts";
 
 export interface GvisorRuntimeOptions {
@@ -342,6 +348,7 @@ export class GvisorRuntime implements Runtime {
       cgroupsPath: this.cgroupsPath(id),
       netnsPath,
       memoryCgroupDir: memoryCgroupDir(this.cgroupsPath(id)),
+      sudoShim: await isRegularFile(join(paths.rootfs, sudoPath)),
     });
     await writeFile(join(paths.bundle, "config.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
     await mkdir(paths.scratch, { recursive: true, mode: 0o700 });

@@ -28,7 +28,16 @@ export interface OciSpecInput {
    * cgroup, and sets its limit, before the gofer opens mount sources.)
    */
   memoryCgroupDir?: string;
+  /**
+   * The image has /usr/bin/sudo: boxinit is mounted over it. runsc sets
+   * no_new_privs on every box process, so the setuid binary cannot work;
+   * boxinit's sudo mode asks init to run the command as root when the
+   * image's sudoers allow it without a password (boxinit.c).
+   */
+  sudoShim?: boolean;
 }
+
+export const sudoPath = "/usr/bin/sudo";
 
 /** Where boxinit's OOM guard reads the box's host memory cgroup (boxinit.c). */
 export const memoryCgroupFiles = ["memory.usage_in_bytes", "memory.stat"] as const;
@@ -50,8 +59,8 @@ export function buildOciSpec(input: OciSpecInput): object {
       args: [boxInitPath],
       env: [defaultPath],
       cwd: "/",
-      // Init starts people's commands (boxinit exec), which inherit this:
-      // with no_new_privs set, setuid programs such as sudo refuse to run.
+      // Init starts people's commands (boxinit exec), which inherit this.
+      // (runsc 0.0~20240729 sets no_new_privs anyway, hence sudoShim.)
       noNewPrivileges: false,
       capabilities: { bounding: initCaps, effective: initCaps, permitted: initCaps },
       rlimits: [
@@ -95,6 +104,9 @@ export function buildOciSpec(input: OciSpecInput): object {
         options: ["rbind", "rw", "nosuid", "nodev"],
       },
       { destination: boxInitPath, type: "bind", source: input.boxinitHostPath, options: ["rbind", "ro"] },
+      ...(input.sudoShim
+        ? [{ destination: sudoPath, type: "bind", source: input.boxinitHostPath, options: ["rbind", "ro"] }]
+        : []),
       ...(input.memoryCgroupDir
         ? memoryCgroupFiles.map((f) => ({
             destination: `/.boxyard/${f}`,
