@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.boxyard-npm-ci
 BUILD_STAMP := dist/boxyard.mjs
-SOURCES := $(shell find apps packages internal -name '*.ts' -o -name '*.sql' -o -name '*.c' -o -name '*.css' 2>/dev/null | grep -v node_modules)
+SOURCES := $(shell find apps packages internal -name '*.ts' -o -name '*.tsx' -o -name '*.html' -o -name '*.sql' -o -name '*.c' -o -name '*.css' 2>/dev/null | grep -v node_modules)
 
 .PHONY: up test bench clean build deps setup lint typecheck test-only
 

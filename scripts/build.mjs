@@ -56,8 +56,11 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(resolve(root, "node_modules/@xterm/xterm/css/xterm.css"), resolve(root, "dist/web/xterm.css"));
+// The dashboard (React), built by vite into dist/dashboard: index.html and hashed files under static/.
+const { build: viteBuild } = await import("vite");
+await viteBuild({ configFile: resolve(root, "apps/web/dashboard/vite.config.ts"), logLevel: "warn" });
 // The in-box init is compiled on each node from its C source (static, so it
 // runs in any image); ship the source beside the bundle.
 mkdirSync(resolve(root, "dist/boxinit"), { recursive: true });
 copyFileSync(resolve(root, "internal/runtime/boxinit/boxinit.c"), resolve(root, "dist/boxinit/boxinit.c"));
-console.log(`build: dist/boxyard.mjs and dist/web in ${Date.now() - started} ms`);
+console.log(`build: dist/boxyard.mjs, dist/web and dist/dashboard in ${Date.now() - started} ms`);

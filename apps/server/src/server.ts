@@ -293,7 +293,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       };
     });
     routes.assertComplete(allRoutes);
-    registerWebRoutes(app, { gatewayWsBase });
+    registerWebRoutes(app, { gatewayWsBase, oidc: oidc !== undefined });
     // Previews reach boxes on this node directly; with no node of its own
     // (role control), through the registered gateway's relay.
     const previewConnector = localNode

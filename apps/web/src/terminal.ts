@@ -12,8 +12,24 @@ function say(text: string): void {
   status.textContent = text;
 }
 
+/** The dashboard keeps a pasted token for its tab (sessionStorage); this page's own form keeps it in localStorage. */
 function token(): string | null {
-  return localStorage.getItem(TOKEN_KEY);
+  return sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY);
+}
+
+function forgetToken(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY);
+}
+
+/** How this page proves who it is: an API token, or the browser session (cookie plus its CSRF token). */
+type Credentials = { bearer: string } | { csrf: string };
+
+async function browserSession(): Promise<Credentials | null> {
+  const res = await fetch("/auth/session", { credentials: "same-origin" }).catch(() => null);
+  if (!res?.ok) return null;
+  const body = (await res.json()) as { csrfToken?: string };
+  return body.csrfToken ? { csrf: body.csrfToken } : null;
 }
 
 /** Without a saved token, ask for one (the dashboard's sign-in stores it in the same place). */
@@ -31,17 +47,19 @@ function askForToken(): Promise<string> {
   });
 }
 
-async function fetchTicket(bearer: string): Promise<{ ticket: string; url: string }> {
+async function fetchTicket(creds: Credentials): Promise<{ ticket: string; url: string }> {
   const res = await fetch(
     `/api/v1/orgs/${encodeURIComponent(org)}/boxes/${encodeURIComponent(box)}/terminal-ticket`,
     {
       method: "POST",
-      headers: { authorization: `Bearer ${bearer}` },
+      credentials: "same-origin",
+      headers:
+        "bearer" in creds ? { authorization: `Bearer ${creds.bearer}` } : { "x-csrf-token": creds.csrf },
     },
   );
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
-    if (res.status === 401) localStorage.removeItem(TOKEN_KEY);
+    if (res.status === 401 && "bearer" in creds) forgetToken();
     throw new Error(body.detail ? `${body.title}: ${body.detail}` : (body.title ?? `HTTP ${res.status}`));
   }
   // A separate gateway serves the WebSocket when the server names one; else this origin does.
@@ -84,15 +102,18 @@ async function main(): Promise<void> {
 
   const connect = async (): Promise<void> => {
     say(attempt === 0 ? `Connecting to ${box}…` : `Reconnecting to ${box} (attempt ${attempt})…`);
-    let bearer = token() ?? (await askForToken());
+    const saved = token();
+    const creds: Credentials = saved
+      ? { bearer: saved }
+      : ((await browserSession()) ?? { bearer: await askForToken() });
     let ticket: string;
     let wsUrl: string;
     try {
-      ({ ticket, url: wsUrl } = await fetchTicket(bearer));
+      ({ ticket, url: wsUrl } = await fetchTicket(creds));
     } catch (err) {
       say(`Cannot open a terminal: ${(err as Error).message}`);
-      if (!token()) {
-        bearer = await askForToken();
+      if ("bearer" in creds && !token()) {
+        await askForToken();
         return connect();
       }
       return;

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +30,44 @@ export async function readAsset(dir: string, name: string): Promise<{ body: Buff
   const ext = name.slice(name.lastIndexOf("."));
   try {
     return { body: await readFile(join(dir, name)), type: TYPES[ext] ?? "application/octet-stream" };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where the dashboard's build is (vite's output: index.html and static/):
+ * beside the server bundle (dist/dashboard) or in the repository's dist.
+ */
+export function findDashboardDir(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "dashboard"), resolve(here, "../../../../dist/dashboard")]) {
+    if (existsSync(join(candidate, "index.html"))) return candidate;
+  }
+  return null;
+}
+
+const STATIC_TYPES: Record<string, string> = {
+  ...TYPES,
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".woff2": "font/woff2",
+};
+
+/** A file of the dashboard's build, by a name listed in its static/ folder (never a path from the request). */
+export async function readDashboardFile(
+  dir: string,
+  name: string,
+): Promise<{ body: Buffer; type: string } | null> {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith(".")) return null;
+  const listed = await readdir(join(dir, "static")).catch(() => [] as string[]);
+  if (!listed.includes(name)) return null;
+  const ext = name.slice(name.lastIndexOf("."));
+  try {
+    return {
+      body: await readFile(join(dir, "static", name)),
+      type: STATIC_TYPES[ext] ?? "application/octet-stream",
+    };
   } catch {
     return null;
   }

@@ -16,6 +16,7 @@ export function terminalPage(org: string, box: string): string {
   header { display: flex; gap: 1rem; align-items: baseline; padding: .4rem .8rem; background: #1d1f24; }
   header h1 { font-size: 1rem; margin: 0; }
   #status { color: #9ab; }
+  header a { margin-left: auto; color: #9cf; }
   #terminal { flex: 1; min-height: 0; padding: .3rem; }
   form { padding: 1rem; display: flex; gap: .5rem; flex-wrap: wrap; }
   form[hidden] { display: none; }
@@ -23,7 +24,7 @@ export function terminalPage(org: string, box: string): string {
 </style>
 </head>
 <body data-org="${esc(org)}" data-box="${esc(box)}">
-<header><h1>${esc(box)} <small>(${esc(org)})</small></h1><span id="status" role="status" aria-live="polite">Loading…</span></header>
+<header><h1>${esc(box)} <small>(${esc(org)})</small></h1><span id="status" role="status" aria-live="polite">Loading…</span><a href="/boxes/${esc(org)}/${esc(box)}">Back to the dashboard</a></header>
 <form id="signin" hidden>
   <label for="token">API token</label>
   <input id="token" name="token" type="password" autocomplete="off" required>

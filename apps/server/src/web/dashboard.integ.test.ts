@@ -1,0 +1,234 @@
+// The dashboard served by the real server in this process (fake box
+// runtime, so boxes change state in milliseconds): how its page and files
+// are served (CSP, client routes, what stays an API 404), and the pages in
+// Debian's Chromium, signed in with a token and through a real OIDC provider
+// (session cookie and CSRF header). The gVisor end-to-end run, with the
+// terminal, is tests/e2e/dashboard.e2e.test.ts.
+import { freePort } from "@boxyard/testkit";
+import { launchChromium } from "@boxyard/testkit/browser";
+import { startTestIdp, type TestIdp } from "@boxyard/testkit/oidc";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../testing/server-process.ts";
+import { startTestApi, type TestApi } from "../testing/test-api.ts";
+
+let api: TestApi;
+let idp: TestIdp;
+let chromium: Awaited<ReturnType<typeof launchChromium>>;
+let browser: Browser;
+
+const HTML = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
+
+beforeAll(async () => {
+  await ensureBuilt();
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  idp = await startTestIdp({ redirectUri: `${publicUrl}/auth/callback` });
+  api = await startTestApi({
+    port,
+    flags: {
+      publicUrl,
+      oidcIssuer: idp.issuer,
+      oidcClientId: idp.clientId,
+      oidcClientSecret: idp.clientSecret,
+    },
+  });
+  expect((await api.call("POST", "/api/v1/orgs", { body: { name: "acme" } })).status).toBe(201);
+  chromium = await launchChromium();
+  browser = chromium.browser;
+}, 120_000);
+
+afterAll(async () => {
+  await chromium?.close();
+  await api?.close();
+  await idp?.close();
+});
+
+/** Fails the test on any Content-Security-Policy violation or uncaught error in the page. */
+function watchPage(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+  });
+  page.on("pageerror", (err) => problems.push(String(err)));
+  return problems;
+}
+
+describe("the dashboard's page and files", () => {
+  it("serves one page at / and at client routes, with a CSP that allows nothing inline or foreign", async () => {
+    for (const path of ["/", "/boxes", "/boxes/acme/web", "/templates/busybox", "/org/audit", "/signin"]) {
+      const res = await fetch(api.url + path, { headers: HTML });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("style-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain("unsafe-inline");
+      expect(csp).not.toContain("unsafe-eval");
+      const html = await res.text();
+      expect(html).toContain('<div id="root">');
+      // The page knows OIDC sign-in is offered; it has no inline script.
+      expect(html).toContain('<meta name="boxyard-oidc" content="on"');
+      expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    }
+  });
+
+  it("serves the build's hashed files for good, and nothing else under /static", async () => {
+    const html = await (await fetch(`${api.url}/`, { headers: HTML })).text();
+    const js = /src="(\/static\/[^"]+\.js)"/.exec(html)?.[1];
+    const css = /href="(\/static\/[^"]+\.css)"/.exec(html)?.[1];
+    expect(js && css).toBeTruthy();
+    const script = await fetch(api.url + js);
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(script.headers.get("cache-control")).toContain("immutable");
+    expect((await fetch(api.url + css)).headers.get("content-type")).toMatch(/^text\/css/);
+    for (const bad of [
+      "/static/index.html",
+      "/static/..%2F..%2Fpackage.json",
+      "/static/.hidden",
+      "/static/nope.js",
+    ]) {
+      const res = await fetch(api.url + bad);
+      expect(res.status, bad).toBe(404);
+      expect((await res.json()).code).toBe("route_not_found");
+    }
+  });
+
+  it("keeps API, auth and non-page requests as problem+json 404s, and the terminal page as it was", async () => {
+    for (const path of ["/api/v1/nope", "/api/v1/orgs/acme/nope", "/auth/nope", "/assets/nope.js"]) {
+      const res = await fetch(api.url + path, { headers: HTML });
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    }
+    const json = await fetch(`${api.url}/boxes`, { headers: { accept: "application/json" } });
+    expect(json.status).toBe(404);
+    expect((await json.json()).code).toBe("route_not_found");
+    const term = await fetch(`${api.url}/boxes/acme/web/terminal`, { headers: HTML });
+    expect(await term.text()).toContain("/assets/terminal.js");
+  });
+});
+
+describe("the dashboard in Chromium (fake runtime)", () => {
+  it("signs in with a token, creates a box and follows it live to running, pauses, resumes and deletes it", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${api.url}/`);
+    await page.getByLabel("API token", { exact: true }).fill("not-a-token");
+    await page.getByRole("button", { name: "Sign in with token" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/Unauthorized|token/i);
+    await page.getByLabel("API token", { exact: true }).fill(api.adminToken);
+    await page.getByRole("button", { name: "Sign in with token" }).click();
+    await page.getByRole("heading", { name: "Boxes", level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe("/boxes");
+    expect(await page.getByLabel("Organisation").inputValue()).toBe("acme");
+
+    // Marks this page load: a reload would lose it.
+    await page.evaluate(() => {
+      (window as unknown as { loadMark: number }).loadMark = 42;
+    });
+    await page.getByRole("button", { name: "New box" }).click();
+    await page.getByLabel("Name").fill("web");
+    await page.getByLabel("Template").selectOption("busybox");
+    await page.getByRole("button", { name: "Create box" }).click();
+    const row = page.locator('tr[data-box="web"]');
+    await row.locator('[data-state="running"]').waitFor({ timeout: 20_000 });
+
+    await row.getByRole("button", { name: "Pause web" }).click();
+    await row.locator('[data-state="paused"]').waitFor({ timeout: 20_000 });
+    await row.getByRole("button", { name: "Resume web" }).click();
+    await row.locator('[data-state="running"]').waitFor({ timeout: 20_000 });
+
+    // The box page: the same words as `boxyard show`, the terminal link, events with reasons.
+    await row.getByRole("link", { name: "web", exact: true }).click();
+    await page.getByRole("heading", { name: "web", level: 1 }).waitFor();
+    await page.getByText("This box is not persistent: if its node is lost, so is its disk.").waitFor();
+    await page.getByText("None configured: the box runs until you stop or pause it.").waitFor();
+    expect(await page.getByRole("link", { name: "Open terminal" }).getAttribute("href")).toBe(
+      "/boxes/acme/web/terminal",
+    );
+    await page.getByRole("button", { name: "Stop web" }).click();
+    await page.locator('.events li[data-to="stopped"]').waitFor({ timeout: 20_000 });
+
+    // Delete asks first; Cancel keeps the box.
+    await page.getByRole("button", { name: "Delete web" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete web?" });
+    await dialog.waitFor();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect((await api.call("GET", "/api/v1/orgs/acme/boxes/web")).body.desiredState).toBe("stopped");
+    await page.getByRole("button", { name: "Delete web" }).click();
+    await dialog.getByRole("button", { name: "Delete web" }).click();
+    await page.getByRole("heading", { name: "Boxes", level: 1 }).waitFor();
+    await row.waitFor({ state: "detached", timeout: 20_000 });
+    await expect
+      .poll(async () => (await api.call("GET", "/api/v1/orgs/acme/boxes/web")).status, { timeout: 20_000 })
+      .toBe(404);
+    expect(await page.evaluate(() => (window as unknown as { loadMark?: number }).loadMark)).toBe(42);
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+
+  it("shows templates, members, quota, the audit log with a filter, and usage as a chart", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), api.adminToken);
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${api.url}/templates`);
+    await page.getByRole("link", { name: "busybox" }).waitFor();
+    await page.goto(`${api.url}/org/members`);
+    await page.getByRole("cell", { name: "owner" }).waitFor();
+    await page.getByRole("link", { name: "Teams" }).click();
+    await page.getByLabel("Team name").fill("platform");
+    await page.getByRole("button", { name: "Create team" }).click();
+    await page.getByText("platform", { exact: true }).waitFor();
+    await page.getByRole("link", { name: "Quota" }).click();
+    await page.getByText("Running boxes").waitFor();
+    await page.getByRole("link", { name: "Audit log" }).click();
+    await page.getByRole("cell", { name: "team.create" }).waitFor();
+    await page.getByLabel("Action").fill("box.delete");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.getByRole("cell", { name: "box.delete" }).first().waitFor();
+    await expect.poll(() => page.getByRole("cell", { name: "team.create" }).count()).toBe(0);
+    await page.getByRole("link", { name: "Usage and cost" }).click();
+    await page.getByRole("img", { name: /Cost per box: web/ }).waitFor();
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+
+  it("signs in through the identity provider and acts with the session cookie and CSRF header", async () => {
+    await api.call("POST", "/api/v1/users", { body: { username: "carla", email: "carla@corp.example" } });
+    await api.call("PUT", "/api/v1/orgs/acme/members/carla", { body: { role: "member" } });
+    idp.setAccount("carla", { sub: "carla-sub", email: "carla@corp.example", email_verified: true });
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${api.url}/boxes`);
+    await page.getByRole("link", { name: "Sign in with your identity provider" }).click();
+    for (let step = 0; step < 4 && new URL(page.url()).origin !== api.url; step++) {
+      if (await page.$('input[name="login"]')) {
+        await page.fill('input[name="login"]', "carla");
+        await page.fill('input[name="password"]', "anything");
+      }
+      await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    }
+    await page.getByRole("heading", { name: "Boxes", level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe("/boxes");
+    await page.getByText("carla", { exact: true }).waitFor();
+    await page.getByRole("button", { name: "New box" }).click();
+    await page.getByLabel("Name").fill("carlas");
+    await page.getByRole("button", { name: "Create box" }).click();
+    await page.locator('tr[data-box="carlas"] [data-state="running"]').waitFor({ timeout: 20_000 });
+    expect((await api.call("GET", "/api/v1/orgs/acme/boxes/carlas")).body.owner).toBe("carla");
+    await page.getByRole("button", { name: "Delete carlas" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete carlas" }).click();
+    await page.locator('tr[data-box="carlas"]').waitFor({ state: "detached", timeout: 20_000 });
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in to Boxyard" }).waitFor();
+    expect((await page.request.get(`${api.url}/api/v1/users/me`)).status()).toBe(401);
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+});

@@ -1,0 +1,115 @@
+// Templates of the organisation and each template's immutable versions.
+import { listTemplates, listTemplateVersions } from "@boxyard/contract";
+import type { BoxyardClient } from "@boxyard/sdk";
+import type { TemplateT } from "./api.ts";
+import { Link } from "./router.tsx";
+import { ErrorMessage, formatTime, PageTitle, useLoad } from "./ui.tsx";
+
+function imageOf(t: TemplateT): string {
+  const img = t.spec.image as Record<string, unknown>;
+  if (typeof img.base === "string") {
+    const pkgs = Array.isArray(img.packages) ? img.packages.length : 0;
+    return pkgs ? `${img.base} + ${pkgs} package${pkgs === 1 ? "" : "s"}` : img.base;
+  }
+  return Object.keys(img)[0] ?? "–";
+}
+
+function resourcesOf(t: TemplateT): string {
+  const r = t.spec.resources ?? {};
+  const parts = [
+    r.cpu !== undefined ? `${r.cpu} CPU` : null,
+    r.memoryMiB !== undefined ? `${r.memoryMiB} MiB` : null,
+    r.diskGiB !== undefined ? `${r.diskGiB} GiB disk` : null,
+  ].filter(Boolean);
+  return parts.length ? parts.join(", ") : "server defaults";
+}
+
+export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
+  const { api, org } = props;
+  const { data, error } = useLoad(() => api.call(listTemplates, { params: { org } }), [api, org]);
+  return (
+    <>
+      <PageTitle>Templates</PageTitle>
+      <p className="hint">
+        New templates and versions are pushed with <code>boxyard templates push NAME FILE</code>; versions
+        never change once pushed, and each box keeps the version it was made from.
+      </p>
+      <ErrorMessage error={error} />
+      {!data ? (
+        error ? null : (
+          <p className="muted">Loading…</p>
+        )
+      ) : (
+        <table className="cards">
+          <caption className="visually-hidden">Templates in {org}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Latest version</th>
+              <th scope="col">Image</th>
+              <th scope="col">Resources</th>
+              <th scope="col">Pushed</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.items.map((t) => (
+              <tr key={t.name}>
+                <th scope="row" data-label="Name">
+                  <Link to={`/templates/${t.name}`}>{t.name}</Link>
+                  {t.builtIn ? <span className="muted"> · built in</span> : null}
+                </th>
+                <td data-label="Latest version">v{t.version}</td>
+                <td data-label="Image">{imageOf(t)}</td>
+                <td data-label="Resources">{resourcesOf(t)}</td>
+                <td data-label="Pushed">
+                  {formatTime(t.createdAt)}
+                  {t.createdBy ? ` by ${t.createdBy}` : ""}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+export function TemplateVersionsPage(props: { api: BoxyardClient; org: string; name: string }) {
+  const { api, org, name } = props;
+  const { data, error } = useLoad(
+    () => api.call(listTemplateVersions, { params: { org, name } }),
+    [api, org, name],
+  );
+  return (
+    <>
+      <p className="crumbs">
+        <Link to="/templates">Templates</Link> / {name}
+      </p>
+      <PageTitle>{name}: versions</PageTitle>
+      <ErrorMessage error={error} />
+      {data?.items.length === 0 ? (
+        <p className="muted">Built-in template: it has one version, shipped with the server.</p>
+      ) : null}
+      {[...(data?.items ?? [])]
+        .sort((a, b) => b.version - a.version)
+        .map((v) => (
+          <section key={v.version} className="panel" aria-labelledby={`v${v.version}`}>
+            <h2 id={`v${v.version}`}>
+              Version {v.version}{" "}
+              <span className="muted">
+                {formatTime(v.createdAt)}
+                {v.createdBy ? ` by ${v.createdBy}` : ""}
+              </span>
+            </h2>
+            <p>
+              {imageOf(v)} · {resourcesOf(v)}
+            </p>
+            <details>
+              <summary>Spec</summary>
+              <pre>{JSON.stringify(v.spec, null, 2)}</pre>
+            </details>
+          </section>
+        ))}
+    </>
+  );
+}
