@@ -1,10 +1,17 @@
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
-import { createTemplate, listTemplates, listTemplateVersions } from "@boxyard/contract";
+import {
+  createTemplate,
+  getTemplateBuild,
+  getTemplateBuildLogs,
+  listTemplates,
+  listTemplateVersions,
+} from "@boxyard/contract";
 import type { Command } from "commander";
 import { CliError, connect } from "../context.ts";
 import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
+import { describeBuild, followBuild, resolveTemplateRef } from "./templates-build.ts";
 
 function imageOf(spec: { image: unknown }): string {
   const image = spec.image as { base?: string; packages?: string[] };
@@ -45,9 +52,13 @@ export function registerTemplateCommands(program: Command): void {
     .argument("<file>", "the template spec (YAML or JSON)")
     .option("--name <name>", "template name (default: the file name without its extension)")
     .option("--org <org>", "organisation")
-    .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExample:\n  boxyard templates push python.yaml   # template 'python'\n")
-    .action(async (file: string, opts: { name?: string; org?: string; json?: boolean }) => {
+    .option("--follow", "follow the image build: its log and progress, until it is ready or failed")
+    .option("--json", "machine-readable output (with --follow: the version and its finished build)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  boxyard templates push python.yaml            # template 'python'\n  boxyard templates push python.yaml --follow   # and watch its image build\n",
+    )
+    .action(async (file: string, opts: { name?: string; org?: string; json?: boolean; follow?: boolean }) => {
       let text: string;
       try {
         text = await readFile(file, "utf8");
@@ -61,9 +72,19 @@ export function registerTemplateCommands(program: Command): void {
       const conn = await connect();
       const org = await resolveOrg(conn, opts.org);
       const v = await conn.client.call(createTemplate, { params: { org }, body: { name, spec: text } });
+      if (opts.follow) {
+        if (!opts.json)
+          process.stdout.write(
+            `Template ${v.name} is now at version ${v.version} in ${org}; building its image.\n`,
+          );
+        const build = await followBuild(conn, { org, name: v.name, version: v.version, showLog: !opts.json });
+        if (opts.json) return printJson({ ...v, buildStatus: build.status, build });
+        process.stdout.write(`Create a box from it: boxyard create NAME --template ${v.name}\n`);
+        return;
+      }
       if (opts.json) return printJson(v);
       process.stdout.write(
-        `Template ${v.name} is now at version ${v.version} in ${org}.\nCreate a box from it: boxyard create NAME --template ${v.name}\n`,
+        `Template ${v.name} is now at version ${v.version} in ${org}; its image is being built ('boxyard templates build ${v.name}@${v.version} --follow').\nCreate a box from it: boxyard create NAME --template ${v.name}\n`,
       );
     });
   templates
@@ -82,9 +103,43 @@ export function registerTemplateCommands(program: Command): void {
         `${formatTable(items, [
           { header: "version", value: (v) => String(v.version) },
           { header: "image", value: (v) => imageOf(v.spec) },
+          { header: "build", value: (v) => v.buildStatus ?? "-" },
           { header: "by", value: (v) => v.createdBy ?? "-" },
           { header: "created", value: (v) => `${age(v.createdAt)} ago` },
         ])}\n`,
       );
+    });
+  templates
+    .command("build")
+    .description(
+      "Show the image build of a template version (default: the latest): status, node, timings, layers; exits 1 when it failed",
+    )
+    .argument("<ref>", "NAME or NAME@VERSION")
+    .option("--logs", "print the build's log")
+    .option("--follow", "follow the build until it is ready or failed")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  boxyard templates build python\n  boxyard templates build python@2 --logs\n  boxyard templates build python --follow\n",
+    )
+    .action(async (ref: string, opts: { logs?: boolean; follow?: boolean; org?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const { name, version } = await resolveTemplateRef(conn, org, ref);
+      const params = { org, name, version };
+      if (opts.follow) {
+        const build = await followBuild(conn, { org, name, version, showLog: !opts.json });
+        if (opts.json) printJson(build);
+        return;
+      }
+      const build = await conn.client.call(getTemplateBuild, { params });
+      if (opts.json) return printJson(build);
+      if (opts.logs) {
+        const text = await conn.client.call(getTemplateBuildLogs, { params, query: {} });
+        process.stdout.write(text.endsWith("\n") || text === "" ? text : `${text}\n`);
+      }
+      process.stdout.write(describeBuild(`${name}@${version}`, build));
+      if (build.status === "failed") process.exitCode = 1;
     });
 }

@@ -1,0 +1,145 @@
+// Template image builds from the built `boxyard` CLI (issue 7): `templates
+// push --follow` prints the build's log and phases and exits 0 when the image
+// is ready, 1 with the reason and a hint when it failed; `templates build
+// NAME[@VERSION]` shows it (--logs, --json); in a real terminal the phase is
+// one live line with the elapsed time, and Ctrl-C stops following, not the
+// build, and says so.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { waitFor } from "@boxyard/testkit";
+import * as pty from "node-pty";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BoxTestApi, FAST_LIFECYCLE, startBoxTestApi } from "../../server/src/api/box-test-api.ts";
+import { BOXYARD_BIN, ensureBuilt, runToExit } from "../../server/src/testing/server-process.ts";
+import { ScriptedImages } from "../../server/src/testing/scripted-images.ts";
+
+let api: BoxTestApi;
+let home: string;
+const images = new ScriptedImages();
+
+function env(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "",
+    HOME: home,
+    BOXYARD_URL: api.url,
+    BOXYARD_TOKEN: api.adminToken,
+    BOXYARD_ORG: "acme",
+    TERM: "xterm",
+  };
+}
+
+function cli(args: string[]) {
+  return runToExit([BOXYARD_BIN, ...args], env());
+}
+
+async function spec(name: string, packages: string[]): Promise<string> {
+  const file = join(home, `${name}.yaml`);
+  await writeFile(file, `image:\n  base: debian-bookworm\n  packages: [${packages.join(", ")}]\n`);
+  return file;
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  api = await startBoxTestApi({ lifecycle: { agent: { ...FAST_LIFECYCLE.agent, images } } });
+  home = await mkdtemp(join(tmpdir(), "boxyard-cli-tpl-"));
+  await api.call("POST", "/api/v1/orgs", { body: { name: "acme" } });
+}, 120_000);
+
+afterAll(async () => {
+  await api?.close();
+  if (home) await rm(home, { recursive: true, force: true });
+});
+
+describe("boxyard templates builds", () => {
+  it("push --follow prints the build log and its phases, and exits 0 once the image is ready", async () => {
+    const r = await cli(["templates", "push", await spec("py", ["git", "python3"]), "--follow"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("version 1");
+    expect(r.stdout).toContain("I: installing git python3");
+    expect(r.stdout).toContain("I: success");
+    // Off a terminal: one plain line per phase, then how it ended.
+    expect(r.stderr).toMatch(/^py@1: (queued|building|ready) \(\d+\.\d+s\)$/m);
+    expect(r.stderr).toMatch(/py@1: ready after \d+\.\d+s; layers sha256:[0-9a-f]{64}/);
+    expect(r.stderr).not.toContain("\x1b[K");
+  });
+
+  it("push --follow of an image that cannot build exits 1 with the reason and where the log is", async () => {
+    const r = await cli(["templates", "push", await spec("broken", ["no-such-package"]), "--follow"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("E: Unable to locate package no-such-package");
+    expect(r.stderr).toContain("the build of broken@1 failed");
+    expect(r.stderr).toContain("boxyard templates build broken@1 --logs");
+    const create = await cli(["create", "b1", "--template", "broken"]);
+    expect(create.code).toBe(1);
+    expect(create.stderr).toContain("image build of this template version failed");
+  });
+
+  it("templates build shows a version's build, its log and JSON; a rebuild of the same image is a cache hit", async () => {
+    const again = await cli([
+      "templates",
+      "push",
+      await spec("py", ["python3", "git"]),
+      "--follow",
+      "--json",
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    const pushed = JSON.parse(again.stdout);
+    expect(pushed).toMatchObject({ name: "py", version: 2, buildStatus: "ready", build: { cacheHit: true } });
+    const latest = await cli(["templates", "build", "py"]);
+    expect(latest.code).toBe(0);
+    expect(latest.stdout).toContain("py@2: ready (cache hit)");
+    const logs = await cli(["templates", "build", "py@1", "--logs"]);
+    expect(logs.stdout).toContain("I: installing git python3");
+    expect(logs.stdout).toMatch(/py@1: ready\n/);
+    const json = JSON.parse((await cli(["templates", "build", "py@1", "--json"])).stdout);
+    expect(json).toMatchObject({ name: "py", version: 1, status: "ready", cacheHit: false });
+    const failed = await cli(["templates", "build", "broken@1"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain("error:    mmdebstrap exited with 1");
+    const versions = await cli(["templates", "versions", "py"]);
+    expect(versions.stdout.split("\n")[0]).toMatch(/BUILD/);
+    expect(versions.stdout).toMatch(/2\s+debian-bookworm \+2 packages\s+ready/);
+    const help = await cli(["templates", "build", "--help"]);
+    expect(help.stdout).toContain("Example");
+  });
+
+  it("on a terminal shows one live line with phase and elapsed time; Ctrl-C stops following, not the build", async () => {
+    images.hold();
+    const file = await spec("slow", ["slow"]);
+    const p = pty.spawn(BOXYARD_BIN, ["templates", "push", file, "--follow"], {
+      cols: 120,
+      rows: 30,
+      env: env(),
+    });
+    let out = "";
+    p.onData((d) => {
+      out += d;
+    });
+    const exited = new Promise<number>((r) => p.onExit(({ exitCode }) => r(exitCode)));
+    await waitFor(
+      () =>
+        /⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏/.test(out) &&
+        out.includes("slow@1: building") &&
+        out.includes("I: installing slow"),
+      {
+        timeoutMs: 15_000,
+        message: `a live line; got ${JSON.stringify(out)}`,
+      },
+    );
+    expect(out).toContain("\r\x1b[K");
+    expect(out).toContain("I: installing slow");
+    p.write("\x03");
+    expect(await exited).toBe(130);
+    expect(out).toContain("Stopped following; the build of slow@1 carries on");
+    // The build went on without anyone following it.
+    const mid = await api.call("GET", "/api/v1/orgs/acme/templates/slow/versions/1/build");
+    expect(mid.body.status).toBe("building");
+    images.release();
+    await waitFor(
+      async () =>
+        (await api.call("GET", "/api/v1/orgs/acme/templates/slow/versions/1/build")).body.status === "ready",
+      { timeoutMs: 10_000, message: "the build to finish on its own" },
+    );
+  });
+});
