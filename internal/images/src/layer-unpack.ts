@@ -198,6 +198,14 @@ async function plan(layers: LayerSource[], limits: UnpackLimits): Promise<Planne
   return planned;
 }
 
+/** Checks every entry of every layer as unpackLayers would, writing nothing. */
+export async function checkLayers(
+  layers: LayerSource[],
+  limits: UnpackLimits = DEFAULT_UNPACK_LIMITS,
+): Promise<void> {
+  await plan(layers, limits);
+}
+
 /** Creates missing parents of `rel` under `root`, refusing to pass through anything but real directories. */
 async function ensureParents(root: string, rel: string): Promise<void> {
   for (const parent of parentsOf(rel)) {

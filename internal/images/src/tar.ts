@@ -60,6 +60,15 @@ class ByteReader {
     return out;
   }
 
+  /** Reads the stream to its end (a source may check its digest only there). */
+  async drain(): Promise<void> {
+    while (!this.done) {
+      this.buf = Buffer.alloc(0);
+      await this.fill(1);
+    }
+    this.buf = Buffer.alloc(0);
+  }
+
   async skip(n: number): Promise<void> {
     let left = n;
     while (left > 0) {
@@ -161,7 +170,11 @@ export async function* readTar(
     const h = await r.read(BLOCK);
     if (h.length === 0) return; // Tolerated: some writers leave out the end-of-archive blocks.
     if (h.length < BLOCK) throw new TarFormatError(`${at}: the archive ends in the middle of a header`);
-    if (h.every((b) => b === 0)) return;
+    if (h.every((b) => b === 0)) {
+      // The padding after the end: read, so that a source checking its digest at its end gets there.
+      await r.drain();
+      return;
+    }
     if (!checksumOk(h))
       throw new TarFormatError(`${at}: header checksum mismatch (not a tar archive, or corrupt)`);
     const flag = String.fromCharCode(h[156]!);
