@@ -437,7 +437,7 @@ function UsageView(props: { api: BoxyardClient; org: string }) {
         <>
           <p>
             From {formatTime(data.from)} to {formatTime(data.to)}: <strong>{fmt(data.total.cost)}</strong> for{" "}
-            {data.total.computeHours.toFixed(2)} compute hours.
+            {data.total.computeHours.toFixed(3)} compute hours.
           </p>
           {data.boxes.length === 0 ? (
             <p className="muted">No box has run in this period.</p>

@@ -1,0 +1,288 @@
+// The web dashboard the way a person uses it, against the built server as
+// its own process (private PostgreSQL, real gVisor runtime, real box
+// network, a real OIDC provider) in Debian's Chromium: sign in, create a box
+// from the busybox template and watch it reach running without a reload,
+// open its terminal and run a command, pause and resume, delete after the
+// confirmation; the admin's pages; the boxes page at phone width.
+// Screenshots of each page go to test-artifacts/dashboard/. Ends with a leak
+// census. Test-catalogue B4 (the event and terminal channels are the
+// signed-in person's own).
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { census } from "@boxyard/netns";
+import { freePort } from "@boxyard/testkit";
+import { launchChromium } from "@boxyard/testkit/browser";
+import { startTestIdp, type TestIdp } from "@boxyard/testkit/oidc";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ensureBuilt,
+  REPO_ROOT,
+  runToExit,
+  type ServerProcess,
+  startServerProcess,
+} from "../../apps/server/src/testing/server-process.ts";
+import { releaseTestNode } from "./node-cleanup.ts";
+
+const run = promisify(execFile);
+const PREFIX = "bydb";
+const SUBNET = "10.219.0.0/24";
+const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
+const SHOTS = join(REPO_ROOT, "test-artifacts", "dashboard");
+
+let server: ServerProcess;
+let idp: TestIdp;
+let dataDir: string;
+let token: string;
+let chromium: Awaited<ReturnType<typeof launchChromium>>;
+let browser: Browser;
+/** Carla's browser: signed in through the identity provider (session cookie + CSRF). */
+let carla: BrowserContext;
+let page: Page;
+const problems: string[] = [];
+
+async function api(method: string, path: string, body?: unknown) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+function watch(p: Page): Page {
+  p.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+  });
+  p.on("pageerror", (err) => problems.push(String(err)));
+  return p;
+}
+
+async function shot(p: Page, name: string): Promise<void> {
+  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  // A bundle built before the dashboard existed: build once more.
+  if (!existsSync(join(REPO_ROOT, "dist/dashboard/index.html")))
+    await runToExit(["node", join(REPO_ROOT, "scripts/build.mjs")]);
+  await rm(SHOTS, { recursive: true, force: true });
+  await mkdir(SHOTS, { recursive: true });
+  dataDir = await mkdtemp(join(tmpdir(), "boxyard-e2e-dash-"));
+  const port = await freePort();
+  idp = await startTestIdp({ redirectUri: `http://127.0.0.1:${port}/auth/callback` });
+  server = await startServerProcess({
+    dataDir,
+    port,
+    env: {
+      BOXYARD_NETWORK_PREFIX: PREFIX,
+      BOXYARD_BOX_SUBNET: SUBNET,
+      BOXYARD_LAYER_DIR: LAYERS,
+      BOXYARD_OIDC_ISSUER: idp.issuer,
+      BOXYARD_OIDC_CLIENT_ID: idp.clientId,
+      BOXYARD_OIDC_CLIENT_SECRET: idp.clientSecret,
+    },
+  });
+  token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
+  expect((await api("POST", "/api/v1/orgs", { name: "acme" })).status).toBe(201);
+  // Carla is invited by email and made a member before she first signs in.
+  expect(
+    (await api("POST", "/api/v1/users", { username: "carla", email: "carla@corp.example" })).status,
+  ).toBe(201);
+  expect((await api("PUT", "/api/v1/orgs/acme/members/carla", { role: "member" })).status).toBe(200);
+  idp.setAccount("carla", { sub: "carla-sub", email: "carla@corp.example", email_verified: true });
+  chromium = await launchChromium();
+  browser = chromium.browser;
+}, 180_000);
+
+afterAll(async () => {
+  await chromium?.close();
+  if (server && server.child.exitCode === null) {
+    server.child.kill("SIGTERM");
+    await server.exited;
+  }
+  await idp?.close();
+  await releaseTestNode({ dataDir, prefix: PREFIX, subnet: SUBNET });
+  await rm(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+describe("the dashboard in Chromium against a gVisor server", () => {
+  it("signs carla in through the identity provider", async () => {
+    carla = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    page = watch(await carla.newPage());
+    await page.goto(`${server.url}/`);
+    await page.getByRole("heading", { name: "Sign in to Boxyard" }).waitFor();
+    await shot(page, "01-sign-in");
+    await page.getByRole("link", { name: "Sign in with your identity provider" }).click();
+    for (let step = 0; step < 4 && new URL(page.url()).origin !== server.url; step++) {
+      if (await page.$('input[name="login"]')) {
+        await page.fill('input[name="login"]', "carla");
+        await page.fill('input[name="password"]', "anything");
+      }
+      await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    }
+    await page.getByRole("heading", { name: "Boxes", level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe("/boxes");
+    await page.getByText("No boxes in acme yet").waitFor();
+    expect(await page.locator(".user").textContent()).toBe("carla");
+    const cookies = await carla.cookies();
+    expect(cookies.find((c) => c.name === "boxyard_session")).toMatchObject({ httpOnly: true });
+  });
+
+  it("creates a box from the busybox template and shows it reach running live, without a reload", async () => {
+    await page.evaluate(() => {
+      (window as unknown as { loadMark: number }).loadMark = 7;
+    });
+    await page.getByRole("button", { name: "New box" }).click();
+    await page.getByLabel("Name").fill("web");
+    await page.getByLabel("Template").selectOption("busybox");
+    await page.getByLabel("Memory (MiB)").fill("512");
+    await shot(page, "02-create-box");
+    await page.getByRole("button", { name: "Create box" }).click();
+    const row = page.locator('tr[data-box="web"]');
+    await row.waitFor();
+    // Seen on its way (pending, provisioning, starting...) and then running, on the same page load.
+    const seen = new Set<string>();
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      const state = await row.locator(".badge").getAttribute("data-state");
+      if (state) seen.add(state);
+      if (state === "running") break;
+      if (state === "failed") throw new Error(`the box failed: ${await row.textContent()}`);
+      await page.waitForTimeout(100);
+    }
+    expect(seen.has("running"), [...seen].join(", ")).toBe(true);
+    expect(seen.size).toBeGreaterThan(1);
+    expect(await page.evaluate(() => (window as unknown as { loadMark?: number }).loadMark)).toBe(7);
+    const box = (await api("GET", "/api/v1/orgs/acme/boxes/web")).body;
+    expect(box).toMatchObject({ owner: "carla", actualState: "running", resources: { memoryMiB: 512 } });
+    await shot(page, "03-boxes-running");
+  });
+
+  it("shows the box: what persists, events with reasons, and opens its terminal to run a command", async () => {
+    await page.locator('tr[data-box="web"]').getByRole("link", { name: "web", exact: true }).click();
+    await page.getByRole("heading", { name: "web", level: 1 }).waitFor();
+    await page.getByText("This box is not persistent: if its node is lost, so is its disk.").waitFor();
+    await page
+      .getByText("Pause keeps running processes too: Resume continues them where they were.")
+      .waitFor();
+    await page.getByRole("heading", { name: "Recent events" }).waitFor();
+    await page.locator(".events li").first().waitFor();
+    await shot(page, "04-box-detail");
+    await page.getByRole("link", { name: "Open terminal" }).click();
+    await page.waitForURL(`${server.url}/boxes/acme/web/terminal`);
+    // No token in this browser: the terminal page uses carla's session (cookie + CSRF) for its ticket.
+    await page.waitForSelector("text=Connected to web.", { timeout: 30_000 });
+    await page.click("#terminal");
+    await page.keyboard.type("echo dashboard-$((6*7))-uid-$(id -u)\n");
+    await page.waitForSelector("text=dashboard-42-uid-1000", { timeout: 30_000 }).catch(async (err) => {
+      await shot(page, "05-terminal-failed");
+      throw err;
+    });
+    await shot(page, "05-terminal");
+    await page.getByRole("link", { name: "Back to the dashboard" }).click();
+    await page.getByRole("heading", { name: "web", level: 1 }).waitFor();
+  });
+
+  it("pauses and resumes the box, the state following live", async () => {
+    await page.getByRole("button", { name: "Pause web" }).click();
+    await page.locator('.page-head [data-state="paused"]').waitFor({ timeout: 60_000 });
+    await page.locator('.events li[data-to="paused"]').waitFor();
+    await shot(page, "06-box-paused");
+    await page.getByRole("button", { name: "Resume web" }).click();
+    await page.locator('.page-head [data-state="running"]').waitFor({ timeout: 60_000 });
+    // The process state survived: the same shell history is not needed, a command runs at once.
+    const exec = await api("POST", "/api/v1/orgs/acme/boxes/web/exec", { command: ["echo", "after-resume"] });
+    expect(exec.body).toMatchObject({ exitCode: 0, stdout: "after-resume\n" });
+  });
+
+  it("shows the admin the templates, the organisation's pages and the boxes page at phone width", async () => {
+    const admin = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const p = watch(await admin.newPage());
+    await p.goto(`${server.url}/`);
+    await p.getByLabel("API token", { exact: true }).fill(token);
+    await p.getByRole("button", { name: "Sign in with token" }).click();
+    await p.getByRole("heading", { name: "Boxes", level: 1 }).waitFor();
+    await p.locator('tr[data-box="web"] [data-state="running"]').waitFor();
+    await p.getByRole("link", { name: "Templates" }).click();
+    await p.getByRole("link", { name: "busybox" }).waitFor();
+    await shot(p, "07-templates");
+    await p.getByRole("link", { name: "Organisation" }).click();
+    await p.getByRole("rowheader", { name: "carla" }).waitFor();
+    await shot(p, "08-org-members");
+    await p.getByRole("link", { name: "Quota" }).click();
+    await p.getByText("Running boxes").waitFor();
+    await shot(p, "09-org-quota");
+    await p.getByRole("link", { name: "Audit log" }).click();
+    await p.getByLabel("Action").fill("box.create");
+    await p.getByRole("button", { name: "Filter" }).click();
+    await p.getByRole("cell", { name: "box.create" }).first().waitFor();
+    await shot(p, "10-org-audit");
+    await p.getByRole("link", { name: "Usage and cost" }).click();
+    await p.getByRole("img", { name: /Cost per box: web/ }).waitFor();
+    await shot(p, "11-org-usage");
+
+    // A phone: one column, no sideways scrolling, the box and its actions still there.
+    await p.setViewportSize({ width: 390, height: 844 });
+    await p.getByRole("link", { name: "Boxes" }).click();
+    const row = p.locator('tr[data-box="web"]');
+    await row.locator('[data-state="running"]').waitFor();
+    expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const actions = await row.getByRole("button", { name: "Pause web" }).boundingBox();
+    expect(actions && actions.x + actions.width).toBeLessThanOrEqual(390);
+    await shot(p, "12-boxes-390px");
+    await admin.close();
+  });
+
+  it("deletes the box after the confirmation, and it leaves the list live", async () => {
+    await page.getByRole("link", { name: "Boxes", exact: true }).first().click();
+    const row = page.locator('tr[data-box="web"]');
+    await row.waitFor();
+    await row.getByRole("button", { name: "Delete web" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete web?" });
+    await dialog.waitFor();
+    await shot(page, "13-delete-confirmation");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect((await api("GET", "/api/v1/orgs/acme/boxes/web")).body.desiredState).toBe("running");
+    await row.getByRole("button", { name: "Delete web" }).click();
+    await dialog.getByRole("button", { name: "Delete web" }).click();
+    await row.waitFor({ state: "detached", timeout: 60_000 });
+    await page.getByText("No boxes in acme yet").waitFor();
+    expect((await api("GET", "/api/v1/orgs/acme/boxes/web")).status).toBe(404);
+    // Signing out ends the session.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in to Boxyard" }).waitFor();
+    expect((await page.request.get(`${server.url}/api/v1/users/me`)).status()).toBe(401);
+    await carla.close();
+    expect(problems).toEqual([]);
+  });
+
+  it("leaves nothing behind on the node, and the server stops cleanly", async () => {
+    const c = await census(PREFIX);
+    expect(c.netns).toEqual([]);
+    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
+    const mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(join(dataDir, "node", "boxes")));
+    expect(mounts).toEqual([]);
+    const { stdout } = await run("runsc", [
+      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
+      "list",
+      "-quiet",
+    ]);
+    expect(stdout.trim()).toBe("");
+    await chromium.close();
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  });
+});
