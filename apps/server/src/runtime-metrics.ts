@@ -1,7 +1,17 @@
 import type { Runtime } from "@boxyard/runtime";
 import { Gauge, Histogram, type Registry } from "prom-client";
 
-const TIMED = ["prepare", "start", "stop", "pause", "checkpoint", "resume", "destroy", "exec"] as const;
+const TIMED = [
+  "prepare",
+  "start",
+  "stop",
+  "pause",
+  "checkpoint",
+  "resume",
+  "destroy",
+  "exec",
+  "setIdentity",
+] as const;
 
 /**
  * The node's runtime with its work measured: a histogram of every driver
@@ -67,5 +77,8 @@ export function instrumentRuntime(runtime: Runtime, registry: Registry): Runtime
     session: (id, opts) => runtime.session(id, opts),
     inspect: (id) => runtime.inspect(id),
     list: () => runtime.list(),
+    ...(runtime.setIdentity
+      ? { setIdentity: timed("setIdentity", (id, identity) => runtime.setIdentity!(id, identity)) }
+      : {}),
   };
 }

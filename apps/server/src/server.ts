@@ -18,8 +18,10 @@ import {
 import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@boxyard/platform";
 import {
   createLifecycleMetrics,
+  createPoolMetrics,
   InProcessNodeLink,
   PgListener,
+  PoolController,
   Reconciler,
   type ReconcilerOptions,
 } from "@boxyard/lifecycle";
@@ -48,7 +50,8 @@ import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
 import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
-import { registerTemplateRoutes } from "./api/templates.ts";
+import { registerPoolRoutes } from "./api/pools.ts";
+import { registerTemplateRoutes, resolveOrgTemplate } from "./api/templates.ts";
 import { registerUsageRoutes } from "./api/usage.ts";
 import { registerTerminalRoutes } from "./api/terminal.ts";
 import { registerUserRoutes } from "./api/users.ts";
@@ -94,6 +97,8 @@ export interface LifecycleOverrides {
   agent?: Partial<Omit<NodeAgentOptions, "runtime" | "link" | "clock" | "logger">>;
   sseHeartbeatMs?: number;
   nodeHeartbeatTimeoutMs?: number;
+  /** Warm pool controller: a full pass at least this often (default 2 s). */
+  poolPollMs?: number;
 }
 
 /** Fails fast with a clear message instead of after the database has been started. */
@@ -210,6 +215,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     await listener.start();
     cleanups.push(() => listener.close());
     const lifecycleMetrics = createLifecycleMetrics(httpMetrics.registry, pool);
+    createPoolMetrics(httpMetrics.registry, pool);
     const link = new InProcessNodeLink({ pool, ids, listener });
     const sse = new SseStreams();
     const lifecycleDeps: LifecycleDeps = {
@@ -266,6 +272,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
     registerTemplateRoutes(routes);
+    registerPoolRoutes(routes);
     registerTemplateBuildRoutes(routes, lifecycleDeps);
     registerUsageRoutes(routes, config.prices);
     registerAuditRoutes(routes, anchors);
@@ -354,6 +361,17 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       reconciler.start();
       cleanups.push(() => reconciler.stop());
       lifecycle.reconciler = reconciler;
+      // Warm pools: ready, ownerless boxes per template for creates to claim.
+      const pools = new PoolController({
+        pool,
+        ids,
+        logger: logger.child({ component: "pools" }),
+        listener,
+        resolveTemplate: (orgId, name) => resolveOrgTemplate(pool, orgId, name),
+        ...(overrides.poolPollMs !== undefined ? { pollMs: overrides.poolPollMs } : {}),
+      });
+      pools.start();
+      cleanups.push(() => pools.stop());
     }
     if (localNode) {
       const runtime = instrumentRuntime(localNode.runtime, httpMetrics.registry);

@@ -21,3 +21,4 @@ export * from "./queries/identities.ts";
 export * from "./queries/sessions.ts";
 export * from "./queries/ssh-keys.ts";
 export * from "./queries/quotas.ts";
+export * from "./queries/pools.ts";

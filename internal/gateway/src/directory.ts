@@ -61,7 +61,7 @@ export class DbGatewayDirectory implements GatewayDirectory {
          JOIN orgs o ON o.id = b.org_id
          JOIN org_members m ON m.org_id = b.org_id AND m.user_id = $1
          JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL AND u.suspended_at IS NULL
-        WHERE b.name = $2 AND b.deleted_at IS NULL AND ($3::text IS NULL OR o.name = $3)`,
+        WHERE b.name = $2 AND b.deleted_at IS NULL AND b.pool_id IS NULL AND ($3::text IS NULL OR o.name = $3)`,
       [userId, target.box, target.org ?? null],
     );
     const allowed = rows.filter(

@@ -2,14 +2,19 @@
 // operation in one transaction, then wake the reconcilers. Nothing here
 // touches a runtime.
 
+import { randomBytes } from "node:crypto";
 import {
   type BoxRow,
+  bumpNodeDesiredVersion,
+  claimPooledBox,
   getBoxByIdForUpdate,
   inTx,
   insertBox,
   insertBoxEvent,
   insertOperation,
+  lockOrgForAdmission,
   notifyBoxChanged,
+  notifyPoolChanged,
   type OperationRow,
   setBoxDesiredState,
 } from "@boxyard/db";
@@ -26,6 +31,17 @@ export interface CreateBoxInput {
   template: ResolvedTemplate;
   persistent: boolean;
   teamId?: string | null;
+  /**
+   * Take a ready box from the org's warm pool of this template when one of
+   * exactly this version, image, resources and network waits there; else
+   * (a pool miss) create one as usual.
+   */
+  fromPool?: boolean;
+}
+
+/** A new /etc/machine-id: 128 random bits, as systemd writes them. */
+export function newMachineId(): string {
+  return randomBytes(16).toString("hex");
 }
 
 /**
@@ -46,40 +62,71 @@ export async function createBox(
   ids: IdGen,
   input: CreateBoxInput,
   inSameTx?: InSameTx,
-): Promise<{ box: BoxRow; operation: OperationRow }> {
+): Promise<{ box: BoxRow; operation: OperationRow; claimed: boolean }> {
   try {
     const out = await inTx(pool, async (tx) => {
-      const box = await insertBox(tx, {
-        id: ids.newId("box"),
-        orgId: input.orgId,
-        name: input.name,
-        ownerId: input.ownerId,
-        teamId: input.teamId ?? null,
-        network: input.template.network,
-        template: input.template.name,
-        templateVersion: input.template.version,
-        image: input.template.image,
-        resources: input.template.resources,
-        persistent: input.persistent,
-      });
+      const machineId = newMachineId();
+      // Creates of one org queue here (the lock admission takes anyway) before looking at the pool:
+      // each sees the claims committed before it, so with quota room every ready box is handed out
+      // before anyone falls back to a fresh create, and never twice.
+      if (input.fromPool) await lockOrgForAdmission(tx, input.orgId);
+      // A claim binds the pooled box in this transaction; if admission (inSameTx) refuses, it stays pooled.
+      const claimed = input.fromPool
+        ? await claimPooledBox(tx, {
+            orgId: input.orgId,
+            template: input.template.name,
+            templateVersion: input.template.version,
+            image: input.template.image,
+            resources: input.template.resources,
+            network: input.template.network,
+            ownerId: input.ownerId,
+            name: input.name,
+            teamId: input.teamId ?? null,
+            persistent: input.persistent,
+            machineId,
+          })
+        : null;
+      const box =
+        claimed ??
+        (await insertBox(tx, {
+          id: ids.newId("box"),
+          orgId: input.orgId,
+          name: input.name,
+          ownerId: input.ownerId,
+          teamId: input.teamId ?? null,
+          network: input.template.network,
+          template: input.template.name,
+          templateVersion: input.template.version,
+          image: input.template.image,
+          resources: input.template.resources,
+          persistent: input.persistent,
+          machineId,
+        }));
+      // A claimed box is already running: its create is done at once.
       const operation = await insertOperation(tx, {
         id: ids.newId("op"),
         boxId: box.id,
         orgId: box.org_id,
         kind: "create",
         targetGeneration: box.generation,
+        succeeded: claimed !== null,
       });
       await insertBoxEvent(tx, {
         boxId: box.id,
         orgId: box.org_id,
         generation: box.generation,
         from: null,
-        to: "pending",
-        reason: "created",
+        to: claimed ? "running" : "pending",
+        reason: claimed ? "claimed from pool: a warm box, already running" : "created",
       });
       await notifyBoxChanged(tx, box.id);
+      if (claimed) {
+        // Its node learns the new name and machine-id (desired set) and applies them in the running box.
+        if (claimed.node_id) await bumpNodeDesiredVersion(tx, claimed.node_id);
+        await notifyPoolChanged(tx, input.template.name);
+      }
       await inSameTx?.(tx, { box, operation, noop: false });
-      return { box, operation };
+      return { box, operation, claimed: claimed !== null };
     });
     return out;
   } catch (err) {

@@ -1,9 +1,15 @@
 export { applyPlan, snapshotOf, toNodeSnapshot } from "./apply-plan.ts";
 export { type BackoffOptions, backoffMs } from "./backoff.ts";
-export { changeBoxDesiredState, type CreateBoxInput, createBox } from "./box-service.ts";
+export { changeBoxDesiredState, type CreateBoxInput, createBox, newMachineId } from "./box-service.ts";
 export { RetryableError, StaleWriteError, TerminalError } from "./errors.ts";
 export { FailpointCrash, Failpoints, failpoints, isCrash } from "./failpoints.ts";
-export { createLifecycleMetrics, type LifecycleMetrics } from "./metrics.ts";
+export {
+  createLifecycleMetrics,
+  createPoolMetrics,
+  type LifecycleMetrics,
+  poolClaimCounter,
+} from "./metrics.ts";
+export { PoolController, type PoolControllerOptions, type PoolPass, quotaHeadroom } from "./pools.ts";
 export { AgentCommandError, InProcessNodeLink, UnknownNodeError } from "./node-link.ts";
 export { type Channel, PgListener } from "./pg-listener.ts";
 export {

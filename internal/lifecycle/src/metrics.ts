@@ -1,4 +1,4 @@
-import { countBoxesByActualState, getBoxQueueStats } from "@boxyard/db";
+import { countBoxesByActualState, getBoxQueueStats, listPoolStatus } from "@boxyard/db";
 import type pg from "pg";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { ACTUAL_STATES } from "./states.ts";
@@ -54,4 +54,47 @@ export function createLifecycleMetrics(registry: Registry, pool: pg.Pool): Lifec
     },
   });
   return { stateSeconds, reconcileErrors };
+}
+
+const POOL_CLAIMS = "boxyard_pool_claims_total";
+
+/** Creates that asked a warm pool: hit (claimed a ready box) or miss (made a new one). Shared per registry. */
+export function poolClaimCounter(registry: Registry): Counter<"template" | "result"> {
+  const existing = registry.getSingleMetric(POOL_CLAIMS);
+  if (existing) return existing as Counter<"template" | "result">;
+  return new Counter({
+    name: POOL_CLAIMS,
+    help: "Creates of a template with a warm pool, by result: hit (claimed) or miss (created fresh)",
+    labelNames: ["template", "result"] as const,
+    registers: [registry],
+  });
+}
+
+/** Warm pool sizes, read from the database at scrape time: boxes by state, target and configured size. */
+export function createPoolMetrics(registry: Registry, pool: pg.Pool): void {
+  poolClaimCounter(registry);
+  new Gauge({
+    name: "boxyard_pool_boxes",
+    help: "Boxes in each warm pool: ready (claimable), starting, draining",
+    labelNames: ["org", "template", "state"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await listPoolStatus(pool)) {
+        this.labels(p.org_name, p.template, "ready").set(p.ready);
+        this.labels(p.org_name, p.template, "starting").set(p.starting);
+        this.labels(p.org_name, p.template, "draining").set(p.draining);
+      }
+    },
+  });
+  new Gauge({
+    name: "boxyard_pool_target",
+    help: "Boxes each warm pool keeps: its size capped by the org's quota headroom",
+    labelNames: ["org", "template"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await listPoolStatus(pool)) this.labels(p.org_name, p.template).set(p.target);
+    },
+  });
 }

@@ -12,6 +12,7 @@ export const CHANNELS = [
   "boxyard_node_desired",
   "boxyard_node_commands",
   "boxyard_node_command_done",
+  "boxyard_pool_changed",
   "boxyard_template_builds",
   "boxyard_template_build_changed",
 ] as const;

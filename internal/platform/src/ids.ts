@@ -26,7 +26,8 @@ export type IdPrefix =
   | "evt"
   | "sec"
   | "sess"
-  | "bld";
+  | "bld"
+  | "pool";
 
 /** A server-generated id such as `box_0p3k...`: `^[a-z]+_[0-9a-z]{20}$`. */
 export function newId(prefix: IdPrefix): string {

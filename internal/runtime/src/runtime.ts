@@ -24,6 +24,8 @@ export interface BoxSpec {
   id: BoxId;
   /** Hostname inside the box (already validated: DNS label). */
   hostname: string;
+  /** Written to /etc/machine-id in the box at prepare (32 lowercase hex digits). */
+  machineId?: string;
   /** Read-only image layers, lowest first, as content digests in the node's layer store. */
   layers: string[];
   resources: BoxResources;
@@ -50,6 +52,14 @@ export interface BoxObservation {
   pid?: number;
   reason?: string;
   usage?: { cpuSeconds?: number; memoryBytes?: number; diskBytes?: number };
+  /** The identity the box has now (what its next boot uses too). */
+  identity?: BoxIdentity;
+}
+
+/** Who a box is inside: its hostname and /etc/machine-id. */
+export interface BoxIdentity {
+  hostname: string;
+  machineId?: string;
 }
 
 export interface ExecOptions {
@@ -114,6 +124,12 @@ export interface Runtime {
   session(id: BoxId, opts: SessionOptions): Promise<Session>;
   /** Release everything the box holds: sandbox, network, mounts, cgroups, disks. Absent: no-op. */
   destroy(id: BoxId): Promise<void>;
+  /**
+   * Gives the box a new identity: hostname, /etc/machine-id and random seed,
+   * in the running sandbox at once and for every later boot. A box claimed
+   * from a warm pool gets its owner's name this way. Idempotent.
+   */
+  setIdentity?(id: BoxId, identity: Required<BoxIdentity>): Promise<BoxObservation>;
   /** null when the driver holds nothing for this id. */
   inspect(id: BoxId): Promise<BoxObservation | null>;
   /** Every box the driver holds on this node, including ones started by an earlier agent process. */

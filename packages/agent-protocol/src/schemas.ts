@@ -66,6 +66,15 @@ export const DesiredBox = z.strictObject({
   phase: DesiredPhase,
   spec: z.strictObject({
     hostname: z.string(),
+    /**
+     * The box's /etc/machine-id. With it the agent keeps the box's identity
+     * (hostname, machine-id) as published, also in a running box: a box
+     * claimed from a warm pool changes name and identity while it runs.
+     */
+    machineId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .optional(),
     image: ImageSpec,
     resources: BoxResources,
     network: z.strictObject({ egress: EgressPolicy }),
@@ -115,6 +124,8 @@ export const BoxReport = z.strictObject({
     .strictObject({ code: z.string(), message: z.string(), permanent: z.boolean(), attempts: z.int() })
     .optional(),
   address: z.string().optional(),
+  /** The identity applied in the box, "hostname machine-id" (see DesiredBox spec.machineId). */
+  identity: z.string().max(200).optional(),
   /** Milliseconds each runtime step took, e.g. { prepare: 120, start: 800 }. */
   timings: z.record(z.string(), z.number()).optional(),
 });

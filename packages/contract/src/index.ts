@@ -6,6 +6,7 @@ export * from "./gateway.ts";
 export { buildOpenApiDocument } from "./openapi.ts";
 export * from "./nodes.ts";
 export * from "./orgs.ts";
+export * from "./pools.ts";
 export * from "./ports.ts";
 export * from "./quotas.ts";
 export * from "./route.ts";

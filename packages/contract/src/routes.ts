@@ -6,6 +6,7 @@ import * as nodes from "./nodes.ts";
 import type { RouteDef } from "./route.ts";
 import * as sshKeys from "./ssh-keys.ts";
 import * as orgs from "./orgs.ts";
+import * as pools from "./pools.ts";
 import * as ports from "./ports.ts";
 import * as quotas from "./quotas.ts";
 import * as system from "./system.ts";
@@ -56,6 +57,8 @@ export const allRoutes: readonly RouteDef[] = [
   templates.createTemplate,
   templates.listTemplates,
   templates.listTemplateVersions,
+  pools.setTemplatePool,
+  pools.getTemplatePool,
   templateBuilds.getTemplateBuild,
   templateBuilds.getTemplateBuildLogs,
   usage.getUsage,

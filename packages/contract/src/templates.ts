@@ -5,6 +5,7 @@
 
 import { z } from "zod";
 import { Name, Timestamp } from "./common.ts";
+import { WarmPool } from "./pools.ts";
 import { defineRoute } from "./route.ts";
 
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
@@ -118,7 +119,7 @@ export const listTemplates = defineRoute({
   params: OrgParams,
   successStatus: 200,
   response: z.object({
-    items: z.array(TemplateVersion.extend({ builtIn: z.boolean() })),
+    items: z.array(TemplateVersion.extend({ builtIn: z.boolean(), pool: WarmPool.nullable().optional() })),
   }),
   errors: ["org_not_found"],
 });

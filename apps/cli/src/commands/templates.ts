@@ -12,6 +12,7 @@ import { CliError, connect } from "../context.ts";
 import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
 import { describeBuild, followBuild, resolveTemplateRef } from "./templates-build.ts";
+import { poolSummary, registerTemplatePoolCommand } from "./templates-pool.ts";
 
 function imageOf(spec: { image: unknown }): string {
   const image = spec.image as { base?: string; packages?: string[] };
@@ -42,10 +43,12 @@ export function registerTemplateCommands(program: Command): void {
             header: "memory",
             value: (t) => (t.spec.resources?.memoryMiB ? `${t.spec.resources.memoryMiB} MiB` : "-"),
           },
+          { header: "pool", value: (t) => poolSummary(t.pool) },
           { header: "updated", value: (t) => (t.builtIn ? "-" : `${age(t.createdAt)} ago`) },
         ])}\n`,
       );
     });
+  registerTemplatePoolCommand(templates);
   templates
     .command("push")
     .description("Add a template from a YAML or JSON file, or a new version of it")

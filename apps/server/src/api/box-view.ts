@@ -28,7 +28,8 @@ export function withNames(
   row: BoxRow,
   names: Pick<BoxViewRow, "org_name" | "owner_username" | "node_name" | "team_name">,
 ): BoxViewRow {
-  return { ...row, ...names };
+  if (row.owner_id === null) throw new Error(`box ${row.id} is pooled and has no view`);
+  return { ...row, owner_id: row.owner_id, ...names };
 }
 
 export function operationView(o: OperationRow) {

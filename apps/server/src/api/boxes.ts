@@ -12,6 +12,7 @@ import {
 } from "@boxyard/contract";
 import {
   type BoxViewRow,
+  getBoxById,
   getBoxViewById,
   getLiveBoxByName,
   getTeamByName,
@@ -20,7 +21,12 @@ import {
   setBoxPauseMode,
 } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
-import { type BoxVerb, changeBoxDesiredState, createBox as createBoxRow } from "@boxyard/lifecycle";
+import {
+  type BoxVerb,
+  changeBoxDesiredState,
+  createBox as createBoxRow,
+  poolClaimCounter,
+} from "@boxyard/lifecycle";
 import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
 import { boxView, decodeCursor, encodeCursor, operationView } from "./box-view.ts";
@@ -55,8 +61,35 @@ async function view(deps: ApiDeps, id: string) {
   return boxView(row);
 }
 
+/** How long a create that claimed a pooled box waits for its node to give it the new name and machine-id. */
+const IDENTITY_WAIT_MS = 5_000;
+
+/**
+ * Waits until the node reports the claimed box's new identity applied, so
+ * the first command already sees its hostname. Past the deadline the create
+ * still succeeds: the node applies it as soon as it can (level-triggered).
+ */
+async function awaitIdentity(db: pg.Pool, boxId: string, expected: string): Promise<boolean> {
+  const deadline = Date.now() + IDENTITY_WAIT_MS;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    const row = await getBoxById(db, boxId);
+    if (!row || row.deleted_at || row.agent_identity === expected) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+async function hasPool(db: pg.Pool, orgId: string, template: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM box_pools WHERE org_id = $1 AND template = $2 AND size > 0`,
+    [orgId, template],
+  );
+  return rows.length > 0;
+}
+
 export function registerBoxRoutes(r: RouteRegistrar): void {
   const { deps } = r;
+  const poolClaims = poolClaimCounter(deps.metrics);
 
   r.add(createBox, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
@@ -81,7 +114,7 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
         });
       teamId = team.id;
     }
-    const { box, operation } = await createBoxRow(
+    const { box, operation, claimed } = await createBoxRow(
       deps.pool,
       deps.ids,
       {
@@ -91,6 +124,8 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
         template,
         persistent: ctx.body.persistent ?? false,
         teamId,
+        // A ready box of exactly this template version, resources and network, if the org keeps a pool of them.
+        fromPool: true,
       },
       async (tx, c) => {
         await admitWithinQuota(tx, access.orgId, teamId);
@@ -104,11 +139,18 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
             templateVersion: template.version,
             resources: template.resources,
             ...(ctx.body.team ? { team: ctx.body.team } : {}),
+            ...(c.box.claimed_at ? { claimedFromPool: true } : {}),
           },
           at: deps.clock.now(),
         });
       },
     );
+    if (claimed) {
+      poolClaims.labels(template.name, "hit").inc();
+      await awaitIdentity(deps.pool, box.id, `${box.name} ${box.machine_id}`);
+    } else if (await hasPool(deps.pool, access.orgId, template.name)) {
+      poolClaims.labels(template.name, "miss").inc();
+    }
     return { box: await view(deps, box.id), operation: operationView(operation) };
   });
 

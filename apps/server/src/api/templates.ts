@@ -14,6 +14,7 @@ import {
   inTx,
   insertTemplateBuild,
   listLatestTemplates,
+  listPoolStatus,
   listTemplateVersions as readVersions,
   type Queryable,
   type TemplateVersionRow,
@@ -22,6 +23,7 @@ import { DomainError } from "@boxyard/errors";
 import { baseDefaults, builtInTemplates, type ResolvedTemplate, resolveTemplate } from "@boxyard/lifecycle";
 import { parse as parseYaml } from "yaml";
 import { auditFor } from "./audit.ts";
+import { poolView } from "./pools.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
 /** A spec sent as text is YAML (JSON is YAML too); an object is taken as it is. Errors name the field. */
@@ -172,7 +174,15 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
         createdAt: new Date(0).toISOString(),
         builtIn: true,
       }));
-    return { items: [...own, ...builtIn].sort((a, b) => a.name.localeCompare(b.name)) };
+    // Each template's warm pool, when it has one (pools.ts).
+    const pools = new Map(
+      (await listPoolStatus(deps.pool, access.orgId)).map((p) => [p.template, poolView(p)]),
+    );
+    return {
+      items: [...own, ...builtIn]
+        .map((t) => ({ ...t, pool: pools.get(t.name) ?? null }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    };
   });
 
   r.add(listTemplateVersions, async (ctx) => {

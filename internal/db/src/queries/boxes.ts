@@ -4,7 +4,8 @@ export interface BoxRow {
   id: string;
   org_id: string;
   name: string;
-  owner_id: string;
+  /** Null only while the box sits in a warm pool (pool_id set). */
+  owner_id: string | null;
   team_id: string | null;
   template: string;
   template_version: number;
@@ -40,10 +41,18 @@ export interface BoxRow {
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
+  /** The warm pool holding this ownerless box; null for every box a user sees. */
+  pool_id: string | null;
+  claimed_at: Date | null;
+  /** /etc/machine-id of the box (null for boxes made before identities were published). */
+  machine_id: string | null;
+  /** "hostname machine-id" the node last reported as applied in the box. */
+  agent_identity: string | null;
 }
 
-/** A box joined with the names the API shows. */
+/** A box joined with the names the API shows (never a pooled box: those have no owner). */
 export interface BoxViewRow extends BoxRow {
+  owner_id: string;
   org_name: string;
   owner_username: string;
   node_name: string | null;
@@ -58,7 +67,11 @@ export interface NewBox {
   id: string;
   orgId: string;
   name: string;
-  ownerId: string;
+  /** Null for a pooled box, which then names its pool. */
+  ownerId: string | null;
+  poolId?: string | null;
+  /** The box's /etc/machine-id. */
+  machineId?: string | null;
   teamId?: string | null;
   /** The box's network policy ({egress}); default: reaches nothing outside its node. */
   network?: unknown;
@@ -73,8 +86,8 @@ export interface NewBox {
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, team_id, network, desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'running', 'pending', now())
+                        persistent, team_id, network, pool_id, machine_id, desired_state, actual_state, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -88,6 +101,8 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       b.persistent,
       b.teamId ?? null,
       JSON.stringify(b.network ?? { egress: "deny-all" }),
+      b.poolId ?? null,
+      b.machineId ?? null,
     ],
   );
   return rows[0]!;
@@ -138,7 +153,7 @@ export async function listBoxesByOrg(
 ): Promise<BoxViewRow[]> {
   const { rows } = await db.query<BoxViewRow>(
     `${VIEW}
-      WHERE b.org_id = $1 AND b.deleted_at IS NULL
+      WHERE b.org_id = $1 AND b.deleted_at IS NULL AND b.pool_id IS NULL
         AND ($2::text IS NULL OR b.actual_state = $2)
         AND ($3::text IS NULL OR u.username = $3)
         AND ($7::text IS NULL OR t.name = $7)
@@ -236,6 +251,8 @@ export interface AgentReportWrite {
   reason: string | null;
   error: BoxRow["agent_error"];
   address: string | null;
+  /** The identity ("hostname machine-id") the node has applied in the box, when it says. */
+  identity?: string | null;
 }
 
 /**
@@ -247,7 +264,8 @@ export interface AgentReportWrite {
 export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE boxes SET agent_phase = $5, agent_generation = $3, agent_seq = $4, agent_reason = $6,
-            agent_error = $7::jsonb, agent_address = $8, version = version + 1, next_attempt_at = now()
+            agent_error = $7::jsonb, agent_address = $8, agent_identity = COALESCE($9, agent_identity),
+            version = version + 1, next_attempt_at = now()
       WHERE id = $1 AND node_id = $2 AND deleted_at IS NULL AND $3 <= node_generation
         AND ($3 > agent_generation OR ($3 = agent_generation AND $4 > agent_seq))`,
     [
@@ -259,6 +277,7 @@ export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Prom
       r.reason,
       r.error === null ? null : JSON.stringify(r.error),
       r.address,
+      r.identity ?? null,
     ],
   );
   return (rowCount ?? 0) > 0;

@@ -131,6 +131,7 @@ export interface DesiredBoxRow {
   resources: { cpu: number; memoryMiB: number; diskGiB: number; gpus: number };
   pause_mode: "hot" | "cold";
   network: { egress: unknown } | null;
+  machine_id: string | null;
 }
 
 /** The node's version and every live box the reconciler has published to it. */
@@ -145,7 +146,7 @@ export async function getNodeDesiredSet(
   const version = node.rows[0]?.desired_version;
   if (version === undefined) return null;
   const { rows } = await db.query<DesiredBoxRow>(
-    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network FROM boxes
+    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network, machine_id FROM boxes
       WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
     [nodeId],
   );

@@ -81,7 +81,8 @@ export async function setTeamQuota(db: Queryable, teamId: string, q: QuotaLimits
 /**
  * What an org's live boxes hold. A box holds compute (CPU, memory, GPUs,
  * and counts as running) unless it is wanted stopped or deleted; every live
- * box holds its disk.
+ * box holds its disk. Boxes waiting in a warm pool hold nothing of the org's:
+ * they count once claimed, and a claim is admitted like a create.
  */
 export async function getOrgUsage(db: Queryable, orgId: string): Promise<QuotaUsage> {
   return usageWhere(db, "org_id = $1", orgId);
@@ -111,7 +112,7 @@ async function usageWhere(
             coalesce(sum((resources->>'memoryMiB')::int) FILTER (WHERE desired_state NOT IN ('stopped', 'deleted')), 0) AS memory,
             coalesce(sum((resources->>'diskGiB')::int), 0) AS disk,
             coalesce(sum((resources->>'gpus')::int) FILTER (WHERE desired_state NOT IN ('stopped', 'deleted')), 0) AS gpus
-       FROM boxes WHERE ${where} AND deleted_at IS NULL AND desired_state <> 'deleted'`,
+       FROM boxes WHERE ${where} AND deleted_at IS NULL AND desired_state <> 'deleted' AND pool_id IS NULL`,
     [id],
   );
   const r = rows[0]!;

@@ -13,6 +13,7 @@ import {
 } from "../errors.ts";
 import type {
   BoxId,
+  BoxIdentity,
   BoxObservation,
   BoxSpec,
   ExecOptions,
@@ -48,6 +49,7 @@ export type FakeMethod =
   | "exec"
   | "session"
   | "destroy"
+  | "setIdentity"
   | "inspect"
   | "list";
 
@@ -102,6 +104,8 @@ export class FakeRuntime implements Runtime {
       throw new ResourcesExceedLimitsError(`box ${spec.id} asks for more than this node allows`);
     }
     const box: FakeBox = { spec, phase: "prepared", files: new Map(), processes: new Map(), nextPid: 100 };
+    box.files.set("/etc/hostname", `${spec.hostname}\n`);
+    if (spec.machineId !== undefined) box.files.set("/etc/machine-id", `${spec.machineId}\n`);
     this.state.boxes.set(spec.id, box);
     return this.observe(box);
   }
@@ -193,6 +197,17 @@ export class FakeRuntime implements Runtime {
     return startFakeSession({ command: opts.command ?? ["sh", "-l"], pty: opts.pty, onExit: () => {} });
   }
 
+  async setIdentity(id: BoxId, identity: Required<BoxIdentity>): Promise<BoxObservation> {
+    this.enter("setIdentity");
+    const box = this.box(id);
+    if (box.phase === "paused" || box.phase === "checkpointed")
+      throw new InvalidBoxStateError(id, box.phase, "set its identity");
+    box.spec = { ...box.spec, hostname: identity.hostname, machineId: identity.machineId };
+    box.files.set("/etc/hostname", `${identity.hostname}\n`);
+    box.files.set("/etc/machine-id", `${identity.machineId}\n`);
+    return this.observe(box);
+  }
+
   async destroy(id: BoxId): Promise<void> {
     this.enter("destroy");
     assertBoxId(id);
@@ -230,6 +245,10 @@ export class FakeRuntime implements Runtime {
       id: box.spec.id,
       phase: box.phase,
       usage: { cpuSeconds: 0, memoryBytes: 0, diskBytes },
+      identity: {
+        hostname: box.spec.hostname,
+        ...(box.spec.machineId !== undefined ? { machineId: box.spec.machineId } : {}),
+      },
     };
     if (box.sandboxPid !== undefined) obs.pid = box.sandboxPid;
     if (box.reason !== undefined) obs.reason = box.reason;

@@ -86,6 +86,7 @@ export function runFakeCommand(box: FakeBoxState, inv: FakeInvocation): FakeOutc
     }
   }
   if (prog === "true") return ok();
+  if (prog === "hostname" && args.length === 0) return ok(box.files.get("/etc/hostname") ?? "");
   if (prog === "false") return fail(1, "");
   if (prog === "cat" && args.length === 0) return ok(inv.stdin);
   if (prog === "cat" && args.length === 1) {

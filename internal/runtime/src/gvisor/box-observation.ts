@@ -17,7 +17,14 @@ export async function observeBox(opts: {
   cgroupsPath: string;
 }): Promise<BoxObservation> {
   const { rec, st, paths, cgroupsPath } = opts;
-  const obs: BoxObservation = { id: rec.spec.id, phase: rec.phase };
+  const obs: BoxObservation = {
+    id: rec.spec.id,
+    phase: rec.phase,
+    identity: {
+      hostname: rec.spec.hostname,
+      ...(rec.spec.machineId !== undefined ? { machineId: rec.spec.machineId } : {}),
+    },
+  };
   if (st && (st.status === "running" || st.status === "paused")) {
     obs.phase = st.status;
     if (st.pid > 0) obs.pid = st.pid;

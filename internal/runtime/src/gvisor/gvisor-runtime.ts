@@ -19,6 +19,7 @@ import {
 } from "../errors.ts";
 import type {
   BoxId,
+  BoxIdentity,
   BoxObservation,
   BoxSpec,
   ExecOptions,
@@ -29,6 +30,7 @@ import type {
 } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
 import { execInBox } from "./box-exec.ts";
+import { applyIdentityInSandbox, assertIdentity, writeMachineId } from "./box-identity.ts";
 import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
 import { type BoxRecord, type RecordedPhase, readRecord, writeRecord } from "./box-record.ts";
@@ -123,6 +125,7 @@ export class GvisorRuntime implements Runtime {
           layerDirs,
           allowDiskOvercommit: this.opts.allowDiskOvercommit,
         });
+        if (spec.machineId !== undefined) await writeMachineId(paths.rootfs, spec.machineId);
         const record: BoxRecord = { version: 1, spec, phase: "prepared", layerDirs, updatedAt: "" };
         if (this.opts.network) {
           const net = await this.opts.network.attach(spec.id, { egress: spec.network.egress });
@@ -237,6 +240,23 @@ export class GvisorRuntime implements Runtime {
   async session(id: BoxId, opts: SessionOptions): Promise<Session> {
     const { rec, paths } = await this.runningBox(id, "open a session");
     return openSession({ runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env }, opts);
+  }
+
+  async setIdentity(id: BoxId, identity: Required<BoxIdentity>): Promise<BoxObservation> {
+    assertIdentity(identity);
+    return this.withRecord(id, async (paths, rec) => {
+      const st = await this.runsc.state(id);
+      if (st?.status === "running") await applyIdentityInSandbox(this.runsc, id, identity);
+      else if (st?.status === "paused" || rec.phase === "checkpointed")
+        throw new InvalidBoxStateError(id, st?.status ?? rec.phase, "set its identity");
+      else {
+        await ensureBoxStorage(paths, rec.layerDirs);
+        await writeMachineId(paths.rootfs, identity.machineId);
+      }
+      rec.spec = { ...rec.spec, hostname: identity.hostname, machineId: identity.machineId };
+      await writeRecord(paths.record, rec);
+      return this.observe(id, rec, st);
+    });
   }
 
   async destroy(id: BoxId): Promise<void> {

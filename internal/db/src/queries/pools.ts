@@ -1,0 +1,162 @@
+import type { Queryable } from "../pool.ts";
+import type { BoxRow } from "./boxes.ts";
+
+// Warm pools (migration 0013): per org and template, `size` ready boxes with
+// no owner. The pool controller (internal/lifecycle/src/pools.ts) keeps them;
+// a create claims one in its own transaction (claimPooledBox).
+
+export interface PoolRow {
+  id: string;
+  org_id: string;
+  template: string;
+  size: number;
+  target: number;
+  template_version: number | null;
+  last_error: string | null;
+  updated_at: Date;
+}
+
+/** A pool with how many of its boxes are ready, on their way, or being drained. */
+export interface PoolStatusRow extends PoolRow {
+  org_name: string;
+  ready: number;
+  starting: number;
+  draining: number;
+}
+
+export async function upsertPool(
+  db: Queryable,
+  p: { id: string; orgId: string; template: string; size: number },
+): Promise<PoolRow> {
+  const { rows } = await db.query<PoolRow>(
+    `INSERT INTO box_pools (id, org_id, template, size) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (org_id, template) DO UPDATE SET size = EXCLUDED.size, updated_at = now()
+     RETURNING *`,
+    [p.id, p.orgId, p.template, p.size],
+  );
+  await db.query(`SELECT pg_notify('boxyard_pool_changed', $1)`, [rows[0]!.id]);
+  return rows[0]!;
+}
+
+/** Wakes the pool controllers (after a claim, a size change). */
+export async function notifyPoolChanged(db: Queryable, poolId: string): Promise<void> {
+  await db.query(`SELECT pg_notify('boxyard_pool_changed', $1)`, [poolId]);
+}
+
+const READY = `b.desired_state = 'running' AND b.actual_state = 'running' AND b.observed_generation >= b.generation`;
+
+const STATUS = `SELECT p.*, o.name AS org_name,
+       count(b.id) FILTER (WHERE ${READY})::int AS ready,
+       count(b.id) FILTER (WHERE b.desired_state <> 'deleted' AND NOT (${READY}))::int AS starting,
+       count(b.id) FILTER (WHERE b.desired_state = 'deleted')::int AS draining
+  FROM box_pools p JOIN orgs o ON o.id = p.org_id
+  LEFT JOIN boxes b ON b.pool_id = p.id AND b.deleted_at IS NULL`;
+
+export async function listPoolStatus(db: Queryable, orgId?: string): Promise<PoolStatusRow[]> {
+  const { rows } = await db.query<PoolStatusRow>(
+    `${STATUS} WHERE ($1::text IS NULL OR p.org_id = $1) GROUP BY p.id, o.name ORDER BY o.name, p.template`,
+    [orgId ?? null],
+  );
+  return rows;
+}
+
+export async function getPoolStatus(
+  db: Queryable,
+  orgId: string,
+  template: string,
+): Promise<PoolStatusRow | null> {
+  const { rows } = await db.query<PoolStatusRow>(
+    `${STATUS} WHERE p.org_id = $1 AND p.template = $2 GROUP BY p.id, o.name`,
+    [orgId, template],
+  );
+  return rows[0] ?? null;
+}
+
+/** Every pool that holds or wants boxes: the controller's work list. */
+export async function listActivePools(db: Queryable): Promise<PoolRow[]> {
+  const { rows } = await db.query<PoolRow>(
+    `SELECT p.* FROM box_pools p
+      WHERE p.size > 0 OR p.target > 0
+         OR EXISTS (SELECT 1 FROM boxes b WHERE b.pool_id = p.id AND b.deleted_at IS NULL)
+      ORDER BY p.id`,
+  );
+  return rows;
+}
+
+/** The pool's live boxes (including ones being drained). */
+export async function listPooledBoxes(db: Queryable, poolId: string): Promise<BoxRow[]> {
+  const { rows } = await db.query<BoxRow>(
+    `SELECT * FROM boxes WHERE pool_id = $1 AND deleted_at IS NULL ORDER BY created_at, id`,
+    [poolId],
+  );
+  return rows;
+}
+
+export async function recordPoolDecision(
+  db: Queryable,
+  p: { id: string; target: number; templateVersion: number | null; lastError: string | null },
+): Promise<void> {
+  await db.query(
+    `UPDATE box_pools SET target = $2, template_version = $3, last_error = $4
+      WHERE id = $1 AND (target, template_version, last_error) IS DISTINCT FROM ($2, $3, $4)`,
+    [p.id, p.target, p.templateVersion, p.lastError],
+  );
+}
+
+/**
+ * Takes a ready pooled box of exactly this template version, image,
+ * resources and network, and makes it the caller's, all in the caller's
+ * transaction: owner, name, team, a new machine-id. SKIP LOCKED lets
+ * concurrent creates pass each other, so no box is handed out twice. The
+ * pooled history (its events) goes: the box starts its life at the claim.
+ */
+export async function claimPooledBox(
+  db: Queryable,
+  c: {
+    orgId: string;
+    template: string;
+    templateVersion: number;
+    image: unknown;
+    resources: unknown;
+    network: unknown;
+    ownerId: string;
+    name: string;
+    teamId: string | null;
+    persistent: boolean;
+    machineId: string;
+  },
+): Promise<BoxRow | null> {
+  const { rows } = await db.query<BoxRow>(
+    `WITH pick AS (
+       SELECT b.id FROM boxes b JOIN box_pools p ON p.id = b.pool_id
+        WHERE p.org_id = $1 AND p.template = $2 AND b.deleted_at IS NULL AND ${READY}
+          AND b.template_version = $3 AND b.image = $4::jsonb AND b.resources = $5::jsonb
+          AND b.network = $6::jsonb
+        ORDER BY b.created_at, b.id
+        LIMIT 1
+        FOR UPDATE OF b SKIP LOCKED)
+     UPDATE boxes b SET owner_id = $7, name = $8, team_id = $9, persistent = $10, machine_id = $11,
+            pool_id = NULL, claimed_at = now(), created_at = now(), state_entered_at = now(),
+            version = version + 1, updated_at = now()
+       FROM pick WHERE b.id = pick.id
+     RETURNING b.*`,
+    [
+      c.orgId,
+      c.template,
+      c.templateVersion,
+      JSON.stringify(c.image),
+      JSON.stringify(c.resources),
+      JSON.stringify(c.network),
+      c.ownerId,
+      c.name,
+      c.teamId,
+      c.persistent,
+      c.machineId,
+    ],
+  );
+  const box = rows[0];
+  if (!box) return null;
+  await db.query(`DELETE FROM box_events WHERE box_id = $1`, [box.id]);
+  await db.query(`DELETE FROM operations WHERE box_id = $1`, [box.id]);
+  return box;
+}
