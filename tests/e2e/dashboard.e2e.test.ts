@@ -99,6 +99,9 @@ beforeAll(async () => {
     (await api("POST", "/api/v1/users", { username: "carla", email: "carla@corp.example" })).status,
   ).toBe(201);
   expect((await api("PUT", "/api/v1/orgs/acme/members/carla", { role: "member" })).status).toBe(200);
+  expect((await api("PUT", "/api/v1/orgs/acme/quota", { maxBoxes: 5, cpu: 8, memoryMiB: 4096 })).status).toBe(
+    200,
+  );
   idp.setAccount("carla", { sub: "carla-sub", email: "carla@corp.example", email_verified: true });
   chromium = await launchChromium();
   browser = chromium.browser;
@@ -145,6 +148,12 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     await page.getByRole("button", { name: "New box" }).click();
     await page.getByLabel("Name").fill("web");
     await page.getByLabel("Template").selectOption("busybox");
+    // Over the org's quota: refused with the server's reason, and nothing is made.
+    await page.getByLabel("Memory (MiB)").fill("8192");
+    await page.getByRole("button", { name: "Create box" }).click();
+    await expect.poll(() => page.locator("#create-box [role=alert]").textContent()).toMatch(/quota/i);
+    expect((await api("GET", "/api/v1/orgs/acme/boxes/web")).status).toBe(404);
+    await shot(page, "02-create-refused");
     await page.getByLabel("Memory (MiB)").fill("512");
     await shot(page, "02-create-box");
     await page.getByRole("button", { name: "Create box" }).click();
@@ -221,6 +230,12 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     await shot(p, "08-org-members");
     await p.getByRole("link", { name: "Quota" }).click();
     await p.getByText("Running boxes").waitFor();
+    // Usage bars against the limits: carla's box takes 512 of 4096 MiB.
+    const memory = p.getByRole("meter", { name: "Memory" });
+    expect(await memory.getAttribute("value")).toBe("512");
+    expect(await memory.getAttribute("max")).toBe("4096");
+    await p.getByText("512 MiB of 4096 MiB").waitFor();
+    await p.getByText("Running boxes").locator("..").getByText("no limit").waitFor();
     await shot(p, "09-org-quota");
     await p.getByRole("link", { name: "Audit log" }).click();
     await p.getByLabel("Action").fill("box.create");
