@@ -42,6 +42,10 @@ export const ServerConfigSchema = z.strictObject({
     .regex(/^[a-z][a-z0-9]{1,5}$/, "must be 2-6 letters and digits, starting with a letter"),
   /** The node's image layer store (env BOXYARD_LAYER_DIR; default DATA_DIR/node/images). Shareable between nodes on one machine. */
   layerDir: z.string().optional(),
+  /** Largest image archive an upload may be (--image-max-bytes, env BOXYARD_IMAGE_MAX_BYTES; default 2 GiB). */
+  imageMaxBytes: z.coerce.number().int().min(1024),
+  /** Largest content an image may unpack to (env BOXYARD_IMAGE_MAX_UNPACKED_BYTES; default 8 GiB). */
+  imageMaxUnpackedBytes: z.coerce.number().int().min(1024),
   /** A box hot-paused this long is checkpointed to disk (cold pause); 0 keeps boxes hot. */
   coldPauseAfterSeconds: z.coerce.number().int().min(0),
   /**
@@ -110,6 +114,7 @@ export interface RawServerFlags {
   oidcAllowedDomains?: string;
   boxSubnet?: string;
   boxUplink?: string;
+  imageMaxBytes?: string;
   controlUrl?: string;
   controlTokenFile?: string;
 }
@@ -135,6 +140,8 @@ export function resolveServerConfig(
     layerDir: env.BOXYARD_LAYER_DIR || undefined,
     boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
+    imageMaxBytes: flags.imageMaxBytes ?? env.BOXYARD_IMAGE_MAX_BYTES ?? String(2 * 1024 ** 3),
+    imageMaxUnpackedBytes: env.BOXYARD_IMAGE_MAX_UNPACKED_BYTES ?? String(8 * 1024 ** 3),
     rateLimit: env.BOXYARD_RATE_LIMIT ?? "20/200",
     boxSubnet: flags.boxSubnet ?? env.BOXYARD_BOX_SUBNET ?? "10.213.0.0/16",
     controlUrl: flags.controlUrl ?? (env.BOXYARD_CONTROL_URL || undefined),

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
   type ImageBuildOptions,
@@ -6,11 +7,19 @@ import {
   ImageUnavailableError,
 } from "@boxyard/agent";
 import { type ImageSpec, imageKey } from "@boxyard/agent-protocol";
-import { buildBusyboxLayer, buildDebianLayer, findDebianLayer, LayerStore } from "@boxyard/images";
+import {
+  buildBusyboxLayer,
+  buildDebianLayer,
+  findDebianLayer,
+  ImageError,
+  importOciArchive,
+  LayerStore,
+} from "@boxyard/images";
 import { NodeNetwork } from "@boxyard/netns";
 import { FakeRuntime, GvisorRuntime, type Runtime } from "@boxyard/runtime";
 import { StaticImageResolver } from "@boxyard/agent";
 import type { Logger } from "pino";
+import { ociArchiveAllowsSetuid, ociArchivePath } from "./api/images.ts";
 import { type ServerConfig, StartupError } from "./config.ts";
 
 /**
@@ -27,6 +36,8 @@ export class LayerStoreImageResolver implements ImageResolver {
   constructor(
     private readonly store: LayerStore,
     private readonly logger: Logger,
+    private readonly archives?: OciArchiveSource,
+    private readonly unpackedLimit?: number,
   ) {}
 
   async resolve(spec: ImageSpec): Promise<string[]> {
@@ -85,8 +96,8 @@ export class LayerStoreImageResolver implements ImageResolver {
   }
 
   async #build(spec: ImageSpec, log: (line: string) => void): Promise<ImageBuildResult> {
-    if ("oci" in spec) throw new ImageUnavailableError("OCI images are not supported yet");
     const started = Date.now();
+    if ("oci" in spec) return this.#importOci(spec.oci, log, started);
     let digest: string;
     let cacheHit = false;
     switch (spec.base) {
@@ -111,6 +122,44 @@ export class LayerStoreImageResolver implements ImageResolver {
     this.logger.info({ image: imageKey(spec), digest, cacheHit, ms: Date.now() - started }, "image ready");
     return { layers: [digest], cacheHit };
   }
+
+  async #importOci(digest: string, log: (line: string) => void, started: number): Promise<ImageBuildResult> {
+    if (!this.archives) throw new ImageUnavailableError("this node cannot reach uploaded image archives");
+    const { path, allowSetuid } = await this.archives.fetch(digest, log);
+    let cacheHit = true;
+    const layer = await importOciArchive(this.store, path, {
+      digest,
+      allowSetuid,
+      ...(this.unpackedLimit ? { maxUnpackedBytes: this.unpackedLimit } : {}),
+      onLog: (line) => {
+        if (!line.startsWith("cache hit")) cacheHit = false;
+        log(line);
+      },
+    }).catch((err) => {
+      // A refused archive never becomes acceptable: the box fails for good, with the entry named.
+      if (err instanceof ImageError && err.code !== "layer_build_failed")
+        throw new ImageUnavailableError(err.message);
+      throw err;
+    });
+    this.logger.info({ image: digest, layer, cacheHit, ms: Date.now() - started }, "image ready");
+    return { layers: [layer], cacheHit };
+  }
+}
+
+/** Where a node finds an uploaded image archive (see apps/server/src/api/images.ts). */
+export interface OciArchiveSource {
+  fetch(digest: string, log: (line: string) => void): Promise<{ path: string; allowSetuid: boolean }>;
+}
+
+/** The control plane's own store, for a node in the same process (role all). */
+export function localArchiveSource(dataDir: string): OciArchiveSource {
+  return {
+    async fetch(digest) {
+      const path = ociArchivePath(dataDir, digest);
+      if (!existsSync(path)) throw new ImageUnavailableError(`image archive ${digest} is not on this server`);
+      return { path, allowSetuid: await ociArchiveAllowsSetuid(dataDir, digest) };
+    },
+  };
 }
 
 export interface LocalNode {
@@ -130,6 +179,10 @@ export interface GvisorNodeOptions {
   layerDir?: string;
   /** Interface for box egress; absent: none. */
   uplink?: string;
+  /** Where uploaded image archives come from; absent: the control plane's store in DATA_DIR (role all). */
+  archives?: OciArchiveSource;
+  /** Largest content an imported image may unpack to. */
+  maxUnpackedBytes?: number;
 }
 
 /** The gVisor driver on this machine: layer store, box network and runtime under DATA_DIR/node. */
@@ -153,14 +206,23 @@ export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode
   const runtime = new GvisorRuntime({ stateDir: join(nodeDir, "boxes"), layers, network });
   return {
     runtime,
-    images: new LayerStoreImageResolver(layers, opts.logger.child({ component: "images" })),
+    images: new LayerStoreImageResolver(
+      layers,
+      opts.logger.child({ component: "images" }),
+      opts.archives ?? localArchiveSource(opts.dataDir),
+      opts.maxUnpackedBytes,
+    ),
     // Boxes keep running: the network (bridge, rules, netns) stays as it is.
     close: async () => {},
   };
 }
 
 /** The runtime this process's node agent drives, from `--runtime`. */
-export async function createLocalNode(config: ServerConfig, logger: Logger): Promise<LocalNode> {
+export async function createLocalNode(
+  config: ServerConfig,
+  logger: Logger,
+  opts: { archives?: OciArchiveSource } = {},
+): Promise<LocalNode> {
   switch (config.runtime) {
     case "fake":
       // Control-plane development and tests only: nothing is isolated.
@@ -173,6 +235,8 @@ export async function createLocalNode(config: ServerConfig, logger: Logger): Pro
         subnet: config.boxSubnet,
         ...(config.layerDir ? { layerDir: config.layerDir } : {}),
         ...(config.boxUplink ? { uplink: config.boxUplink } : {}),
+        ...(opts.archives ? { archives: opts.archives } : {}),
+        maxUnpackedBytes: config.imageMaxUnpackedBytes,
       });
     case "microvm":
     case "container":

@@ -30,7 +30,7 @@ import type { Runtime } from "@boxyard/runtime";
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import pino, { type Logger } from "pino";
-import { registerAgentTransportRoutes } from "./api/agent-transport.ts";
+import { nodeAuthorizer, registerAgentTransportRoutes } from "./api/agent-transport.ts";
 import { registerAuditRoutes } from "./api/audit.ts";
 import { registerAuthRoutes } from "./api/auth-routes.ts";
 import { registerBoxEventRoutes } from "./api/box-events.ts";
@@ -49,6 +49,7 @@ import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
+import { acceptImageBodies, registerImageRoutes } from "./api/images.ts";
 import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
 import { registerPoolRoutes } from "./api/pools.ts";
 import { registerTemplateRoutes, resolveOrgTemplate } from "./api/templates.ts";
@@ -274,6 +275,13 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerTemplateRoutes(routes);
     registerPoolRoutes(routes);
     registerTemplateBuildRoutes(routes, lifecycleDeps);
+    acceptImageBodies(app);
+    registerImageRoutes(routes, {
+      dataDir: config.dataDir,
+      maxBytes: config.imageMaxBytes,
+      maxUnpackedBytes: config.imageMaxUnpackedBytes,
+      authorizeNode: nodeAuthorizer(pool),
+    });
     registerUsageRoutes(routes, config.prices);
     registerAuditRoutes(routes, anchors);
     // Without a gateway of its own (role control), clients are sent to the

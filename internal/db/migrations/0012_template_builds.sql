@@ -38,6 +38,9 @@ CREATE TABLE oci_images (
   digest      text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
   size_bytes  bigint NOT NULL,
   format      text NOT NULL CHECK (format IN ('oci', 'docker')),
+  layers      integer NOT NULL,
+  -- Accepted with setuid/setgid entries kept (the uploader asked); nodes unpack it the same way.
+  allow_setuid boolean NOT NULL DEFAULT false,
   created_by  text REFERENCES users (id),
   created_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (org_id, digest)

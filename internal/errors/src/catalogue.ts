@@ -48,6 +48,10 @@ export const errorCatalogue = {
   invalid_transition: { status: 409, title: "The box cannot make this change from its current state" },
   box_not_running: { status: 409, title: "The box is not running" },
   template_not_found: { status: 404, title: "No such template" },
+  image_not_found: { status: 404, title: "No such image" },
+  image_invalid: { status: 400, title: "The upload is not an image archive this server can read" },
+  image_unsafe: { status: 422, title: "The image contains an entry that is not allowed" },
+  image_too_large: { status: 413, title: "The image is larger than this server allows" },
   template_build_failed: {
     status: 409,
     title: "The image build of this template version failed; push a fixed version",

@@ -3,6 +3,7 @@ export * from "./audit.ts";
 export * from "./boxes.ts";
 export * from "./common.ts";
 export * from "./gateway.ts";
+export * from "./images.ts";
 export { buildOpenApiDocument } from "./openapi.ts";
 export * from "./nodes.ts";
 export * from "./orgs.ts";

@@ -2,6 +2,7 @@ import * as agent from "./agent.ts";
 import * as audit from "./audit.ts";
 import * as boxes from "./boxes.ts";
 import * as gateway from "./gateway.ts";
+import * as images from "./images.ts";
 import * as nodes from "./nodes.ts";
 import type { RouteDef } from "./route.ts";
 import * as sshKeys from "./ssh-keys.ts";
@@ -61,6 +62,8 @@ export const allRoutes: readonly RouteDef[] = [
   pools.getTemplatePool,
   templateBuilds.getTemplateBuild,
   templateBuilds.getTemplateBuildLogs,
+  images.uploadImage,
+  images.listImages,
   usage.getUsage,
   boxes.createBox,
   boxes.listBoxes,
@@ -87,6 +90,7 @@ export const allRoutes: readonly RouteDef[] = [
   agent.agentCommandReply,
   templateBuilds.agentBuildClaim,
   templateBuilds.agentBuildUpdate,
+  images.agentImageArchive,
   gateway.gatewayRegister,
   gateway.gatewayLookupKey,
   gateway.gatewayLookupBox,

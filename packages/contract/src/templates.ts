@@ -24,7 +24,15 @@ export const TemplateImage = z.union([
     base: z.enum(["busybox", "debian-bookworm"], { error: "must be busybox or debian-bookworm" }),
     packages: z.array(z.string().regex(DEBIAN_PACKAGE, "must be a Debian package name")).max(200).optional(),
   }),
-  z.strictObject({ oci: z.string() }).refine(() => false, "OCI image import is not available yet; use base"),
+  /** An image archive uploaded to the org (`boxyard images push`), by its digest. */
+  z.strictObject({
+    oci: z
+      .string()
+      .regex(
+        /^sha256:[0-9a-f]{64}$/,
+        "must be the sha256:... digest of an image archive uploaded to the org ('boxyard images push FILE' prints it)",
+      ),
+  }),
   z
     .strictObject({ devcontainer: z.string() })
     .refine(() => false, "devcontainer.json is not available yet; use base"),

@@ -36,6 +36,10 @@ export function registerServerCommands(program: Command): void {
       "roles agent and gateway: file holding a site admin's API token to register with (or env BOXYARD_CONTROL_TOKEN)",
     )
     .option(
+      "--image-max-bytes <n>",
+      "largest image archive an upload may be, in bytes (env BOXYARD_IMAGE_MAX_BYTES, default 2 GiB)",
+    )
+    .option(
       "--log-level <level>",
       "fatal | error | warn | info | debug (env BOXYARD_LOG_LEVEL, default info)",
     )

@@ -15,7 +15,8 @@ import { describeBuild, followBuild, resolveTemplateRef } from "./templates-buil
 import { poolSummary, registerTemplatePoolCommand } from "./templates-pool.ts";
 
 function imageOf(spec: { image: unknown }): string {
-  const image = spec.image as { base?: string; packages?: string[] };
+  const image = spec.image as { base?: string; packages?: string[]; oci?: string };
+  if (image.oci) return `oci ${image.oci.slice(0, 19)}`;
   if (!image.base) return "?";
   return image.packages?.length ? `${image.base} +${image.packages.length} packages` : image.base;
 }

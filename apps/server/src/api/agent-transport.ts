@@ -15,6 +15,7 @@ import {
 } from "@boxyard/contract";
 import { getNodeById, setNodeTokenHash } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
+import type pg from "pg";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
@@ -22,13 +23,11 @@ function hash(token: string): Buffer {
   return createHash("sha256").update(token).digest();
 }
 
-export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDeps): void {
-  const { deps } = r;
-
-  /** The node the token belongs to; anything else is the same 401, so node ids are not probed. */
-  async function authorizeNode(nodeId: string, headers: Record<string, string | string[] | undefined>) {
+/** Checks a request's node token: the node it belongs to, or the same 401 for anything else, so node ids are not probed. */
+export function nodeAuthorizer(pool: pg.Pool) {
+  return async function authorizeNode(nodeId: string, headers: Record<string, unknown>): Promise<void> {
     const given = headers[NODE_TOKEN_HEADER];
-    const node = typeof given === "string" ? await getNodeById(deps.pool, nodeId) : null;
+    const node = typeof given === "string" ? await getNodeById(pool, nodeId) : null;
     const ok =
       typeof given === "string" &&
       node?.token_hash != null &&
@@ -36,7 +35,12 @@ export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDep
       timingSafeEqual(hash(given), node.token_hash);
     if (!ok)
       throw new DomainError("unauthorized", { detail: `send the node's token in ${NODE_TOKEN_HEADER}` });
-  }
+  };
+}
+
+export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDeps): void {
+  const { deps } = r;
+  const authorizeNode = nodeAuthorizer(deps.pool);
 
   r.add(agentRegister, async (ctx) => {
     if (!ctx.actor.user.site_admin)

@@ -43,6 +43,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listTemplateVersions: { access: "org" },
   getTemplateBuild: { access: "org" },
   getTemplateBuildLogs: { access: "org" },
+  uploadImage: { access: "org" },
+  listImages: { access: "org" },
   listTeamMembers: { access: "org" },
   setTeamMember: { access: "org", body: {} },
   removeTeamMember: { access: "org" },
@@ -73,6 +75,7 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   agentCommandReply: { access: "node-token", body: { error: { code: "x", message: "y" } } },
   agentBuildClaim: { access: "node-token" },
   agentBuildUpdate: { access: "node-token", body: { status: "building" } },
+  agentImageArchive: { access: "node-token" },
   gatewayRegister: {
     access: "site-admin",
     body: {
@@ -108,6 +111,7 @@ const PARAMS: Record<string, string> = {
   name: "vtpl",
   version: "1",
   build: "bld_00000000000000000000",
+  digest: `sha256:${"0".repeat(64)}`,
 };
 
 function pathOf(route: RouteDef): string {

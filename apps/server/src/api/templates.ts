@@ -9,6 +9,7 @@ import {
 import type { ImageSpec } from "@boxyard/agent-protocol";
 import {
   addTemplateVersion,
+  getOciImage,
   getTemplateBuild,
   getTemplateVersion,
   inTx,
@@ -56,16 +57,12 @@ export function parseTemplateSpec(input: string | Record<string, unknown>): Spec
 
 /** A stored spec as what a box is made from: the base's defaults, overridden by the spec. */
 export function resolveSpec(name: string, version: number, spec: Spec): ResolvedTemplate {
-  if (!("base" in spec.image))
-    throw new DomainError("template_not_found", { detail: `${name}: unsupported image` });
-  const base = baseDefaults(spec.image.base);
+  // An imported image gets the small base's defaults: it is the user's own rootfs.
+  const base = baseDefaults("base" in spec.image ? spec.image.base : "busybox");
   return {
     name,
     version,
-    image:
-      spec.image.base === "busybox"
-        ? { base: "busybox" }
-        : { base: spec.image.base, packages: spec.image.packages ?? [] },
+    image: imageOfSpec(spec),
     resources: { ...base.resources, ...spec.resources },
     wakeOnConnect: spec.wakeOnConnect ?? base.wakeOnConnect,
     network: spec.network ?? base.network,
@@ -78,6 +75,7 @@ export function imageOfSpec(spec: Spec): ImageSpec {
     return spec.image.base === "busybox"
       ? { base: "busybox" }
       : { base: spec.image.base, packages: spec.image.packages ?? [] };
+  if ("oci" in spec.image) return { oci: spec.image.oci };
   throw new DomainError("validation_failed", { detail: "spec.image: unsupported image" });
 }
 
@@ -124,6 +122,13 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
   r.add(createTemplate, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
     const spec = parseTemplateSpec(ctx.body.spec);
+    if ("oci" in spec.image && !(await getOciImage(deps.pool, access.orgId, spec.image.oci)))
+      throw new DomainError("validation_failed", {
+        detail: `spec.image.oci: no image ${spec.image.oci} was uploaded to ${ctx.params.org}; upload it with 'boxyard images push FILE'`,
+        extensions: {
+          errors: [{ location: "body", path: "spec.image.oci", message: "no such image in this org" }],
+        },
+      });
     const row = await inTx(deps.pool, async (tx) => {
       const v = await addTemplateVersion(tx, {
         id: deps.ids.newId("tpl"),
