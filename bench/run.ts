@@ -4,12 +4,16 @@
 //
 //   create-to-ready  API POST .../boxes -> first `exec` output, busybox box
 //                    floor: `runsc run --detach` + `runsc exec` of the same rootfs
+//   create-to-ready (warm pool)
+//                    the same with a warm pool of the template: the create
+//                    claims a running box; same floor, sampled in turn with it
 //   resume-hot       API resume of a hot-paused box -> first `exec` output
 //                    floor: `runsc pause`/`runsc resume` + `runsc exec` on a raw sandbox
 //   api-list/get     GET box list (100 per page) and one box with 10k boxes in the DB
 //                    floor: the same SQL, run directly
 //
-// BENCH_N sets the samples per benchmark (default 20).
+// BENCH_N sets the samples per benchmark (default 20); BENCH_ONLY (comma list
+// of names, e.g. create-to-ready,create-pool) runs only those.
 
 import { execFile, spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -23,6 +27,9 @@ import { ensureBuilt, REPO_ROOT, startServerProcess } from "../apps/server/src/t
 
 const run = promisify(execFile);
 const N = Number(process.env.BENCH_N ?? 20);
+const ONLY = process.env.BENCH_ONLY?.split(",").map((x) => x.trim());
+const wanted = (name: string) => !ONLY || ONLY.includes(name);
+const POOL_SIZE = 2;
 const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
 const PREFIX = "bybn";
 const SUBNET = "10.219.0.0/24";
@@ -242,7 +249,7 @@ async function main(): Promise<void> {
     // create-to-ready
     const boxyard: number[] = [];
     const floor: number[] = [];
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < (wanted("create-to-ready") ? N : 0); i++) {
       progress(`create-to-ready ${i + 1}/${N}`);
       const [ms] = await timed(async () => {
         const r = await a.call("POST", "/api/v1/orgs/bench/boxes", { name: `b${i}`, template: "busybox" });
@@ -260,13 +267,57 @@ async function main(): Promise<void> {
       floor.push(f);
       await raw.destroy(`f${i}`);
     }
-    results["create-to-ready"] = { boxyard: stats(boxyard), floor: stats(floor), ratio: 0, unit: "ms" };
+    if (wanted("create-to-ready"))
+      results["create-to-ready"] = { boxyard: stats(boxyard), floor: stats(floor), ratio: 0, unit: "ms" };
+
+    // create-to-ready with a warm pool: each create claims a running box.
+    if (wanted("create-pool")) {
+      const pooled: number[] = [];
+      const pooledFloor: number[] = [];
+      const poolPath = "/api/v1/orgs/bench/templates/busybox/pool";
+      const poolSettled = async (ready: number) => {
+        const deadline = Date.now() + 180_000;
+        for (;;) {
+          const p = (await a.call("GET", poolPath)).body;
+          if (p.ready === ready && p.starting === 0 && p.draining === 0) return;
+          if (Date.now() > deadline)
+            throw new Error(`the pool did not settle at ${ready}: ${JSON.stringify(p)}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      await a.call("PUT", poolPath, { size: POOL_SIZE });
+      for (let i = 0; i < N; i++) {
+        progress(`create-to-ready (warm pool) ${i + 1}/${N}`);
+        // Measured from a full pool: the refill after the previous claim is done.
+        await poolSettled(POOL_SIZE);
+        const [ms, claimed] = await timed(async () => {
+          const r = await a.call("POST", "/api/v1/orgs/bench/boxes", { name: `p${i}`, template: "busybox" });
+          if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+          await a.until(`p${i}`, "running");
+          if ((await a.exec(`p${i}`)) !== "ready\n") throw new Error("exec output");
+          return r.body.operation.status === "succeeded";
+        });
+        if (!claimed) throw new Error(`p${i} was not claimed from the pool`);
+        pooled.push(ms);
+        await a.call("DELETE", `/api/v1/orgs/bench/boxes/p${i}`);
+        await a.until(`p${i}`, "deleted");
+        const [f] = await timed(async () => {
+          await raw.start(`g${i}`);
+          if ((await raw.exec(`g${i}`)) !== "ready\n") throw new Error("raw exec output");
+        });
+        pooledFloor.push(f);
+        await raw.destroy(`g${i}`);
+      }
+      await a.call("PUT", poolPath, { size: 0 });
+      await poolSettled(0);
+      results["create-pool"] = { boxyard: stats(pooled), floor: stats(pooledFloor), ratio: 0, unit: "ms" };
+    }
 
     // resume from a hot pause
     const hot: number[] = [];
     const hotFloor: number[] = [];
-    await raw.start("rf");
-    for (let i = 0; i < N; i++) {
+    if (wanted("resume-hot")) await raw.start("rf");
+    for (let i = 0; i < (wanted("resume-hot") ? N : 0); i++) {
       progress(`resume-hot ${i + 1}/${N}`);
       await a.call("POST", "/api/v1/orgs/bench/boxes/warm/pause", { mode: "hot" });
       await a.until("warm", "paused");
@@ -284,58 +335,61 @@ async function main(): Promise<void> {
       hotFloor.push(f);
     }
     await raw.destroy("rf");
-    results["resume-hot"] = { boxyard: stats(hot), floor: stats(hotFloor), ratio: 0, unit: "ms" };
+    if (wanted("resume-hot"))
+      results["resume-hot"] = { boxyard: stats(hot), floor: stats(hotFloor), ratio: 0, unit: "ms" };
 
     // API with 10k boxes
-    progress("api: inserting 10,000 boxes");
-    const db = new pg.Client({ connectionString: dbUrl });
-    await db.connect();
-    await db.query(`INSERT INTO orgs (id, name) VALUES ('org_bulk0000000000000000', 'bulk')`);
-    await db.query(
-      `INSERT INTO org_members (org_id, user_id, role) SELECT 'org_bulk0000000000000000', id, 'owner' FROM users WHERE username = 'admin'`,
-    );
-    await db.query(
-      `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources, persistent,
+    if (wanted("api-list") || wanted("api-get")) {
+      progress("api: inserting 10,000 boxes");
+      const db = new pg.Client({ connectionString: dbUrl });
+      await db.connect();
+      await db.query(`INSERT INTO orgs (id, name) VALUES ('org_bulk0000000000000000', 'bulk')`);
+      await db.query(
+        `INSERT INTO org_members (org_id, user_id, role) SELECT 'org_bulk0000000000000000', id, 'owner' FROM users WHERE username = 'admin'`,
+      );
+      await db.query(
+        `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources, persistent,
                           desired_state, actual_state)
        SELECT 'box_' || lpad(g::text, 20, '0'), 'org_bulk0000000000000000', 'bulk-' || g,
               (SELECT id FROM users WHERE username = 'admin'), 'busybox', 1, '{"base":"busybox"}',
               '{"cpu":1,"memoryMiB":256,"diskGiB":1,"gpus":0}', false, 'stopped', 'stopped'
          FROM generate_series(1, 10000) g`,
-    );
-    const apiList: number[] = [];
-    const apiGet: number[] = [];
-    const sqlList: number[] = [];
-    const sqlGet: number[] = [];
-    for (let i = 0; i < Math.max(N, 50); i++) {
-      apiList.push((await timed(() => a.call("GET", "/api/v1/orgs/bulk/boxes?limit=100")))[0]);
-      apiGet.push(
-        (await timed(() => a.call("GET", `/api/v1/orgs/bulk/boxes/bulk-${1 + ((i * 97) % 10000)}`)))[0],
       );
-      sqlList.push(
-        (
-          await timed(() =>
-            db.query(
-              `SELECT b.*, o.name, u.username FROM boxes b JOIN orgs o ON o.id = b.org_id JOIN users u ON u.id = b.owner_id
+      const apiList: number[] = [];
+      const apiGet: number[] = [];
+      const sqlList: number[] = [];
+      const sqlGet: number[] = [];
+      for (let i = 0; i < Math.max(N, 50); i++) {
+        apiList.push((await timed(() => a.call("GET", "/api/v1/orgs/bulk/boxes?limit=100")))[0]);
+        apiGet.push(
+          (await timed(() => a.call("GET", `/api/v1/orgs/bulk/boxes/bulk-${1 + ((i * 97) % 10000)}`)))[0],
+        );
+        sqlList.push(
+          (
+            await timed(() =>
+              db.query(
+                `SELECT b.*, o.name, u.username FROM boxes b JOIN orgs o ON o.id = b.org_id JOIN users u ON u.id = b.owner_id
                 WHERE b.org_id = 'org_bulk0000000000000000' AND b.deleted_at IS NULL ORDER BY b.created_at, b.id LIMIT 101`,
-            ),
-          )
-        )[0],
-      );
-      sqlGet.push(
-        (
-          await timed(() =>
-            db.query(
-              `SELECT * FROM boxes WHERE org_id = 'org_bulk0000000000000000' AND name = $1 AND deleted_at IS NULL`,
-              [`bulk-${1 + ((i * 97) % 10000)}`],
-            ),
-          )
-        )[0],
-      );
+              ),
+            )
+          )[0],
+        );
+        sqlGet.push(
+          (
+            await timed(() =>
+              db.query(
+                `SELECT * FROM boxes WHERE org_id = 'org_bulk0000000000000000' AND name = $1 AND deleted_at IS NULL`,
+                [`bulk-${1 + ((i * 97) % 10000)}`],
+              ),
+            )
+          )[0],
+        );
+      }
+      await db.query("DELETE FROM boxes WHERE org_id = 'org_bulk0000000000000000'");
+      await db.end();
+      results["api-list"] = { boxyard: stats(apiList), floor: stats(sqlList), ratio: 0, unit: "ms" };
+      results["api-get"] = { boxyard: stats(apiGet), floor: stats(sqlGet), ratio: 0, unit: "ms" };
     }
-    await db.query("DELETE FROM boxes WHERE org_id = 'org_bulk0000000000000000'");
-    await db.end();
-    results["api-list"] = { boxyard: stats(apiList), floor: stats(sqlList), ratio: 0, unit: "ms" };
-    results["api-get"] = { boxyard: stats(apiGet), floor: stats(sqlGet), ratio: 0, unit: "ms" };
   } finally {
     // Boxes go through the API, so the node releases everything they took.
     if (api) {
@@ -351,7 +405,8 @@ async function main(): Promise<void> {
       server.child.kill("SIGTERM");
       await server.exited;
     }
-    for (const id of ["warm", "rf", ...Array.from({ length: N }, (_, i) => `f${i}`)]) await raw.destroy(id);
+    for (const id of ["warm", "rf", ...Array.from({ length: N }, (_, i) => [`f${i}`, `g${i}`]).flat()])
+      await raw.destroy(id);
     const net = await NodeNetwork.open({ stateDir: join(work, "net"), prefix: PREFIX, subnet: SUBNET }).catch(
       () => undefined,
     );
@@ -376,7 +431,12 @@ async function main(): Promise<void> {
     lines.push(
       `${name.padEnd(18)}${f(r.boxyard.p50)}${f(r.boxyard.p90)}${f(r.boxyard.p99)}   ${f(r.floor.p50).padStart(9)}${f(r.floor.p99).padStart(10)}   ${r.ratio.toFixed(2)}x`,
     );
-  lines.push("", `times in ms, ${N} samples each (BENCH_N); floors measured in the same run`, "");
+  lines.push(
+    "",
+    `times in ms, ${N} samples each (BENCH_N); floors measured in the same run`,
+    `create-pool: create-to-ready with a warm pool of ${POOL_SIZE} (the create claims a running box)`,
+    "",
+  );
   process.stdout.write(lines.join("\n"));
   await mkdir(join(REPO_ROOT, "bench", "results"), { recursive: true });
   await writeFile(

@@ -147,7 +147,12 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
     );
     if (claimed) {
       poolClaims.labels(template.name, "hit").inc();
-      await awaitIdentity(deps.pool, box.id, `${box.name} ${box.machine_id}`);
+      const t0 = Date.now();
+      const applied = await awaitIdentity(deps.pool, box.id, `${box.name} ${box.machine_id}`);
+      deps.logger.info(
+        { box: box.id, name: box.name, identityMs: Date.now() - t0, applied },
+        "box claimed from the warm pool",
+      );
     } else if (await hasPool(deps.pool, access.orgId, template.name)) {
       poolClaims.labels(template.name, "miss").inc();
     }
