@@ -7,6 +7,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { buildImageArchive, writeTar } from "@boxyard/images";
 import { waitFor } from "@boxyard/testkit";
 import * as pty from "node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -141,5 +142,41 @@ describe("boxyard templates builds", () => {
         (await api.call("GET", "/api/v1/orgs/acme/templates/slow/versions/1/build")).body.status === "ready",
       { timeoutMs: 10_000, message: "the build to finish on its own" },
     );
+  });
+
+  it("images push uploads an archive and prints its digest; a bad one is refused naming the entry; ls lists them", async () => {
+    const layer = writeTar([
+      { path: "bin/", type: "dir" },
+      { path: "bin/sh", content: "#!\n", mode: 0o755 },
+    ]);
+    const good = buildImageArchive({ format: "docker", layers: [layer] });
+    const file = join(home, "good.tar");
+    await writeFile(file, good.archive);
+    const pushed = await cli(["images", "push", file]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stdout.split("\n")[0]).toBe(good.digest);
+    expect(pushed.stdout).toContain(`oci: "${good.digest}"`);
+    const evil = buildImageArchive({
+      format: "oci",
+      layers: [writeTar([{ path: "../../etc/passwd", content: "root::0:0::/:/bin/sh\n" }])],
+    });
+    const evilFile = join(home, "evil.tar");
+    await writeFile(evilFile, evil.archive);
+    const refused = await cli(["images", "push", evilFile]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('"../../etc/passwd": path climbs out with ..');
+    const ls = JSON.parse((await cli(["images", "ls", "--json"])).stdout);
+    expect(ls).toEqual([expect.objectContaining({ digest: good.digest, format: "docker", layers: 1 })]);
+    expect((await cli(["images", "ls"])).stdout).toMatch(/^DIGEST\s+FORMAT\s+LAYERS/);
+    const tpl = join(home, "imported.yaml");
+    await writeFile(tpl, `image:\n  oci: "${good.digest}"\n`);
+    const built = await cli(["templates", "push", tpl, "--follow"]);
+    expect(built.code, built.stderr).toBe(0);
+    expect(built.stderr).toContain("imported@1: ready");
+    for (const cmd of [
+      ["images", "push"],
+      ["images", "ls"],
+    ])
+      expect((await cli([...cmd, "--help"])).stdout).toContain("Example");
   });
 });

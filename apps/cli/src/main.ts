@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { registerAccountCommands } from "./commands/account.ts";
 import { registerAdminCommands } from "./commands/admin.ts";
 import { registerBoxCommands } from "./commands/boxes.ts";
+import { registerImageCommands } from "./commands/images.ts";
 import { registerSshCommands } from "./commands/ssh.ts";
 import { registerTemplateCommands } from "./commands/templates.ts";
 import { registerServerCommands } from "./commands/server.ts";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerBoxCommands(program);
   registerSshCommands(program);
   registerTemplateCommands(program);
+  registerImageCommands(program);
   registerAdminCommands(program);
   return program;
 }
