@@ -263,7 +263,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerSystemRoutes(routes);
     registerUserRoutes(routes);
     registerOrgRoutes(routes);
-    registerBoxRoutes(routes);
+    registerBoxRoutes(routes, lifecycleDeps);
     registerBoxExecRoutes(routes, lifecycleDeps);
     registerBoxEventRoutes(routes, lifecycleDeps);
     registerOperationRoutes(routes);

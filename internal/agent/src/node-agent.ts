@@ -191,6 +191,17 @@ export class NodeAgent {
     };
   }
 
+  /**
+   * The control plane's fast path for a box claimed from a warm pool: the
+   * identity the desired set will carry, applied at once; the box's drive loop
+   * then reports it (and would apply it itself had this call been lost).
+   */
+  async setIdentityNow(boxId: string, identity: { hostname: string; machineId: string }): Promise<void> {
+    if (!this.o.runtime.setIdentity) throw new Error(`runtime ${this.o.runtime.name} cannot set identities`);
+    await this.o.runtime.setIdentity(boxId, identity);
+    this.schedule(boxId);
+  }
+
   private async run(): Promise<void> {
     while (this.running && !this.crashed) {
       try {
@@ -282,7 +293,7 @@ export class NodeAgent {
         cachedImages: (await this.o.images.cached?.()) ?? [],
         agentVersion: AGENT_VERSION,
       },
-      { exec: (req) => this.exec(req) },
+      { exec: (req) => this.exec(req), setIdentity: (id, identity) => this.setIdentityNow(id, identity) },
     );
     this.nodeId = nodeId;
     this.lastHeartbeatOk = Date.now();

@@ -18,6 +18,12 @@ import type {
 /** Calls the control plane makes into an agent (exec today; sessions later). */
 export interface AgentCommands {
   exec(req: ExecRequest): Promise<ExecReply>;
+  /**
+   * Gives a running box a new hostname and machine-id now (a box just claimed
+   * from a warm pool), ahead of the desired set that carries the same
+   * identity; in-process agents only.
+   */
+  setIdentity?(boxId: string, identity: { hostname: string; machineId: string }): Promise<void>;
 }
 
 export interface FetchDesiredOptions {

@@ -29,6 +29,7 @@ import {
 } from "@boxyard/lifecycle";
 import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
+import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import { boxView, decodeCursor, encodeCursor, operationView } from "./box-view.ts";
 import { auditFor } from "./audit.ts";
 import { resolveOrgTemplate } from "./templates.ts";
@@ -87,7 +88,7 @@ async function hasPool(db: pg.Pool, orgId: string, template: string): Promise<bo
   return rows.length > 0;
 }
 
-export function registerBoxRoutes(r: RouteRegistrar): void {
+export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "link">): void {
   const { deps } = r;
   const poolClaims = poolClaimCounter(deps.metrics);
 
@@ -148,7 +149,19 @@ export function registerBoxRoutes(r: RouteRegistrar): void {
     if (claimed) {
       poolClaims.labels(template.name, "hit").inc();
       const t0 = Date.now();
-      const applied = await awaitIdentity(deps.pool, box.id, `${box.name} ${box.machine_id}`);
+      // An agent in this process renames the box at once; otherwise (or if that fails) its
+      // node applies the identity from its desired set, and the create waits for its report.
+      const local = box.node_id ? lc?.link.agentCommands(box.node_id) : undefined;
+      let applied = false;
+      if (local?.setIdentity && box.machine_id)
+        applied = await local
+          .setIdentity(box.id, { hostname: box.name, machineId: box.machine_id })
+          .then(() => true)
+          .catch((err: unknown) => {
+            deps.logger.warn({ err, box: box.id }, "could not rename the claimed box at once; its node will");
+            return false;
+          });
+      if (!applied) applied = await awaitIdentity(deps.pool, box.id, `${box.name} ${box.machine_id}`);
       deps.logger.info(
         { box: box.id, name: box.name, identityMs: Date.now() - t0, applied },
         "box claimed from the warm pool",

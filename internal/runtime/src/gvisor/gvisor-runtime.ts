@@ -246,6 +246,9 @@ export class GvisorRuntime implements Runtime {
     assertIdentity(identity);
     return this.withRecord(id, async (paths, rec) => {
       const st = await this.runsc.state(id);
+      // The record says what the sandbox has (it is written after the change): nothing to do twice.
+      if (rec.spec.hostname === identity.hostname && rec.spec.machineId === identity.machineId)
+        return this.observe(id, rec, st);
       if (st?.status === "running") await applyIdentityInSandbox(this.runsc, id, identity);
       else if (st?.status === "paused" || rec.phase === "checkpointed")
         throw new InvalidBoxStateError(id, st?.status ?? rec.phase, "set its identity");
