@@ -33,7 +33,7 @@ import { type ServerConfig, StartupError } from "./config.ts";
 import { prepareDataDir } from "./data-dir.ts";
 import { dispatchUpgrades, type GatewayWiring, startGateway } from "./gateway-wiring.ts";
 import { localCapacity, localNodeName } from "./node-identity.ts";
-import { createLocalNode } from "./node-runtime.ts";
+import { createLocalNode, downloadingArchiveSource } from "./node-runtime.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
 import { assertPortFree } from "./server.ts";
 
@@ -126,12 +126,16 @@ export async function runDataPlane(opts: {
     const publicUrl = new URL(config.publicUrl).port === "0" ? url : config.publicUrl;
 
     if (role === "agent") {
-      const node = await createLocalNode(config, logger);
+      const link = new HttpControlPlaneLink({ baseUrl: controlUrl, registrationToken: token });
+      // Image archives uploaded to the control plane come down to this node when a build needs them.
+      const node = await createLocalNode(config, logger, {
+        archives: downloadingArchiveSource(link, join(config.dataDir, "node", "archives")),
+      });
       cleanups.push(() => node.close());
       const agent = new NodeAgent({
         runtime: instrumentRuntime(node.runtime, registry),
         images: node.images,
-        link: new HttpControlPlaneLink({ baseUrl: controlUrl, registrationToken: token }),
+        link,
         nodeName: name,
         clock: systemClock,
         logger: logger.child({ component: "agent" }),

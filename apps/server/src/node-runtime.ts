@@ -1,5 +1,9 @@
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import {
   type ImageBuildOptions,
   type ImageBuildResult,
@@ -10,6 +14,7 @@ import { type ImageSpec, imageKey } from "@boxyard/agent-protocol";
 import {
   buildBusyboxLayer,
   buildDebianLayer,
+  digestFile,
   findDebianLayer,
   ImageError,
   importOciArchive,
@@ -158,6 +163,48 @@ export function localArchiveSource(dataDir: string): OciArchiveSource {
       const path = ociArchivePath(dataDir, digest);
       if (!existsSync(path)) throw new ImageUnavailableError(`image archive ${digest} is not on this server`);
       return { path, allowSetuid: await ociArchiveAllowsSetuid(dataDir, digest) };
+    },
+  };
+}
+
+/** What downloads an archive from the control plane (HttpControlPlaneLink, for role agent). */
+export interface ArchiveDownloader {
+  openImageArchive(digest: string): Promise<{ body: ReadableStream<Uint8Array>; allowSetuid: boolean }>;
+}
+
+/**
+ * For a node in another process than the control plane: archives are
+ * downloaded once into `dir` (checked against their digest) and kept there
+ * for later unpacks on this node.
+ */
+export function downloadingArchiveSource(link: ArchiveDownloader, dir: string): OciArchiveSource {
+  return {
+    async fetch(digest, log) {
+      const hex = digest.replace(/^sha256:/, "");
+      if (!/^[0-9a-f]{64}$/.test(hex)) throw new ImageUnavailableError(`not an image digest: ${digest}`);
+      const path = join(dir, `sha256-${hex}.tar`);
+      const meta = join(dir, `sha256-${hex}.json`);
+      if (existsSync(path) && existsSync(meta))
+        return { path, allowSetuid: JSON.parse(await readFile(meta, "utf8")).allowSetuid === true };
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const got = await link.openImageArchive(digest).catch((err) => {
+        if ((err as { code?: string }).code === "image_not_found")
+          throw new ImageUnavailableError(`image archive ${digest} is not on the control plane`);
+        throw err;
+      });
+      // Written whole under a temporary name, checked against its digest, then renamed into place.
+      const tmp = `${path}.${randomBytes(4).toString("hex")}.part`;
+      try {
+        await pipeline(Readable.fromWeb(got.body as never), createWriteStream(tmp, { mode: 0o600 }));
+        if ((await digestFile(tmp)) !== digest)
+          throw new ImageUnavailableError(`the downloaded archive does not match ${digest}`);
+        await writeFile(meta, JSON.stringify({ allowSetuid: got.allowSetuid }));
+        await rename(tmp, path);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      log(`downloaded ${(await stat(path)).size} bytes from the control plane`);
+      return { path, allowSetuid: got.allowSetuid };
     },
   };
 }

@@ -39,6 +39,7 @@ export interface HttpLinkOptions {
 
 export class HttpControlPlaneLink implements ControlPlaneLink {
   private nodeToken: string | undefined;
+  private nodeId: string | undefined;
   private readonly fetch: typeof fetch;
 
   constructor(private readonly o: HttpLinkOptions) {
@@ -50,6 +51,7 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
       authorization: `Bearer ${this.o.registrationToken}`,
     })) as { nodeId: string; nodeToken: string };
     this.nodeToken = out.nodeToken;
+    this.nodeId = out.nodeId;
     return { nodeId: out.nodeId };
   }
 
@@ -121,6 +123,30 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
       this.auth(),
     );
     return BuildUpdateAck.parse(body).accepted;
+  }
+
+  /** An uploaded image archive's bytes, and whether it was accepted with setuid files kept. */
+  async openImageArchive(
+    digest: string,
+  ): Promise<{ body: ReadableStream<Uint8Array>; allowSetuid: boolean }> {
+    if (!this.nodeId) throw new HttpLinkError(401, "node_not_found", "not registered yet");
+    const res = await this.fetch(
+      new URL(`/api/v1/agent/nodes/${this.nodeId}/images/${digest}`, this.o.baseUrl),
+      {
+        headers: this.auth(),
+      },
+    );
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let code = `http_${res.status}`;
+      try {
+        code = (JSON.parse(text) as { code?: string }).code ?? code;
+      } catch {
+        // Not a problem document.
+      }
+      throw new HttpLinkError(res.status, code, `image ${digest}: ${res.status} ${text.slice(0, 200)}`);
+    }
+    return { body: res.body, allowSetuid: res.headers.get("x-boxyard-allow-setuid") === "true" };
   }
 
   private auth(): Record<string, string> {

@@ -6,11 +6,14 @@
 // uploaded image by digest (another org's or an unknown digest is refused)
 // and its build runs; nodes download archives only with their token.
 
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { ImageUnavailableError } from "@boxyard/agent";
+import { HttpControlPlaneLink } from "@boxyard/agent-protocol";
 import { buildImageArchive, writeTar } from "@boxyard/images";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { downloadingArchiveSource } from "../node-runtime.ts";
 import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
 
 let api: BoxTestApi;
@@ -218,9 +221,34 @@ describe("image uploads", () => {
     expect(bad.body.detail).toContain("spec.image.oci: must be the sha256:");
   });
 
-  it("serve archives to nodes with a node token only", async () => {
-    const { digest } = buildImageArchive({ format: "docker", layers: [lower] });
+  it("serve archives to nodes in other processes with their node token only", async () => {
+    const { archive, digest } = buildImageArchive({ format: "docker", layers: [lower] });
     const anon = await fetch(`${api.url}/api/v1/agent/nodes/node_zzzzzzzzzzzzzzzzzzzz/images/${digest}`);
     expect(anon.status).toBe(401);
+    // A node agent elsewhere (role agent) downloads the archive once, checked against its digest.
+    const link = new HttpControlPlaneLink({ baseUrl: api.url, registrationToken: api.adminToken });
+    const { nodeId } = await link.register({
+      name: "downloader",
+      runtime: "fake",
+      capacity: { cpu: 1, memoryMiB: 1, diskGiB: 1, gpus: 0 },
+      agentVersion: "test",
+    });
+    const forged = await fetch(`${api.url}/api/v1/agent/nodes/${nodeId}/images/${digest}`, {
+      headers: { "x-boxyard-node-token": "byn_forged" },
+    });
+    expect(forged.status).toBe(401);
+    const cache = join(dataDir, "node-archives");
+    const source = downloadingArchiveSource(link, cache);
+    const log: string[] = [];
+    const got = await source.fetch(digest, (l) => log.push(l));
+    expect(got.allowSetuid).toBe(false);
+    expect((await readFile(got.path)).equals(archive)).toBe(true);
+    expect(log).toEqual([`downloaded ${archive.length} bytes from the control plane`]);
+    const again: string[] = [];
+    expect((await source.fetch(digest, (l) => again.push(l))).path).toBe(got.path);
+    expect(again).toEqual([]);
+    const missing = await source.fetch(`sha256:${"3".repeat(64)}`, () => {}).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ImageUnavailableError);
+    expect((await readdir(cache)).filter((n) => n.endsWith(".part"))).toEqual([]);
   });
 });
