@@ -376,7 +376,9 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         logger: logger.child({ component: "pools" }),
         listener,
         resolveTemplate: (orgId, name) => resolveOrgTemplate(pool, orgId, name),
-        ...(overrides.poolPollMs !== undefined ? { pollMs: overrides.poolPollMs } : {}),
+        ...(overrides.poolPollMs !== undefined
+          ? { pollMs: overrides.poolPollMs, notifyDelayMs: Math.min(overrides.poolPollMs, 1_000) }
+          : {}),
       });
       pools.start();
       cleanups.push(() => pools.stop());

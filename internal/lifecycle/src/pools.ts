@@ -44,6 +44,12 @@ export interface PoolControllerOptions {
   resolveTemplate: (orgId: string, name: string) => Promise<ResolvedTemplate | null>;
   /** A full pass over every pool at least this often, whatever notifications say. */
   pollMs?: number;
+  /**
+   * A notification (a claim, a size change) brings the next pass this much
+   * closer: the refill a claim starts boots a sandbox, which should not
+   * compete with the claimed box's first commands. Default 1 s.
+   */
+  notifyDelayMs?: number;
 }
 
 export interface PoolPass {
@@ -101,6 +107,8 @@ const isReady = (b: BoxRow) =>
 
 export class PoolController {
   private readonly pollMs: number;
+  private readonly notifyDelayMs: number;
+  private soon: NodeJS.Timeout | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -109,20 +117,36 @@ export class PoolController {
 
   constructor(private readonly o: PoolControllerOptions) {
     this.pollMs = o.pollMs ?? 2_000;
+    this.notifyDelayMs = o.notifyDelayMs ?? 1_000;
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.o.listener?.subscribe("boxyard_pool_changed", () => this.poke());
+    this.unsubscribe = this.o.listener?.subscribe("boxyard_pool_changed", () => this.pokeSoon());
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    clearTimeout(this.soon);
     this.unsubscribe?.();
     this.poke();
     await this.loop;
+  }
+
+  /** A pass after notifyDelayMs (at once when it is 0); several notifications meanwhile make one pass. */
+  pokeSoon(): void {
+    if (this.notifyDelayMs <= 0) {
+      this.poke();
+      return;
+    }
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.poke();
+    }, this.notifyDelayMs);
+    this.soon.unref();
   }
 
   poke(): void {
