@@ -353,9 +353,9 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     const id = JSON.parse((await ok(["show", "cold", "--json"])).stdout).id as string;
     const runscRoot = `--root=${join(dataDir, "node", "boxes", "runsc")}`;
     const sandboxStatus = async () => {
-      const list = JSON.parse(
-        (await run("runsc", [runscRoot, "list", "-format=json"])).stdout || "[]",
-      ) as Array<{
+      // runsc prints "null" when it has no sandboxes at all.
+      const list = (JSON.parse((await run("runsc", [runscRoot, "list", "-format=json"])).stdout || "[]") ??
+        []) as Array<{
         id: string;
         status: string;
       }>;

@@ -35,6 +35,16 @@
  *                           widened. The command gets the caller's own stdio
  *                           and a sudo-style environment; signals to this
  *                           process are passed on to it through PID 1.
+ *   boxinit pty ROWS COLS CMD...
+ *                           Like exec, for a terminal session: PID 1 opens a
+ *                           pseudo-terminal inside the box, starts CMD on it
+ *                           (new session, controlling tty, the caller's ids)
+ *                           and hands the master side to this process, which
+ *                           relays it to its own stdio. Its stdin is framed
+ *                           (see run_pty) so the host can send window sizes.
+ *                           CMD is init's child, so when a restore ends this
+ *                           relay the session sees a hang-up, as on a dropped
+ *                           SSH connection: nohup'd and detached jobs live on.
  *   boxinit login           Replaces itself with the calling user's login shell
  *                           from /etc/passwd (argv[0] prefixed with '-').
  *   boxinit relay PORT      Connects to 127.0.0.1:PORT inside the box and
@@ -58,7 +68,9 @@
 #include <string.h>
 #include <dirent.h>
 #include <grp.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <termios.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -318,7 +330,19 @@ static void serve_request(int conn) {
   }
   if (nstr < 4) goto fail;
   int as_root = strcmp(all[0], "root") == 0;
-  if (!as_root && strcmp(all[0], "self") != 0) goto fail;
+  /* "pty:ROWS:COLS": start the command on a new pseudo-terminal. */
+  int want_pty = 0;
+  struct winsize ws = {24, 80, 0, 0};
+  if (strncmp(all[0], "pty:", 4) == 0) {
+    unsigned rows = 0, cols = 0;
+    if (sscanf(all[0] + 4, "%u:%u", &rows, &cols) != 2 || rows < 1 || rows > 1000 || cols < 1 || cols > 1000)
+      goto fail;
+    ws.ws_row = (unsigned short)rows;
+    ws.ws_col = (unsigned short)cols;
+    want_pty = 1;
+  } else if (!as_root && strcmp(all[0], "self") != 0) {
+    goto fail;
+  }
   char **strs = all + 1;
   nstr--;
   if (as_root) {
@@ -346,8 +370,34 @@ static void serve_request(int conn) {
       break;
     }
   if (slot < 0) goto fail;
+  int master = -1, slave = -1;
+  char slave_name[128] = "";
+  if (want_pty) {
+    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+        ptsname_r(master, slave_name, sizeof slave_name) != 0) {
+      if (master >= 0) close(master);
+      goto fail;
+    }
+    ioctl(master, TIOCSWINSZ, &ws);
+    /* The session's user owns its terminal, as after a login. */
+    if (chown(slave_name, cred.uid, cred.gid) < 0) {
+    }
+    chmod(slave_name, 0620);
+    /* Opened here, before the master is handed over: a master whose slave
+     * nobody holds reads as hung up. */
+    slave = open(slave_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+      close(master);
+      goto fail;
+    }
+  }
   pid_t pid = fork();
-  if (pid < 0) goto fail;
+  if (pid < 0) {
+    if (master >= 0) close(master);
+    if (slave >= 0) close(slave);
+    goto fail;
+  }
   if (pid == 0) {
     sigset_t all;
     sigemptyset(&all);
@@ -360,11 +410,18 @@ static void serve_request(int conn) {
      * and a writer whose reader died would then spin on EPIPE. */
     signal(SIGPIPE, SIG_DFL);
     setsid();
+    int tty = -1;
+    if (want_pty) {
+      /* The terminal becomes the new session's controlling one. */
+      tty = slave;
+      if (ioctl(tty, TIOCSCTTY, 0) < 0) _exit(126);
+    }
     if (setgroups(0, NULL) < 0 && cred.uid != 0) _exit(126);
     if (setgid(cred.gid) < 0 || setuid(cred.uid) < 0) _exit(126);
-    dup2(fds[0], 0);
-    dup2(fds[1], 1);
-    dup2(fds[2], 2);
+    dup2(tty >= 0 ? tty : fds[0], 0);
+    dup2(tty >= 0 ? tty : fds[1], 1);
+    dup2(tty >= 0 ? tty : fds[2], 2);
+    if (tty > 2) close(tty);
     if (chdir(strs[0]) < 0 && chdir("/") < 0) _exit(126);
     environ = envp;
     execvp(argv[0], argv);
@@ -372,12 +429,34 @@ static void serve_request(int conn) {
     _exit(errno == ENOENT ? 127 : 126);
   }
   for (int i = 0; i < 4; i++) close(fds[i]);
+  if (slave >= 0) close(slave);
   jobs[slot].pid = pid;
   jobs[slot].conn = conn;
   jobs[slot].as_root = as_root;
   int32_t p = pid;
-  if (write(conn, &p, sizeof p) != (ssize_t)sizeof p) {
+  if (master < 0) {
+    if (write(conn, &p, sizeof p) != (ssize_t)sizeof p) {
+    }
+    return;
   }
+  /* The pid, with the terminal's master side attached; init keeps no copy,
+   * so when the requester goes the session gets a hang-up. */
+  char mbuf[CMSG_SPACE(sizeof(int))];
+  memset(mbuf, 0, sizeof mbuf);
+  struct iovec piov = {&p, sizeof p};
+  struct msghdr pm;
+  memset(&pm, 0, sizeof pm);
+  pm.msg_iov = &piov;
+  pm.msg_iovlen = 1;
+  pm.msg_control = mbuf;
+  pm.msg_controllen = sizeof mbuf;
+  struct cmsghdr *mc = CMSG_FIRSTHDR(&pm);
+  mc->cmsg_level = SOL_SOCKET;
+  mc->cmsg_type = SCM_RIGHTS;
+  mc->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(mc), &master, sizeof(int));
+  if (sendmsg(conn, &pm, MSG_NOSIGNAL) < 0) kill(-pid, SIGHUP);
+  close(master);
   return;
 fail:
   for (int i = 0; i < 4; i++)
@@ -800,8 +879,17 @@ static int pump(int from, int to) {
  * caller (mode "self") or as root (mode "root", for sudo); returns its pid,
  * -1 on failure, or PID 1's refusal (SUDO_NO_RULE, SUDO_PASSWORD).
  */
+static pid_t spawn_via_init_ex(int conn, int child_fds[3], char **argv, const char *mode, const char *cwd_in,
+                               char **envp, int *master_out);
+
 static pid_t spawn_via_init(int conn, int child_fds[3], char **argv, const char *mode, const char *cwd_in,
                             char **envp) {
+  return spawn_via_init_ex(conn, child_fds, argv, mode, cwd_in, envp, NULL);
+}
+
+/* The same; with mode "pty:ROWS:COLS" the terminal's master side comes back in *master_out. */
+static pid_t spawn_via_init_ex(int conn, int child_fds[3], char **argv, const char *mode, const char *cwd_in,
+                               char **envp, int *master_out) {
   int fds[4] = {child_fds[0], child_fds[1], child_fds[2], -1};
   fds[3] = memfd_create("boxyard-id", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fds[3] < 0) return -1;
@@ -859,9 +947,27 @@ static pid_t spawn_via_init(int conn, int child_fds[3], char **argv, const char 
   int32_t pid = -1;
   size_t got = 0;
   while (got < sizeof pid) {
-    ssize_t n = read(conn, (char *)&pid + got, sizeof pid - got);
+    char rbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec riov = {(char *)&pid + got, sizeof pid - got};
+    struct msghdr rm;
+    memset(&rm, 0, sizeof rm);
+    rm.msg_iov = &riov;
+    rm.msg_iovlen = 1;
+    rm.msg_control = rbuf;
+    rm.msg_controllen = sizeof rbuf;
+    ssize_t n = recvmsg(conn, &rm, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return -1;
+    for (struct cmsghdr *rc = CMSG_FIRSTHDR(&rm); rc != NULL; rc = CMSG_NXTHDR(&rm, rc)) {
+      if (rc->cmsg_level != SOL_SOCKET || rc->cmsg_type != SCM_RIGHTS || rc->cmsg_len != CMSG_LEN(sizeof(int)))
+        continue;
+      int fd;
+      memcpy(&fd, CMSG_DATA(rc), sizeof fd);
+      if (master_out != NULL && *master_out < 0)
+        *master_out = fd;
+      else
+        close(fd);
+    }
     got += (size_t)n;
   }
   return pid > 0 ? pid : (pid == SUDO_NO_RULE || pid == SUDO_PASSWORD) ? pid : -1;
@@ -1021,6 +1127,168 @@ static int run_exec(int argc, char **argv) {
    * background processes that may still hold the pipes. */
   if (out_open) pump(out[0], 1);
   if (err_open) pump(err[0], 2);
+  if (status < 0) return 126;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 126;
+}
+
+/* Writes all of buf to fd (blocking); -1 when fd is gone. */
+static int write_all(int fd, const char *buf, size_t len) {
+  for (size_t off = 0; off < len;) {
+    ssize_t w = write(fd, buf + off, len - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        poll(&p, 1, 100);
+        continue;
+      }
+      return -1;
+    }
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+/*
+ * `pty` mode (see the top). stdin carries frames of one type byte, a 4-byte
+ * big-endian length and the payload: 'd' is input for the terminal, 'w' a
+ * window size (rows, cols: big-endian 16-bit each). stdout gets what the
+ * terminal shows. The exit status is the command's, as for exec.
+ */
+static int run_pty(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[2], "--") == 0) {
+    argv[2] = argv[1];
+    argv[1] = argv[0];
+    argv++;
+    argc--;
+  }
+  unsigned rows = 0, cols = 0;
+  if (argc < 3 || sscanf(argv[0], "%u", &rows) != 1 || sscanf(argv[1], "%u", &cols) != 1) {
+    fprintf(stderr, "boxinit pty: usage: boxinit pty ROWS COLS CMD...\n");
+    return 127;
+  }
+  char mode[64];
+  snprintf(mode, sizeof mode, "pty:%u:%u", rows, cols);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = kill_group;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int conn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr;
+  socklen_t alen = init_addr(&addr);
+  int master = -1;
+  int stdio[3] = {0, 1, 2};
+  pid_t pid = -1;
+  if (conn >= 0 && connect(conn, (struct sockaddr *)&addr, alen) == 0)
+    pid = spawn_via_init_ex(conn, stdio, argv + 2, mode, NULL, environ, &master);
+  if (pid <= 0 || master < 0) {
+    fprintf(stderr, "boxinit pty: the box's init could not start a terminal session\n");
+    return 126;
+  }
+  child_pgid = pid;
+  fcntl(master, F_SETFL, O_NONBLOCK);
+  static char in[65536 + 5];
+  size_t in_len = 0;
+  static char pending[65536];
+  size_t pend_len = 0, pend_off = 0;
+  int stdin_open = 1, master_open = 1;
+  int32_t st_buf = 0;
+  size_t st_got = 0;
+  int status = -1;
+  int64_t drain_until = 0;
+  while (status < 0 || master_open) {
+    struct pollfd fds[3];
+    nfds_t n = 0;
+    int c_i = -1, m_i = -1, i_i = -1;
+    if (status < 0) {
+      c_i = (int)n;
+      fds[n++] = (struct pollfd){conn, POLLIN, 0};
+    }
+    if (master_open) {
+      m_i = (int)n;
+      fds[n++] = (struct pollfd){master, (short)(POLLIN | (pend_len > pend_off ? POLLOUT : 0)), 0};
+    }
+    if (stdin_open && pend_len == pend_off) {
+      i_i = (int)n;
+      fds[n++] = (struct pollfd){0, POLLIN, 0};
+    }
+    /* After the command's status only what it already wrote is left to pass
+     * on: until the terminal is quiet for 100 ms (background jobs that keep
+     * writing get at most two seconds). */
+    if (status >= 0 && now_ms() > drain_until) break;
+    int r = poll(fds, n, status >= 0 ? 100 : -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r == 0) break;
+    if (c_i >= 0 && fds[c_i].revents) {
+      ssize_t k = read(conn, (char *)&st_buf + st_got, sizeof st_buf - st_got);
+      if (k > 0) st_got += (size_t)k;
+      if (st_got == sizeof st_buf) status = st_buf;
+      else if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) status = 0x100 * 126; /* init went away */
+      if (status >= 0) drain_until = now_ms() + 2000;
+    }
+    if (m_i >= 0 && (fds[m_i].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char buf[16384];
+      ssize_t k = read(master, buf, sizeof buf);
+      if (k > 0) {
+        if (write_all(1, buf, (size_t)k) < 0) master_open = 0;
+      } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+        master_open = 0; /* EIO: every holder of the terminal's slave side has gone */
+      }
+    }
+    if (m_i >= 0 && master_open && (fds[m_i].revents & POLLOUT) && pend_len > pend_off) {
+      ssize_t w = write(master, pending + pend_off, pend_len - pend_off);
+      if (w > 0) pend_off += (size_t)w;
+      if (pend_off == pend_len) pend_off = pend_len = 0;
+    }
+    if (i_i >= 0 && fds[i_i].revents) {
+      ssize_t k = read(0, in + in_len, sizeof in - in_len);
+      if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) {
+        stdin_open = 0; /* the host stopped sending; the session goes on until the command ends */
+      } else if (k > 0) {
+        in_len += (size_t)k;
+        /* Whole frames out of the buffer. */
+        size_t off = 0;
+        while (in_len - off >= 5) {
+          unsigned char *h = (unsigned char *)in + off;
+          uint32_t flen = ((uint32_t)h[1] << 24) | ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 8) | h[4];
+          if (flen > 65536) {
+            fprintf(stderr, "boxinit pty: bad frame\n");
+            stdin_open = 0;
+            in_len = off = 0;
+            break;
+          }
+          if (in_len - off < 5 + flen) break;
+          if (h[0] == 'd' && flen > 0) {
+            if (pend_len + flen > sizeof pending) {
+              /* Only when the terminal stalls with a full buffer: wait for room. */
+              if (write_all(master, pending + pend_off, pend_len - pend_off) < 0) master_open = 0;
+              pend_off = pend_len = 0;
+            }
+            memcpy(pending + pend_len, h + 5, flen);
+            pend_len += flen;
+          } else if (h[0] == 'w' && flen == 4) {
+            struct winsize ws = {(unsigned short)((h[5] << 8) | h[6]), (unsigned short)((h[7] << 8) | h[8]), 0, 0};
+            if (ws.ws_row > 0 && ws.ws_col > 0) ioctl(master, TIOCSWINSZ, &ws);
+          }
+          off += 5 + flen;
+        }
+        if (off > 0) {
+          memmove(in, in + off, in_len - off);
+          in_len -= off;
+        }
+      }
+    }
+  }
+  close(master);
   if (status < 0) return 126;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -1348,5 +1616,6 @@ int main(int argc, char **argv) {
     return run_exec(argc - skip, argv + skip);
   }
   if (argc >= 2 && strcmp(argv[1], "login") == 0) return run_login();
+  if (argc >= 2 && strcmp(argv[1], "pty") == 0) return run_pty(argc - 2, argv + 2);
   return run_init();
 }

@@ -30,6 +30,7 @@ export type ConformanceCase =
   | "checkpoint"
   | "readoption"
   | "pty-session"
+  | "pty-restore"
   | "pipe-session"
   | "destroy"
   | "errors";
@@ -248,6 +249,39 @@ export function describeRuntimeConformance(
       s.stdin.write("exit 7\n");
       expect(await s.exited).toBe(7);
     });
+
+    test(
+      "pty-restore",
+      "a job started with nohup from a pty session outlives a checkpoint and restore; the session itself hangs up",
+      async () => {
+        const s = await rt.session(mainId, { command: ["sh"], pty: { cols: 80, rows: 24 } });
+        const out = new TextCollector(s.stdout);
+        s.stdin.write("nohup sleep 4545 >/dev/null 2>&1 & echo job-$!-started\n");
+        const started = await out.until((t) => /job-\d+-started/.test(t), {
+          timeoutMs: 15_000,
+          what: "the pty job's pid",
+        });
+        const jobPid = Number(/job-(\d+)-started/.exec(started)?.[1]);
+        expect(jobPid).toBeGreaterThan(1);
+        expect((await rt.checkpoint(mainId)).phase).toBe("checkpointed");
+        // The session's connection to the box is gone with the old sandbox.
+        await Promise.race([
+          s.exited,
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error("the pty session did not end")), 30_000),
+          ),
+        ]);
+        expect((await rt.resume(mainId)).phase).toBe("running");
+        expect(await text(mainId, cmd.commandLineOf(jobPid))).toBe("sleep 4545 ");
+        // A new terminal session works after the restore.
+        const again = await rt.session(mainId, { command: ["sh"], pty: { cols: 80, rows: 24 } });
+        const out2 = new TextCollector(again.stdout);
+        again.stdin.write("echo back-$((6*7)); exit 3\n");
+        await out2.until((t) => t.includes("back-42"), { timeoutMs: 15_000, what: "a pty after restore" });
+        expect(await again.exited).toBe(3);
+        await text(mainId, ["kill", String(jobPid)]);
+      },
+    );
 
     test("pipe-session", "session without a pty: separate streams, stdin, exit code, signals", async () => {
       const s = await rt.session(mainId, {

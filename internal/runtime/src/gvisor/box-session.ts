@@ -1,21 +1,21 @@
 // Streaming sessions (SSH shells and exec, web terminals) through `runsc
-// exec`. With a pty, runsc runs inside a host pseudo-terminal from node-pty
-// and hands that terminal to the box process as its controlling tty; the box
-// reads the window size from it, so a resize sets the host pty size and then
-// sends SIGWINCH to the process in the box. Without a pty the command runs
-// under `boxinit exec` like exec does (its stdio relayed through in-box pipes,
-// the command started by init), so what it leaves running survives a
-// checkpoint. Signals go to the process inside the sandbox (runsc kill --pid),
-// found through runsc's --internal-pid-file; for a pipe session that is the
-// wrapper, which passes TERM/INT/HUP on and turns USR1 into SIGKILL.
+// exec` of boxinit, so that the command is started by the box's init and what
+// it leaves running survives a checkpoint (runsc ends everything descended
+// from a `runsc exec` at restore). Without a pty the command runs under
+// `boxinit exec` like exec does (its stdio relayed through in-box pipes).
+// With a pty it runs under `boxinit pty`: init opens a pseudo-terminal inside
+// the box and the wrapper relays it; window sizes travel in-band as frames
+// on the wrapper's stdin (ptyFrame), so no host terminal is involved at all.
+// Signals go to the wrapper inside the sandbox (runsc kill --pid), found
+// through runsc's --internal-pid-file; it passes TERM/INT/HUP on to the
+// command's process group and turns USR1 into SIGKILL.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import * as nodePty from "node-pty";
 import type { Session, SessionOptions } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
 import { boxEnv, boxUser, execCapabilities } from "./box-process.ts";
@@ -59,66 +59,6 @@ export async function openSession(ctx: BoxSessionContext, opts: SessionOptions):
       .catch(() => {});
   };
 
-  if (opts.pty) {
-    // runsc exec takes a terminal only from a process.json; it then uses its
-    // own stdin (the node-pty slave) as the box process's controlling tty.
-    const processJson = join(ctx.scratchDir, `session-${token}.json`);
-    cleanups.push(async () => rm(processJson, { force: true }));
-    await writeFile(
-      processJson,
-      JSON.stringify({
-        terminal: true,
-        consoleSize: { height: opts.pty.rows, width: opts.pty.cols },
-        user: { uid: user.uid, gid: user.gid },
-        args: command,
-        env,
-        cwd,
-        capabilities: {
-          bounding: execCapabilities,
-          effective: user.uid === 0 ? execCapabilities : [],
-          permitted: user.uid === 0 ? execCapabilities : [],
-        },
-      }),
-      { mode: 0o600 },
-    );
-    const pty = nodePty.spawn(
-      ctx.runsc.path,
-      [...ctx.runsc.globalArgs, "exec", `--process=${processJson}`, `--internal-pid-file=${pidFile}`, ctx.id],
-      {
-        name: opts.pty.term ?? "xterm-256color",
-        cols: opts.pty.cols,
-        rows: opts.pty.rows,
-        cwd: ctx.scratchDir,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-      },
-    );
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    stdin.on("data", (c: Buffer) => pty.write(c));
-    pty.onData((d) => stdout.write(d));
-    const exited = new Promise<number>((resolve) => {
-      pty.onExit(({ exitCode, signal }) => {
-        stdout.end();
-        stderr.end();
-        void Promise.all(cleanups.map((c) => c())).finally(() => resolve(signal ? 128 + signal : exitCode));
-      });
-    });
-    return {
-      stdin,
-      stdout,
-      stderr,
-      resize(cols, rows) {
-        pty.resize(cols, rows);
-        signalInBox("WINCH");
-      },
-      signal(sig) {
-        signalInBox(sig);
-      },
-      exited,
-    };
-  }
-
   const user_ = `${user.uid}:${user.gid}`;
   const child: ChildProcess = spawn(
     ctx.runsc.path,
@@ -132,7 +72,7 @@ export async function openSession(ctx: BoxSessionContext, opts: SessionOptions):
       ...env.map((e) => `--env=${e}`),
       ctx.id,
       boxInitPath,
-      "exec",
+      ...(opts.pty ? ["pty", String(opts.pty.rows), String(opts.pty.cols)] : ["exec"]),
       "--",
       ...command,
     ],
@@ -147,6 +87,42 @@ export async function openSession(ctx: BoxSessionContext, opts: SessionOptions):
     });
     child.on("error", () => resolve(127));
   });
+  // SIGKILL to the wrapper could not be passed on; USR1 asks it to SIGKILL the command's group.
+  const signal = (sig: string) => signalInBox(sig === "SIGKILL" ? "USR1" : sig);
+
+  if (opts.pty) {
+    // `boxinit pty` reads frames (ptyFrame); what the terminal shows comes
+    // back on stdout. Its stderr carries only its own errors.
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    stdin.on("data", (c: Buffer) => {
+      for (let off = 0; off < c.length; off += maxFrame)
+        child.stdin?.write(ptyFrame("d", c.subarray(off, off + maxFrame)));
+    });
+    stdin.on("end", () => child.stdin?.end());
+    // One stream, as on a terminal (the wrapper's own errors included).
+    let open = 2;
+    for (const from of [child.stdout!, child.stderr!]) {
+      from.on("data", (d: Buffer) => stdout.write(d));
+      from.on("end", () => {
+        if (--open === 0) stdout.end();
+      });
+    }
+    return {
+      stdin,
+      stdout,
+      stderr: new PassThrough().end(),
+      resize(cols, rows) {
+        const size = Buffer.alloc(4);
+        size.writeUInt16BE(clampSize(rows), 0);
+        size.writeUInt16BE(clampSize(cols), 2);
+        if (child.stdin?.writable) child.stdin.write(ptyFrame("w", size));
+      },
+      signal,
+      exited,
+    };
+  }
+
   return {
     stdin: child.stdin!,
     stdout: child.stdout!,
@@ -154,10 +130,22 @@ export async function openSession(ctx: BoxSessionContext, opts: SessionOptions):
     resize() {
       // No terminal, nothing to resize.
     },
-    signal(sig) {
-      // SIGKILL to the wrapper could not be passed on; USR1 asks it to SIGKILL the command's group.
-      signalInBox(sig === "SIGKILL" ? "USR1" : sig);
-    },
+    signal,
     exited,
   };
+}
+
+/** The largest payload of one frame to `boxinit pty` (it refuses more than 64 KiB). */
+const maxFrame = 16_384;
+
+/** A frame for `boxinit pty`: type ('d' input, 'w' window size), 4-byte big-endian length, payload. */
+export function ptyFrame(type: "d" | "w", payload: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0, "latin1");
+  head.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([head, payload]);
+}
+
+function clampSize(n: number): number {
+  return Math.max(1, Math.min(1000, Math.floor(n)));
 }

@@ -64,7 +64,7 @@ describe("debian base image", () => {
   });
 
   it("sudo works for dev as the image's NOPASSWD rule says: root, env_reset, stdin, exit status, signals", async () => {
-    const sh = (script: string, opts: { user?: string; stdin?: string } = {}) =>
+    const sh = (script: string, opts: { user?: "root"; stdin?: string } = {}) =>
       rt.exec(id, {
         command: ["bash", "-lc", script],
         ...(opts.user ? { user: opts.user } : {}),

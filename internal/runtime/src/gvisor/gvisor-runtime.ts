@@ -184,6 +184,7 @@ export class GvisorRuntime implements Runtime {
       if (rec.phase === "checkpointed" && !live) return this.observe(id, rec, null);
       if (!live) throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "checkpoint");
       if (st?.status === "paused") await this.runsc.resume(id);
+      await this.endExecSessions(id);
       await rm(paths.checkpoint, { recursive: true, force: true });
       await mkdir(paths.checkpoint, { mode: 0o700 });
       try {
@@ -341,6 +342,22 @@ export class GvisorRuntime implements Runtime {
     const st = await this.runsc.state(id);
     if (st?.status !== "running") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), action);
     return { rec, paths };
+  }
+
+  /**
+   * Ends the wrappers of open exec calls and sessions (their host pipes
+   * cannot be restored: runsc restore then fails with "bad file number").
+   * What they started belongs to init and is checkpointed with the box; a
+   * terminal session sees a hang-up, as on a dropped connection.
+   */
+  private async endExecSessions(id: BoxId): Promise<void> {
+    const roots = await this.runsc.execRoots(id);
+    if (roots.length === 0) return;
+    for (const pid of roots) await this.runsc.kill(id, "KILL", { pid }).catch(() => {});
+    await waitFor(async () => ((await this.runsc.execRoots(id)).length === 0 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: `exec sessions of box ${id} to end before its checkpoint`,
+    });
   }
 
   /** Mounts, bundle and network, then `runsc run` (or `restore`) detached. */

@@ -122,6 +122,25 @@ export class Runsc {
     return state;
   }
 
+  /**
+   * The box's processes that `runsc exec` started (parent pid 0, not init):
+   * the wrappers of exec calls and sessions, which hold host descriptors.
+   */
+  async execRoots(id: string): Promise<number[]> {
+    const r = await this.cmd(["ps", id]);
+    const [head, ...rows] = r.stdout.trim().split("\n");
+    const cols = (head ?? "").trim().split(/\s+/);
+    const pidAt = cols.indexOf("PID");
+    const ppidAt = cols.indexOf("PPID");
+    if (pidAt < 0 || ppidAt < 0)
+      throw new SandboxError(`runsc ps ${id}: unexpected output ${JSON.stringify(head)}`);
+    return rows
+      .map((row) => row.trim().split(/\s+/))
+      .filter((f) => f[ppidAt] === "0" && f[pidAt] !== "1")
+      .map((f) => Number(f[pidAt]))
+      .filter((pid) => pid > 1);
+  }
+
   async list(): Promise<Map<string, SandboxState>> {
     const r = await this.cmd(["list", "--format=json"]);
     const raw = (JSON.parse(r.stdout || "[]") ?? []) as Array<{ id: string; status: string; pid: number }>;
