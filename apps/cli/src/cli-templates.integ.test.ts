@@ -105,6 +105,19 @@ describe("boxyard templates builds", () => {
     expect(help.stdout).toContain("Example");
   });
 
+  it("templates build --retry --follow builds a failed version again", async () => {
+    const first = await cli(["templates", "push", await spec("flaky", ["flaky"]), "--follow"]);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain("Temporary failure resolving");
+    const retried = await cli(["templates", "build", "flaky@1", "--retry", "--follow"]);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stdout).toContain("--- build queued again by admin ---");
+    expect(retried.stderr).toMatch(/flaky@1: ready after/);
+    const again = await cli(["templates", "build", "flaky@1", "--retry"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("only a failed build is retried");
+  });
+
   it("on a terminal shows one live line with phase and elapsed time; Ctrl-C stops following, not the build", async () => {
     images.hold();
     const file = await spec("slow", ["slow"]);

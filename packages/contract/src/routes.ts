@@ -62,6 +62,7 @@ export const allRoutes: readonly RouteDef[] = [
   pools.getTemplatePool,
   templateBuilds.getTemplateBuild,
   templateBuilds.getTemplateBuildLogs,
+  templateBuilds.retryTemplateBuild,
   images.uploadImage,
   images.listImages,
   usage.getUsage,

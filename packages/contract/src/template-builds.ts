@@ -70,6 +70,20 @@ export const getTemplateBuildLogs = defineRoute({
   errors: ["org_not_found", "template_not_found"],
 });
 
+export const retryTemplateBuild = defineRoute({
+  operationId: "retryTemplateBuild",
+  method: "POST",
+  path: "/api/v1/orgs/:org/templates/:name/versions/:version/build",
+  summary:
+    "Build a version's image again after its build failed (a transient failure such as an unreachable mirror); 409 unless it failed (org owners and admins)",
+  tags: ["templates"],
+  auth: "token",
+  params: VersionParams,
+  successStatus: 202,
+  response: TemplateBuild,
+  errors: ["org_not_found", "forbidden", "template_not_found", "conflict"],
+});
+
 // The agent's end (node token), beside the routes in agent.ts.
 const NodeParams = z.strictObject({ node: z.string().regex(/^node_[0-9a-z]{20}$/) });
 

@@ -6,6 +6,7 @@ import {
   getTemplateBuildLogs,
   listTemplates,
   listTemplateVersions,
+  retryTemplateBuild,
 } from "@boxyard/contract";
 import type { Command } from "commander";
 import { CliError, connect } from "../context.ts";
@@ -121,29 +122,43 @@ export function registerTemplateCommands(program: Command): void {
     .argument("<ref>", "NAME or NAME@VERSION")
     .option("--logs", "print the build's log")
     .option("--follow", "follow the build until it is ready or failed")
+    .option("--retry", "build it again after a failed build (e.g. the mirror was unreachable)")
     .option("--org <org>", "organisation")
     .option("--json", "machine-readable output")
     .addHelpText(
       "after",
-      "\nExamples:\n  boxyard templates build python\n  boxyard templates build python@2 --logs\n  boxyard templates build python --follow\n",
+      "\nExamples:\n  boxyard templates build python\n  boxyard templates build python@2 --logs\n  boxyard templates build python --follow\n  boxyard templates build python@2 --retry --follow\n",
     )
-    .action(async (ref: string, opts: { logs?: boolean; follow?: boolean; org?: string; json?: boolean }) => {
-      const conn = await connect();
-      const org = await resolveOrg(conn, opts.org);
-      const { name, version } = await resolveTemplateRef(conn, org, ref);
-      const params = { org, name, version };
-      if (opts.follow) {
-        const build = await followBuild(conn, { org, name, version, showLog: !opts.json });
-        if (opts.json) printJson(build);
-        return;
-      }
-      const build = await conn.client.call(getTemplateBuild, { params });
-      if (opts.json) return printJson(build);
-      if (opts.logs) {
-        const text = await conn.client.call(getTemplateBuildLogs, { params, query: {} });
-        process.stdout.write(text.endsWith("\n") || text === "" ? text : `${text}\n`);
-      }
-      process.stdout.write(describeBuild(`${name}@${version}`, build));
-      if (build.status === "failed") process.exitCode = 1;
-    });
+    .action(
+      async (
+        ref: string,
+        opts: { logs?: boolean; follow?: boolean; retry?: boolean; org?: string; json?: boolean },
+      ) => {
+        const conn = await connect();
+        const org = await resolveOrg(conn, opts.org);
+        const { name, version } = await resolveTemplateRef(conn, org, ref);
+        const params = { org, name, version };
+        if (opts.retry) {
+          const queued = await conn.client.call(retryTemplateBuild, { params });
+          if (!opts.follow) {
+            if (opts.json) return printJson(queued);
+            process.stdout.write(describeBuild(`${name}@${version}`, queued));
+            return;
+          }
+        }
+        if (opts.follow) {
+          const build = await followBuild(conn, { org, name, version, showLog: !opts.json });
+          if (opts.json) printJson(build);
+          return;
+        }
+        const build = await conn.client.call(getTemplateBuild, { params });
+        if (opts.json) return printJson(build);
+        if (opts.logs) {
+          const text = await conn.client.call(getTemplateBuildLogs, { params, query: {} });
+          process.stdout.write(text.endsWith("\n") || text === "" ? text : `${text}\n`);
+        }
+        process.stdout.write(describeBuild(`${name}@${version}`, build));
+        if (build.status === "failed") process.exitCode = 1;
+      },
+    );
 }

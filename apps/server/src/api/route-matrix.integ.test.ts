@@ -43,6 +43,7 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listTemplateVersions: { access: "org" },
   getTemplateBuild: { access: "org" },
   getTemplateBuildLogs: { access: "org" },
+  retryTemplateBuild: { access: "org" },
   uploadImage: { access: "org" },
   listImages: { access: "org" },
   listTeamMembers: { access: "org" },

@@ -130,6 +130,36 @@ describe("template builds", () => {
     expect(pinned.body.code).toBe("template_build_failed");
   });
 
+  it("queue a failed build again on request, and refuse to retry one that did not fail", async () => {
+    await push("flaky", { image: { base: "debian-bookworm", packages: ["flaky"] } });
+    const failed = await settled("flaky", 1);
+    expect(failed.error).toContain("Temporary failure resolving");
+    const member = await api.createUser("mel");
+    await api.call("PUT", `${org}/members/mel`, { token: owner, body: { role: "member" } });
+    expect(
+      (await api.call("POST", `${org}/templates/flaky/versions/1/build`, { token: member })).status,
+    ).toBe(403);
+    const retried = await api.call("POST", `${org}/templates/flaky/versions/1/build`, { token: owner });
+    expect(retried.status).toBe(202);
+    expect(retried.body).toMatchObject({ status: "queued", error: null, layers: [] });
+    const ready = await settled("flaky", 1);
+    expect(ready).toMatchObject({ status: "ready", attempts: 2 });
+    const log = await logText("flaky", 1);
+    expect(log).toContain("Temporary failure resolving");
+    expect(log).toContain("--- build queued again by olive ---");
+    expect(log.indexOf("queued again")).toBeLessThan(log.lastIndexOf("I: success"));
+    const again = await api.call("POST", `${org}/templates/flaky/versions/1/build`, { token: owner });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toContain("only a failed build is retried");
+    const box = await api.call("POST", `${org}/boxes`, {
+      token: owner,
+      body: { name: "f1", template: "flaky" },
+    });
+    expect(box.status).toBe(202);
+    const audit = await api.call("GET", `${org}/audit?action=template.build.retry`, { token: owner });
+    expect(audit.body.items).toHaveLength(1);
+  });
+
   it("let a box be created while its version still builds, and follow the log as SSE until the end", async () => {
     images.hold();
     await push("slowpoke", { image: { base: "debian-bookworm", packages: ["slow"] } });

@@ -1,23 +1,28 @@
 // The image build of each template version, as users see it: status and
 // timings, and the log (text from an offset, or followed as Server-Sent
 // Events until the build ends). The build itself runs on a node's agent
-// (internal/agent build-runner.ts), which reports through the node link.
+// (internal/agent build-runner.ts), which reports through the node link;
+// a failed build can be queued again.
 
 import { authorizeOrg } from "@boxyard/authz";
 import {
   getTemplateBuild as getTemplateBuildRoute,
   getTemplateBuildLogs,
+  retryTemplateBuild,
   type TemplateBuild,
 } from "@boxyard/contract";
 import {
   getTemplateBuild,
   getTemplateBuildById,
   getTemplateVersion,
+  inTx,
   type Queryable,
   readTemplateBuildLog,
+  requeueTemplateBuild,
   type TemplateBuildRow,
 } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
+import { auditFor } from "./audit.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
@@ -60,6 +65,28 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
     const b = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
     return buildView(ctx.params.name, b, deps.clock.now());
+  });
+
+  r.add(retryTemplateBuild, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
+    const build = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
+    const ref = `${ctx.params.name}@${ctx.params.version}`;
+    await inTx(deps.pool, async (tx) => {
+      const note = `--- build queued again by ${ctx.actor.user.username} ---\n`;
+      if (!(await requeueTemplateBuild(tx, { id: build.id, note })))
+        throw new DomainError("conflict", {
+          detail: `the build of ${ref} is ${build.status}; only a failed build is retried`,
+        });
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "template.build.retry",
+        target: { kind: "template", id: build.template_id, name: ctx.params.name },
+        result: "success",
+        details: { version: ctx.params.version },
+        at: deps.clock.now(),
+      });
+    });
+    return buildView(ctx.params.name, (await getTemplateBuildById(deps.pool, build.id))!, deps.clock.now());
   });
 
   r.add(getTemplateBuildLogs, async (ctx, reply) => {

@@ -12,6 +12,8 @@ import { type ImageSpec, imageKey } from "@boxyard/agent-protocol";
  */
 export class ScriptedImages implements ImageResolver {
   readonly built = new Set<string>();
+  /** Images whose first build failed (package "flaky"): the next one succeeds. */
+  readonly flaked = new Set<string>();
   builds = 0;
   private gate: (() => void) | undefined;
   private gated: Promise<void> | undefined;
@@ -40,6 +42,11 @@ export class ScriptedImages implements ImageResolver {
     const packages = "base" in spec ? (spec.packages ?? []) : [];
     opts.onLog(`I: installing ${packages.join(" ") || "the base"}`);
     if (packages.includes("slow")) await this.gated;
+    if (packages.includes("flaky") && !this.flaked.has(key)) {
+      this.flaked.add(key);
+      opts.onLog("E: Failed to fetch http://deb.debian.org/debian: Temporary failure resolving");
+      throw new Error("mmdebstrap exited with 1: Temporary failure resolving deb.debian.org");
+    }
     if (packages.includes("no-such-package")) {
       opts.onLog("E: Unable to locate package no-such-package");
       throw new Error("mmdebstrap exited with 1: E: Unable to locate package no-such-package");

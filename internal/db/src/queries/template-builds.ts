@@ -150,3 +150,23 @@ export async function readTemplateBuildLog(
   if (!row) return { text: "", from: r.offset, size: 0 };
   return { text: row.text ?? "", from: Number(row.from), size: Number(row.size) };
 }
+
+/**
+ * Queues a failed build again (a transient failure: the mirror was down),
+ * noting who asked in its log. False when the build is not failed.
+ */
+export async function requeueTemplateBuild(db: Queryable, r: { id: string; note: string }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE template_builds SET status = 'queued', node_id = NULL, layers = NULL, cache_hit = NULL, error = NULL,
+            started_at = NULL, finished_at = NULL, lease_expires_at = NULL, created_at = now(),
+            log = right(log || $2, ${BUILD_LOG_LIMIT}),
+            log_size = log_size + length($2),
+            log_start = log_size + length($2) - length(right(log || $2, ${BUILD_LOG_LIMIT}))
+      WHERE id = $1 AND status = 'failed'`,
+    [r.id, r.note],
+  );
+  if ((rowCount ?? 0) === 0) return false;
+  await db.query(`SELECT pg_notify('boxyard_template_builds', $1)`, [r.id]);
+  await db.query(`SELECT pg_notify('boxyard_template_build_changed', $1)`, [r.id]);
+  return true;
+}
