@@ -250,7 +250,7 @@ async function writeLayer(root: string, open: LayerSource, layer: PlannedLayer):
     switch (e.type) {
       case "dir":
         if (st && !st.isDirectory()) await rm(abs, { recursive: true, force: true });
-        if (!st || !st.isDirectory()) await mkdir(abs);
+        if (!st?.isDirectory()) await mkdir(abs);
         await lchown(abs, e.uid, e.gid);
         await chmod(abs, e.mode);
         break;

@@ -11,7 +11,7 @@ import { ImageSpec } from "./schemas.ts";
 export const BuildJob = z.strictObject({
   id: z.string(),
   image: ImageSpec,
-  /** 1 on the first claim; more when an earlier node stopped reporting. */
+  /** 1 on the first claim; more when an earlier node stopped reporting or a failed build was retried. */
   attempt: z.int().positive(),
 });
 export type BuildJob = z.infer<typeof BuildJob>;
