@@ -70,9 +70,25 @@ class TreeModel {
   readonly kinds = new Map<string, Kind>();
 
   removeTree(path: string): void {
+    const kind = this.kinds.get(path);
     this.kinds.delete(path);
+    // Only a directory has anything under it; the scan stays off the path of every plain file.
+    if (kind !== "dir" && kind !== undefined) return;
+    if (kind === undefined && !this.hasChildren(path)) return;
     const prefix = `${path}/`;
     for (const p of this.kinds.keys()) if (p.startsWith(prefix)) this.kinds.delete(p);
+  }
+
+  /** Entries under `path` without a directory entry of its own (tars may leave those out). */
+  private hasChildren(path: string): boolean {
+    return this.implicitDirs.has(path);
+  }
+
+  /** Directories implied by deeper paths, recorded as entries arrive. */
+  readonly implicitDirs = new Set<string>();
+
+  noteParents(path: string): void {
+    for (const p of parentsOf(path)) this.implicitDirs.add(p);
   }
 
   emptyDir(path: string): void {
@@ -99,7 +115,14 @@ function checkEntry(e: TarEntry, limits: UnpackLimits): void {
       e.path,
       `has the ${e.mode & 0o4000 ? "setuid" : "setgid"} bit (mode ${e.mode.toString(8)}); import with allowSetuid to keep it`,
     );
-  if (e.uid < 0 || e.uid > 0xfffffffe || e.gid < 0 || e.gid > 0xfffffffe)
+  if (
+    !Number.isInteger(e.uid) ||
+    !Number.isInteger(e.gid) ||
+    e.uid < 0 ||
+    e.uid > 0xfffffffe ||
+    e.gid < 0 ||
+    e.gid > 0xfffffffe
+  )
     throw new UnsafeEntryError(e.path, "owner out of range");
 }
 
@@ -163,6 +186,7 @@ async function plan(layers: LayerSource[], limits: UnpackLimits): Promise<Planne
     }
     for (const { path, e } of items) {
       tree.checkParents(e.path, path);
+      tree.noteParents(path);
       switch (e.type) {
         case "dir":
           if (tree.kinds.get(path) !== "dir") tree.removeTree(path);
