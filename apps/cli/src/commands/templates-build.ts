@@ -51,6 +51,7 @@ export async function followBuild(conn: Connection, o: FollowOptions): Promise<T
   let offset = 0;
   let last = "";
   let frame = 0;
+  let hinted = false;
   let interrupted = false;
   const onSigint = () => {
     interrupted = true;
@@ -85,6 +86,13 @@ export async function followBuild(conn: Connection, o: FollowOptions): Promise<T
         clear();
         if (!tty || last === "") out.write(`${ref}: ${build.status} (${secs()}s)\n`);
         last = build.status;
+      }
+      if (build.status === "queued" && !hinted && Date.now() - started > 30_000) {
+        hinted = true;
+        clear();
+        out.write(
+          `${ref}: no node has taken the build yet; is a node agent running? ('boxyard nodes' lists them)\n`,
+        );
       }
       if (build.status === "ready") {
         clear();
