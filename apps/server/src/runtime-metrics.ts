@@ -48,6 +48,11 @@ export function instrumentRuntime(runtime: Runtime, registry: Registry): Runtime
   usageGauge("boxyard_box_cpu_seconds", "CPU time used by each box's sandbox", (u) => u.cpuSeconds);
   usageGauge("boxyard_box_memory_bytes", "Memory used by each box's sandbox", (u) => u.memoryBytes);
   usageGauge("boxyard_box_disk_bytes", "Disk used by each box (root changes and volume)", (u) => u.diskBytes);
+  usageGauge(
+    "boxyard_box_oom_kills",
+    "Processes the box's in-box OOM guard killed (as far back as its log goes)",
+    (u) => u.oomKills,
+  );
 
   const timed =
     <A extends unknown[], R>(op: (typeof TIMED)[number], fn: (...args: A) => Promise<R>) =>

@@ -503,12 +503,15 @@ static void reap(void) {
  * The check costs one small read; it runs more often as memory fills up
  * (every 10-500 ms, so that even a fast allocator cannot cross the reserve
  * between two looks). Each kill is logged as one line in
- * /run/boxyard/oom.log, so the host can tell an OOM kill from a crash.
+ * /run/boxyard/oom.log and /var/log/boxyard/oom.log; the node reads the
+ * second from the box's upper dir and reports the count.
  */
 #define MIB (1024ull * 1024ull)
 #define GUARD_USAGE "/.boxyard/memory.usage_in_bytes"
 #define GUARD_STAT "/.boxyard/memory.stat"
 #define GUARD_LOG "/run/boxyard/oom.log"
+#define GUARD_HOST_LOG_DIR "/var/log/boxyard"
+#define GUARD_HOST_LOG GUARD_HOST_LOG_DIR "/oom.log"
 /* The fastest growth the schedule allows for, bytes per millisecond (about
  * 1 GiB/s; one allocating thread manages about 300 MiB/s under gVisor). */
 #define GUARD_RATE (1 * MIB)
@@ -625,15 +628,24 @@ static void guard_log(const char *msg) {
   struct tm tm;
   if (gmtime_r(&wall, &tm) != NULL) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   snprintf(line, sizeof line, "%s oom-guard: %s\n", when, msg);
-  int fd = open(GUARD_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return;
-  struct stat st;
-  /* Keep the log small: it lives on the box's 16 MiB /run/boxyard. */
-  if (fstat(fd, &st) == 0 && st.st_size > 256 * 1024 && ftruncate(fd, 0) < 0) {
+  /* /run/boxyard (tmpfs) for people in the box; the copy on the root
+   * filesystem lands in the box's upper dir, where the node reads it to
+   * report OOM kills. */
+  mkdir("/var", 0755);
+  mkdir("/var/log", 0755);
+  mkdir(GUARD_HOST_LOG_DIR, 0755);
+  const char *logs[] = {GUARD_LOG, GUARD_HOST_LOG};
+  for (size_t i = 0; i < sizeof logs / sizeof logs[0]; i++) {
+    int fd = open(logs[i], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) continue;
+    struct stat st;
+    /* Keep the logs small (/run/boxyard is 16 MiB). */
+    if (fstat(fd, &st) == 0 && st.st_size > 256 * 1024 && ftruncate(fd, 0) < 0) {
+    }
+    if (write(fd, line, strlen(line)) < 0) {
+    }
+    close(fd);
   }
-  if (write(fd, line, strlen(line)) < 0) {
-  }
-  close(fd);
 }
 
 /* The process to kill: the largest RSS (weighted by oom_score_adj like the kernel), never PID 1. */

@@ -51,7 +51,13 @@ export interface BoxObservation {
   /** Host PID of the sandbox root process while running or paused. */
   pid?: number;
   reason?: string;
-  usage?: { cpuSeconds?: number; memoryBytes?: number; diskBytes?: number };
+  usage?: {
+    cpuSeconds?: number;
+    memoryBytes?: number;
+    diskBytes?: number;
+    /** Processes the box's OOM guard killed (as far back as its log goes). */
+    oomKills?: number;
+  };
   /** The identity the box has now (what its next boot uses too). */
   identity?: BoxIdentity;
 }

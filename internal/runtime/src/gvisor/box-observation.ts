@@ -1,9 +1,11 @@
 // What the gvisor driver reports about a box: the phase from its record,
 // corrected by what runsc says about the sandbox (a record that says running
-// with no live sandbox is a failed box), plus usage from its cgroup and disk.
+// with no live sandbox is a failed box), plus usage from its cgroup and disk
+// and the processes its OOM guard killed.
 
 import type { BoxObservation } from "../runtime.ts";
 import { diskUsedBytes } from "./box-disk.ts";
+import { readOomKills } from "./box-oom-log.ts";
 import type { BoxPaths } from "./box-paths.ts";
 import type { BoxRecord } from "./box-record.ts";
 import { cgroupUsage, oomKills } from "./cgroups.ts";
@@ -39,7 +41,10 @@ export async function observeBox(opts: {
   if (rec.address) obs.address = rec.address;
   const usage: NonNullable<BoxObservation["usage"]> = {};
   if (obs.pid !== undefined) Object.assign(usage, await cgroupUsage(cgroupsPath));
-  if (await isMounted(paths.diskMount)) usage.diskBytes = await diskUsedBytes(paths.diskMount);
+  if (await isMounted(paths.diskMount)) {
+    usage.diskBytes = await diskUsedBytes(paths.diskMount);
+    usage.oomKills = (await readOomKills(paths.upper)).length;
+  }
   obs.usage = usage;
   return obs;
 }

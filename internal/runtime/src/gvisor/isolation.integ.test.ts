@@ -165,11 +165,14 @@ describe("gvisor isolation", () => {
   /** Runs `bomb` in A and checks that the guard killed it and nothing else happened. */
   async function bombA(bomb: string, comm: string): Promise<void> {
     const logBefore = await oomLog(A);
+    const killsBefore = (await rt.inspect(A))?.usage?.oomKills ?? 0;
     const r = await sh(A, bomb);
     expect(r.exitCode).toBe(137);
     expect((await sh(A, "echo still-here")).stdout.toString()).toBe("still-here\n");
     const added = (await oomLog(A)).slice(logBefore.length).join("\n");
     expect(added).toMatch(new RegExp(`oom-guard: killed pid \\d+ \\(${comm}\\) uid 1000`));
+    // The node sees the kill too (the guard's log in the box's upper dir).
+    expect((await rt.inspect(A))?.usage?.oomKills).toBeGreaterThan(killsBefore);
   }
 
   it("A9: a memory bomb is killed inside the box, five times in a row; the box, the neighbour and the host live on", async () => {

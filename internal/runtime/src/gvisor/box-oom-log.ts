@@ -1,0 +1,64 @@
+// The OOM guard's kills as the node sees them. boxinit appends one line per
+// kill to /var/log/boxyard/oom.log in the box, which lands in the box's
+// overlay upper dir on the host. The box owns that file (root in the box may
+// replace any part of the path with a symlink), so it is read without
+// following links, capped in size, and only lines in the guard's exact
+// format count: nothing else from the file, or from wherever a link might
+// point, leaves this module.
+
+import { constants } from "node:fs";
+import { lstat, open } from "node:fs/promises";
+import { join } from "node:path";
+
+export interface OomKill {
+  at: string;
+  pid: number;
+  command: string;
+  uid: number;
+  rssMiB: number;
+}
+
+/** boxinit.c guard_log: "<UTC time> oom-guard: killed pid N (comm) uid U rss R MiB; ..." */
+const killLine =
+  /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) oom-guard: killed pid (\d{1,9}) \(([\w .:/+-]{0,64})\) uid (\d{1,9}) rss (\d{1,9}) MiB;/;
+
+/** The most this reads (the guard truncates its log at 256 KiB). */
+const maxBytes = 512 * 1024;
+
+/** The kills in the box's guard log (its current, possibly truncated, copy); [] when there is none. */
+export async function readOomKills(upperDir: string): Promise<OomKill[]> {
+  let dir = upperDir;
+  for (const part of ["var", "log", "boxyard"]) {
+    dir = join(dir, part);
+    const st = await lstat(dir).catch(() => null);
+    if (!st?.isDirectory()) return [];
+  }
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(join(dir, "oom.log"), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return [];
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return [];
+    const size = Math.min(st.size, maxBytes);
+    const buf = Buffer.alloc(size);
+    const { bytesRead } = await fh.read(buf, 0, size, st.size - size);
+    const kills: OomKill[] = [];
+    for (const line of buf.subarray(0, bytesRead).toString("utf8").split("\n")) {
+      const m = killLine.exec(line);
+      if (!m) continue;
+      kills.push({
+        at: m[1] as string,
+        pid: Number(m[2]),
+        command: m[3] as string,
+        uid: Number(m[4]),
+        rssMiB: Number(m[5]),
+      });
+    }
+    return kills;
+  } finally {
+    await fh.close();
+  }
+}
