@@ -1520,36 +1520,10 @@ static int run_sudo(int argc, char **argv) {
 }
 
 static int run_login(void) {
-  uid_t uid = getuid();
-  const char *shell = "/bin/sh";
-  static char found[512];
-  FILE *f = fopen("/etc/passwd", "r");
-  if (f != NULL) {
-    char line[1024];
-    while (fgets(line, sizeof line, f) != NULL) {
-      /* name:pw:uid:gid:gecos:home:shell */
-      char *fields[7];
-      int n = 0;
-      char *p = line;
-      fields[n++] = p;
-      while (*p != '\0' && n < 7) {
-        if (*p == ':') {
-          *p = '\0';
-          fields[n++] = p + 1;
-        }
-        p++;
-      }
-      if (n < 7) continue;
-      if ((uid_t)strtoul(fields[2], NULL, 10) != uid) continue;
-      fields[6][strcspn(fields[6], "\r\n")] = '\0';
-      if (fields[6][0] == '/' && strlen(fields[6]) < sizeof found - 2) {
-        strcpy(found, fields[6]);
-        shell = found;
-      }
-      break;
-    }
-    fclose(f);
-  }
+  static char found[512] = "/bin/sh";
+  char name[256];
+  passwd_by_uid(getuid(), name, sizeof name, NULL, 0, found, sizeof found);
+  const char *shell = found;
   const char *base = strrchr(shell, '/');
   base = base == NULL ? shell : base + 1;
   char argv0[520];
