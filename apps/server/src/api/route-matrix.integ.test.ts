@@ -41,6 +41,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listTemplates: { access: "org" },
   getUsage: { access: "org" },
   listTemplateVersions: { access: "org" },
+  setTemplatePool: { access: "org", body: { size: 1 } },
+  getTemplatePool: { access: "org" },
   getTemplateBuild: { access: "org" },
   getTemplateBuildLogs: { access: "org" },
   retryTemplateBuild: { access: "org" },
