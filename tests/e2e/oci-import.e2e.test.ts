@@ -1,4 +1,7 @@
-// An imported OCI image end to end (issue 7): a busybox-based image in an
+// Template images end to end (issue 7). A Debian template with git and
+// python3 is built by a node (`templates push --follow`), a box from it runs
+// both, and pushing the same spec again is a cache hit. An imported OCI
+// image: a busybox-based image in an
 // OCI layout archive with two layers (the second removes a file with a
 // whiteout and empties a directory with an opaque marker) is uploaded with
 // `boxyard images push`, named by digest in a template whose build (`push
@@ -25,6 +28,9 @@ import { releaseTestNode } from "./node-cleanup.ts";
 const run = promisify(execFile);
 const PREFIX = "byoc";
 const SUBNET = "10.220.0.0/24";
+// Debian layers are shared with the other tests on this machine (an mmdebstrap build takes a minute or more);
+// the imported layer is deterministic, so every run publishes the same digest there.
+const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
 
 let server: ServerProcess;
 let dataDir: string;
@@ -97,6 +103,29 @@ afterAll(async () => {
   await releaseTestNode({ dataDir, prefix: PREFIX, subnet: SUBNET });
   await rm(dataDir, { recursive: true, force: true });
 }, 120_000);
+
+describe("a Debian template built by the node", () => {
+  it("builds git and python3 into the image, runs them in a box, and rebuilds the same spec as a cache hit", async () => {
+    const tpl = join(home, "py.yaml");
+    await writeFile(tpl, "image:\n  base: debian-bookworm\n  packages: [git, python3]\n");
+    const first = await ok(["templates", "push", tpl, "--follow"]);
+    expect(first.stderr).toMatch(/py@1: ready after [\d.]+s/);
+    const b1 = JSON.parse((await ok(["templates", "build", "py@1", "--json"])).stdout);
+    process.stderr.write(
+      `debian build with git and python3: ${b1.elapsedSeconds}s (cache hit: ${b1.cacheHit})\n`,
+    );
+    await ok(["create", "py", "--template", "py", "--wait"]);
+    const r = await ok(["exec", "py", "--", "sh", "-c", "git --version; python3 --version"]);
+    expect(r.stdout).toMatch(/^git version 2\.[\d.]+\nPython 3\.[\d.]+\n$/);
+    await ok(["rm", "py", "--wait"]);
+    const second = await ok(["templates", "push", tpl, "--follow"]);
+    expect(second.stderr).toContain("py@2: ready after");
+    expect(second.stderr).toContain("(cache hit: nothing was rebuilt)");
+    expect(second.stdout).toContain("cache hit");
+    const b2 = JSON.parse((await ok(["templates", "build", "py@2", "--json"])).stdout);
+    expect(b2).toMatchObject({ status: "ready", cacheHit: true, layers: b1.layers });
+  }, 900_000);
+});
 
 describe("a box from an imported OCI image", () => {
   let digest: string;
