@@ -89,7 +89,7 @@ beforeAll(async () => {
   // The imported layer lands in this server's own layer store (DATA_DIR/node/images), removed with it.
   server = await startServerProcess({
     dataDir,
-    env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET },
+    env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET, BOXYARD_LAYER_DIR: LAYERS },
   });
   token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
   await ok(["orgs", "create", "acme"]);
