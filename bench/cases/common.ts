@@ -1,0 +1,296 @@
+// What the issue-9 cases share: the context run.ts hands them, statistics, a
+// raw-runsc floor that can also checkpoint/restore, and process memory.
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+export const run = promisify(execFile);
+
+/** The parts of run.ts's Api the cases use (structural, so run.ts need not export it). */
+export interface BenchApi {
+  readonly url: string;
+  // biome-ignore lint/suspicious/noExplicitAny: API answers are walked loosely here.
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  until(box: string, state: string, timeoutMs?: number): Promise<void>;
+  exec(box: string): Promise<string>;
+}
+
+export interface CaseContext {
+  api: BenchApi;
+  /** The bench's temporary directory; each case makes its own subdirectory. */
+  work: string;
+  /** The server's --data-dir (the node's runsc root is under it). */
+  dataDir: string;
+  dbUrl: string;
+  /** The busybox image layer the boxes use, as a read-only rootfs for raw sandboxes. */
+  rootfs: string;
+  serverPid: number;
+}
+
+export interface Stats {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+}
+
+export interface CaseResult {
+  boxyard: Stats;
+  floor: Stats;
+  /** Left 0 for run.ts to fill in as boxyard p50 / floor p50. */
+  ratio: number;
+  unit: string;
+  /** Case-specific figures (throughput, totals, memory split) for latest.json. */
+  extra?: Record<string, number | string>;
+}
+
+export interface CaseOutput {
+  results: Record<string, CaseResult>;
+  /** Lines printed under the table. */
+  notes: string[];
+}
+
+export function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+  return {
+    n: s.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length),
+  };
+}
+
+export function progress(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const out = await fn();
+  return [performance.now() - t0, out];
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function envInt(name: string, dflt: number): number {
+  const v = Number(process.env[name] ?? dflt);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
+  return v;
+}
+
+/** The node's runsc root inside the server's data dir. */
+export function nodeRunscRoot(dataDir: string): string {
+  return join(dataDir, "node", "boxes", "runsc");
+}
+
+/** `runsc list` ids under a root ("null" when it has none). */
+export async function runscIds(root: string): Promise<string[]> {
+  const out = await run("runsc", [`--root=${root}`, "list", "-format=json"]).catch(() => ({ stdout: "[]" }));
+  const list = (JSON.parse(out.stdout || "[]") ?? []) as Array<{ id: string }>;
+  return list.map((c) => c.id);
+}
+
+/** Boxes created for a case; deleted through the API (the node releases what they took) even on failure. */
+export async function deleteBoxes(api: BenchApi, names: string[]): Promise<void> {
+  await Promise.all(names.map((n) => api.call("DELETE", `/api/v1/orgs/bench/boxes/${n}`).catch(() => {})));
+  // One list poll for all of them: n pollers would load the server they wait on.
+  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(500)) {
+    const list = await api.call("GET", "/api/v1/orgs/bench/boxes?limit=200").catch(() => undefined);
+    if (list?.status !== 200) continue;
+    const left = (list.body.items as Array<{ name: string }>).filter((b) => names.includes(b.name));
+    if (!left.length) return;
+  }
+  progress(`some of ${names.length} boxes were not deleted within 300 s`);
+}
+
+// ---- the raw floor: runsc by hand, with checkpoint and restore ----------
+
+export class RawFloor {
+  readonly root: string;
+  readonly ids = new Set<string>();
+  constructor(
+    readonly dir: string,
+    private readonly rootfs: string,
+  ) {
+    this.root = join(dir, "runsc");
+  }
+
+  private runsc(args: string[]) {
+    return run("runsc", [`--root=${this.root}`, "--platform=systrap", "--network=none", ...args], {
+      maxBuffer: 1 << 20,
+      timeout: 120_000,
+    });
+  }
+
+  bundlePath(id: string): string {
+    return join(this.dir, id);
+  }
+
+  private async bundle(id: string): Promise<string> {
+    const b = this.bundlePath(id);
+    await mkdir(b, { recursive: true });
+    await writeFile(
+      join(b, "config.json"),
+      JSON.stringify({
+        ociVersion: "1.0.0",
+        process: {
+          user: { uid: 0, gid: 0 },
+          args: ["/bin/sleep", "100000"],
+          env: ["PATH=/bin:/usr/bin"],
+          cwd: "/",
+        },
+        root: { path: this.rootfs, readonly: true },
+        hostname: id,
+        mounts: [
+          { destination: "/proc", type: "proc", source: "proc" },
+          { destination: "/tmp", type: "tmpfs", source: "tmpfs" },
+        ],
+        linux: { namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }] },
+      }),
+    );
+    return b;
+  }
+
+  /** `runsc run --detach` (or `restore --detach` from imagePath) with no stdio of ours to hold open. */
+  async start(id: string, imagePath?: string): Promise<void> {
+    this.ids.add(id);
+    const bundle = await this.bundle(id);
+    const sub = imagePath
+      ? ["restore", "--detach", `--image-path=${imagePath}`, `--bundle=${bundle}`, id]
+      : ["run", "--detach", `--bundle=${bundle}`, id];
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn("runsc", [`--root=${this.root}`, "--platform=systrap", "--network=none", ...sub], {
+        stdio: "ignore",
+      });
+      child.on("error", reject);
+      child.on("exit", resolve);
+    });
+    if (code !== 0) throw new Error(`runsc ${sub[0]} ${id} exited with ${code}`);
+  }
+
+  async exec(id: string): Promise<string> {
+    return (await this.runsc(["exec", id, "/bin/echo", "ready"])).stdout;
+  }
+
+  /** `runsc checkpoint`; the sandbox then exits: wait for that and release its entry, as the runtime does. */
+  async checkpoint(id: string, imagePath: string): Promise<void> {
+    await rm(imagePath, { recursive: true, force: true });
+    await mkdir(imagePath, { recursive: true });
+    await this.runsc(["checkpoint", `--image-path=${imagePath}`, id]);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const st = await this.runsc(["state", id]).then(
+        (r) => JSON.parse(r.stdout).status as string,
+        () => "gone",
+      );
+      if (st === "stopped" || st === "gone") break;
+      if (Date.now() > deadline) throw new Error(`raw sandbox ${id} did not exit after its checkpoint`);
+      await sleep(10);
+    }
+    await this.runsc(["delete", "--force", id]).catch(() => {});
+  }
+
+  /** Host processes of one sandbox: its sentry and gofer and their children (systrap stubs). */
+  async pids(id: string): Promise<number[]> {
+    return sandboxPids(this.root, `--bundle=${this.bundlePath(id)}`);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.runsc(["delete", "--force", id]).catch(() => {});
+    await rm(join(this.dir, id), { recursive: true, force: true });
+    this.ids.delete(id);
+  }
+
+  async destroyAll(): Promise<void> {
+    for (const id of [...this.ids]) await this.destroy(id);
+    for (const id of await runscIds(this.root)) await this.runsc(["delete", "--force", id]).catch(() => {});
+  }
+
+  /** Leak census: no sandbox, no process and no mount of this floor is left. */
+  async census(): Promise<string[]> {
+    const left: string[] = [];
+    for (const id of await runscIds(this.root)) left.push(`raw sandbox ${id}`);
+    for (const p of await processTable())
+      if (p.argv.some((a) => a.includes(this.dir))) left.push(`process ${p.pid} ${p.argv.join(" ")}`);
+    for (const line of (await readFile("/proc/mounts", "utf8")).split("\n"))
+      if (line.split(" ")[1]?.startsWith(this.dir)) left.push(`mount ${line}`);
+    return left;
+  }
+}
+
+// ---- processes and their memory ----------------------------------------
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  argv: string[];
+}
+
+export async function processTable(): Promise<Proc[]> {
+  const out: Proc[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const [cmd, stat] = await Promise.all([
+        readFile(`/proc/${name}/cmdline`, "utf8"),
+        readFile(`/proc/${name}/stat`, "utf8"),
+      ]);
+      // The command name may hold spaces and parentheses: ppid follows the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      out.push({ pid: Number(name), ppid, argv: cmd.split("\0").filter(Boolean) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function withDescendants(table: Proc[], roots: number[]): number[] {
+  const seen = new Set(roots);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of table)
+      if (seen.has(p.ppid) && !seen.has(p.pid)) {
+        seen.add(p.pid);
+        grew = true;
+      }
+  }
+  return [...seen];
+}
+
+/** The long-lived processes of one sandbox (sentry, gofer, stubs): runsc argv with its root and a bundle arg. */
+export async function sandboxPids(root: string, bundleArgIncludes: string): Promise<number[]> {
+  const table = await processTable();
+  const roots = table
+    .filter(
+      (p) =>
+        p.argv.includes(`--root=${root}`) &&
+        p.argv.some((a) => a.startsWith("--bundle=") && a.includes(bundleArgIncludes)),
+    )
+    .map((p) => p.pid);
+  return withDescendants(table, roots);
+}
+
+/** A process tree, leaving out sandboxes (runsc processes) that were started from it. */
+export async function treePids(pid: number): Promise<number[]> {
+  const table = await processTable();
+  const runscs = new Set(table.filter((p) => /runsc/.test(p.argv[0] ?? "")).map((p) => p.pid));
+  const kept = table.filter((p) => !runscs.has(p.pid));
+  return withDescendants(kept, [pid]);
+}
+
+/** RSS and PSS in MiB summed over processes (smaps_rollup; processes gone meanwhile count 0). */
+export async function memoryOf(pids: number[]): Promise<{ rss: number; pss: number }> {
+  let rss = 0;
+  let pss = 0;
+  for (const pid of pids) {
+    const text = await readFile(`/proc/${pid}/smaps_rollup`, "utf8").catch(() => "");
+    rss += Number(/^Rss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+    pss += Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+  }
+  return { rss: rss / 1024, pss: pss / 1024 };
+}

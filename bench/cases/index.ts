@@ -1,0 +1,42 @@
+// The issue-9 cases run.ts registers, in order. Each cleans up what it made and
+// checks its own leaks; a failing case is reported (and fails the run) without
+// losing the others' figures.
+import { apiLoad } from "./api-load.ts";
+import { burst } from "./burst.ts";
+import type { CaseContext, CaseOutput, CaseResult } from "./common.ts";
+import { density } from "./density.ts";
+import { resumeCold } from "./resume-cold.ts";
+
+export type { CaseContext } from "./common.ts";
+
+const CASES: Array<[string, (ctx: CaseContext) => Promise<CaseOutput>]> = [
+  ["resume-cold", resumeCold],
+  ["burst", burst],
+  ["api-load", apiLoad],
+  ["density", density],
+];
+
+export const EXTRA_CASE_NAMES = CASES.map(([name]) => name);
+
+export async function runExtraCases(
+  ctx: CaseContext,
+  wanted: (name: string) => boolean,
+): Promise<{ results: Record<string, CaseResult>; notes: string[] }> {
+  const results: Record<string, CaseResult> = {};
+  const notes: string[] = [];
+  for (const [name, fn] of CASES) {
+    if (!wanted(name)) continue;
+    try {
+      const out = await fn(ctx);
+      Object.assign(results, out.results);
+      notes.push(...out.notes);
+    } catch (err) {
+      process.stderr.write(
+        `bench: ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : err}\n`,
+      );
+      notes.push(`${name}: FAILED (${err instanceof Error ? err.message : String(err)})`);
+      process.exitCode = 1;
+    }
+  }
+  return { results, notes };
+}

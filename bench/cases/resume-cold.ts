@@ -1,0 +1,80 @@
+// resume-cold: a box paused cold (checkpointed to disk, its sandbox gone) is
+// resumed through the API until a command's output comes back from `exec`.
+// Floor: `runsc checkpoint` of a raw sandbox of the same rootfs, then
+// `runsc restore --detach` + `runsc exec`, sampled in turn with it.
+import { join } from "node:path";
+import {
+  type CaseContext,
+  type CaseOutput,
+  deleteBoxes,
+  envInt,
+  nodeRunscRoot,
+  progress,
+  RawFloor,
+  runscIds,
+  sleep,
+  stats,
+  timed,
+} from "./common.ts";
+
+export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
+  const n = envInt("BENCH_COLD_N", 10);
+  const { api } = ctx;
+  const raw = new RawFloor(join(ctx.work, "raw-cold"), ctx.rootfs);
+  const box = "cold";
+  const boxyard: number[] = [];
+  const floor: number[] = [];
+  try {
+    const r = await api.call("POST", "/api/v1/orgs/bench/boxes", {
+      name: box,
+      template: "busybox",
+      resources: { cpu: 0.25 },
+    });
+    if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+    const id = r.body.box.id as string;
+    await api.until(box, "running");
+    await api.exec(box);
+    await raw.start("ck");
+    await raw.exec("ck");
+    const image = join(raw.dir, "image");
+    for (let i = 0; i < n; i++) {
+      progress(`resume-cold ${i + 1}/${n}`);
+      const p = await api.call("POST", `/api/v1/orgs/bench/boxes/${box}/pause`, { mode: "cold" });
+      if (p.status !== 202) throw new Error(`pause cold: ${p.status} ${JSON.stringify(p.body)}`);
+      await api.until(box, "paused");
+      // Cold means the sandbox is gone: only its checkpoint on disk is left.
+      for (
+        const deadline = Date.now() + 30_000;
+        (await runscIds(nodeRunscRoot(ctx.dataDir))).includes(id);
+      ) {
+        if (Date.now() > deadline) throw new Error("the cold-paused box still has a sandbox");
+        await sleep(20);
+      }
+      const [ms] = await timed(async () => {
+        const q = await api.call("POST", `/api/v1/orgs/bench/boxes/${box}/resume`);
+        if (q.status !== 202) throw new Error(`resume: ${q.status} ${JSON.stringify(q.body)}`);
+        await api.until(box, "running");
+        if ((await api.exec(box)) !== "ready\n") throw new Error("exec output");
+      });
+      boxyard.push(ms);
+
+      await raw.checkpoint("ck", image);
+      const [f] = await timed(async () => {
+        await raw.start("ck", image);
+        if ((await raw.exec("ck")) !== "ready\n") throw new Error("raw exec output");
+      });
+      floor.push(f);
+    }
+  } finally {
+    await deleteBoxes(api, [box]);
+    await raw.destroyAll();
+  }
+  const left = await raw.census();
+  if (left.length) throw new Error(`resume-cold left: ${left.join("; ")}`);
+  return {
+    results: { "resume-cold": { boxyard: stats(boxyard), floor: stats(floor), ratio: 0, unit: "ms" } },
+    notes: [
+      `resume-cold: ${n} pause-cold/resume cycles (BENCH_COLD_N); floor = runsc checkpoint, then timed restore + exec`,
+    ],
+  };
+}
