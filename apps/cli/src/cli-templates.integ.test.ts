@@ -192,4 +192,33 @@ describe("boxyard templates builds", () => {
     ])
       expect((await cli([...cmd, "--help"])).stdout).toContain("Example");
   });
+
+  it("templates push uploads an image.oci given as a path (contract.md's form) and pushes its digest", async () => {
+    const other = buildImageArchive({
+      format: "oci",
+      layers: [
+        writeTar([
+          { path: "etc/", type: "dir" },
+          { path: "etc/from-path", content: "yes\n" },
+        ]),
+      ],
+    });
+    await writeFile(join(home, "local.tar"), other.archive);
+    const tpl = join(home, "bypath.yaml");
+    await writeFile(tpl, "# an image next to the template\nimage:\n  oci: ./local.tar\n");
+    const pushed = await cli(["templates", "push", tpl, "--follow"]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toContain(`Uploaded as ${other.digest}.`);
+    expect(pushed.stderr).toContain("bypath@1: ready");
+    const versions = JSON.parse((await cli(["templates", "versions", "bypath", "--json"])).stdout);
+    expect(versions[0].spec.image).toEqual({ oci: other.digest });
+    // A path that is not there: the CLI says so and pushes nothing.
+    await writeFile(tpl, "image:\n  oci: ./missing.tar\n");
+    const missing = await cli(["templates", "push", tpl, "--name", "nothere"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("missing.tar");
+    expect(
+      JSON.parse((await cli(["templates", "ls", "--json"])).stdout).map((t: { name: string }) => t.name),
+    ).not.toContain("nothere");
+  });
 });

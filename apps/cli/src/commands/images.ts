@@ -16,7 +16,7 @@ function size(bytes: number): string {
 }
 
 /** Streams the archive as the request body; the SDK's JSON calls cannot carry a file. */
-async function uploadArchive(
+export async function uploadArchive(
   url: string,
   org: string,
   file: string,

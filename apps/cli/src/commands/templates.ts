@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { basename, extname } from "node:path";
+import { basename, dirname, extname, resolve } from "node:path";
 import {
   createTemplate,
   getTemplateBuild,
@@ -9,9 +9,11 @@ import {
   retryTemplateBuild,
 } from "@boxyard/contract";
 import type { Command } from "commander";
+import { parseDocument } from "yaml";
 import { CliError, connect } from "../context.ts";
 import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
+import { uploadArchive } from "./images.ts";
 import { describeBuild, followBuild, resolveTemplateRef } from "./templates-build.ts";
 import { poolSummary, registerTemplatePoolCommand } from "./templates-pool.ts";
 
@@ -20,6 +22,28 @@ function imageOf(spec: { image: unknown }): string {
   if (image.oci) return `oci ${image.oci.slice(0, 19)}`;
   if (!image.base) return "?";
   return image.packages?.length ? `${image.base} +${image.packages.length} packages` : image.base;
+}
+
+/**
+ * contract.md's `image: {oci: path/to/image.tar}`: a path (relative to the
+ * template file) is uploaded first, like `boxyard images push`, and the spec
+ * is sent with the archive's digest in its place (comments kept).
+ */
+async function uploadLocalImage(text: string, file: string, url: string, org: string, quiet: boolean) {
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text);
+  } catch {
+    return text; // the server says what is wrong with it
+  }
+  const oci = doc.errors.length === 0 ? doc.getIn(["image", "oci"]) : undefined;
+  if (typeof oci !== "string" || /^sha256:[0-9a-f]{64}$/.test(oci)) return text;
+  const archive = resolve(dirname(file), oci);
+  if (!quiet) process.stderr.write(`Uploading ${oci} (image.oci) to ${org}...\n`);
+  const image = await uploadArchive(url, org, archive, false);
+  if (!quiet) process.stderr.write(`Uploaded as ${image.digest}.\n`);
+  doc.setIn(["image", "oci"], image.digest);
+  return String(doc);
 }
 
 export function registerTemplateCommands(program: Command): void {
@@ -76,6 +100,7 @@ export function registerTemplateCommands(program: Command): void {
       const name = opts.name ?? basename(file, extname(file));
       const conn = await connect();
       const org = await resolveOrg(conn, opts.org);
+      text = await uploadLocalImage(text, file, conn.url, org, opts.json === true);
       const v = await conn.client.call(createTemplate, { params: { org }, body: { name, spec: text } });
       if (opts.follow) {
         if (!opts.json)
