@@ -4,11 +4,14 @@
 // Debian's Chromium, signed in with a token and through a real OIDC provider
 // (session cookie and CSRF header). The gVisor end-to-end run, with the
 // terminal, is tests/e2e/dashboard.e2e.test.ts.
-import { freePort } from "@boxyard/testkit";
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { freePort, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { startTestIdp, type TestIdp } from "@boxyard/testkit/oidc";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ScriptedImages } from "../testing/scripted-images.ts";
 import { ensureBuilt } from "../testing/server-process.ts";
 import { startTestApi, type TestApi } from "../testing/test-api.ts";
 
@@ -16,6 +19,9 @@ let api: TestApi;
 let idp: TestIdp;
 let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let browser: Browser;
+/** Template builds on the in-process node: scripted (package "flaky" fails once, then builds). */
+const images = new ScriptedImages();
+const SHOTS = fileURLToPath(new URL("../../../../test-artifacts/dashboard/", import.meta.url));
 
 const HTML = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
 
@@ -32,6 +38,7 @@ beforeAll(async () => {
       oidcClientId: idp.clientId,
       oidcClientSecret: idp.clientSecret,
     },
+    lifecycle: { agent: { images } },
   });
   expect((await api.call("POST", "/api/v1/orgs", { body: { name: "acme" } })).status).toBe(201);
   chromium = await launchChromium();
@@ -194,6 +201,90 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await expect.poll(() => page.getByRole("cell", { name: "team.create" }).count()).toBe(0);
     await page.getByRole("link", { name: "Usage and cost" }).click();
     await page.getByRole("img", { name: /Cost per box: web/ }).waitFor();
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+
+  it("shows each template version's build, its log (followed live), and retries a failed build", async () => {
+    const push = async (name: string, packages: string[]) => {
+      const res = await api.call("POST", "/api/v1/orgs/acme/templates", {
+        body: { name, spec: { image: { base: "debian-bookworm", packages } } },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+    };
+    const buildOf = async (name: string) =>
+      (await api.call("GET", `/api/v1/orgs/acme/templates/${name}/versions/1/build`)).body as {
+        status: string;
+      };
+    await push("webtools", ["git", "curl"]);
+    await push("mirror", ["flaky"]);
+    for (const [name, end] of [
+      ["webtools", "ready"],
+      ["mirror", "failed"],
+    ] as const)
+      await waitFor(async () => (await buildOf(name)).status === end, {
+        timeoutMs: 20_000,
+        message: `build of ${name} ${end}`,
+      });
+
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), api.adminToken);
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${api.url}/templates`);
+    await page.locator('[data-build-of="webtools"] [data-build="ready"]').waitFor();
+    const failed = page.locator('[data-build-of="mirror"]');
+    await failed.locator('[data-build="failed"]').waitFor();
+    expect(await failed.textContent()).toContain("Temporary failure resolving deb.debian.org");
+    await mkdir(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}templates-builds.png`, fullPage: true });
+
+    // The failed version's page: the reason, its log, and Retry for an owner.
+    await page.getByRole("link", { name: "mirror", exact: true }).click();
+    await page.getByRole("heading", { name: "mirror: versions", level: 1 }).waitFor();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const build = page.locator('.build[data-build-version="1"]');
+    await build.locator('[data-build="failed"]').first().waitFor();
+    await page.getByRole("button", { name: "Show build log of mirror v1" }).click();
+    const log = page.getByRole("log", { name: "Build log of mirror v1" });
+    await expect.poll(() => log.textContent()).toContain("E: Failed to fetch http://deb.debian.org/debian");
+    expect(await log.textContent()).toContain("I: installing flaky");
+    expect(await log.getAttribute("aria-live")).toBe("off");
+    // Nothing is wider than the phone's screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: `${SHOTS}template-build-log-390px.png`, fullPage: true });
+
+    await page.getByRole("button", { name: "Retry build of mirror v1" }).click();
+    await expect
+      .poll(() => build.locator(".build-status [data-build]").getAttribute("data-build"), { timeout: 20_000 })
+      .not.toBe("failed");
+    await build.locator('.build-status [data-build="ready"]').waitFor({ timeout: 20_000 });
+    await expect.poll(() => log.textContent(), { timeout: 20_000 }).toContain("I: success");
+    expect(await log.textContent()).toContain("--- build queued again by");
+    expect(await page.getByRole("button", { name: "Retry build of mirror v1" }).count()).toBe(0);
+    expect((await buildOf("mirror")).status).toBe("ready");
+    await page.screenshot({ path: `${SHOTS}template-build-retried-390px.png`, fullPage: true });
+
+    // A build still running: its log is followed live (a polite live region) until it ends.
+    images.hold();
+    await push("slowpoke", ["slow"]);
+    await waitFor(async () => (await buildOf("slowpoke")).status === "building", {
+      timeoutMs: 20_000,
+      message: "build of slowpoke started",
+    });
+    await page.goto(`${api.url}/templates/slowpoke`);
+    await page.locator('.build-status [data-build="building"]').waitFor();
+    await page.getByRole("button", { name: "Show build log of slowpoke v1" }).click();
+    const live = page.getByRole("log", { name: "Build log of slowpoke v1" });
+    await expect.poll(() => live.textContent()).toContain("I: installing slow");
+    expect(await live.getAttribute("aria-live")).toBe("polite");
+    await page.getByText("(following live)").waitFor();
+    expect(await live.textContent()).not.toContain("I: success");
+    await page.screenshot({ path: `${SHOTS}template-build-following-390px.png`, fullPage: true });
+    images.release();
+    await expect.poll(() => live.textContent(), { timeout: 20_000 }).toContain("I: success");
+    await page.locator('.build-log-panel [data-build="ready"]').waitFor({ timeout: 20_000 });
+    expect(await live.getAttribute("aria-live")).toBe("off");
     expect(problems).toEqual([]);
     await ctx.close();
   });

@@ -118,7 +118,11 @@ function Shell(props: { signed: Signed; onSignOut: () => void }) {
       );
     if (boxMatch) return <BoxDetailPage api={api} auth={auth} org={boxMatch[1]!} name={boxMatch[2]!} />;
     const tmpl = /^\/templates\/([a-z0-9-]+)\/?$/.exec(path);
-    if (tmpl) return <TemplateVersionsPage api={api} org={current} name={tmpl[1]!} />;
+    if (tmpl) {
+      const role = orgs?.find((o) => o.name === current)?.role;
+      const canWrite = role === "owner" || role === "admin" || user.siteAdmin;
+      return <TemplateVersionsPage api={api} auth={auth} org={current} name={tmpl[1]!} canWrite={canWrite} />;
+    }
     if (path.startsWith("/templates")) return <TemplatesPage api={api} org={current} />;
     if (path.startsWith("/org")) {
       const tab = path.split("/")[2] ?? "";

@@ -1,8 +1,9 @@
 // Templates of the organisation and each template's immutable versions.
 import { listTemplates, listTemplateVersions } from "@boxyard/contract";
 import type { BoxyardClient } from "@boxyard/sdk";
-import type { TemplateT } from "./api.ts";
+import type { Auth, TemplateT } from "./api.ts";
 import { Link } from "./router.tsx";
+import { BuildPanel, BuildSummary } from "./template-builds.tsx";
 import { ErrorMessage, formatTime, PageTitle, useLoad } from "./ui.tsx";
 
 function imageOf(t: TemplateT): string {
@@ -32,7 +33,8 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
       <PageTitle>Templates</PageTitle>
       <p className="hint">
         New templates and versions are pushed with <code>boxyard templates push NAME FILE</code>; versions
-        never change once pushed, and each box keeps the version it was made from.
+        never change once pushed, and each box keeps the version it was made from. Each pushed version's image
+        is built on a node; a template's page has each version's build log.
       </p>
       <ErrorMessage error={error} />
       {!data ? (
@@ -48,6 +50,7 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
               <th scope="col">Latest version</th>
               <th scope="col">Image</th>
               <th scope="col">Resources</th>
+              <th scope="col">Build</th>
               <th scope="col">Pushed</th>
             </tr>
           </thead>
@@ -61,6 +64,13 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
                 <td data-label="Latest version">v{t.version}</td>
                 <td data-label="Image">{imageOf(t)}</td>
                 <td data-label="Resources">{resourcesOf(t)}</td>
+                <td data-label="Build" data-build-of={t.name}>
+                  {t.builtIn || !t.buildStatus ? (
+                    <span className="muted">comes with the server</span>
+                  ) : (
+                    <BuildSummary api={api} org={org} name={t.name} version={t.version} />
+                  )}
+                </td>
                 <td data-label="Pushed">
                   {formatTime(t.createdAt)}
                   {t.createdBy ? ` by ${t.createdBy}` : ""}
@@ -74,8 +84,15 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
   );
 }
 
-export function TemplateVersionsPage(props: { api: BoxyardClient; org: string; name: string }) {
-  const { api, org, name } = props;
+export function TemplateVersionsPage(props: {
+  api: BoxyardClient;
+  auth: Auth;
+  org: string;
+  name: string;
+  /** Owners and admins may retry a failed build (the server checks again). */
+  canWrite: boolean;
+}) {
+  const { api, auth, org, name, canWrite } = props;
   const { data, error } = useLoad(
     () => api.call(listTemplateVersions, { params: { org, name } }),
     [api, org, name],
@@ -104,6 +121,7 @@ export function TemplateVersionsPage(props: { api: BoxyardClient; org: string; n
             <p>
               {imageOf(v)} · {resourcesOf(v)}
             </p>
+            <BuildPanel api={api} auth={auth} org={org} name={name} version={v.version} canWrite={canWrite} />
             <details>
               <summary>Spec</summary>
               <pre>{JSON.stringify(v.spec, null, 2)}</pre>
