@@ -110,7 +110,7 @@ describe("boxyard CLI", () => {
     );
     const pushed = await cli(["templates", "push", file, "--org", "acme"]);
     expect(pushed.code, pushed.stderr).toBe(0);
-    expect(pushed.stdout).toContain("Template python is now at version 1 in acme.");
+    expect(pushed.stdout).toContain("Template python is now at version 1 in acme; its image is being built");
     expect((await cli(["templates", "push", file, "--org", "acme"])).stdout).toContain("version 2");
     const table = (await cli(["templates", "ls", "--org", "acme"])).stdout;
     expect(table).toMatch(/python\s+2\s+debian-bookworm \+1 packages\s+-\s+512 MiB/);
@@ -176,11 +176,16 @@ describe("boxyard CLI", () => {
       ["templates", "ls"],
       ["templates", "push"],
       ["templates", "versions"],
+      ["templates", "build"],
+      ["templates", "pool"],
+      ["images", "push"],
+      ["images", "ls"],
       ["usage"],
     ]) {
       const r = await cli([...cmd, "--help"]);
       expect(r.code, cmd.join(" ")).toBe(0);
       expect(r.stdout, cmd.join(" ")).toContain("Example");
     }
-  });
+    // About 40 process starts: slow on a loaded 2-core machine.
+  }, 180_000);
 });
