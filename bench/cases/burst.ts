@@ -90,7 +90,8 @@ export async function burst(ctx: CaseContext): Promise<CaseOutput> {
     progress(`burst floor: ${n} raw sandboxes at once`);
     const f0 = performance.now();
     floor = await Promise.all(
-      names.map(async (id) => {
+      names.map(async (_, i) => {
+        const id = `r${String(i).padStart(4, "0")}`;
         await raw.start(id);
         if ((await raw.exec(id)) !== "ready\n") throw new Error(`raw ${id}: exec output`);
         return performance.now() - f0;

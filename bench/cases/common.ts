@@ -94,6 +94,20 @@ export async function runscIds(root: string): Promise<string[]> {
   return list.map((c) => c.id);
 }
 
+/** Until the box is running at its generation; a timeout names the state it was left in. */
+export async function waitRunning(api: BenchApi, name: string, timeoutMs = 180_000): Promise<void> {
+  // biome-ignore lint/suspicious/noExplicitAny: API answers are walked loosely here.
+  let b: any;
+  for (const until = Date.now() + timeoutMs; Date.now() < until; await sleep(50)) {
+    b = (await api.call("GET", `/api/v1/orgs/bench/boxes/${name}`)).body;
+    if (b?.actualState === "running" && b.observedGeneration === b.generation) return;
+    if (b?.actualState === "failed") break;
+  }
+  throw new Error(
+    `${name} is not running: ${b?.actualState ?? JSON.stringify(b)} (generation ${b?.observedGeneration}/${b?.generation}, node ${b?.node}, lastError ${JSON.stringify(b?.lastError)})`,
+  );
+}
+
 /** Boxes created for a case; deleted through the API (the node releases what they took) even on failure. */
 export async function deleteBoxes(api: BenchApi, names: string[]): Promise<void> {
   await Promise.all(names.map((n) => api.call("DELETE", `/api/v1/orgs/bench/boxes/${n}`).catch(() => {})));
@@ -155,7 +169,10 @@ export class RawFloor {
     return b;
   }
 
-  /** `runsc run --detach` (or `restore --detach` from imagePath) with no stdio of ours to hold open. */
+  /**
+   * `runsc run --detach` (or `restore --detach` from imagePath) with no stdio of ours to hold open.
+   * runsc takes an id's unique prefix too ("b1" is ambiguous beside "b10"): give ids of equal length.
+   */
   async start(id: string, imagePath?: string): Promise<void> {
     this.ids.add(id);
     const bundle = await this.bundle(id);
@@ -196,7 +213,8 @@ export class RawFloor {
 
   /** Host processes of one sandbox: its sentry and gofer and their children (systrap stubs). */
   async pids(id: string): Promise<number[]> {
-    return sandboxPids(this.root, `--bundle=${this.bundlePath(id)}`);
+    const arg = `--bundle=${this.bundlePath(id)}`;
+    return sandboxPids(this.root, (a) => a === arg);
   }
 
   async destroy(id: string): Promise<void> {
@@ -262,14 +280,13 @@ function withDescendants(table: Proc[], roots: number[]): number[] {
   return [...seen];
 }
 
-/** The long-lived processes of one sandbox (sentry, gofer, stubs): runsc argv with its root and a bundle arg. */
-export async function sandboxPids(root: string, bundleArgIncludes: string): Promise<number[]> {
+/** The long-lived processes of one sandbox (sentry, gofer, stubs): runsc argv with its root and a matching `--bundle=` arg. */
+export async function sandboxPids(root: string, bundleArg: (arg: string) => boolean): Promise<number[]> {
   const table = await processTable();
   const roots = table
     .filter(
       (p) =>
-        p.argv.includes(`--root=${root}`) &&
-        p.argv.some((a) => a.startsWith("--bundle=") && a.includes(bundleArgIncludes)),
+        p.argv.includes(`--root=${root}`) && p.argv.some((a) => a.startsWith("--bundle=") && bundleArg(a)),
     )
     .map((p) => p.pid);
   return withDescendants(table, roots);

@@ -23,6 +23,7 @@ import {
   sleep,
   stats,
   treePids,
+  waitRunning,
 } from "./common.ts";
 
 const IDLE_MS = 5_000;
@@ -76,10 +77,10 @@ export async function density(ctx: CaseContext): Promise<CaseOutput> {
         });
         if (r.status !== 202) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
         boxes.push({ name, id: r.body.box.id });
-        await api.until(name, "running");
+        await waitRunning(api, name);
         await api.exec(name);
       }
-      const pids = await Promise.all(boxes.map((b) => sandboxPids(root, `/${b.id}/`)));
+      const pids = await Promise.all(boxes.map((b) => sandboxPids(root, (a) => a.includes(`/${b.id}/`))));
       const boxCpu = await idleCpu(pids.flat());
       const server = await memoryOf(await treePids(ctx.serverPid));
       measured.set(level, {
@@ -102,7 +103,7 @@ export async function density(ctx: CaseContext): Promise<CaseOutput> {
     for (const level of levels) {
       progress(`density: ${level} idle raw sandboxes`);
       while (raw.ids.size < level) {
-        const id = `d${raw.ids.size}`;
+        const id = `d${String(raw.ids.size).padStart(4, "0")}`;
         await raw.start(id);
         await raw.exec(id);
       }
@@ -151,7 +152,7 @@ export async function density(ctx: CaseContext): Promise<CaseOutput> {
   }
   const left = await raw.census();
   for (const b of boxes)
-    if ((await sandboxPids(root, `/${b.id}/`)).length) left.push(`box ${b.id} processes`);
+    if ((await sandboxPids(root, (a) => a.includes(`/${b.id}/`))).length) left.push(`box ${b.id} processes`);
   if (left.length) throw new Error(`density left: ${left.join("; ")}`);
   return { results, notes };
 }
