@@ -1,6 +1,7 @@
 // api-list-load / api-get-load: throughput and latency under concurrent load
 // with 10,000 box rows in the server's database (inserted directly, stopped
-// and on no node, so the reconciler leaves them alone). BENCH_API_CONCURRENCY
+// and on no node, with no next reconcile attempt: due rows would queue the
+// reconciler behind 10,000 no-op passes and starve the boxes created next). BENCH_API_CONCURRENCY
 // requests in flight (default 8), BENCH_API_REQUESTS in all (default 1000).
 // Floor: the same SQL on a pg.Pool of the server's size (20) at the same
 // concurrency. Ratio: floor throughput / Boxyard throughput (>1 = slower).
@@ -48,10 +49,10 @@ export async function apiLoad(ctx: CaseContext): Promise<CaseOutput> {
     );
     await db.query(
       `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources, persistent,
-                          desired_state, actual_state)
+                          desired_state, actual_state, next_attempt_at)
        SELECT 'box_9' || lpad(g::text, 19, '0'), $1, 'load-' || g,
               (SELECT id FROM users WHERE username = 'admin'), 'busybox', 1, '{"base":"busybox"}',
-              '{"cpu":1,"memoryMiB":256,"diskGiB":1,"gpus":0}', false, 'stopped', 'stopped'
+              '{"cpu":1,"memoryMiB":256,"diskGiB":1,"gpus":0}', false, 'stopped', 'stopped', NULL
          FROM generate_series(1, ${ROWS}) g`,
       [ORG_ID],
     );

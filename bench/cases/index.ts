@@ -12,8 +12,9 @@ export type { CaseContext } from "./common.ts";
 const CASES: Array<[string, (ctx: CaseContext) => Promise<CaseOutput>]> = [
   ["resume-cold", resumeCold],
   ["burst", burst],
-  ["api-load", apiLoad],
   ["density", density],
+  // Last: in one run a box created after it did not start within 120 s (not understood yet).
+  ["api-load", apiLoad],
 ];
 
 export const EXTRA_CASE_NAMES = CASES.map(([name]) => name);
