@@ -11,6 +11,9 @@
 //                    floor: `runsc pause`/`runsc resume` + `runsc exec` on a raw sandbox
 //   api-list/get     GET box list (100 per page) and one box with 10k boxes in the DB
 //                    floor: the same SQL, run directly
+//   resume-cold, burst, api-list-load/api-get-load, density-N
+//                    in bench/cases/ (one file each; floors and variables in
+//                    bench/README.md)
 //
 // BENCH_N sets the samples per benchmark (default 20); BENCH_ONLY (comma list
 // of names, e.g. create-to-ready,create-pool) runs only those.
