@@ -200,9 +200,7 @@ describe("a box from an imported OCI image", () => {
     ]);
     expect(stdout.trim()).toBe("");
     // Nothing half-unpacked is left in the layer store's scratch space.
-    expect(await run("ls", ["-A", join(dataDir, "node", "images", "tmp")]).then((o) => o.stdout.trim())).toBe(
-      "",
-    );
+    expect(await run("ls", ["-A", join(LAYERS, "tmp")]).then((o) => o.stdout.trim())).toBe("");
   });
 
   it("stops cleanly on SIGTERM", async () => {
