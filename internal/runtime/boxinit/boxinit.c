@@ -116,6 +116,19 @@ static void copy_str(char *dst, size_t cap, const char *src) {
   dst[l] = '\0';
 }
 
+/* Splits a colon-separated line in place into at most `max` fields; returns how many. */
+static int split_fields(char *line, char **fields, int max) {
+  int n = 0;
+  fields[n++] = line;
+  for (char *p = line; *p != '\0' && n < max; p++) {
+    if (*p == ':') {
+      *p = '\0';
+      fields[n++] = p + 1;
+    }
+  }
+  return n;
+}
+
 /* Looks up a /etc/passwd entry by uid; fills name (and home, shell) or returns -1. */
 static int passwd_by_uid(uid_t uid, char *name, size_t name_cap, char *home, size_t home_cap, char *shell,
                          size_t shell_cap) {
@@ -125,16 +138,7 @@ static int passwd_by_uid(uid_t uid, char *name, size_t name_cap, char *home, siz
   int found = -1;
   while (fgets(line, sizeof line, f) != NULL) {
     char *fields[7];
-    int n = 0;
-    char *p = line;
-    fields[n++] = p;
-    while (*p != '\0' && n < 7) {
-      if (*p == ':') {
-        *p = '\0';
-        fields[n++] = p + 1;
-      }
-      p++;
-    }
+    int n = split_fields(line, fields, 7);
     if (n < 7 || (uid_t)strtoul(fields[2], NULL, 10) != uid || fields[2][0] == '\0') continue;
     fields[6][strcspn(fields[6], "\r\n")] = '\0';
     copy_str(name, name_cap, fields[0]);
@@ -156,16 +160,7 @@ static int in_group(const char *name, gid_t gid, const char *group) {
   while (!yes && fgets(line, sizeof line, f) != NULL) {
     line[strcspn(line, "\r\n")] = '\0';
     char *fields[4];
-    int n = 0;
-    char *p = line;
-    fields[n++] = p;
-    while (*p != '\0' && n < 4) {
-      if (*p == ':') {
-        *p = '\0';
-        fields[n++] = p + 1;
-      }
-      p++;
-    }
+    int n = split_fields(line, fields, 4);
     if (n < 4 || strcmp(fields[0], group) != 0) continue;
     if (fields[2][0] != '\0' && (gid_t)strtoul(fields[2], NULL, 10) == gid) yes = 1;
     for (char *m = strtok(fields[3], ","); m != NULL && !yes; m = strtok(NULL, ",")) yes = strcmp(m, name) == 0;
