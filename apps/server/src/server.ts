@@ -34,6 +34,7 @@ import { nodeAuthorizer, registerAgentTransportRoutes } from "./api/agent-transp
 import { registerAuditRoutes } from "./api/audit.ts";
 import { registerAuthRoutes } from "./api/auth-routes.ts";
 import { registerBoxEventRoutes } from "./api/box-events.ts";
+import { registerBoxHistoryRoutes } from "./api/box-history.ts";
 import { registerCliLoginRoutes } from "./api/cli-login.ts";
 import { registerBoxExecRoutes } from "./api/box-exec.ts";
 import { registerBoxRoutes } from "./api/boxes.ts";
@@ -266,6 +267,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerBoxRoutes(routes, lifecycleDeps);
     registerBoxExecRoutes(routes, lifecycleDeps);
     registerBoxEventRoutes(routes, lifecycleDeps);
+    registerBoxHistoryRoutes(routes);
     registerOperationRoutes(routes);
     registerNodeRoutes(routes, { heartbeatTimeoutMs: nodeHeartbeatTimeoutMs });
     registerAgentTransportRoutes(routes, lifecycleDeps);

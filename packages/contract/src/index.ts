@@ -1,5 +1,6 @@
 export * from "./agent.ts";
 export * from "./audit.ts";
+export * from "./box-history.ts";
 export * from "./boxes.ts";
 export * from "./common.ts";
 export * from "./gateway.ts";

@@ -1,5 +1,6 @@
 import * as agent from "./agent.ts";
 import * as audit from "./audit.ts";
+import * as boxHistory from "./box-history.ts";
 import * as boxes from "./boxes.ts";
 import * as gateway from "./gateway.ts";
 import * as images from "./images.ts";
@@ -76,6 +77,7 @@ export const allRoutes: readonly RouteDef[] = [
   boxes.deleteBox,
   boxes.execInBox,
   boxes.boxEvents,
+  boxHistory.boxHistory,
   boxes.getOperation,
   terminal.createTerminalTicket,
   ports.listBoxPorts,

@@ -58,6 +58,7 @@ const ROUTES: Record<string, { need: Need; body?: unknown; stream?: boolean }> =
   deleteBox: { need: need("box", "delete") },
   execInBox: { need: need("box", "exec"), body: { command: ["true"] } },
   boxEvents: { need: need("box", "read"), stream: true },
+  boxHistory: { need: need("box", "read") },
   createTerminalTicket: { need: need("box", "connect") },
   listBoxPorts: { need: need("box", "read") },
   setBoxPort: { need: need("box", "share"), body: { visibility: "org" } },

@@ -63,6 +63,7 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   deleteBox: { access: "org" },
   execInBox: { access: "org", body: { command: ["true"] } },
   boxEvents: { access: "org" },
+  boxHistory: { access: "org" },
   createTerminalTicket: { access: "org" },
   listBoxPorts: { access: "org" },
   setBoxPort: { access: "org", body: { visibility: "public" } },

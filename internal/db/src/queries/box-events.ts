@@ -47,3 +47,57 @@ export async function lastBoxEventId(db: Queryable, boxId: string): Promise<numb
 export async function notifyBoxChanged(db: Queryable, boxId: string): Promise<void> {
   await db.query(`SELECT pg_notify('boxyard_box_changed', $1)`, [boxId]);
 }
+
+/** One row of a box's history: a state change ('state') or an audit event aimed at the box ('action'). */
+export interface BoxHistoryRow {
+  src: "state" | "action";
+  id: number;
+  at: Date;
+  /** `at` in microseconds since the epoch: what a page cursor carries (a Date keeps only milliseconds). */
+  at_us: string;
+  from_state: string | null;
+  to_state: string | null;
+  generation: number | null;
+  reason: string | null;
+  actor_kind: string | null;
+  actor_name: string | null;
+  action: string | null;
+  result: "success" | "denied" | "failed" | null;
+  details: Record<string, unknown> | null;
+}
+
+/** Where the previous page of a box's history ended. */
+export interface BoxHistoryPosition {
+  atUs: string;
+  src: "state" | "action";
+  id: number;
+}
+
+/**
+ * A box's state changes and the audit events aimed at it, merged newest
+ * first. The audit half is read through the org's index, then narrowed to
+ * the box.
+ */
+export async function listBoxHistory(
+  db: Queryable,
+  q: { boxId: string; orgId: string; before?: BoxHistoryPosition; limit: number },
+): Promise<BoxHistoryRow[]> {
+  const { rows } = await db.query<BoxHistoryRow>(
+    `SELECT * FROM (
+       SELECT 'state' AS src, id, at, (extract(epoch FROM at) * 1000000)::bigint::text AS at_us,
+              from_state, to_state, generation, reason,
+              NULL AS actor_kind, NULL AS actor_name, NULL AS action, NULL AS result, NULL::jsonb AS details
+         FROM box_events WHERE box_id = $1
+       UNION ALL
+       SELECT 'action', id, at, (extract(epoch FROM at) * 1000000)::bigint::text,
+              NULL, NULL, NULL, NULL,
+              actor_kind, actor_name, action, result, details
+         FROM audit_events WHERE org_id = $2 AND target_kind = 'box' AND target_id = $1
+     ) h
+     WHERE $3::bigint IS NULL OR (h.at_us::bigint, h.src, h.id) < ($3::bigint, $4::text, $5::bigint)
+     ORDER BY h.at_us::bigint DESC, h.src DESC, h.id DESC
+     LIMIT $6`,
+    [q.boxId, q.orgId, q.before?.atUs ?? null, q.before?.src ?? null, q.before?.id ?? null, q.limit],
+  );
+  return rows;
+}
