@@ -24,6 +24,14 @@ export const permissions = {
   audit: { read: ["owner", "admin", "auditor"] },
   quota: { read: ["owner", "admin", "member", "viewer", "auditor"], set: ["owner", "admin"] },
   usage: { read: ["owner", "admin", "auditor"] },
+  // Secret names and scopes (never values: no API returns one). Org- and
+  // team-scoped secrets are set by owners and admins; every member may keep
+  // secrets of their own (user scope), which only their boxes receive.
+  secret: {
+    read: ["owner", "admin", "member"],
+    write: ["owner", "admin"],
+    writeOwn: ["owner", "admin", "member"],
+  },
 } as const satisfies Record<string, Record<string, readonly OrgRole[]>>;
 
 export type Resource = keyof typeof permissions;

@@ -23,3 +23,4 @@ export * from "./queries/sessions.ts";
 export * from "./queries/ssh-keys.ts";
 export * from "./queries/quotas.ts";
 export * from "./queries/pools.ts";
+export * from "./queries/secrets.ts";

@@ -11,6 +11,7 @@ import m0010 from "../migrations/0010_teams.sql?raw";
 import m0011 from "../migrations/0011_templates.sql?raw";
 import m0012 from "../migrations/0012_template_builds.sql?raw";
 import m0013 from "../migrations/0013_warm_pools.sql?raw";
+import m0014 from "../migrations/0014_secrets.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -39,4 +40,5 @@ export const migrations: readonly Migration[] = [
   { id: 11, name: "templates", sql: m0011 },
   { id: 12, name: "template_builds", sql: m0012 },
   { id: 13, name: "warm_pools", sql: m0013 },
+  { id: 14, name: "secrets", sql: m0014 },
 ];

@@ -48,6 +48,19 @@ export interface BoxRow {
   machine_id: string | null;
   /** "hostname machine-id" the node last reported as applied in the box. */
   agent_identity: string | null;
+  /** Secret names from the box's template, delivered as files at run time. */
+  secrets: string[];
+  /** The template's repository, cloned into /workspace at first start. */
+  repo: BoxRepo | null;
+  /** The commit the node reported checked out. */
+  repo_commit: string | null;
+}
+
+/** A repository a box checks out: url, the ref to check out, and the secret used as its HTTP credential. */
+export interface BoxRepo {
+  url: string;
+  ref?: string;
+  secret?: string;
 }
 
 /** A box joined with the names the API shows (never a pooled box: those have no owner). */
@@ -80,14 +93,18 @@ export interface NewBox {
   image: unknown;
   resources: unknown;
   persistent: boolean;
+  /** Secret names the box gets at run time (its template's). */
+  secrets?: readonly string[];
+  repo?: BoxRepo | null;
 }
 
 /** A new box wants to run and is due for its first reconcile at once. */
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, team_id, network, pool_id, machine_id, desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'running', 'pending', now())
+                        persistent, team_id, network, pool_id, machine_id, secrets, repo,
+                        desired_state, actual_state, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -103,6 +120,8 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       JSON.stringify(b.network ?? { egress: "deny-all" }),
       b.poolId ?? null,
       b.machineId ?? null,
+      JSON.stringify(b.secrets ?? []),
+      b.repo ? JSON.stringify(b.repo) : null,
     ],
   );
   return rows[0]!;
@@ -253,6 +272,8 @@ export interface AgentReportWrite {
   address: string | null;
   /** The identity ("hostname machine-id") the node has applied in the box, when it says. */
   identity?: string | null;
+  /** The commit checked out in the box's /workspace, when the node says. */
+  repoCommit?: string | null;
 }
 
 /**
@@ -265,7 +286,7 @@ export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Prom
   const { rowCount } = await db.query(
     `UPDATE boxes SET agent_phase = $5, agent_generation = $3, agent_seq = $4, agent_reason = $6,
             agent_error = $7::jsonb, agent_address = $8, agent_identity = COALESCE($9, agent_identity),
-            version = version + 1, next_attempt_at = now()
+            repo_commit = COALESCE($10, repo_commit), version = version + 1, next_attempt_at = now()
       WHERE id = $1 AND node_id = $2 AND deleted_at IS NULL AND $3 <= node_generation
         AND ($3 > agent_generation OR ($3 = agent_generation AND $4 > agent_seq))`,
     [
@@ -278,6 +299,7 @@ export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Prom
       r.error === null ? null : JSON.stringify(r.error),
       r.address,
       r.identity ?? null,
+      r.repoCommit ?? null,
     ],
   );
   return (rowCount ?? 0) > 0;

@@ -132,6 +132,9 @@ export interface DesiredBoxRow {
   pause_mode: "hot" | "cold";
   network: { egress: unknown } | null;
   machine_id: string | null;
+  owner_id: string | null;
+  secrets: string[];
+  repo: { url: string; ref?: string; secret?: string } | null;
 }
 
 /** The node's version and every live box the reconciler has published to it. */
@@ -146,7 +149,8 @@ export async function getNodeDesiredSet(
   const version = node.rows[0]?.desired_version;
   if (version === undefined) return null;
   const { rows } = await db.query<DesiredBoxRow>(
-    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network, machine_id FROM boxes
+    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network, machine_id,
+            owner_id, secrets, repo FROM boxes
       WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
     [nodeId],
   );
