@@ -152,6 +152,7 @@ describe("boxyard CLI", () => {
       ["create"],
       ["ls"],
       ["show"],
+      ["events"],
       ["start"],
       ["stop"],
       ["pause"],

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerAccountCommands } from "./commands/account.ts";
 import { registerAdminCommands } from "./commands/admin.ts";
+import { registerBoxHistoryCommands } from "./commands/box-history.ts";
 import { registerBoxCommands } from "./commands/boxes.ts";
 import { registerImageCommands } from "./commands/images.ts";
 import { registerSshCommands } from "./commands/ssh.ts";
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerAccountCommands(program);
   registerBoxCommands(program);
+  registerBoxHistoryCommands(program);
   registerSshCommands(program);
   registerTemplateCommands(program);
   registerImageCommands(program);

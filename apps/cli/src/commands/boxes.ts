@@ -15,6 +15,7 @@ import { boxErrorLine, boxStateLabel, explainBox } from "@boxyard/sdk";
 import type { Command } from "commander";
 import type { z } from "zod";
 import { connect } from "../context.ts";
+import { historySection, readHistory } from "./box-history.ts";
 import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
 import { waitForState } from "../wait.ts";
@@ -177,7 +178,12 @@ export function registerBoxCommands(program: Command): void {
       const org = await resolveOrg(conn, opts.org);
       const box = await conn.client.call(getBox, { params: { org, box: name } });
       if (opts.json) return printJson(box);
-      process.stdout.write(`${describeBox(box)}\n`);
+      // The last few things that happened to it; a server without history still shows the box.
+      const recent = await readHistory(conn.client, { org, box: name, limit: 5 }).catch(() => null);
+      const events = recent
+        ? ["", `Recent events (newest first; 'boxyard events ${name}' for more):`, ...historySection(recent)]
+        : [];
+      process.stdout.write(`${[describeBox(box), ...events].join("\n")}\n`);
     });
 
   const verbs = [
