@@ -7,10 +7,28 @@ import { parseToken, secretMatches } from "./tokens.ts";
 
 export type UserActor = Actor & { kind: "user" };
 
+/**
+ * The named system actors: each background loop or trust boundary that
+ * touches the database without a user behind it. The authorized store
+ * (@boxyard/authz) grants each only the queries it needs.
+ */
+export const SYSTEM_ACTORS = [
+  "reconciler",
+  "scheduler",
+  "agent",
+  "bootstrap",
+  "gateway",
+  "authenticator",
+  "pool-manager",
+  "metrics",
+  "janitor",
+] as const;
+export type SystemActorName = (typeof SYSTEM_ACTORS)[number];
+
 /** Who is acting. Background loops act as named system actors. */
 export type Actor =
   | { kind: "user"; user: UserRow; tokenId?: string; sessionId?: string }
-  | { kind: "system"; name: "reconciler" | "scheduler" | "agent" | "bootstrap" | "gateway" };
+  | { kind: "system"; name: SystemActorName };
 
 /** Resolves an `Authorization: Bearer ...` header to a user actor, or throws 401. */
 export async function authenticateBearer(

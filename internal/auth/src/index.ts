@@ -1,4 +1,11 @@
-export { type Actor, authenticateBearer, authenticateRequest, type UserActor } from "./authenticate.ts";
+export {
+  type Actor,
+  authenticateBearer,
+  authenticateRequest,
+  SYSTEM_ACTORS,
+  type SystemActorName,
+  type UserActor,
+} from "./authenticate.ts";
 export { hashSecret, type MintedToken, mintToken, parseToken, secretMatches } from "./tokens.ts";
 export { type TicketClaims, TicketSigner } from "./tickets.ts";
 export {

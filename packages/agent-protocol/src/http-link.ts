@@ -6,6 +6,7 @@
 
 import { BuildClaim, type BuildJob, type BuildUpdate, BuildUpdateAck } from "./builds.ts";
 import type { AgentCommands, ControlPlaneLink, FetchDesiredOptions } from "./link.ts";
+import { BoxSecretValues } from "./secrets.ts";
 import {
   type BoxReport,
   DesiredSet,
@@ -123,6 +124,16 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
       this.auth(),
     );
     return BuildUpdateAck.parse(body).accepted;
+  }
+
+  async fetchBoxSecrets(nodeId: string, boxId: string): Promise<BoxSecretValues> {
+    const body = await this.request(
+      "POST",
+      `/api/v1/agent/nodes/${nodeId}/boxes/${boxId}/secrets`,
+      undefined,
+      this.auth(),
+    );
+    return BoxSecretValues.parse(body);
   }
 
   /** An uploaded image archive's bytes, and whether it was accepted with setuid files kept. */

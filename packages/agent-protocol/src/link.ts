@@ -3,6 +3,7 @@
 // would use one that speaks HTTP to /api/v1/agent/... with a node token.
 
 import type { BuildJob, BuildUpdate } from "./builds.ts";
+import type { BoxSecretValues } from "./secrets.ts";
 import type {
   BoxReport,
   DesiredSet,
@@ -51,4 +52,10 @@ export interface ControlPlaneLink {
   claimBuild?(nodeId: string, opts: FetchDesiredOptions): Promise<BuildJob | null>;
   /** Progress of a claimed build; false when it is not this node's any more. */
   updateBuild?(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean>;
+  /**
+   * The values of the secrets the desired set names for a box of this node
+   * (the box's owner's over its team's over its org's), to write into the
+   * running box. Refused for a box that is not this node's.
+   */
+  fetchBoxSecrets?(nodeId: string, boxId: string): Promise<BoxSecretValues>;
 }

@@ -59,6 +59,15 @@ export const BoxResources = z.strictObject({
 });
 export type BoxResources = z.infer<typeof BoxResources>;
 
+export const BoxRepo = z.strictObject({
+  url: z.string().max(2048),
+  /** A branch, tag or full commit id; absent: the remote's default branch. */
+  ref: z.string().max(255).optional(),
+  /** A secret (one of the box's) used as the HTTP password; the user name is x-access-token. */
+  secret: z.string().max(128).optional(),
+});
+export type BoxRepo = z.infer<typeof BoxRepo>;
+
 /** Everything a node needs to run one box, with no further look-ups. */
 export const DesiredBox = z.strictObject({
   boxId: z.string(),
@@ -78,6 +87,17 @@ export const DesiredBox = z.strictObject({
     image: ImageSpec,
     resources: BoxResources,
     network: z.strictObject({ egress: EgressPolicy }),
+    /**
+     * Names of the secrets the box gets as files (values come from
+     * ControlPlaneLink.fetchBoxSecrets while the box runs). `revision`
+     * changes when whose secrets they are changes (a box claimed from a warm
+     * pool gets its owner's): the node delivers them again.
+     */
+    secrets: z
+      .strictObject({ names: z.array(z.string()).max(100), revision: z.string().max(200) })
+      .optional(),
+    /** A repository cloned into /workspace at the box's first start (as the box user, inside the box). */
+    repo: BoxRepo.optional(),
   }),
   /** With phase paused: checkpoint to disk now rather than after the node's hot-pause delay. */
   coldPause: z.boolean().optional(),
@@ -126,6 +146,11 @@ export const BoxReport = z.strictObject({
   address: z.string().optional(),
   /** The identity applied in the box, "hostname machine-id" (see DesiredBox spec.machineId). */
   identity: z.string().max(200).optional(),
+  /** The commit checked out in /workspace from the box's repository. */
+  repoCommit: z
+    .string()
+    .regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/)
+    .optional(),
   /** Milliseconds each runtime step took, e.g. { prepare: 120, start: 800 }. */
   timings: z.record(z.string(), z.number()).optional(),
 });

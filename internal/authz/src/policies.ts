@@ -1,0 +1,237 @@
+// One entry per query of @boxyard/db: the check a user's call must pass
+// and the system actors that may call it. The type below makes a missing
+// entry a compile error; store.test.ts (B2) proves each entry is enforced.
+
+import type { Check } from "./checks.ts";
+import {
+  inOrg,
+  onBox,
+  open,
+  type Policy,
+  type QueryArgs,
+  type QueryName,
+  self,
+  siteAdmin,
+  systemOnly,
+  via,
+} from "./policy.ts";
+
+/** The box action a desired state asks for (resume and start both want "running"). */
+function actionForDesired(state: string): string {
+  return (
+    ({ running: "start", stopped: "stop", paused: "pause", deleted: "delete" } as Record<string, string>)[
+      state
+    ] ?? state
+  );
+}
+
+export type Policies = { [K in QueryName]: Policy<QueryArgs<K>> };
+
+export const policies = {
+  // box-events
+  insertBoxEvent: inOrg("box", "create", "box_not_found", ([e]) => e.orgId, ["reconciler", "pool-manager"]),
+  listBoxEventsAfter: onBox("read", ([boxId]) => boxId),
+  lastBoxEventId: onBox("read", ([boxId]) => boxId),
+  listBoxHistory: onBox("read", ([q]) => q.boxId),
+  notifyBoxChanged: open("a wake-up that carries only a box id; reconcilers re-read the box as themselves"),
+
+  // box-ports
+  listBoxPorts: onBox("read", ([boxId]) => boxId, ["gateway"]),
+  getBoxPort: onBox("read", ([boxId]) => boxId, ["gateway"]),
+  upsertBoxPort: onBox("share", ([p]) => p.boxId),
+  deleteBoxPort: onBox("share", ([boxId]) => boxId),
+  findSharedPort: systemOnly("gateway"),
+
+  // box-queue: the reconciler's work queue
+  claimDueBoxes: systemOnly("reconciler"),
+  renewBoxLease: systemOnly("reconciler"),
+  releaseBoxLease: systemOnly("reconciler"),
+  recordBoxAttemptFailure: systemOnly("reconciler"),
+  enqueueAllBoxes: systemOnly("reconciler", "bootstrap"),
+  getBoxQueueStats: systemOnly("metrics"),
+  countBoxesByActualState: systemOnly("metrics"),
+
+  // boxes
+  insertBox: inOrg("box", "create", "org_not_found", ([b]) => b.orgId, ["pool-manager"]),
+  getBoxById: onBox("read", ([id]) => id, ["reconciler", "gateway", "pool-manager", "agent"]),
+  getBoxByIdForUpdate: onBox("read", ([id]) => id, ["reconciler", "pool-manager"]),
+  getBoxViewById: onBox("read", ([id]) => id, ["gateway"]),
+  getLiveBoxByName: inOrg("box", "read", "box_not_found", ([orgId]) => orgId, ["gateway"]),
+  listBoxesByOrg: inOrg("box", "read", "org_not_found", ([orgId]) => orgId),
+  setBoxDesiredState: onBox(
+    (a) => actionForDesired(a[0].desiredState),
+    ([b]) => b.id,
+    ["pool-manager"],
+  ),
+  updateBoxFenced: systemOnly("reconciler"),
+  applyAgentReport: systemOnly("agent"),
+
+  // gateways
+  upsertGateway: systemOnly("gateway"),
+  getGatewayById: systemOnly("gateway"),
+  touchGateway: systemOnly("gateway"),
+  currentGateway: open("the SSH gateway's public address and host keys, which every client is told"),
+
+  // idempotency keys belong to the user who sent the request
+  claimIdempotencyKey: self(([k]) => k.userId, "forbidden"),
+  getIdempotencyKey: self(([userId]) => userId, "forbidden"),
+  completeIdempotencyKey: self(([k]) => k.userId, "forbidden"),
+  releaseIdempotencyKey: self(([k]) => k.userId, "forbidden"),
+
+  // identities: read and written while signing in, before there is a user to act as
+  getUserByIdentity: systemOnly("authenticator"),
+  getUnlinkedUserByEmail: systemOnly("authenticator"),
+  insertIdentity: systemOnly("authenticator"),
+  touchIdentity: systemOnly("authenticator"),
+
+  // node commands: the control plane's link to node agents
+  insertNodeCommand: systemOnly("agent"),
+  claimNodeCommands: systemOnly("agent"),
+  completeNodeCommand: systemOnly("agent"),
+  getNodeCommand: systemOnly("agent"),
+  deleteNodeCommand: systemOnly("agent"),
+  deleteExpiredNodeCommands: systemOnly("janitor"),
+
+  // nodes
+  upsertNode: systemOnly("agent"),
+  recordNodeHeartbeat: systemOnly("agent"),
+  getNodeById: systemOnly("agent"),
+  getNodeByName: systemOnly("agent", "bootstrap"),
+  listNodesWithAllocation: siteAdmin("the node list", ["scheduler", "reconciler"]),
+  bumpNodeDesiredVersion: open(
+    "a version bump that makes a node re-read its desired set, which is authorised data",
+  ),
+  getNodeDesiredSet: systemOnly("agent"),
+  setNodeTokenHash: systemOnly("agent", "bootstrap"),
+  setBoxPauseMode: onBox("pause", ([boxId]) => boxId, ["reconciler"]),
+
+  // OCI images
+  insertOciImage: inOrg("template", "write", "org_not_found", ([i]) => i.orgId),
+  getOciImage: inOrg("template", "read", "image_not_found", ([orgId]) => orgId),
+  ociImageAllowsSetuid: systemOnly("agent", "reconciler"),
+  listOciImages: inOrg("template", "read", "org_not_found", ([orgId]) => orgId),
+
+  // operations
+  insertOperation: onBox(
+    (a) => (a[0].kind === "create" ? "create" : a[0].kind),
+    ([o]) => o.boxId,
+    ["reconciler", "pool-manager"],
+  ),
+  getOperationById: via("operation", "box", "read", ([id]) => id),
+  completeOperations: systemOnly("reconciler"),
+
+  // orgs and members
+  insertOrg: open("any user may found an org; its first member becomes its owner"),
+  listOrgsForUser: {
+    needs: "self",
+    systems: [],
+    user: ([userId, opts]): Check =>
+      opts.all
+        ? { kind: "site-admin", what: "every org" }
+        : { kind: "self", userId, notFound: "user_not_found" },
+  },
+  getOrgWithRole: inOrg("org", "read", "org_not_found", ([orgId]) => orgId, ["gateway"]),
+  upsertOrgMember: {
+    needs: "member.set",
+    systems: [],
+    user: async ([m], look): Promise<Check> =>
+      (await look.orgHasMembers(m.orgId))
+        ? { kind: "org", orgId: m.orgId, resource: "member", action: "set", notFound: "org_not_found" }
+        : { kind: "open", why: "the founding owner of an org that has no members yet" },
+  },
+  countOrgOwners: inOrg("member", "read", "org_not_found", ([orgId]) => orgId),
+  listOrgMembersByOrg: inOrg("member", "read", "org_not_found", ([orgId]) => orgId),
+
+  // warm pools
+  upsertPool: inOrg("template", "write", "org_not_found", ([p]) => p.orgId),
+  notifyPoolChanged: open("a wake-up for the pool manager that carries only a name"),
+  listPoolStatus: {
+    needs: "template.read",
+    systems: ["metrics", "pool-manager"],
+    user: ([orgId]): Check =>
+      orgId === undefined
+        ? { kind: "site-admin", what: "every org's pools" }
+        : { kind: "org", orgId, resource: "template", action: "read", notFound: "org_not_found" },
+  },
+  getPoolStatus: inOrg("template", "read", "org_not_found", ([orgId]) => orgId),
+  listActivePools: systemOnly("pool-manager"),
+  listPooledBoxes: systemOnly("pool-manager"),
+  recordPoolDecision: systemOnly("pool-manager"),
+  claimPooledBox: inOrg("box", "create", "org_not_found", ([c]) => c.orgId),
+
+  // quotas
+  getOrgQuota: inOrg("quota", "read", "org_not_found", ([orgId]) => orgId, ["pool-manager"]),
+  getTeamQuota: via("team", "quota", "read", ([teamId]) => teamId),
+  setOrgQuota: siteAdmin("an org's quota"),
+  setTeamQuota: via("team", "quota", "set", ([teamId]) => teamId),
+  getOrgUsage: inOrg("quota", "read", "org_not_found", ([orgId]) => orgId, ["pool-manager"]),
+  getTeamUsage: via("team", "quota", "read", ([teamId]) => teamId),
+  // Admission takes these locks for creates, starts and resumes, which members may all do.
+  lockOrgForAdmission: inOrg("box", "create", "org_not_found", ([orgId]) => orgId, ["pool-manager"]),
+  lockTeamForAdmission: via("team", "box", "create", ([teamId]) => teamId),
+
+  // browser sessions
+  insertSession: self(([s]) => s.userId, "forbidden", ["authenticator"]),
+  getActiveSessionWithUser: systemOnly("authenticator"),
+  revokeSession: {
+    needs: "self",
+    systems: ["authenticator"],
+    user: async ([id], look): Promise<Check> => {
+      const s = await look.session(id);
+      return s
+        ? { kind: "self", userId: s.user_id, notFound: "forbidden" }
+        : { kind: "absent", what: "session" };
+    },
+  },
+
+  // SSH keys
+  insertSshKey: self(([k]) => k.userId, "user_not_found"),
+  listSshKeysByUser: self(([userId]) => userId, "user_not_found", ["gateway"]),
+  deleteSshKey: self(([userId]) => userId, "ssh_key_not_found"),
+
+  // teams
+  insertTeam: inOrg("org", "manage", "org_not_found", ([t]) => t.orgId),
+  getTeamByName: inOrg("org", "read", "team_not_found", ([orgId]) => orgId),
+  listTeams: inOrg("org", "read", "org_not_found", ([orgId]) => orgId),
+  listTeamMembers: via("team", "member", "read", ([teamId]) => teamId),
+  addTeamMember: via("team", "org", "manage", ([teamId]) => teamId),
+  removeTeamMember: via("team", "org", "manage", ([teamId]) => teamId),
+  isTeamMember: via("team", "org", "read", ([teamId]) => teamId),
+  // (lockTeamForAdmission is with the quotas above.)
+
+  // template builds
+  insertTemplateBuild: via("template", "template", "write", ([b]) => b.templateId),
+  getTemplateBuild: via("template", "template", "read", ([templateId]) => templateId),
+  getTemplateBuildById: via("build", "template", "read", ([id]) => id),
+  claimTemplateBuild: systemOnly("agent"),
+  updateTemplateBuild: systemOnly("agent"),
+  readTemplateBuildLog: via("build", "template", "read", ([r]) => r.id),
+  requeueTemplateBuild: via("build", "template", "write", ([r]) => r.id),
+
+  // templates
+  addTemplateVersion: inOrg("template", "write", "org_not_found", ([t]) => t.orgId),
+  getTemplateVersion: inOrg("template", "read", "template_not_found", ([orgId]) => orgId, ["pool-manager"]),
+  listLatestTemplates: inOrg("template", "read", "org_not_found", ([orgId]) => orgId),
+  listTemplateVersions: inOrg("template", "read", "template_not_found", ([orgId]) => orgId),
+
+  // API tokens
+  insertToken: self(([t]) => t.userId, "user_not_found", ["bootstrap"]),
+  getActiveTokenWithUser: systemOnly("authenticator"),
+  listTokensByUser: self(([userId]) => userId, "user_not_found"),
+  revokeToken: self(([userId]) => userId, "token_not_found"),
+  touchToken: systemOnly("authenticator"),
+
+  // usage
+  orgBoxUsage: inOrg("usage", "read", "org_not_found", ([orgId]) => orgId),
+
+  // users
+  insertUser: siteAdmin("creating users", ["bootstrap", "authenticator"]),
+  getUserById: self(([id]) => id, "user_not_found", ["authenticator"]),
+  getLiveUserByUsername: open(
+    "members are added to orgs and teams by username; callers that change anything are checked on that change",
+  ),
+  countUsers: systemOnly("bootstrap"),
+  disableUser: siteAdmin("suspending and deleting users"),
+  unsuspendUser: siteAdmin("unsuspending users"),
+
+} satisfies Policies;
