@@ -234,4 +234,41 @@ export const policies = {
   disableUser: siteAdmin("suspending and deleting users"),
   unsuspendUser: siteAdmin("unsuspending users"),
 
+  // secrets: names and scopes for members, values only for delivery into a box
+  upsertSecret: {
+    needs: "secret.*",
+    systems: [],
+    user: ([s]): Check =>
+      s.scope === "user"
+        ? {
+            kind: "org",
+            orgId: s.orgId,
+            resource: "secret",
+            action: "writeOwn",
+            ownerId: s.userId ?? null,
+            notFound: "org_not_found",
+          }
+        : { kind: "org", orgId: s.orgId, resource: "secret", action: "write", notFound: "org_not_found" },
+  },
+  getSecretMeta: inOrg("secret", "read", "org_not_found", ([s]) => s.orgId),
+  listSecrets: inOrg("secret", "read", "org_not_found", ([orgId]) => orgId),
+  deleteSecret: {
+    needs: "secret.*",
+    systems: [],
+    user: async ([id], look): Promise<Check> => {
+      const s = await look.secret(id);
+      if (!s) return { kind: "absent", what: "secret" };
+      return s.scope === "user"
+        ? {
+            kind: "org",
+            orgId: s.org_id,
+            resource: "secret",
+            action: "writeOwn",
+            ownerId: s.user_id,
+            notFound: "org_not_found",
+          }
+        : { kind: "org", orgId: s.org_id, resource: "secret", action: "write", notFound: "org_not_found" };
+    },
+  },
+  resolveSecretsForBox: systemOnly("agent", "reconciler"),
 } satisfies Policies;

@@ -251,6 +251,21 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
   countUsers: [],
   disableUser: ["user-2", "suspend"],
   unsuspendUser: ["user-2"],
+  upsertSecret: [
+    {
+      orgId: "org-a",
+      name: "S",
+      scope: "user",
+      userId: "user-1",
+      newId: "sec",
+      seal: () => ({ ciphertext: Buffer.from("c"), wrappedKey: Buffer.from("k"), keyId: "k" }),
+      createdBy: "user-1",
+    },
+  ],
+  getSecretMeta: [{ orgId: "org-a", name: "S", scope: "org" }],
+  listSecrets: ["org-a", { userId: "user-1", allUsers: false }],
+  deleteSecret: ["sec"],
+  resolveSecretsForBox: [{ orgId: "org-a", ownerId: "user-1", teamId: null }, ["S"]],
 };
 
 type Call = (...args: unknown[]) => Promise<unknown>;
