@@ -11,6 +11,7 @@ export type RuntimeErrorCode =
   | "node_disk_full"
   | "resources_exceed_limits"
   | "sandbox_failed"
+  | "checkpoint_refused"
   | "injected_failure";
 
 export class RuntimeError extends Error {
@@ -76,6 +77,21 @@ export class SandboxError extends RuntimeError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("sandbox_failed", message, options);
     this.name = "SandboxError";
+  }
+}
+
+/**
+ * A cold pause could not save the box, which is left exactly as it was
+ * (running, or hot-paused) with all its processes. Trying again later may
+ * work; `phase` is what the box is now.
+ */
+export class CheckpointRefusedError extends RuntimeError {
+  readonly phase: "running" | "paused";
+
+  constructor(id: string, phase: "running" | "paused", why: string, options?: { cause?: unknown }) {
+    super("checkpoint_refused", `box ${id} cannot be saved to disk now (${why}); it stays ${phase}`, options);
+    this.name = "CheckpointRefusedError";
+    this.phase = phase;
   }
 }
 

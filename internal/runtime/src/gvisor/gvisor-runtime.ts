@@ -12,6 +12,7 @@ import type { BoxNetworks } from "@boxyard/netns";
 import {
   assertBoxId,
   BoxNotFoundError,
+  CheckpointRefusedError,
   ImageLayerMissingError,
   InvalidBoxStateError,
   ResourcesExceedLimitsError,
@@ -70,6 +71,12 @@ export interface GvisorRuntimeOptions {
   allowDiskOvercommit?: boolean;
   /** How long stop waits after SIGTERM before SIGKILL. */
   stopTimeoutMs?: number;
+  /**
+   * A cold pause aborts the box's open TCP connections (the box's processes
+   * see ECONNABORTED after the resume) instead of refusing to save them.
+   * Default true; false behaves like sandboxes started by older drivers.
+   */
+  netDisconnectOk?: boolean;
 }
 
 export class GvisorRuntime implements Runtime {
@@ -87,6 +94,7 @@ export class GvisorRuntime implements Runtime {
       root: join(opts.stateDir, "runsc"),
       platform: opts.platform ?? "systrap",
       network: opts.network ? "sandbox" : (opts.networkMode ?? "none"),
+      netDisconnectOk: opts.netDisconnectOk,
     });
   }
 
@@ -177,42 +185,44 @@ export class GvisorRuntime implements Runtime {
     });
   }
 
+  /**
+   * Cold pause. The sandbox is paused first and saved with --leave-running,
+   * so a save that fails leaves the box as it was (running or hot-paused,
+   * every process kept) and nothing runs between a successful save and the
+   * end of the sandbox. Open TCP connections are aborted by the save (see
+   * RunscOptions.netDisconnectOk).
+   */
   async checkpoint(id: BoxId): Promise<BoxObservation> {
     return this.withRecord(id, async (paths, rec) => {
-      let st = await this.runsc.state(id);
+      const st = await this.runsc.state(id);
       const live = st?.status === "running" || st?.status === "paused";
       if (rec.phase === "checkpointed" && !live) return this.observe(id, rec, null);
       if (!live) throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "checkpoint");
-      if (st?.status === "paused") await this.runsc.resume(id);
-      await this.endExecSessions(id);
+      const before = st?.status === "paused" ? "paused" : "running";
+      await this.endExecSessions(id, before === "paused");
+      if (before === "running") await this.runsc.pause(id);
       await rm(paths.checkpoint, { recursive: true, force: true });
       await mkdir(paths.checkpoint, { mode: 0o700 });
       try {
-        await this.runsc.checkpoint(id, paths.checkpoint);
+        await this.runsc.checkpoint(id, paths.checkpoint, { leaveRunning: true });
       } catch (err) {
-        // e.g. netstack refuses to save a TCP endpoint in TIME_WAIT. runsc
-        // 0.0~20240729 then ends the sandbox too: release it and record the
-        // box as stopped (disks intact), so the caller can start it again.
         await rm(paths.checkpoint, { recursive: true, force: true });
-        const after = await this.runsc.state(id);
-        if (after?.status !== "running" && after?.status !== "paused") {
-          await this.endSandbox(id, { graceful: false });
-          await this.setPhase(paths, rec, "stopped", null);
-          throw new SandboxError(
-            `checkpoint of box ${id} failed and its sandbox exited; the box is stopped: ${(err as Error).message}`,
-            { cause: err },
-          );
+        const after = await this.runsc.state(id, { fresh: true });
+        if (after?.status === "running" || after?.status === "paused") {
+          if (before === "running") await this.runsc.resume(id);
+          await this.setPhase(paths, rec, before, await this.runsc.state(id));
+          throw new CheckpointRefusedError(id, before, checkpointFailure(err), { cause: err });
         }
-        throw err;
+        // Not expected with --leave-running; if the sandbox is gone anyway,
+        // release it and record the box as stopped (disks intact).
+        await this.endSandbox(id, { graceful: false });
+        await this.setPhase(paths, rec, "stopped", null);
+        throw new SandboxError(
+          `checkpoint of box ${id} failed and its sandbox exited; the box is stopped: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
-      // The sandbox exits after a checkpoint; release its runsc state and cgroups.
-      st = await waitFor(
-        async () => {
-          const s = await this.runsc.state(id, { fresh: true });
-          return s === null || s.status === "stopped" ? { s } : undefined;
-        },
-        { timeoutMs: 30_000, what: `sandbox ${id} to exit after checkpoint` },
-      ).then((x) => x.s);
+      // Saved: end the still-paused sandbox (never resumed) and release its cgroups.
       await this.endSandbox(id, { graceful: false });
       return this.setPhase(paths, rec, "checkpointed", null);
     });
@@ -348,15 +358,19 @@ export class GvisorRuntime implements Runtime {
    * Ends the wrappers of open exec calls and sessions (their host pipes
    * cannot be restored: runsc restore then fails with "bad file number").
    * What they started belongs to init and is checkpointed with the box; a
-   * terminal session sees a hang-up, as on a dropped connection.
+   * terminal session sees a hang-up, as on a dropped connection. A paused
+   * box runs only while that happens, and only when it has such wrappers.
    */
-  private async endExecSessions(id: BoxId): Promise<void> {
+  private async endExecSessions(id: BoxId, paused: boolean): Promise<void> {
     const roots = await this.runsc.execRoots(id);
     if (roots.length === 0) return;
+    if (paused) await this.runsc.resume(id);
     for (const pid of roots) await this.runsc.kill(id, "KILL", { pid }).catch(() => {});
     await waitFor(async () => ((await this.runsc.execRoots(id)).length === 0 ? true : undefined), {
       timeoutMs: 10_000,
       what: `exec sessions of box ${id} to end before its checkpoint`,
+    }).finally(async () => {
+      if (paused) await this.runsc.pause(id);
     });
   }
 
@@ -417,7 +431,8 @@ export class GvisorRuntime implements Runtime {
   private async endSandbox(id: BoxId, opts: { graceful: boolean }): Promise<void> {
     let st = await this.runsc.state(id);
     if (st) {
-      if (st.status === "paused") await this.runsc.resume(id).catch(() => {});
+      // A sandbox that is only killed stays paused (a checkpointed one must not run again).
+      if (opts.graceful && st.status === "paused") await this.runsc.resume(id).catch(() => {});
       if (opts.graceful && (st.status === "running" || st.status === "paused")) {
         await this.runsc.kill(id, "TERM").catch(() => {});
         st = await waitFor(
@@ -467,4 +482,12 @@ export class GvisorRuntime implements Runtime {
     }
     return this.observe(rec.spec.id, rec, st);
   }
+}
+
+/** Why runsc could not save a box, in words for its owner. */
+function checkpointFailure(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/unsupported networking state|cannot be saved in connected state|connecting state/.test(message))
+    return "it has a TCP connection that is open or closed less than a minute ago (TIME_WAIT), and its sandbox cannot drop connections";
+  return `runsc checkpoint failed: ${message.slice(0, 300)}`;
 }

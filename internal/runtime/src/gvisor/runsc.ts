@@ -22,6 +22,13 @@ export interface RunscOptions {
   platform: string;
   /** "sandbox" when boxes get a netns from BoxNetworks, "none" without. */
   network: "sandbox" | "none";
+  /**
+   * Lets a checkpoint save a box with open TCP connections by aborting them
+   * (runsc --net-disconnect-ok); without it netstack refuses to save any
+   * connected endpoint, TIME_WAIT included. Applies to sandboxes started
+   * with it. Default true.
+   */
+  netDisconnectOk?: boolean;
 }
 
 export interface StartSandboxOptions {
@@ -53,6 +60,9 @@ export class Runsc {
       `--root=${this.opts.root}`,
       `--platform=${this.opts.platform}`,
       `--network=${this.opts.network}`,
+      ...(this.opts.network === "sandbox" && this.opts.netDisconnectOk !== false
+        ? ["--net-disconnect-ok"]
+        : []),
       "--overlay2=none",
     ];
   }
@@ -168,10 +178,15 @@ export class Runsc {
     await this.#changing(id, () => this.cmd(["resume", id]));
   }
 
-  async checkpoint(id: string, imagePath: string): Promise<void> {
-    await this.#changing(id, () =>
-      this.cmd(["checkpoint", `--image-path=${imagePath}`, id], { timeoutMs: 300_000 }),
-    );
+  /**
+   * Saves the sandbox to `imagePath`. With `leaveRunning` the sandbox is
+   * left as it was, also when the save fails (without it runsc ends the
+   * sandbox either way); a paused sandbox stays paused.
+   */
+  async checkpoint(id: string, imagePath: string, opts: { leaveRunning?: boolean } = {}): Promise<void> {
+    const args = ["checkpoint", `--image-path=${imagePath}`];
+    if (opts.leaveRunning) args.push("--leave-running");
+    await this.#changing(id, () => this.cmd([...args, id], { timeoutMs: 300_000 }));
   }
 
   /** `runsc run --detach` or `runsc restore --detach`; resolves once the sandbox is up. */
