@@ -322,4 +322,151 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     expect(problems).toEqual([]);
     await ctx.close();
   });
+
+  it("edits behind roles: ports shared, teams and their members, the quota (site admin); a viewer gets none", async () => {
+    const owner = await api.createUser("olga");
+    const viewer = await api.createUser("vera");
+    await api.createUser("mike");
+    for (const [user, role] of [
+      ["olga", "owner"],
+      ["vera", "viewer"],
+      ["mike", "member"],
+    ])
+      expect((await api.call("PUT", `/api/v1/orgs/acme/members/${user}`, { body: { role } })).status).toBe(
+        200,
+      );
+    await api.call("POST", "/api/v1/orgs/acme/boxes", { body: { name: "shared", template: "busybox" } });
+    await waitFor(
+      async () => (await api.call("GET", "/api/v1/orgs/acme/boxes/shared")).body.actualState === "running",
+      { timeoutMs: 20_000, message: "shared running" },
+    );
+    const ports = async () => (await api.call("GET", "/api/v1/orgs/acme/boxes/shared/ports")).body.items;
+    const teamMembers = async () =>
+      (await api.call("GET", "/api/v1/orgs/acme/teams/core/members")).body.items.map(
+        (m: { username: string }) => m.username,
+      );
+    await mkdir(SHOTS, { recursive: true });
+
+    // The site admin: the box list with its cost, then the box page's history and port sharing.
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), api.adminToken);
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${api.url}/boxes`);
+    await page.getByRole("columnheader", { name: /Cost/ }).waitFor();
+    await expect
+      .poll(() => page.locator('tr[data-box="shared"] td[data-label="Cost"]').textContent())
+      .toMatch(/\$\d/);
+    await page.locator('tr[data-box="shared"]').getByRole("link", { name: "shared", exact: true }).click();
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    const history = page.locator(".events");
+    await history.locator('li[data-action="box.create"]').getByText("created the box from busybox").waitFor();
+    await history.locator('li[data-to="running"]').first().waitFor();
+    await page.getByLabel("Port", { exact: true }).fill("8080");
+    await page.getByLabel("Visible to", { exact: true }).selectOption("public");
+    await page.getByLabel("Label").fill("web");
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await page.getByText("Port 8080 is now visible to anyone with the link.").waitFor();
+    expect(await ports()).toEqual([
+      expect.objectContaining({ port: 8080, visibility: "public", label: "web" }),
+    ]);
+    await page.getByRole("combobox", { name: "Who sees port 8080" }).selectOption("org");
+    await page.getByText("Port 8080 is now visible to members of the org.").waitFor();
+    expect(await ports()).toEqual([expect.objectContaining({ port: 8080, visibility: "org", label: "web" })]);
+    await history
+      .locator('li[data-action="box.port.share"]')
+      .getByText("shared port 8080 with the org")
+      .waitFor();
+    await page.screenshot({ path: `${SHOTS}box-history-ports.png`, fullPage: true });
+
+    // Teams: create one, add a member, a refusal with the server's reason, remove the member.
+    await page.goto(`${api.url}/org/teams`);
+    await page.getByLabel("Team name").fill("core");
+    await page.getByRole("button", { name: "Create team" }).click();
+    const team = page.locator('[data-team="core"]');
+    await team.getByLabel("Username to add to core").fill("mike");
+    await team.getByRole("button", { name: "Add to core" }).click();
+    await team.locator('[data-member="mike"]').waitFor();
+    expect(await teamMembers()).toEqual(["mike"]);
+    await team.getByLabel("Username to add to core").fill("nobody");
+    await team.getByRole("button", { name: "Add to core" }).click();
+    await expect.poll(() => team.getByRole("alert").textContent()).toMatch(/not found|no user|nobody/i);
+    expect(await teamMembers()).toEqual(["mike"]);
+    await page.screenshot({ path: `${SHOTS}org-teams-edit.png`, fullPage: true });
+    await team.getByRole("button", { name: "Remove mike from core" }).click();
+    await team.locator('[data-member="mike"]').waitFor({ state: "detached" });
+    expect(await teamMembers()).toEqual([]);
+
+    // The quota: the site admin sets limits; an empty field is no limit.
+    await page.getByRole("link", { name: "Quota" }).click();
+    await page.getByLabel("Boxes", { exact: true }).fill("7");
+    await page.getByLabel("Memory (MiB)").fill("8192");
+    await page.getByLabel("CPU", { exact: true }).fill("");
+    await page.getByRole("button", { name: "Save quota" }).click();
+    await page.getByText("The quota of acme is saved.").waitFor();
+    expect((await api.call("GET", "/api/v1/orgs/acme/quota")).body.limits).toMatchObject({
+      maxBoxes: 7,
+      memoryMiB: 8192,
+      cpu: null,
+    });
+    await page.getByText(/of 8192 MiB/).waitFor();
+    await page.screenshot({ path: `${SHOTS}org-quota-edit.png`, fullPage: true });
+    expect(problems).toEqual([]);
+    await ctx.close();
+
+    // An org owner who is not a site admin reads the quota but is told who may change it.
+    const octx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await octx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), owner);
+    const op = await octx.newPage();
+    await op.goto(`${api.url}/org/quota`);
+    await op.getByText("Only a site admin may change quotas").waitFor();
+    expect(await op.getByRole("button", { name: "Save quota" }).count()).toBe(0);
+    await octx.close();
+
+    // A viewer: no edit is offered, each place says why, and the API refuses the same edits.
+    const vctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await vctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), viewer);
+    const vp = await vctx.newPage();
+    const vproblems = watchPage(vp);
+    await vp.goto(`${api.url}/boxes`);
+    await vp.locator('tr[data-box="shared"]').waitFor();
+    expect(await vp.getByRole("columnheader", { name: /Cost/ }).count()).toBe(0);
+    expect(await vp.locator('tr[data-box="shared"]').getByRole("button").count()).toBe(0);
+    await vp.goto(`${api.url}/boxes/acme/shared`);
+    await vp
+      .getByText("You are a viewer here: only its owner and the org's owners and admins may share")
+      .waitFor();
+    await vp.locator('.events li[data-action="box.port.share"]').first().waitFor();
+    expect(await vp.getByRole("button", { name: "Share", exact: true }).count()).toBe(0);
+    expect(await vp.getByRole("button", { name: "Stop shared" }).count()).toBe(0);
+    await vp.getByRole("cell", { name: "members of the org" }).waitFor();
+    await vp.screenshot({ path: `${SHOTS}box-viewer.png`, fullPage: true });
+    await vp.goto(`${api.url}/org/teams`);
+    await vp.getByText("You are a viewer here: only org owners and admins may create teams").waitFor();
+    expect(await vp.getByRole("button", { name: "Create team" }).count()).toBe(0);
+    await vp.goto(`${api.url}/org/members`);
+    await vp.getByText("You are a viewer here: only org owners and admins may add members").waitFor();
+    expect(vproblems).toEqual([]);
+    await vctx.close();
+    const as = { token: viewer };
+    expect(
+      (
+        await api.call("PUT", "/api/v1/orgs/acme/boxes/shared/ports/8080", {
+          ...as,
+          body: { visibility: "public" },
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await api.call("PUT", "/api/v1/orgs/acme/teams/core/members/mike", { ...as, body: {} })).status,
+    ).toBe(403);
+    expect(
+      (await api.call("POST", "/api/v1/orgs/acme/teams", { ...as, body: { name: "mine" } })).status,
+    ).toBe(403);
+    expect(
+      (await api.call("PUT", "/api/v1/orgs/acme/quota", { token: owner, body: { maxBoxes: 99 } })).status,
+    ).toBe(403);
+    expect(await ports()).toEqual([expect.objectContaining({ visibility: "org" })]);
+    expect((await api.call("GET", "/api/v1/orgs/acme/quota")).body.limits.maxBoxes).toBe(7);
+  });
 });

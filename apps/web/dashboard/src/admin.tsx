@@ -1,22 +1,20 @@
 // Organisation administration: members and roles, teams, the quota with
 // what is used of it, the audit log with filters, and usage and cost.
 import {
-  getQuota,
   getUsage,
   listAudit,
   listOrgMembers,
-  listTeamMembers,
-  listTeams,
   OrgRole,
-  type Quota,
   setOrgMember,
-  createTeam,
   type Usage,
   type AuditEvent,
 } from "@boxyard/contract";
 import type { BoxyardClient } from "@boxyard/sdk";
 import { type FormEvent, useState } from "react";
 import type { z } from "zod";
+import { type Access, canManageOrg, roleNote } from "./access.ts";
+import { QuotaView } from "./admin-quota.tsx";
+import { Teams } from "./admin-teams.tsx";
 import { Link } from "./router.tsx";
 import { ErrorMessage, formatTime, PageTitle, useLoad } from "./ui.tsx";
 
@@ -29,8 +27,8 @@ export const ADMIN_TABS = [
 ] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number][0];
 
-export function AdminPage(props: { api: BoxyardClient; org: string; tab: AdminTab }) {
-  const { api, org, tab } = props;
+export function AdminPage(props: { api: BoxyardClient; access: Access; org: string; tab: AdminTab }) {
+  const { api, access, org, tab } = props;
   const label = ADMIN_TABS.find(([t]) => t === tab)?.[1] ?? "";
   return (
     <>
@@ -48,16 +46,16 @@ export function AdminPage(props: { api: BoxyardClient; org: string; tab: AdminTa
           ))}
         </ul>
       </nav>
-      {tab === "members" ? <Members api={api} org={org} /> : null}
-      {tab === "teams" ? <Teams api={api} org={org} /> : null}
-      {tab === "quota" ? <QuotaView api={api} org={org} /> : null}
+      {tab === "members" ? <Members api={api} access={access} org={org} /> : null}
+      {tab === "teams" ? <Teams api={api} access={access} org={org} /> : null}
+      {tab === "quota" ? <QuotaView api={api} access={access} org={org} /> : null}
       {tab === "audit" ? <Audit api={api} org={org} /> : null}
       {tab === "usage" ? <UsageView api={api} org={org} /> : null}
     </>
   );
 }
 
-function Members(props: { api: BoxyardClient; org: string }) {
+function Members(props: { api: BoxyardClient; access: Access; org: string }) {
   const { api, org } = props;
   const members = useLoad(() => api.call(listOrgMembers, { params: { org } }), [api, org]);
   const [error, setError] = useState<unknown>(null);
@@ -104,176 +102,34 @@ function Members(props: { api: BoxyardClient; org: string }) {
           ))}
         </tbody>
       </table>
-      <form className="panel inline-form" onSubmit={submit} aria-labelledby="member-form-title">
-        <h2 id="member-form-title">Add a member or change a role</h2>
-        <label>
-          Username
-          <input name="username" required autoComplete="off" pattern="[a-z0-9][a-z0-9\-]{0,62}" />
-        </label>
-        <label>
-          Role
-          <select name="role" defaultValue="member">
-            {OrgRole.options.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="submit" className="primary">
-          Save
-        </button>
-        <ErrorMessage error={error} onDismiss={() => setError(null)} />
-        <p role="status">{saved}</p>
-      </form>
-    </>
-  );
-}
-
-function Teams(props: { api: BoxyardClient; org: string }) {
-  const { api, org } = props;
-  const teams = useLoad(() => api.call(listTeams, { params: { org } }), [api, org]);
-  const [open, setOpen] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const form = e.currentTarget;
-    const name = String(new FormData(form).get("name") ?? "").trim();
-    setError(null);
-    try {
-      await api.call(createTeam, { params: { org }, body: { name } });
-      form.reset();
-      await teams.reload();
-    } catch (err) {
-      setError(err);
-    }
-  };
-
-  return (
-    <>
-      <ErrorMessage error={teams.error} />
-      {teams.data?.items.length === 0 ? <p className="muted">No teams yet.</p> : null}
-      <ul className="team-list">
-        {(teams.data?.items ?? []).map((t) => (
-          <li key={t.id} className="panel">
-            <div className="team-head">
-              <strong>{t.name}</strong>
-              <span className="muted">
-                {t.members} member{t.members === 1 ? "" : "s"}, {t.boxes} box{t.boxes === 1 ? "" : "es"}
-              </span>
-              <button
-                type="button"
-                className="link"
-                aria-expanded={open === t.name}
-                onClick={() => setOpen(open === t.name ? null : t.name)}
-              >
-                {open === t.name ? `Hide members of ${t.name}` : `Show members of ${t.name}`}
-              </button>
-            </div>
-            {open === t.name ? <TeamMembers api={api} org={org} team={t.name} /> : null}
-          </li>
-        ))}
-      </ul>
-      <form className="panel inline-form" onSubmit={submit} aria-labelledby="team-form-title">
-        <h2 id="team-form-title">New team</h2>
-        <label>
-          Team name
-          <input name="name" required autoComplete="off" pattern="[a-z0-9][a-z0-9\-]{0,62}" />
-        </label>
-        <button type="submit" className="primary">
-          Create team
-        </button>
-        <ErrorMessage error={error} onDismiss={() => setError(null)} />
-      </form>
-    </>
-  );
-}
-
-function TeamMembers(props: { api: BoxyardClient; org: string; team: string }) {
-  const { api, org, team } = props;
-  const { data, error } = useLoad(
-    () => api.call(listTeamMembers, { params: { org, team } }),
-    [api, org, team],
-  );
-  if (error) return <ErrorMessage error={error} />;
-  if (!data) return <p className="muted">Loading…</p>;
-  if (data.items.length === 0)
-    return (
-      <p className="muted">
-        No members. <code>boxyard teams add {team} USER</code> adds one.
-      </p>
-    );
-  return (
-    <ul>
-      {data.items.map((m) => (
-        <li key={m.username}>
-          {m.username} <span className="muted">since {formatTime(m.addedAt)}</span>
-        </li>
-      ))}
-    </ul>
-  );
-}
-
-type QuotaT = z.output<typeof Quota>;
-
-const QUOTA_ROWS: [string, keyof QuotaT["limits"], keyof QuotaT["usage"], string][] = [
-  ["Boxes", "maxBoxes", "boxes", ""],
-  ["Running boxes", "maxRunningBoxes", "runningBoxes", ""],
-  ["CPU", "cpu", "cpu", " CPU"],
-  ["Memory", "memoryMiB", "memoryMiB", " MiB"],
-  ["Disk", "diskGiB", "diskGiB", " GiB"],
-  ["GPUs", "gpus", "gpus", ""],
-];
-
-function QuotaView(props: { api: BoxyardClient; org: string }) {
-  const { api, org } = props;
-  const { data, error } = useLoad(() => api.call(getQuota, { params: { org } }), [api, org]);
-  return (
-    <>
-      <ErrorMessage error={error} />
-      {data ? (
-        <ul className="quota">
-          {QUOTA_ROWS.map(([label, limitKey, usageKey, unit]) => {
-            const used = data.usage[usageKey];
-            const limit = data.limits[limitKey];
-            const id = `quota-${usageKey}`;
-            return (
-              <li key={usageKey}>
-                <span id={id} className="quota-label">
-                  {label}
-                </span>
-                {limit === null ? (
-                  <span className="quota-text">
-                    {used}
-                    {unit} used · no limit
-                  </span>
-                ) : (
-                  <>
-                    <meter
-                      aria-labelledby={id}
-                      min={0}
-                      max={Math.max(limit, 0.0001)}
-                      value={Math.min(used, limit)}
-                      low={limit * 0.7}
-                      high={limit * 0.9}
-                      optimum={0}
-                    />
-                    <span className="quota-text">
-                      {used}
-                      {unit} of {limit}
-                      {unit}
-                    </span>
-                  </>
-                )}
-              </li>
-            );
-          })}
-        </ul>
-      ) : null}
-      <p className="hint">
-        Limits are set with <code>boxyard quota set</code>; a create or start over a limit is refused.
-      </p>
+      {canManageOrg(props.access) ? (
+        <form className="panel inline-form" onSubmit={submit} aria-labelledby="member-form-title">
+          <h2 id="member-form-title">Add a member or change a role</h2>
+          <label>
+            Username
+            <input name="username" required autoComplete="off" pattern="[a-z0-9][a-z0-9\-]{0,62}" />
+          </label>
+          <label>
+            Role
+            <select name="role" defaultValue="member">
+              {OrgRole.options.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit" className="primary">
+            Save
+          </button>
+          <ErrorMessage error={error} onDismiss={() => setError(null)} />
+          <p role="status">{saved}</p>
+        </form>
+      ) : (
+        <p className="hint">
+          {roleNote(props.access, "add members or change roles", "org owners and admins")}
+        </p>
+      )}
     </>
   );
 }

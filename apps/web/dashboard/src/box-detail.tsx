@@ -1,37 +1,40 @@
 // One box: its state (live), what persists and when it auto-stops (the same
 // words as `boxyard show`), the terminal, its ports with preview links and
-// the state changes seen while this page is open, with their reasons.
-import { getBox, listBoxPorts } from "@boxyard/contract";
+// sharing, and its history (state changes with reasons, who did what).
+import { getBox } from "@boxyard/contract";
 import { ApiError, type BoxyardClient, boxErrorLine, explainBox } from "@boxyard/sdk";
 import { useEffect, useState } from "react";
-import { type Auth, type BoxT, type BoxTransition, followBox, type PortT } from "./api.ts";
+import { type Access, canActOnBox, roleNote } from "./access.ts";
+import { type Auth, type BoxT, followBox } from "./api.ts";
 import { BoxActions } from "./box-actions.tsx";
+import { BoxHistory } from "./box-history.tsx";
+import { BoxPorts } from "./box-ports.tsx";
 import { Link, navigate } from "./router.tsx";
 import { ErrorMessage, formatTime, PageTitle, StateBadge, timeAgo, useAnnouncer } from "./ui.tsx";
 
-interface SeenEvent extends BoxTransition {
-  key: number;
-}
-
-export function BoxDetailPage(props: { api: BoxyardClient; auth: Auth; org: string; name: string }) {
+export function BoxDetailPage(props: {
+  api: BoxyardClient;
+  auth: Auth;
+  access: Access;
+  org: string;
+  name: string;
+}) {
   const { api, auth, org, name } = props;
   const [box, setBox] = useState<BoxT | null>(null);
   const [gone, setGone] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const [events, setEvents] = useState<SeenEvent[]>([]);
-  const [ports, setPorts] = useState<PortT[] | null>(null);
+  // Bumped on each live state change, so the history reads its newest entries again.
+  const [changes, setChanges] = useState(0);
   const [live, announce] = useAnnouncer();
 
   useEffect(() => {
     setBox(null);
-    setEvents([]);
     setGone(false);
     api.call(getBox, { params: { org, box: name } }).then(setBox, (err) => {
       if (err instanceof ApiError && err.status === 404) setGone(true);
       else setError(err);
     });
     const ctl = new AbortController();
-    let n = 0;
     void followBox(
       auth,
       org,
@@ -39,16 +42,10 @@ export function BoxDetailPage(props: { api: BoxyardClient; auth: Auth; org: stri
       (ev) => {
         if (ev.kind === "state") {
           setBox(ev.box);
-          const reason = (ev.box as BoxT & { reason?: string }).reason ?? "current state";
-          setEvents((prev) =>
-            prev.length > 0
-              ? prev
-              : [{ key: n++, from: "", to: ev.box.actualState, reason, at: ev.box.updatedAt }],
-          );
           return;
         }
         const t = ev.transition;
-        setEvents((prev) => [{ ...t, key: n++ }, ...prev].slice(0, 50));
+        setChanges((c) => c + 1);
         announce(`${name} is ${t.to}${t.reason ? `: ${t.reason}` : ""}`);
         if (t.to === "deleted") {
           setGone(true);
@@ -63,13 +60,6 @@ export function BoxDetailPage(props: { api: BoxyardClient; auth: Auth; org: stri
   }, [api, auth, org, name, announce]);
 
   const running = box?.actualState === "running";
-  useEffect(() => {
-    if (!running) return;
-    api.call(listBoxPorts, { params: { org, box: name } }).then(
-      (r) => setPorts(r.items),
-      () => setPorts([]),
-    );
-  }, [api, org, name, running]);
 
   if (gone)
     return (
@@ -91,6 +81,7 @@ export function BoxDetailPage(props: { api: BoxyardClient; auth: Auth; org: stri
     );
 
   const explained = explainBox(box, { resume: "Resume" });
+  const mayAct = canActOnBox(props.access, box);
   const errLine = boxErrorLine(box);
   return (
     <>
@@ -115,14 +106,23 @@ export function BoxDetailPage(props: { api: BoxyardClient; auth: Auth; org: stri
         ) : (
           <span className="muted">The terminal opens once the box is running.</span>
         )}
-        <BoxActions
-          api={api}
-          box={box}
-          onChanged={setBox}
-          onDeleted={() => {
-            navigate("/boxes");
-          }}
-        />
+        {mayAct ? (
+          <BoxActions
+            api={api}
+            box={box}
+            onChanged={(b) => {
+              setBox(b);
+              setChanges((c) => c + 1);
+            }}
+            onDeleted={() => {
+              navigate("/boxes");
+            }}
+          />
+        ) : (
+          <span className="hint">
+            {roleNote(props.access, "start, stop or delete it", "its owner and the org's owners and admins")}
+          </span>
+        )}
       </div>
 
       <div className="grid">
@@ -162,59 +162,19 @@ export function BoxDetailPage(props: { api: BoxyardClient; auth: Auth; org: stri
           ))}
         </section>
 
-        <section className="panel" aria-labelledby="ports-title">
-          <h2 id="ports-title">Ports</h2>
-          {!running ? (
-            <p className="muted">Ports are listed while the box is running.</p>
-          ) : ports === null ? (
-            <p className="muted">Loading…</p>
-          ) : ports.length === 0 ? (
-            <p className="muted">
-              No ports are shared. <code>boxyard ports share {box.name} PORT</code> shares one.
-            </p>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Port</th>
-                  <th scope="col">Label</th>
-                  <th scope="col">Visible to</th>
-                  <th scope="col">Preview</th>
-                </tr>
-              </thead>
-              <tbody>
-                {ports.map((p) => (
-                  <tr key={p.port}>
-                    <td>{p.port}</td>
-                    <td>{p.label || "–"}</td>
-                    <td>{p.visibility}</td>
-                    <td>
-                      <a href={p.previewPath} target="_blank" rel="noopener noreferrer">
-                        Open preview of port {p.port}
-                      </a>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+        <BoxPorts
+          api={api}
+          box={box}
+          canShare={mayAct}
+          shareNote={roleNote(
+            props.access,
+            "share this box's ports",
+            "its owner and the org's owners and admins",
           )}
-        </section>
+          onShared={() => setChanges((c) => c + 1)}
+        />
 
-        <section className="panel" aria-labelledby="events-title">
-          <h2 id="events-title">Recent events</h2>
-          <ol className="events" aria-live="off">
-            {events.map((e) => (
-              <li key={e.key} data-to={e.to}>
-                <time dateTime={e.at}>{formatTime(e.at)}</time>{" "}
-                <strong>{e.from ? `${e.from} → ${e.to}` : e.to}</strong>
-                {e.reason ? (
-                  <span className={e.to === "failed" ? "reason bad" : "reason"}> {e.reason}</span>
-                ) : null}
-              </li>
-            ))}
-          </ol>
-          <p className="hint">Changes are shown live while this page is open.</p>
-        </section>
+        <BoxHistory api={api} org={org} box={name} refresh={changes} />
       </div>
     </>
   );

@@ -1,9 +1,10 @@
 // The boxes of an organisation, with live state: the list is read from the
 // API and each box that is changing (and a few more) is followed over its
 // event stream, so a state change shows without a reload.
-import { createBox, getBox, listBoxes, listTeams, listTemplates } from "@boxyard/contract";
+import { createBox, getBox, getUsage, listBoxes, listTeams, listTemplates } from "@boxyard/contract";
 import { boxIsSettling, type BoxyardClient } from "@boxyard/sdk";
 import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type Access, canActOnBox, canReadUsage } from "./access.ts";
 import { type Auth, type BoxT, followBox, type TemplateT } from "./api.ts";
 import { BoxActions } from "./box-actions.tsx";
 import { Link } from "./router.tsx";
@@ -115,11 +116,42 @@ export function useLiveBoxes(api: BoxyardClient, auth: Auth, org: string, announ
   return { boxes, error, upsert, reload };
 }
 
-export function BoxesPage(props: { api: BoxyardClient; auth: Auth; org: string }) {
+/** Cost so far this month per live box, where the caller may read the org's usage (owners, admins, auditors). */
+function useBoxCosts(api: BoxyardClient, org: string, allowed: boolean) {
+  const [costs, setCosts] = useState<{ byBox: Map<string, number>; format: (v: number) => string } | null>(
+    null,
+  );
+  useEffect(() => {
+    setCosts(null);
+    if (!allowed) return;
+    let gone = false;
+    const load = () =>
+      api.call(getUsage, { params: { org }, query: {} }).then(
+        (u) => {
+          if (gone) return;
+          const money = new Intl.NumberFormat(undefined, { style: "currency", currency: u.currency });
+          const byBox = new Map<string, number>();
+          for (const b of u.boxes) if (!b.deleted) byBox.set(b.box, b.cost);
+          setCosts({ byBox, format: (v) => money.format(v) });
+        },
+        () => !gone && setCosts(null),
+      );
+    void load();
+    const t = setInterval(() => void load(), POLL_MS);
+    return () => {
+      gone = true;
+      clearInterval(t);
+    };
+  }, [api, org, allowed]);
+  return costs;
+}
+
+export function BoxesPage(props: { api: BoxyardClient; auth: Auth; access: Access; org: string }) {
   const { api, auth, org } = props;
   const [live, announce] = useAnnouncer();
   const { boxes, error, upsert } = useLiveBoxes(api, auth, org, announce);
   const [creating, setCreating] = useState(false);
+  const costs = useBoxCosts(api, org, canReadUsage(props.access));
 
   return (
     <>
@@ -165,6 +197,11 @@ export function BoxesPage(props: { api: BoxyardClient; auth: Auth; org: string }
               <th scope="col">Owner</th>
               <th scope="col">Node</th>
               <th scope="col">Age</th>
+              {costs ? (
+                <th scope="col">
+                  Cost <span className="muted">(this month)</span>
+                </th>
+              ) : null}
               <th scope="col">Actions</th>
             </tr>
           </thead>
@@ -190,6 +227,11 @@ export function BoxesPage(props: { api: BoxyardClient; auth: Auth; org: string }
                 <td data-label="Owner">{b.owner}</td>
                 <td data-label="Node">{b.node ?? "–"}</td>
                 <td data-label="Age">{timeAgo(b.createdAt)}</td>
+                {costs ? (
+                  <td data-label="Cost" className="num">
+                    {costs.byBox.has(b.name) ? costs.format(costs.byBox.get(b.name)!) : "–"}
+                  </td>
+                ) : null}
                 <td data-label="Actions">
                   <div className="row-actions">
                     {b.actualState === "running" ? (
@@ -200,7 +242,9 @@ export function BoxesPage(props: { api: BoxyardClient; auth: Auth; org: string }
                         Terminal
                       </a>
                     ) : null}
-                    <BoxActions api={api} box={b} onChanged={upsert} />
+                    {canActOnBox(props.access, b) ? (
+                      <BoxActions api={api} box={b} onChanged={upsert} />
+                    ) : null}
                   </div>
                 </td>
               </tr>

@@ -14,6 +14,7 @@ import {
   TOKEN_KEY,
   type UserT,
 } from "./api.ts";
+import { type Access, effectiveRole } from "./access.ts";
 import { ADMIN_TABS, type AdminTab, AdminPage } from "./admin.tsx";
 import { BoxDetailPage } from "./box-detail.tsx";
 import { BoxesPage } from "./boxes.tsx";
@@ -103,6 +104,14 @@ function Shell(props: { signed: Signed; onSignOut: () => void }) {
     if (path === "/" || path === "/signin") navigate("/boxes", { replace: true });
   }, [path]);
 
+  const access: Access = {
+    role: effectiveRole(
+      orgs?.find((o) => o.name === current),
+      user,
+    ),
+    username: user.username,
+    siteAdmin: user.siteAdmin,
+  };
   const section = path.startsWith("/templates") ? "templates" : path.startsWith("/org") ? "org" : "boxes";
   const page = (() => {
     if (!orgs && !orgError) return <p className="muted">Loading…</p>;
@@ -116,7 +125,8 @@ function Shell(props: { signed: Signed; onSignOut: () => void }) {
           </p>
         </>
       );
-    if (boxMatch) return <BoxDetailPage api={api} auth={auth} org={boxMatch[1]!} name={boxMatch[2]!} />;
+    if (boxMatch)
+      return <BoxDetailPage api={api} auth={auth} access={access} org={boxMatch[1]!} name={boxMatch[2]!} />;
     const tmpl = /^\/templates\/([a-z0-9-]+)\/?$/.exec(path);
     if (tmpl) {
       const role = orgs?.find((o) => o.name === current)?.role;
@@ -127,9 +137,11 @@ function Shell(props: { signed: Signed; onSignOut: () => void }) {
     if (path.startsWith("/org")) {
       const tab = path.split("/")[2] ?? "";
       const known = ADMIN_TABS.some(([t]) => t === tab);
-      return <AdminPage api={api} org={current} tab={(known ? tab : "members") as AdminTab} />;
+      return (
+        <AdminPage api={api} access={access} org={current} tab={(known ? tab : "members") as AdminTab} />
+      );
     }
-    return <BoxesPage api={api} auth={auth} org={current} />;
+    return <BoxesPage api={api} auth={auth} access={access} org={current} />;
   })();
 
   return (
