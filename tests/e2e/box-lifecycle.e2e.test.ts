@@ -4,81 +4,29 @@
 // terminal in Debian's Chromium. Ends with a leak census.
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { census } from "@boxyard/netns";
 import { freePort, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  BOXYARD_BIN,
-  ensureBuilt,
-  REPO_ROOT,
-  type ServerProcess,
-  startServerProcess,
-} from "../../apps/server/src/testing/server-process.ts";
-import { releaseTestNode } from "./node-cleanup.ts";
+import { REPO_ROOT } from "../../apps/server/src/testing/server-process.ts";
+import { expectNodeClean, runscRoot, startTestServer, type TestServer } from "./kit.ts";
 
 const run = promisify(execFile);
-const PREFIX = "bye2e";
-const SUBNET = "10.216.0.0/24";
-// Image layers are shared with the runtime's own tests (built once per machine).
-const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
-const SERVER_ENV = { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET, BOXYARD_LAYER_DIR: LAYERS };
+const NODE = { prefix: "bye2e", subnet: "10.216.0.0/24" };
 
-let server: ServerProcess;
-let dataDir: string;
-let home: string;
-let token: string;
-
-function cli(args: string[], opts: { input?: string } = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(BOXYARD_BIN, args, {
-      env: { PATH: process.env.PATH, HOME: home, BOXYARD_URL: server.url, BOXYARD_TOKEN: token },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.stdin.end(opts.input ?? "");
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function ok(args: string[], opts: { input?: string } = {}) {
-  const r = await cli(args, opts);
-  expect(r.code, `boxyard ${args.join(" ")}\n${r.stderr}`).toBe(0);
-  return r;
-}
+let t: TestServer;
+const ok = (args: string[], opts: { input?: string } = {}) => t.ok(args, opts);
+const cli = (args: string[], opts: { input?: string } = {}) => t.cli(args, opts);
 
 beforeAll(async () => {
-  await ensureBuilt();
-  dataDir = await mkdtemp(join(tmpdir(), "boxyard-e2e-"));
-  home = join(dataDir, "home");
-  await mkdir(home);
-  server = await startServerProcess({
-    dataDir,
-    env: SERVER_ENV,
-  });
-  token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
-  await ok(["orgs", "create", "acme"]);
+  t = await startTestServer({ name: "e2e", node: NODE });
 }, 180_000);
 
 afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await server.exited;
-  }
   // Whatever a failed test left: boxes, then the node network of this test.
-  await releaseTestNode({ dataDir: dataDir, prefix: PREFIX, subnet: SUBNET });
-  await rm(dataDir, { recursive: true, force: true });
+  await t?.release();
 }, 120_000);
 
 describe("a box's life through the CLI, SSH and the browser", () => {
@@ -94,7 +42,7 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     // The admin may read the org's usage, so the box has a cost so far (a few seconds: \$0.00).
     expect(table).toMatch(/web\s+running.*\$0\.00/);
     // The node's work and the box's usage are visible to Prometheus.
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
     expect(metrics).toMatch(
       /boxyard_runtime_operation_seconds_count\{driver="gvisor",operation="start",result="ok"\} 1/,
     );
@@ -121,13 +69,13 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     const piped = await ok(["ssh", "web", "--", "wc", "-c"], { input: "x".repeat(100_000) });
     expect(piped.stdout.trim()).toBe("100000");
     // Session setup time and open sessions are visible to Prometheus.
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
     expect(metrics).toMatch(/boxyard_gateway_session_setup_seconds_count\{kind="exec"\} [1-9]/);
     expect(metrics).toMatch(/boxyard_gateway_sessions\{kind="exec"\} 0/);
   });
 
   it("writes ssh config so plain `ssh boxyard.web` works", async () => {
-    const cfg = join(home, ".ssh", "config");
+    const cfg = join(t.home, ".ssh", "config");
     await ok(["config-ssh", "--ssh-config", cfg]);
     expect(await readFile(cfg, "utf8")).toContain("Host boxyard.web");
     const { stdout } = await run("ssh", [
@@ -143,9 +91,9 @@ describe("a box's life through the CLI, SSH and the browser", () => {
   });
 
   it("gives an interactive shell with a pty over OpenSSH (driven in tmux): window size, TERM and exit status", async () => {
-    const cfg = join(home, ".ssh", "config");
+    const cfg = join(t.home, ".ssh", "config");
     const session = `byssh${process.pid}`;
-    const exitFile = join(dataDir, "pty-exit");
+    const exitFile = join(t.dataDir, "pty-exit");
     const tmux = (...args: string[]) => run("tmux", ["-L", session, ...args]);
     await tmux(
       "new-session",
@@ -202,7 +150,7 @@ describe("a box's life through the CLI, SSH and the browser", () => {
       "mkdir -p /home/dev/www && echo hello-preview > /home/dev/www/index.html",
     ]);
     await ok(["exec", "web", "--", "sh", "-c", "httpd -p 127.0.0.1:8080 -h /home/dev/www"]);
-    const cfg = join(home, ".ssh", "config");
+    const cfg = join(t.home, ".ssh", "config");
     const localPort = await freePort();
     const fwd = spawn("ssh", [
       "-F",
@@ -229,29 +177,29 @@ describe("a box's life through the CLI, SSH and the browser", () => {
   });
 
   it("previews the port over HTTP at /preview/ORG/BOX/PORT, only for people allowed on the box", async () => {
-    const url = `${server.url}/preview/acme/web/8080/index.html`;
+    const url = `${t.server.url}/preview/acme/web/8080/index.html`;
     const res = await fetch(url, {
-      headers: { authorization: `Bearer ${token}`, cookie: "boxyard_session=secret; app=1" },
+      headers: { authorization: `Bearer ${t.token}`, cookie: "boxyard_session=secret; app=1" },
     });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("hello-preview\n");
     expect(res.headers.get("content-security-policy")).toContain("sandbox");
     expect((await fetch(url)).status).toBe(401);
     // Someone from outside the org gets the same answer as for a box that does not exist.
-    const admin = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-    await fetch(`${server.url}/api/v1/users`, {
+    const admin = { authorization: `Bearer ${t.token}`, "content-type": "application/json" };
+    await fetch(`${t.server.url}/api/v1/users`, {
       method: "POST",
       headers: admin,
       body: JSON.stringify({ username: "eve" }),
     });
-    const eve = await fetch(`${server.url}/api/v1/users/eve/tokens`, {
+    const eve = await fetch(`${t.server.url}/api/v1/users/eve/tokens`, {
       method: "POST",
       headers: admin,
       body: JSON.stringify({ name: "t" }),
     }).then((r) => r.json() as Promise<{ token: string }>);
     expect((await fetch(url, { headers: { authorization: `Bearer ${eve.token}` } })).status).toBe(404);
-    const nothing = await fetch(`${server.url}/preview/acme/web/8081/`, {
-      headers: { authorization: `Bearer ${token}` },
+    const nothing = await fetch(`${t.server.url}/preview/acme/web/8081/`, {
+      headers: { authorization: `Bearer ${t.token}` },
     });
     expect(nothing.status).toBe(502);
 
@@ -278,7 +226,7 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     });
     await ok(["exec", "web", "--", "sh", "-c", "nohup nc -ll -p 9000 -e /home/dev/ws.sh >/dev/null 2>&1 &"]);
     const { default: WebSocket } = await import("ws");
-    const wsUrl = `${server.url.replace("http", "ws")}/preview/acme/web/9000/socket`;
+    const wsUrl = `${t.server.url.replace("http", "ws")}/preview/acme/web/9000/socket`;
     const talk = (headers: Record<string, string>) =>
       new Promise<string[]>((resolve, reject) => {
         const got: string[] = [];
@@ -294,23 +242,26 @@ describe("a box's life through the CLI, SSH and the browser", () => {
         ws.on("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
         ws.on("error", reject);
       });
-    const messages = await waitFor(() => talk({ authorization: `Bearer ${token}` }).catch(() => undefined), {
-      timeoutMs: 20_000,
-      message: "the WebSocket through the preview",
-    });
+    const messages = await waitFor(
+      () => talk({ authorization: `Bearer ${t.token}` }).catch(() => undefined),
+      {
+        timeoutMs: 20_000,
+        message: "the WebSocket through the preview",
+      },
+    );
     expect(messages).toEqual(["hello", "got-it"]);
     await expect(talk({})).rejects.toThrow("HTTP 401");
-    await expect(talk({ authorization: `Bearer ${token}`, origin: "https://evil.example" })).rejects.toThrow(
-      "HTTP 403",
-    );
+    await expect(
+      talk({ authorization: `Bearer ${t.token}`, origin: "https://evil.example" }),
+    ).rejects.toThrow("HTTP 403");
   });
 
   it("runs a shell in the browser terminal (Chromium)", async () => {
     const { browser, close } = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 600 } });
-      await page.addInitScript((t) => localStorage.setItem("boxyard.token", t), token);
-      await page.goto(`${server.url}/boxes/acme/web/terminal`);
+      await page.addInitScript((tok) => localStorage.setItem("boxyard.token", tok), t.token);
+      await page.goto(`${t.server.url}/boxes/acme/web/terminal`);
       await page.waitForSelector("text=Connected to web.", { timeout: 30_000 });
       await page.click("#terminal");
       await page.keyboard.type("echo hello-from-$((6*7))-browser\n");
@@ -351,10 +302,10 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     ]);
     const pid = (await ok(["exec", "cold", "--", "cat", "/home/dev/sleeper.pid"])).stdout.trim();
     const id = JSON.parse((await ok(["show", "cold", "--json"])).stdout).id as string;
-    const runscRoot = `--root=${join(dataDir, "node", "boxes", "runsc")}`;
+    const root = `--root=${runscRoot(t.dataDir)}`;
     const sandboxStatus = async () => {
       // runsc prints "null" when it has no sandboxes at all.
-      const list = (JSON.parse((await run("runsc", [runscRoot, "list", "-format=json"])).stdout || "[]") ??
+      const list = (JSON.parse((await run("runsc", [root, "list", "-format=json"])).stdout || "[]") ??
         []) as Array<{
         id: string;
         status: string;
@@ -412,15 +363,15 @@ describe("a box's life through the CLI, SSH and the browser", () => {
       "nohup sleep 100000 >/dev/null 2>&1 & echo $! > /home/dev/survivor.pid",
     ]);
     const pid = (await ok(["exec", "web", "--", "cat", "/home/dev/survivor.pid"])).stdout.trim();
-    const runscRoot = `--root=${join(dataDir, "node", "boxes", "runsc")}`;
-    const before = (await run("runsc", [runscRoot, "list", "-format=json"])).stdout;
+    const root = `--root=${runscRoot(t.dataDir)}`;
+    const before = (await run("runsc", [root, "list", "-format=json"])).stdout;
 
-    server.child.kill("SIGKILL");
-    await server.exited;
+    t.server.child.kill("SIGKILL");
+    await t.server.exited;
     // The sandbox is not a child of the server: still there, same sandbox.
-    expect((await run("runsc", [runscRoot, "list", "-format=json"])).stdout).toBe(before);
+    expect((await run("runsc", [root, "list", "-format=json"])).stdout).toBe(before);
 
-    server = await startServerProcess({ dataDir, env: SERVER_ENV });
+    await t.restart();
     const box = JSON.parse((await ok(["show", "web", "--json"])).stdout);
     expect(box.actualState).toBe("running");
     // The same processes: re-adopted, not restarted.
@@ -433,9 +384,9 @@ describe("a box's life through the CLI, SSH and the browser", () => {
   // The first Debian box on a machine builds the image (mmdebstrap, about 90 s): a longer timeout.
   it("copies 50 MB both ways with scp and sftp to a Debian box (checksums match)", async () => {
     await ok(["create", "deb", "--template", "debian", "--wait"]);
-    const cfg = join(home, ".ssh", "config");
+    const cfg = join(t.home, ".ssh", "config");
     await ok(["config-ssh", "--ssh-config", cfg]);
-    const payload = join(dataDir, "payload.bin");
+    const payload = join(t.dataDir, "payload.bin");
     await run("sh", ["-c", `head -c 52428800 /dev/urandom > ${payload}`]);
     const local = (await run("sha256sum", [payload])).stdout.split(" ")[0];
     await run("scp", ["-F", cfg, "-q", payload, "boxyard.deb:payload.bin"], { maxBuffer: 1 << 20 });
@@ -443,19 +394,19 @@ describe("a box's life through the CLI, SSH and the browser", () => {
       " ",
     )[0];
     expect(remote).toBe(local);
-    const back = join(dataDir, "back.bin");
-    const batch = join(dataDir, "sftp-batch");
+    const back = join(t.dataDir, "back.bin");
+    const batch = join(t.dataDir, "sftp-batch");
     await writeFile(batch, `get payload.bin ${back}\n`);
     await run("sftp", ["-F", cfg, "-q", "-b", batch, "boxyard.deb"]);
     expect((await run("sha256sum", [back])).stdout.split(" ")[0]).toBe(local);
     // rsync over the gateway (rsync -e ssh), both ways.
-    const tree = join(dataDir, "tree");
+    const tree = join(t.dataDir, "tree");
     await mkdir(join(tree, "sub"), { recursive: true });
     await writeFile(join(tree, "a.txt"), "alpha\n");
     await writeFile(join(tree, "sub", "b.txt"), "beta\n");
     await run("rsync", ["-a", "-e", `ssh -F ${cfg}`, `${tree}/`, "boxyard.deb:tree/"]);
     expect((await ok(["exec", "deb", "--", "cat", "/home/dev/tree/sub/b.txt"])).stdout).toBe("beta\n");
-    const pulled = join(dataDir, "pulled");
+    const pulled = join(t.dataDir, "pulled");
     await run("rsync", ["-a", "-e", `ssh -F ${cfg}`, "boxyard.deb:tree/", `${pulled}/`]);
     expect(await readFile(join(pulled, "a.txt"), "utf8")).toBe("alpha\n");
   }, 300_000);
@@ -466,7 +417,7 @@ describe("a box's life through the CLI, SSH and the browser", () => {
     // "listeningOn==PORT==" printed), keeps that session open, and talks to
     // the server through the SOCKS forward. JetBrains Gateway does the same
     // with -L. A Perl server stands in for the real one (no downloads here).
-    const cfg = join(home, ".ssh", "config");
+    const cfg = join(t.home, ".ssh", "config");
     const socks = await freePort();
     const install = [
       "set -e",
@@ -547,23 +498,11 @@ describe("a box's life through the CLI, SSH and the browser", () => {
   it("deletes the box and leaves nothing behind on the node", async () => {
     await ok(["rm", "web", "--wait"]);
     expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toEqual([]);
-    const c = await census(PREFIX);
-    expect(c.netns).toEqual([]);
-    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
-    const mounts = readFileSync("/proc/mounts", "utf8")
-      .split("\n")
-      .filter((l) => l.includes(join(dataDir, "node", "boxes")));
-    expect(mounts).toEqual([]);
-    const { stdout } = await run("runsc", [
-      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
-      "list",
-      "-quiet",
-    ]);
-    expect(stdout.trim()).toBe("");
+    await expectNodeClean({ dataDir: t.dataDir, prefix: NODE.prefix });
   });
 
   it("stops cleanly on SIGTERM", async () => {
-    server.child.kill("SIGTERM");
-    expect(await server.exited).toBe(0);
+    t.server.child.kill("SIGTERM");
+    expect(await t.server.exited).toBe(0);
   });
 });

@@ -8,68 +8,24 @@
 // --follow`) unpacks it on the node, and a box made from it runs commands in
 // real gVisor and sees exactly the union of the layers. A malicious archive
 // is refused at upload naming the entry. Ends with a leak census.
-import { execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { execFile } from "node:child_process";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { buildBusyboxLayer, buildImageArchive, LayerStore, writeTar } from "@boxyard/images";
-import { census } from "@boxyard/netns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  BOXYARD_BIN,
-  ensureBuilt,
-  type ServerProcess,
-  startServerProcess,
-} from "../../apps/server/src/testing/server-process.ts";
-import { releaseTestNode } from "./node-cleanup.ts";
+import { expectNodeClean, LAYERS, startTestServer, type TestServer } from "./kit.ts";
 
 const run = promisify(execFile);
-const PREFIX = "byoc";
-const SUBNET = "10.220.0.0/24";
-// Debian layers are shared with the other tests on this machine (an mmdebstrap build takes a minute or more);
-// the imported layer is deterministic, so every run publishes the same digest there.
-const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
+const NODE = { prefix: "byoc", subnet: "10.220.0.0/24" };
 
-let server: ServerProcess;
-let dataDir: string;
-let home: string;
-let token: string;
-
-function cli(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(BOXYARD_BIN, args, {
-      env: {
-        PATH: process.env.PATH,
-        HOME: home,
-        BOXYARD_URL: server.url,
-        BOXYARD_TOKEN: token,
-        BOXYARD_ORG: "acme",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function ok(args: string[]) {
-  const r = await cli(args);
-  expect(r.code, `boxyard ${args.join(" ")}\n${r.stdout}\n${r.stderr}`).toBe(0);
-  return r;
-}
+let t: TestServer;
+const ok = (args: string[]) => t.ok(args);
+const cli = (args: string[]) => t.cli(args);
 
 /** A busybox root filesystem as GNU tar writes it, plus two files the upper layer takes away. */
 async function busyboxLayerTar(): Promise<Buffer> {
-  const store = new LayerStore({ root: join(dataDir, "build-busybox") });
+  const store = new LayerStore({ root: join(t.dataDir, "build-busybox") });
   const root = store.pathOf(await buildBusyboxLayer(store));
   await writeFile(join(root, "etc/remove-me"), "lower\n");
   await mkdir(join(root, "opt/cache"), { recursive: true });
@@ -88,32 +44,17 @@ async function scratchEntries(): Promise<string[]> {
 let scratchBefore: string[] = [];
 
 beforeAll(async () => {
-  await ensureBuilt();
   scratchBefore = await scratchEntries();
-  dataDir = await mkdtemp(join(tmpdir(), "boxyard-e2e-oci-"));
-  home = join(dataDir, "home");
-  await mkdir(home);
-  // The imported layer lands in this server's own layer store (DATA_DIR/node/images), removed with it.
-  server = await startServerProcess({
-    dataDir,
-    env: { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET, BOXYARD_LAYER_DIR: LAYERS },
-  });
-  token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
-  await ok(["orgs", "create", "acme"]);
+  t = await startTestServer({ name: "e2e-oci", node: NODE, cliEnv: { BOXYARD_ORG: "acme" } });
 }, 180_000);
 
 afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await server.exited;
-  }
-  await releaseTestNode({ dataDir, prefix: PREFIX, subnet: SUBNET });
-  await rm(dataDir, { recursive: true, force: true });
+  await t?.release();
 }, 120_000);
 
 describe("a Debian template built by the node", () => {
   it("builds git and python3 into the image, runs them in a box, and rebuilds the same spec as a cache hit", async () => {
-    const tpl = join(home, "py.yaml");
+    const tpl = join(t.home, "py.yaml");
     await writeFile(tpl, "image:\n  base: debian-bookworm\n  packages: [git, python3]\n");
     const first = await ok(["templates", "push", tpl, "--follow"]);
     expect(first.stderr).toMatch(/py@1: ready after [\d.]+s/);
@@ -146,7 +87,7 @@ describe("a box from an imported OCI image", () => {
     ]);
     const built = buildImageArchive({ format: "oci", layers: [await busyboxLayerTar(), upper], gzip: true });
     digest = built.digest;
-    const file = join(home, "image.tar");
+    const file = join(t.home, "image.tar");
     await writeFile(file, built.archive);
     const pushed = await ok(["images", "push", file]);
     expect(pushed.stdout.split("\n")[0]).toBe(digest);
@@ -161,7 +102,7 @@ describe("a box from an imported OCI image", () => {
         ]),
       ],
     });
-    const evilFile = join(home, "evil.tar");
+    const evilFile = join(t.home, "evil.tar");
     await writeFile(evilFile, evil.archive);
     const refused = await cli(["images", "push", evilFile]);
     expect(refused.code).toBe(1);
@@ -169,7 +110,7 @@ describe("a box from an imported OCI image", () => {
   });
 
   it("builds the template's image on the node (push --follow) and runs a box from it in gVisor", async () => {
-    const tpl = join(home, "imported.yaml");
+    const tpl = join(t.home, "imported.yaml");
     await writeFile(tpl, `image:\n  oci: "${digest}"\nresources: { memoryMiB: 256 }\n`);
     const build = await ok(["templates", "push", tpl, "--follow"]);
     expect(build.stdout).toContain("OCI image layout with 2 layer(s)");
@@ -193,26 +134,14 @@ describe("a box from an imported OCI image", () => {
   it("deletes the box and leaves nothing behind on the node", async () => {
     await ok(["rm", "oci", "--wait"]);
     expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toEqual([]);
-    const c = await census(PREFIX);
-    expect(c.netns).toEqual([]);
-    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
-    const mounts = readFileSync("/proc/mounts", "utf8")
-      .split("\n")
-      .filter((l) => l.includes(join(dataDir, "node", "boxes")));
-    expect(mounts).toEqual([]);
-    const { stdout } = await run("runsc", [
-      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
-      "list",
-      "-quiet",
-    ]);
-    expect(stdout.trim()).toBe("");
+    await expectNodeClean({ dataDir: t.dataDir, prefix: NODE.prefix });
     // Nothing half-unpacked is left in the layer store's scratch space.
     // (The cache is the machine's: only what appeared during this file counts.)
     expect((await scratchEntries()).filter((e) => !scratchBefore.includes(e))).toEqual([]);
   });
 
   it("stops cleanly on SIGTERM", async () => {
-    server.child.kill("SIGTERM");
-    expect(await server.exited).toBe(0);
+    t.server.child.kill("SIGTERM");
+    expect(await t.server.exited).toBe(0);
   });
 });

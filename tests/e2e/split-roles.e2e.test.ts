@@ -13,30 +13,21 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { census } from "@boxyard/netns";
 import { createTestDatabase, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  BOXYARD_BIN,
   ensureBuilt,
   REPO_ROOT,
-  runToExit,
   type ServerProcess,
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
+import { cliRunner, expectNodeClean, nodeEnv, runscRoot } from "./kit.ts";
 import { releaseTestNode } from "./node-cleanup.ts";
 
 const run = promisify(execFile);
-const PREFIX = "bysp";
-const SUBNET = "10.218.0.0/24";
-const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
-const NODE_ENV = {
-  BOXYARD_NETWORK_PREFIX: PREFIX,
-  BOXYARD_BOX_SUBNET: SUBNET,
-  BOXYARD_LAYER_DIR: LAYERS,
-  BOXYARD_NODE_NAME: "split-node",
-};
+const NODE = { prefix: "bysp", subnet: "10.218.0.0/24" };
+const NODE_ENV = { ...nodeEnv(NODE), BOXYARD_NODE_NAME: "split-node" };
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let controlDir: string;
@@ -70,20 +61,7 @@ async function startAgent(): Promise<ServerProcess> {
   return p;
 }
 
-function cli(args: string[]) {
-  return runToExit([BOXYARD_BIN, ...args], {
-    PATH: process.env.PATH,
-    HOME: home,
-    BOXYARD_URL: control.url,
-    BOXYARD_TOKEN: token,
-  });
-}
-
-async function ok(args: string[]) {
-  const r = await cli(args);
-  expect(r.code, `boxyard ${args.join(" ")}\n${r.stderr}`).toBe(0);
-  return r;
-}
+const { ok } = cliRunner(() => ({ url: control.url, token, home }));
 
 /** An SSH session that answers every line it reads with `got:LINE`. */
 class EchoSession {
@@ -134,7 +112,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
   for (const p of all) await p.exited;
-  await releaseTestNode({ dataDir: nodeDir, prefix: PREFIX, subnet: SUBNET });
+  await releaseTestNode({ dataDir: nodeDir, prefix: NODE.prefix, subnet: NODE.subnet });
   await rm(join(controlDir, ".."), { recursive: true, force: true });
   await db?.drop();
 }, 120_000);
@@ -235,11 +213,11 @@ describe("control plane, agent and gateway as separate processes", () => {
   }, 120_000);
 
   it("keeps the box and the SSH session through an agent SIGKILL too (D2)", async () => {
-    const runscRoot = `--root=${join(nodeDir, "node", "boxes", "runsc")}`;
-    const before = (await run("runsc", [runscRoot, "list", "-format=json"])).stdout;
+    const root = `--root=${runscRoot(nodeDir)}`;
+    const before = (await run("runsc", [root, "list", "-format=json"])).stdout;
     agent.child.kill("SIGKILL");
     await agent.exited;
-    expect((await run("runsc", [runscRoot, "list", "-format=json"])).stdout).toBe(before);
+    expect((await run("runsc", [root, "list", "-format=json"])).stdout).toBe(before);
     await session.roundTrip("after-agent-kill");
   });
 
@@ -269,10 +247,6 @@ describe("control plane, agent and gateway as separate processes", () => {
   it("deletes the box and leaves nothing behind on the node", async () => {
     session.child.kill("SIGTERM");
     await ok(["rm", "web", "--wait"]);
-    const c = await census(PREFIX);
-    expect(c.netns).toEqual([]);
-    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
-    const runscRoot = `--root=${join(nodeDir, "node", "boxes", "runsc")}`;
-    expect((await run("runsc", [runscRoot, "list", "-quiet"])).stdout.trim()).toBe("");
+    await expectNodeClean({ dataDir: nodeDir, prefix: NODE.prefix });
   }, 60_000);
 });

@@ -4,57 +4,17 @@
 // once under its own name; two claimed boxes differ from each other as much
 // as a fresh box does (hostname, machine-id, nobody's files); the pool
 // refills; emptying it and deleting the boxes leaves nothing on the node.
-import { execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { census } from "@boxyard/netns";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  BOXYARD_BIN,
-  ensureBuilt,
-  type ServerProcess,
-  startServerProcess,
-} from "../../apps/server/src/testing/server-process.ts";
-import { releaseTestNode } from "./node-cleanup.ts";
+import { expectNodeClean, runscRoot, startTestServer, type TestServer } from "./kit.ts";
 
 const run = promisify(execFile);
-const PREFIX = "bywp";
-const SUBNET = "10.221.0.0/24";
-const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
-const SERVER_ENV = { BOXYARD_NETWORK_PREFIX: PREFIX, BOXYARD_BOX_SUBNET: SUBNET, BOXYARD_LAYER_DIR: LAYERS };
+const NODE = { prefix: "bywp", subnet: "10.221.0.0/24" };
 
-let server: ServerProcess;
-let dataDir: string;
-let home: string;
-let token: string;
-
-function cli(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(BOXYARD_BIN, args, {
-      env: { PATH: process.env.PATH, HOME: home, BOXYARD_URL: server.url, BOXYARD_TOKEN: token },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function ok(args: string[]) {
-  const r = await cli(args);
-  expect(r.code, `boxyard ${args.join(" ")}\n${r.stderr}`).toBe(0);
-  return r;
-}
+let t: TestServer;
+const ok = (args: string[]) => t.ok(args);
 
 interface Pool {
   size: number;
@@ -93,22 +53,11 @@ async function look(box: string) {
 }
 
 beforeAll(async () => {
-  await ensureBuilt();
-  dataDir = await mkdtemp(join(tmpdir(), "boxyard-wp-"));
-  home = join(dataDir, "home");
-  await mkdir(home);
-  server = await startServerProcess({ dataDir, env: SERVER_ENV });
-  token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
-  await ok(["orgs", "create", "acme"]);
+  t = await startTestServer({ name: "wp", node: NODE });
 }, 180_000);
 
 afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await server.exited;
-  }
-  await releaseTestNode({ dataDir, prefix: PREFIX, subnet: SUBNET });
-  await rm(dataDir, { recursive: true, force: true });
+  await t?.release();
 }, 120_000);
 
 describe("warm pools on gVisor", () => {
@@ -121,11 +70,7 @@ describe("warm pools on gVisor", () => {
     expect(listed.find((t: { name: string }) => t.name === "busybox").pool).toMatchObject({ ready: 2 });
     expect((await ok(["templates", "ls"])).stdout).toMatch(/busybox.*2\/2 ready/);
     // Both pooled sandboxes run on the node.
-    const { stdout } = await run("runsc", [
-      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
-      "list",
-      "-quiet",
-    ]);
+    const { stdout } = await run("runsc", [`--root=${runscRoot(t.dataDir)}`, "list", "-quiet"]);
     expect(stdout.trim().split("\n")).toHaveLength(2);
   }, 120_000);
 
@@ -138,7 +83,7 @@ describe("warm pools on gVisor", () => {
     const first = await ok(["exec", "one", "--", "hostname"]);
     expect(first.stdout).toBe("one\n");
     console.log(`claimed create + first exec through the CLI: ${Date.now() - started} ms`);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
     expect(metrics).toMatch(/boxyard_pool_claims_total\{template="busybox",result="hit"\} 1/);
     // The claimed box's life starts at the claim.
     const ls = JSON.parse((await ok(["ls", "--json"])).stdout);
@@ -160,7 +105,7 @@ describe("warm pools on gVisor", () => {
     expect(new Set([one.machineId, two.machineId, three.machineId]).size).toBe(3);
     expect(one.files).toBe(three.files);
     expect(two.files).toBe(three.files);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
     expect(metrics).toMatch(/boxyard_pool_claims_total\{template="busybox",result="hit"\} 2/);
   }, 120_000);
 
@@ -171,7 +116,7 @@ describe("warm pools on gVisor", () => {
     expect((await ok(["exec", "four", "--", "hostname"])).stdout).toBe("four\n");
     await poolSettles(2);
     expect(
-      (await fetch(`${server.url}/metrics`).then((r) => r.text())).match(
+      (await fetch(`${t.server.url}/metrics`).then((r) => r.text())).match(
         /boxyard_pool_boxes\{org="acme",template="busybox",state="ready"\} (\d+)/,
       )?.[1],
     ).toBe("2");
@@ -182,20 +127,8 @@ describe("warm pools on gVisor", () => {
     await poolSettles(0);
     for (const b of ["one", "two", "three", "four"]) await ok(["rm", b, "--wait"]);
     expect(JSON.parse((await ok(["ls", "--json"])).stdout)).toEqual([]);
-    const c = await census(PREFIX);
-    expect(c.netns).toEqual([]);
-    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
-    const mounts = readFileSync("/proc/mounts", "utf8")
-      .split("\n")
-      .filter((l) => l.includes(join(dataDir, "node", "boxes")));
-    expect(mounts).toEqual([]);
-    const { stdout } = await run("runsc", [
-      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
-      "list",
-      "-quiet",
-    ]);
-    expect(stdout.trim()).toBe("");
-    server.child.kill("SIGTERM");
-    expect(await server.exited).toBe(0);
+    await expectNodeClean({ dataDir: t.dataDir, prefix: NODE.prefix });
+    t.server.child.kill("SIGTERM");
+    expect(await t.server.exited).toBe(0);
   }, 120_000);
 });

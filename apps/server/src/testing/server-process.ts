@@ -22,9 +22,11 @@ export async function ensureBuilt(): Promise<void> {
   await runToExit(["node", resolve(REPO_ROOT, "scripts/build.mjs")]);
 }
 
-export function runToExit(argv: string[], env: NodeJS.ProcessEnv = process.env) {
+/** Runs a command to its end; `input` is its whole stdin (default: none, an immediate end of file). */
+export function runToExit(argv: string[], env: NodeJS.ProcessEnv = process.env, input?: string) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolveRun) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin.end(input ?? "");
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
