@@ -25,6 +25,9 @@ function actionForDesired(state: string): string {
   );
 }
 
+/** Who admits boxes against quotas besides users: warm pools, and the gateway waking a box on connect. */
+const ADMITTERS = ["pool-manager", "gateway"] as const;
+
 export type Policies = { [K in QueryName]: Policy<QueryArgs<K>> };
 
 export const policies = {
@@ -67,7 +70,7 @@ export const policies = {
   applyAgentReport: systemOnly("agent"),
 
   // gateways
-  upsertGateway: systemOnly("gateway"),
+  upsertGateway: siteAdmin("registering gateways", ["gateway"]),
   getGatewayById: systemOnly("gateway"),
   touchGateway: systemOnly("gateway"),
   currentGateway: open("the SSH gateway's public address and host keys, which every client is told"),
@@ -160,15 +163,15 @@ export const policies = {
   claimPooledBox: inOrg("box", "create", "org_not_found", ([c]) => c.orgId),
 
   // quotas
-  getOrgQuota: inOrg("quota", "read", "org_not_found", ([orgId]) => orgId, ["pool-manager"]),
-  getTeamQuota: via("team", "quota", "read", ([teamId]) => teamId),
+  getOrgQuota: inOrg("quota", "read", "org_not_found", ([orgId]) => orgId, ADMITTERS),
+  getTeamQuota: via("team", "quota", "read", ([teamId]) => teamId, ADMITTERS),
   setOrgQuota: siteAdmin("an org's quota"),
   setTeamQuota: via("team", "quota", "set", ([teamId]) => teamId),
-  getOrgUsage: inOrg("quota", "read", "org_not_found", ([orgId]) => orgId, ["pool-manager"]),
-  getTeamUsage: via("team", "quota", "read", ([teamId]) => teamId),
+  getOrgUsage: inOrg("quota", "read", "org_not_found", ([orgId]) => orgId, ADMITTERS),
+  getTeamUsage: via("team", "quota", "read", ([teamId]) => teamId, ADMITTERS),
   // Admission takes these locks for creates, starts and resumes, which members may all do.
-  lockOrgForAdmission: inOrg("box", "create", "org_not_found", ([orgId]) => orgId, ["pool-manager"]),
-  lockTeamForAdmission: via("team", "box", "create", ([teamId]) => teamId),
+  lockOrgForAdmission: inOrg("box", "create", "org_not_found", ([orgId]) => orgId, ADMITTERS),
+  lockTeamForAdmission: via("team", "box", "create", ([teamId]) => teamId, ADMITTERS),
 
   // browser sessions
   insertSession: self(([s]) => s.userId, "forbidden", ["authenticator"]),

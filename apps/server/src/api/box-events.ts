@@ -1,9 +1,9 @@
 import { boxEvents } from "@boxyard/contract";
-import { getBoxViewById, listBoxEventsAfter, lastBoxEventId } from "@boxyard/db";
 import { authorizeBox } from "./boxes.ts";
 import { boxView } from "./box-view.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 /**
  * GET .../boxes/{box}/events: the current state, then each state change as
@@ -14,9 +14,10 @@ export function registerBoxEventRoutes(r: RouteRegistrar, lc: LifecycleDeps): vo
   const { deps } = r;
   r.add(boxEvents, async (ctx, reply) => {
     const { box } = await authorizeBox(deps, ctx.actor, ctx.params, "read");
+    const store = storeFor(deps, ctx.actor);
     // Read the event position before the snapshot: a change in between is sent twice, never lost.
-    let lastId = await lastBoxEventId(deps.pool, box.id);
-    const current = (await getBoxViewById(deps.pool, box.id)) ?? box;
+    let lastId = await store.lastBoxEventId(box.id);
+    const current = (await store.getBoxViewById(box.id)) ?? box;
     reply.hijack();
     let draining = Promise.resolve();
     const timers: NodeJS.Timeout[] = [];
@@ -33,11 +34,11 @@ export function registerBoxEventRoutes(r: RouteRegistrar, lc: LifecycleDeps): vo
     const drain = () => {
       draining = draining
         .then(async () => {
-          const events = await listBoxEventsAfter(deps.pool, box.id, lastId);
+          const events = await store.listBoxEventsAfter(box.id, lastId);
           for (const e of events) {
             lastId = e.id;
             stream.send(
-              "transition",
+              e.kind === "oom_kill" ? "oom_kill" : "transition",
               {
                 box: box.id,
                 from: e.from_state,

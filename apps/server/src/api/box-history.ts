@@ -1,8 +1,9 @@
 import { boxHistory } from "@boxyard/contract";
-import { type BoxHistoryPosition, type BoxHistoryRow, listBoxHistory } from "@boxyard/db";
+import type { BoxHistoryPosition, BoxHistoryRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { authorizeBox } from "./boxes.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 /**
  * The audit details a box's readers may see. Viewers read a box's history
@@ -80,7 +81,7 @@ export function registerBoxHistoryRoutes(r: RouteRegistrar): void {
       if (!before)
         throw new DomainError("validation_failed", { detail: "query.cursor: not a cursor from this API" });
     }
-    const rows = await listBoxHistory(deps.pool, {
+    const rows = await storeFor(deps, ctx.actor).listBoxHistory({
       boxId: box.id,
       orgId: access.orgId,
       ...(before ? { before } : {}),

@@ -1,4 +1,4 @@
-import { assertOwnsOrPrivileged, authorizeOrg, type OrgAccess } from "@boxyard/authz";
+import { type AuthorizedStore, assertOwnsOrPrivileged, authorizeOrg, type OrgAccess } from "@boxyard/authz";
 import type { Actor } from "@boxyard/auth";
 import {
   createBox,
@@ -10,16 +10,7 @@ import {
   startBox,
   stopBox,
 } from "@boxyard/contract";
-import {
-  type BoxViewRow,
-  getBoxById,
-  getBoxViewById,
-  getLiveBoxByName,
-  getTeamByName,
-  isTeamMember,
-  listBoxesByOrg,
-  setBoxPauseMode,
-} from "@boxyard/db";
+import type { BoxViewRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import {
   type BoxVerb,
@@ -35,10 +26,11 @@ import { auditFor } from "./audit.ts";
 import { resolveOrgTemplate } from "./templates.ts";
 import { admitWithinQuota } from "./quotas.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 /** A live box of an org the actor may act on, or box_not_found. */
-export async function findBox(db: pg.Pool, access: OrgAccess, name: string): Promise<BoxViewRow> {
-  const box = await getLiveBoxByName(db, access.orgId, name);
+export async function findBox(store: AuthorizedStore, access: OrgAccess, name: string): Promise<BoxViewRow> {
+  const box = await store.getLiveBoxByName(access.orgId, name);
   if (!box) throw new DomainError("box_not_found", { detail: name });
   return box;
 }
@@ -51,13 +43,13 @@ export async function authorizeBox(
   action: "start" | "stop" | "pause" | "resume" | "delete" | "exec" | "connect" | "share" | "read",
 ): Promise<{ access: OrgAccess; box: BoxViewRow }> {
   const access = await authorizeOrg(deps.pool, actor, p.org, "box", action);
-  const box = await findBox(deps.pool, access, p.box);
+  const box = await findBox(storeFor(deps, actor), access, p.box);
   if (action !== "read") assertOwnsOrPrivileged(access, actor, box.owner_id, `box.${action}`);
   return { access, box };
 }
 
-async function view(deps: ApiDeps, id: string) {
-  const row = await getBoxViewById(deps.pool, id);
+async function view(store: AuthorizedStore, id: string) {
+  const row = await store.getBoxViewById(id);
   if (!row) throw new DomainError("box_not_found");
   return boxView(row);
 }
@@ -70,10 +62,10 @@ const IDENTITY_WAIT_MS = 5_000;
  * the first command already sees its hostname. Past the deadline the create
  * still succeeds: the node applies it as soon as it can (level-triggered).
  */
-async function awaitIdentity(db: pg.Pool, boxId: string, expected: string): Promise<boolean> {
+async function awaitIdentity(store: AuthorizedStore, boxId: string, expected: string): Promise<boolean> {
   const deadline = Date.now() + IDENTITY_WAIT_MS;
   for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
-    const row = await getBoxById(db, boxId);
+    const row = await store.getBoxById(boxId);
     if (!row || row.deleted_at || row.agent_identity === expected) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, delay));
@@ -94,6 +86,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
 
   r.add(createBox, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
+    const store = storeFor(deps, ctx.actor);
     const template = await resolveOrgTemplate(
       deps.pool,
       access.orgId,
@@ -105,10 +98,10 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
     // A team box counts against the team's quota too; only its members (and org admins) put boxes in it.
     let teamId: string | null = null;
     if (ctx.body.team !== undefined) {
-      const team = await getTeamByName(deps.pool, access.orgId, ctx.body.team);
+      const team = await store.getTeamByName(access.orgId, ctx.body.team);
       if (!team) throw new DomainError("team_not_found", { detail: ctx.body.team });
       const privileged = access.role === "owner" || access.role === "admin";
-      if (!privileged && !(await isTeamMember(deps.pool, team.id, ctx.actor.user.id)))
+      if (!privileged && !(await store.isTeamMember(team.id, ctx.actor.user.id)))
         throw new DomainError("forbidden", {
           detail: `you are not a member of team ${team.name}`,
           audit: { orgId: access.orgId, action: "box.create" },
@@ -129,7 +122,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
         fromPool: true,
       },
       async (tx, c) => {
-        await admitWithinQuota(tx, access.orgId, teamId);
+        await admitWithinQuota(store.on(tx), access.orgId, teamId);
         await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: "box.create",
@@ -161,7 +154,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
             deps.logger.warn({ err, box: box.id }, "could not rename the claimed box at once; its node will");
             return false;
           });
-      if (!applied) applied = await awaitIdentity(deps.pool, box.id, `${box.name} ${box.machine_id}`);
+      if (!applied) applied = await awaitIdentity(store, box.id, `${box.name} ${box.machine_id}`);
       deps.logger.info(
         { box: box.id, name: box.name, identityMs: Date.now() - t0, applied },
         "box claimed from the warm pool",
@@ -169,7 +162,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
     } else if (await hasPool(deps.pool, access.orgId, template.name)) {
       poolClaims.labels(template.name, "miss").inc();
     }
-    return { box: await view(deps, box.id), operation: operationView(operation) };
+    return { box: await view(store, box.id), operation: operationView(operation) };
   });
 
   r.add(listBoxes, async (ctx) => {
@@ -180,7 +173,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
       if (!after)
         throw new DomainError("validation_failed", { detail: "query.cursor: not a cursor from this API" });
     }
-    const rows = await listBoxesByOrg(deps.pool, access.orgId, {
+    const rows = await storeFor(deps, ctx.actor).listBoxesByOrg(access.orgId, {
       actualState: ctx.query.state,
       ownerUsername: ctx.query.owner,
       teamName: ctx.query.team,
@@ -207,14 +200,15 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
   for (const [route, verb] of verbs) {
     r.add(route, async (ctx) => {
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
+      const store = storeFor(deps, ctx.actor);
       const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
         // Starting or resuming takes compute again: admit it against the quota.
         if (!c.noop && (verb === "start" || verb === "resume"))
-          await admitWithinQuota(tx, access.orgId, c.box.team_id);
+          await admitWithinQuota(store.on(tx), access.orgId, c.box.team_id);
         // How to keep a paused box; asking again with --cold demotes a hot-paused one now.
         const mode =
           verb === "pause" ? ((ctx.body as { mode?: "hot" | "cold" } | undefined)?.mode ?? "hot") : undefined;
-        if (mode) await setBoxPauseMode(tx, box.id, mode);
+        if (mode) await store.on(tx).setBoxPauseMode(box.id, mode);
         await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: `box.${verb}`,
@@ -229,7 +223,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
           at: deps.clock.now(),
         });
       });
-      return { box: await view(deps, out.box.id), operation: operationView(out.operation) };
+      return { box: await view(store, out.box.id), operation: operationView(out.operation) };
     });
   }
 }

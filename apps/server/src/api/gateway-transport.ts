@@ -5,7 +5,8 @@
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { recordAudit } from "@boxyard/audit";
-import type { TicketSigner } from "@boxyard/auth";
+import type { Actor, TicketSigner } from "@boxyard/auth";
+import { authorizedStore } from "@boxyard/authz";
 import {
   GATEWAY_TOKEN_HEADER,
   gatewayEvents,
@@ -14,7 +15,7 @@ import {
   gatewayRegister,
   gatewayWake,
 } from "@boxyard/contract";
-import { getBoxById, getGatewayById, getOrgWithRole, inTx, touchGateway, upsertGateway } from "@boxyard/db";
+import { inTx } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { DbGatewayDirectory, type GatewayAuditEvent } from "@boxyard/gateway";
 import { changeBoxDesiredState } from "@boxyard/lifecycle";
@@ -24,6 +25,9 @@ import type { ApiDeps } from "../http/context.ts";
 import { admitWithinQuota } from "./quotas.ts";
 import { resolveOrgTemplate } from "./templates.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+
+/** Gateways, in-process or remote, read and write as this system actor. */
+const GATEWAY: Actor = { kind: "system", name: "gateway" };
 
 function hash(token: string): Buffer {
   return createHash("sha256").update(token).digest();
@@ -39,7 +43,8 @@ export async function wakeForConnect(
   route: { boxId: string; orgId: string; boxName: string },
   userId: string,
 ): Promise<void> {
-  const box = await getBoxById(d.pool, route.boxId);
+  const store = authorizedStore(d.pool, GATEWAY);
+  const box = await store.getBoxById(route.boxId);
   if (!box || box.deleted_at) throw new DomainError("box_not_found");
   let policy: "paused" | "stopped" = "paused";
   try {
@@ -57,7 +62,7 @@ export async function wakeForConnect(
         : `${box.name} is ${box.actual_state}; try again once it is running`,
     });
   await changeBoxDesiredState(d.pool, d.ids, { boxId: route.boxId, verb }, async (tx, c) => {
-    if (!c.noop) await admitWithinQuota(tx, route.orgId, c.box.team_id);
+    if (!c.noop) await admitWithinQuota(store.on(tx), route.orgId, c.box.team_id);
     await recordAudit(tx, {
       orgId: route.orgId,
       actor: { kind: "system", name: "gateway" },
@@ -91,6 +96,7 @@ export function registerGatewayTransportRoutes(
 ): void {
   const { deps } = r;
   const directory = new DbGatewayDirectory(deps.pool);
+  const gateway = authorizedStore(deps.pool, GATEWAY);
 
   /** The gateway the token belongs to; anything else is the same 401, so ids are not probed. */
   async function authorizeGateway(
@@ -99,13 +105,13 @@ export function registerGatewayTransportRoutes(
     d: ApiDeps,
   ): Promise<void> {
     const given = headers[GATEWAY_TOKEN_HEADER];
-    const gw = typeof given === "string" ? await getGatewayById(d.pool, id) : null;
+    const gw = typeof given === "string" ? await authorizedStore(d.pool, GATEWAY).getGatewayById(id) : null;
     const ok = typeof given === "string" && gw !== null && timingSafeEqual(hash(given), gw.token_hash);
     if (!ok)
       throw new DomainError("unauthorized", {
         detail: `send the gateway's token in ${GATEWAY_TOKEN_HEADER}`,
       });
-    await touchGateway(d.pool, id);
+    await authorizedStore(d.pool, GATEWAY).touchGateway(id);
   }
 
   r.add(gatewayRegister, async (ctx) => {
@@ -113,7 +119,7 @@ export function registerGatewayTransportRoutes(
       throw new DomainError("forbidden", { detail: "registering gateways needs a site admin" });
     // A new token on every registration: a restarted gateway registers again and the old token stops working.
     const gatewayToken = `byg_${randomBytes(32).toString("base64url")}`;
-    const gw = await upsertGateway(deps.pool, {
+    const gw = await authorizedStore(deps.pool, ctx.actor).upsertGateway({
       id: deps.ids.newId("gw"),
       name: ctx.body.name,
       httpUrl: ctx.body.httpUrl.replace(/\/+$/, ""),
@@ -144,8 +150,8 @@ export function registerGatewayTransportRoutes(
 
   r.add(gatewayWake, async (ctx) => {
     await authorizeGateway(ctx.params.gateway, ctx.headers, deps);
-    const box = await getBoxById(deps.pool, ctx.body.boxId);
-    const org = box && !box.deleted_at ? await getOrgWithRole(deps.pool, box.org_id, ctx.body.userId) : null;
+    const box = await gateway.getBoxById(ctx.body.boxId);
+    const org = box && !box.deleted_at ? await gateway.getOrgWithRole(box.org_id, ctx.body.userId) : null;
     // The user must still be allowed on this very box.
     const route =
       box && org ? await directory.boxForUser(ctx.body.userId, { box: box.name, org: org.name }) : null;

@@ -12,12 +12,13 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { authorizeOrg } from "@boxyard/authz";
 import { agentImageArchive, listImages, type OciImage, uploadImage } from "@boxyard/contract";
-import { inTx, insertOciImage, listOciImages, type OciImageRow } from "@boxyard/db";
+import { inTx, type OciImageRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { checkImageArchive, ImageError } from "@boxyard/images";
 import type { FastifyInstance } from "fastify";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 export interface ImageStoreOptions {
   dataDir: string;
@@ -146,7 +147,7 @@ export function registerImageRoutes(
       await rename(`${sidecar}.tmp`, sidecar);
       await rename(tmp, final);
       const row = await inTx(deps.pool, async (tx) => {
-        const row = await insertOciImage(tx, {
+        const row = await storeFor(deps, ctx.actor).on(tx).insertOciImage({
           orgId: access.orgId,
           digest,
           sizeBytes: size,
@@ -173,7 +174,7 @@ export function registerImageRoutes(
 
   r.add(listImages, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    return { items: (await listOciImages(deps.pool, access.orgId)).map(view) };
+    return { items: (await storeFor(deps, ctx.actor).listOciImages(access.orgId)).map(view) };
   });
 
   r.add(agentImageArchive, async (ctx, reply) => {

@@ -1,15 +1,15 @@
 import { listNodes } from "@boxyard/contract";
-import { listNodesWithAllocation } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { type NodeSnapshot, toNodeSnapshot } from "@boxyard/lifecycle";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 export function registerNodeRoutes(r: RouteRegistrar, opts: { heartbeatTimeoutMs: number }): void {
   const { deps } = r;
   r.add(listNodes, async (ctx) => {
     if (!ctx.actor.user.site_admin)
       throw new DomainError("forbidden", { detail: "nodes are visible to site admins" });
-    const rows = await listNodesWithAllocation(deps.pool);
+    const rows = await storeFor(deps, ctx.actor).listNodesWithAllocation();
     return {
       items: rows.map((n) => ({
         ...pick(toNodeSnapshot(n, opts.heartbeatTimeoutMs)),

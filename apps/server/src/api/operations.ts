@@ -1,23 +1,23 @@
-import { authorizeOrg } from "@boxyard/authz";
 import { getOperation } from "@boxyard/contract";
-import { getBoxViewById, getOperationById } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { operationView } from "./box-view.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 export function registerOperationRoutes(r: RouteRegistrar): void {
   const { deps } = r;
   r.add(getOperation, async (ctx) => {
-    const op = await getOperationById(deps.pool, ctx.params.id);
-    const box = op ? await getBoxViewById(deps.pool, op.box_id) : null;
-    if (!op || !box) throw new DomainError("operation_not_found", { detail: ctx.params.id });
-    // Only someone who may read the box sees its operations; anyone else gets the same 404.
+    const store = storeFor(deps, ctx.actor);
+    // Only someone who may read the box sees its operations (the store checks box.read in the
+    // operation's org); anyone else, including a role without box.read, gets the same 404.
     try {
-      await authorizeOrg(deps.pool, ctx.actor, box.org_name, "box", "read");
+      const op = await store.getOperationById(ctx.params.id);
+      const box = op ? await store.getBoxViewById(op.box_id) : null;
+      if (!op || !box) throw new DomainError("operation_not_found", { detail: ctx.params.id });
+      return operationView(op);
     } catch (err) {
       if (err instanceof DomainError) throw new DomainError("operation_not_found", { detail: ctx.params.id });
       throw err;
     }
-    return operationView(op);
   });
 }

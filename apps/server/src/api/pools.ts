@@ -4,10 +4,11 @@
 
 import { authorizeOrg } from "@boxyard/authz";
 import { getTemplatePool, setTemplatePool } from "@boxyard/contract";
-import { getPoolStatus, inTx, type PoolStatusRow, upsertPool } from "@boxyard/db";
+import { inTx, type PoolStatusRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 import { resolveOrgTemplate } from "./templates.ts";
 
 export function poolView(p: PoolStatusRow) {
@@ -45,12 +46,14 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
     // The template must exist (the org's own or a built-in one).
     await resolveOrgTemplate(deps.pool, access.orgId, ctx.params.name);
     await inTx(deps.pool, async (tx) => {
-      const p = await upsertPool(tx, {
-        id: deps.ids.newId("pool"),
-        orgId: access.orgId,
-        template: ctx.params.name,
-        size: ctx.body.size,
-      });
+      const p = await storeFor(deps, ctx.actor)
+        .on(tx)
+        .upsertPool({
+          id: deps.ids.newId("pool"),
+          orgId: access.orgId,
+          template: ctx.params.name,
+          size: ctx.body.size,
+        });
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "template.pool.set",
@@ -60,7 +63,7 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
         at: deps.clock.now(),
       });
     });
-    const row = await getPoolStatus(deps.pool, access.orgId, ctx.params.name);
+    const row = await storeFor(deps, ctx.actor).getPoolStatus(access.orgId, ctx.params.name);
     if (!row) throw new DomainError("template_not_found", { detail: ctx.params.name });
     return poolView(row);
   });
@@ -68,7 +71,7 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
   r.add(getTemplatePool, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
     await resolveOrgTemplate(deps.pool, access.orgId, ctx.params.name);
-    const row = await getPoolStatus(deps.pool, access.orgId, ctx.params.name);
+    const row = await storeFor(deps, ctx.actor).getPoolStatus(access.orgId, ctx.params.name);
     return row ? poolView(row) : emptyPool(ctx.params.name);
   });
 }

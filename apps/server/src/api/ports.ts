@@ -1,8 +1,9 @@
 import { listBoxPorts, setBoxPort } from "@boxyard/contract";
-import { type BoxPortRow, deleteBoxPort, inTx, listBoxPorts as listPorts, upsertBoxPort } from "@boxyard/db";
+import { type BoxPortRow, inTx } from "@boxyard/db";
 import { auditFor } from "./audit.ts";
 import { authorizeBox } from "./boxes.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 function portView(
   org: string,
@@ -22,7 +23,11 @@ export function registerPortRoutes(r: RouteRegistrar): void {
 
   r.add(listBoxPorts, async (ctx) => {
     const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, "read");
-    return { items: (await listPorts(deps.pool, box.id)).map((p) => portView(access.orgName, box.name, p)) };
+    return {
+      items: (await storeFor(deps, ctx.actor).listBoxPorts(box.id)).map((p) =>
+        portView(access.orgName, box.name, p),
+      ),
+    };
   });
 
   r.add(setBoxPort, async (ctx) => {
@@ -30,8 +35,9 @@ export function registerPortRoutes(r: RouteRegistrar): void {
     const { port } = ctx.params;
     const label = ctx.body.label ?? "";
     await inTx(deps.pool, async (tx) => {
-      if (ctx.body.visibility === "private") await deleteBoxPort(tx, box.id, port);
-      else await upsertBoxPort(tx, { boxId: box.id, port, visibility: ctx.body.visibility, label });
+      const store = storeFor(deps, ctx.actor).on(tx);
+      if (ctx.body.visibility === "private") await store.deleteBoxPort(box.id, port);
+      else await store.upsertBoxPort({ boxId: box.id, port, visibility: ctx.body.visibility, label });
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "box.port.share",

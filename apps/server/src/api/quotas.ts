@@ -1,22 +1,10 @@
-import { authorizeOrg } from "@boxyard/authz";
+import { type AuthorizedStore, authorizeOrg } from "@boxyard/authz";
 import { getQuota, setQuota } from "@boxyard/contract";
-import {
-  getOrgQuota,
-  getOrgUsage,
-  getTeamQuota,
-  getTeamUsage,
-  inTx,
-  lockOrgForAdmission,
-  lockTeamForAdmission,
-  NO_LIMITS,
-  type Queryable,
-  type QuotaLimits,
-  type QuotaUsage,
-  setOrgQuota,
-} from "@boxyard/db";
+import { inTx, NO_LIMITS, type QuotaLimits, type QuotaUsage } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 const CHECKS: Array<[keyof QuotaLimits, keyof QuotaUsage, string]> = [
   ["maxBoxes", "boxes", "boxes"],
@@ -32,13 +20,18 @@ const CHECKS: Array<[keyof QuotaLimits, keyof QuotaUsage, string]> = [
  * box, after the change. It locks the org so admissions in one org happen one
  * at a time, then checks what the org's boxes hold now, this change included.
  * Over a limit, the whole transaction rolls back with 429 quota_exceeded.
+ * `tx` is the store bound to that transaction, as whoever is admitting.
  */
-export async function admitWithinQuota(tx: Queryable, orgId: string, teamId?: string | null): Promise<void> {
-  await lockOrgForAdmission(tx, orgId);
-  await check(await getOrgQuota(tx, orgId), () => getOrgUsage(tx, orgId), "the organisation's");
+export async function admitWithinQuota(
+  tx: AuthorizedStore,
+  orgId: string,
+  teamId?: string | null,
+): Promise<void> {
+  await tx.lockOrgForAdmission(orgId);
+  await check(await tx.getOrgQuota(orgId), () => tx.getOrgUsage(orgId), "the organisation's");
   if (teamId) {
-    await lockTeamForAdmission(tx, teamId);
-    await check(await getTeamQuota(tx, teamId), () => getTeamUsage(tx, teamId), "the team's");
+    await tx.lockTeamForAdmission(teamId);
+    await check(await tx.getTeamQuota(teamId), () => tx.getTeamUsage(teamId), "the team's");
   }
 }
 
@@ -62,9 +55,10 @@ export function registerQuotaRoutes(r: RouteRegistrar): void {
 
   r.add(getQuota, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "read");
+    const store = storeFor(deps, ctx.actor);
     return {
-      limits: await getOrgQuota(deps.pool, access.orgId),
-      usage: await getOrgUsage(deps.pool, access.orgId),
+      limits: await store.getOrgQuota(access.orgId),
+      usage: await store.getOrgUsage(access.orgId),
     };
   });
 
@@ -79,7 +73,7 @@ export function registerQuotaRoutes(r: RouteRegistrar): void {
     }
     const limits: QuotaLimits = { ...NO_LIMITS, ...ctx.body };
     await inTx(deps.pool, async (tx) => {
-      await setOrgQuota(tx, access.orgId, limits);
+      await storeFor(deps, ctx.actor).on(tx).setOrgQuota(access.orgId, limits);
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "quota.set",
@@ -89,6 +83,6 @@ export function registerQuotaRoutes(r: RouteRegistrar): void {
         at: deps.clock.now(),
       });
     });
-    return { limits, usage: await getOrgUsage(deps.pool, access.orgId) };
+    return { limits, usage: await storeFor(deps, ctx.actor).getOrgUsage(access.orgId) };
   });
 }

@@ -1,9 +1,10 @@
 import { addMySshKey, deleteMySshKey, listMySshKeys } from "@boxyard/contract";
-import { deleteSshKey, inTx, insertSshKey, listSshKeysByUser, type SshKeyRow } from "@boxyard/db";
+import { inTx, type SshKeyRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { normalizePublicKey, SshKeyError } from "@boxyard/gateway";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 import { isUniqueViolation } from "./users.ts";
 
 function sshKeyView(k: SshKeyRow) {
@@ -31,14 +32,16 @@ export function registerSshKeyRoutes(r: RouteRegistrar): void {
     }
     try {
       const row = await inTx(deps.pool, async (tx) => {
-        const k = await insertSshKey(tx, {
-          id: deps.ids.newId("key"),
-          userId: ctx.actor.user.id,
-          name: ctx.body.name,
-          type: key.type,
-          publicKey: key.publicKey,
-          fingerprint: key.fingerprint,
-        });
+        const k = await storeFor(deps, ctx.actor)
+          .on(tx)
+          .insertSshKey({
+            id: deps.ids.newId("key"),
+            userId: ctx.actor.user.id,
+            name: ctx.body.name,
+            type: key.type,
+            publicKey: key.publicKey,
+            fingerprint: key.fingerprint,
+          });
         await auditFor(tx, ctx, {
           orgId: null,
           action: "ssh_key.add",
@@ -59,12 +62,12 @@ export function registerSshKeyRoutes(r: RouteRegistrar): void {
   });
 
   r.add(listMySshKeys, async (ctx) => ({
-    items: (await listSshKeysByUser(deps.pool, ctx.actor.user.id)).map(sshKeyView),
+    items: (await storeFor(deps, ctx.actor).listSshKeysByUser(ctx.actor.user.id)).map(sshKeyView),
   }));
 
   r.add(deleteMySshKey, async (ctx) => {
     await inTx(deps.pool, async (tx) => {
-      if (!(await deleteSshKey(tx, ctx.actor.user.id, ctx.params.keyId)))
+      if (!(await storeFor(deps, ctx.actor).on(tx).deleteSshKey(ctx.actor.user.id, ctx.params.keyId)))
         throw new DomainError("ssh_key_not_found");
       await auditFor(tx, ctx, {
         orgId: null,

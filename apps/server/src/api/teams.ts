@@ -1,4 +1,4 @@
-import { authorizeOrg, type OrgAccess } from "@boxyard/authz";
+import { type AuthorizedStore, authorizeOrg, type OrgAccess } from "@boxyard/authz";
 import {
   createTeam,
   getTeamQuota,
@@ -8,37 +8,27 @@ import {
   setTeamMember,
   setTeamQuota,
 } from "@boxyard/contract";
-import {
-  addTeamMember,
-  getLiveUserByUsername,
-  getTeamByName,
-  getTeamQuota as readTeamQuota,
-  getTeamUsage,
-  inTx,
-  insertTeam,
-  listTeamMembers as readTeamMembers,
-  listTeams as readTeams,
-  NO_LIMITS,
-  type QuotaLimits,
-  type Queryable,
-  removeTeamMember as dropTeamMember,
-  setTeamQuota as writeTeamQuota,
-  type TeamRow,
-} from "@boxyard/db";
+import { inTx, NO_LIMITS, type QuotaLimits, type Queryable, type TeamRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 import { isUniqueViolation } from "./users.ts";
 
-async function findTeam(db: Queryable, access: OrgAccess, name: string): Promise<TeamRow> {
-  const team = await getTeamByName(db, access.orgId, name);
+async function findTeam(store: AuthorizedStore, access: OrgAccess, name: string): Promise<TeamRow> {
+  const team = await store.getTeamByName(access.orgId, name);
   if (!team) throw new DomainError("team_not_found", { detail: name });
   return team;
 }
 
 /** The user must be a member of the org before joining one of its teams. */
-async function orgMember(db: Queryable, orgId: string, username: string): Promise<{ id: string }> {
-  const user = await getLiveUserByUsername(db, username);
+async function orgMember(
+  store: AuthorizedStore,
+  db: Queryable,
+  orgId: string,
+  username: string,
+): Promise<{ id: string }> {
+  const user = await store.getLiveUserByUsername(username);
   const { rows } = user
     ? await db.query(`SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $2`, [orgId, user.id])
     : { rows: [] };
@@ -56,11 +46,13 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
     try {
       const team = await inTx(deps.pool, async (tx) => {
-        const t = await insertTeam(tx, {
-          id: deps.ids.newId("team"),
-          orgId: access.orgId,
-          name: ctx.body.name,
-        });
+        const t = await storeFor(deps, ctx.actor)
+          .on(tx)
+          .insertTeam({
+            id: deps.ids.newId("team"),
+            orgId: access.orgId,
+            name: ctx.body.name,
+          });
         await auditFor(tx, ctx, {
           orgId: access.orgId,
           action: "team.create",
@@ -80,7 +72,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
   r.add(listTeams, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "read");
     return {
-      items: (await readTeams(deps.pool, access.orgId)).map((t) => ({
+      items: (await storeFor(deps, ctx.actor).listTeams(access.orgId)).map((t) => ({
         id: t.id,
         name: t.name,
         members: t.members,
@@ -92,9 +84,10 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(listTeamMembers, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "read");
-    const team = await findTeam(deps.pool, access, ctx.params.team);
+    const store = storeFor(deps, ctx.actor);
+    const team = await findTeam(store, access, ctx.params.team);
     return {
-      items: (await readTeamMembers(deps.pool, team.id)).map((m) => ({
+      items: (await store.listTeamMembers(team.id)).map((m) => ({
         username: m.username,
         addedAt: m.created_at.toISOString(),
       })),
@@ -103,10 +96,11 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(setTeamMember, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
-    const team = await findTeam(deps.pool, access, ctx.params.team);
+    const store = storeFor(deps, ctx.actor);
+    const team = await findTeam(store, access, ctx.params.team);
     await inTx(deps.pool, async (tx) => {
-      const user = await orgMember(tx, access.orgId, ctx.params.username);
-      await addTeamMember(tx, team.id, user.id);
+      const user = await orgMember(store.on(tx), tx, access.orgId, ctx.params.username);
+      await store.on(tx).addTeamMember(team.id, user.id);
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "team.member.add",
@@ -121,10 +115,11 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(removeTeamMember, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
-    const team = await findTeam(deps.pool, access, ctx.params.team);
+    const store = storeFor(deps, ctx.actor);
+    const team = await findTeam(store, access, ctx.params.team);
     await inTx(deps.pool, async (tx) => {
-      const user = await getLiveUserByUsername(tx, ctx.params.username);
-      if (!user || !(await dropTeamMember(tx, team.id, user.id)))
+      const user = await store.on(tx).getLiveUserByUsername(ctx.params.username);
+      if (!user || !(await store.on(tx).removeTeamMember(team.id, user.id)))
         throw new DomainError("user_not_found", {
           detail: `${ctx.params.username} is not on team ${team.name}`,
         });
@@ -142,17 +137,19 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(getTeamQuota, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "read");
-    const team = await findTeam(deps.pool, access, ctx.params.team);
-    return { limits: await readTeamQuota(deps.pool, team.id), usage: await getTeamUsage(deps.pool, team.id) };
+    const store = storeFor(deps, ctx.actor);
+    const team = await findTeam(store, access, ctx.params.team);
+    return { limits: await store.getTeamQuota(team.id), usage: await store.getTeamUsage(team.id) };
   });
 
   r.add(setTeamQuota, async (ctx) => {
     // Org owners and admins divide their org's quota among its teams.
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "set");
-    const team = await findTeam(deps.pool, access, ctx.params.team);
+    const store = storeFor(deps, ctx.actor);
+    const team = await findTeam(store, access, ctx.params.team);
     const limits: QuotaLimits = { ...NO_LIMITS, ...ctx.body };
     await inTx(deps.pool, async (tx) => {
-      await writeTeamQuota(tx, team.id, limits);
+      await store.on(tx).setTeamQuota(team.id, limits);
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "team.quota.set",
@@ -162,6 +159,6 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
         at: deps.clock.now(),
       });
     });
-    return { limits, usage: await getTeamUsage(deps.pool, team.id) };
+    return { limits, usage: await store.getTeamUsage(team.id) };
   });
 }

@@ -1,8 +1,8 @@
 import { authorizeOrg } from "@boxyard/authz";
 import { getUsage } from "@boxyard/contract";
-import { orgBoxUsage } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 export interface Prices {
   cpuHour: number;
@@ -51,7 +51,7 @@ export function registerUsageRoutes(r: RouteRegistrar, prices: Prices): void {
       throw new DomainError("validation_failed", { detail: "query.from must be before query.to" });
     const total = zero();
     const teams = new Map<string | null, Metered>();
-    const boxes = (await orgBoxUsage(deps.pool, access.orgId, from, to)).map((b) => {
+    const boxes = (await storeFor(deps, ctx.actor).orgBoxUsage(access.orgId, from, to)).map((b) => {
       const computeHours = b.compute_seconds / 3600;
       const m: Metered = {
         computeHours,

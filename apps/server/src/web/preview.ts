@@ -12,8 +12,8 @@ import {
   readCookie,
   SESSION_COOKIE,
 } from "@boxyard/auth";
-import { authorizeOrg } from "@boxyard/authz";
-import { findSharedPort, getBoxViewById } from "@boxyard/db";
+import { authorizedStore, authorizeOrg } from "@boxyard/authz";
+import type { BoxViewRow } from "@boxyard/db";
 import { DomainError, isDomainError } from "@boxyard/errors";
 import { type BoxConnector, type BoxRoute, splice } from "@boxyard/gateway";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -82,17 +82,20 @@ export async function previewRoute(
   headers: IncomingHttpHeaders,
   p: { org: string; box: string; port: number },
 ): Promise<BoxRoute> {
-  const shared = await findSharedPort(deps.pool, p.org, p.box, p.port);
-  let row: Awaited<ReturnType<typeof getBoxViewById>>;
+  // The preview proxy looks shared ports up as the gateway: a public port has no viewer to act as.
+  const gateway = authorizedStore(deps.pool, { kind: "system", name: "gateway" });
+  const shared = await gateway.findSharedPort(p.org, p.box, p.port);
+  let row: BoxViewRow | null;
   let orgId: string;
   if (shared?.visibility === "public") {
-    row = await getBoxViewById(deps.pool, shared.box_id);
+    row = await gateway.getBoxViewById(shared.box_id);
     orgId = shared.org_id;
   } else {
     const actor = await actorFrom(deps, headers);
     if (shared?.visibility === "org") {
+      // Any member of the org (org.read, auditors too) may open a port shared with the org.
       const access = await authorizeOrg(deps.pool, actor, p.org, "org", "read");
-      row = await findBox(deps.pool, access, p.box);
+      row = await findBox(gateway, access, p.box);
       orgId = access.orgId;
     } else {
       const a = await authorizeBox(deps, actor, p, "connect");
