@@ -18,7 +18,7 @@
 // BENCH_N sets the samples per benchmark (default 20); BENCH_ONLY (comma list
 // of names, e.g. create-to-ready,create-pool) runs only those.
 
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +27,7 @@ import { buildBusyboxLayer, LayerStore } from "@boxyard/images";
 import { NodeNetwork } from "@boxyard/netns";
 import pg from "pg";
 import { ensureBuilt, REPO_ROOT, startServerProcess } from "../apps/server/src/testing/server-process.ts";
+import { progress, RawFloor, type Stats, stats, timed } from "./cases/common.ts";
 import { runExtraCases } from "./cases/index.ts";
 
 const run = promisify(execFile);
@@ -35,121 +36,10 @@ const ONLY = process.env.BENCH_ONLY?.split(",").map((x) => x.trim());
 const wanted = (name: string) => !ONLY || ONLY.includes(name);
 const POOL_SIZE = 2;
 const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
-const PREFIX = "bybn";
-const SUBNET = "10.219.0.0/24";
-
-interface Stats {
-  n: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  mean: number;
-}
-
-function stats(ms: number[]): Stats {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-  return {
-    n: s.length,
-    p50: at(0.5),
-    p90: at(0.9),
-    p99: at(0.99),
-    mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length),
-  };
-}
-
-function progress(msg: string): void {
-  process.stderr.write(`bench: ${msg}\n`);
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const out = await fn();
-  return [performance.now() - t0, out];
-}
-
-// ---- the raw floor: runsc by hand ---------------------------------------
-
-class RawSandboxes {
-  readonly root: string;
-  constructor(
-    private readonly dir: string,
-    private readonly rootfs: string,
-  ) {
-    this.root = join(dir, "runsc");
-  }
-
-  private runsc(args: string[]) {
-    return run("runsc", [`--root=${this.root}`, "--platform=systrap", "--network=none", ...args], {
-      maxBuffer: 1 << 20,
-    });
-  }
-
-  async bundle(id: string): Promise<string> {
-    const b = join(this.dir, id);
-    await mkdir(b, { recursive: true });
-    await writeFile(
-      join(b, "config.json"),
-      JSON.stringify({
-        ociVersion: "1.0.0",
-        process: {
-          user: { uid: 0, gid: 0 },
-          args: ["/bin/sleep", "100000"],
-          env: ["PATH=/bin:/usr/bin"],
-          cwd: "/",
-        },
-        root: { path: this.rootfs, readonly: true },
-        hostname: id,
-        mounts: [
-          { destination: "/proc", type: "proc", source: "proc" },
-          { destination: "/tmp", type: "tmpfs", source: "tmpfs" },
-        ],
-        linux: { namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }] },
-      }),
-    );
-    return b;
-  }
-
-  /** `runsc run --detach`: the sandbox keeps the stdio it was given, so it gets none of ours to hold open. */
-  async start(id: string): Promise<void> {
-    const bundle = await this.bundle(id);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(
-        "runsc",
-        [
-          `--root=${this.root}`,
-          "--platform=systrap",
-          "--network=none",
-          "run",
-          "--detach",
-          `--bundle=${bundle}`,
-          id,
-        ],
-        { stdio: "ignore" },
-      );
-      child.on("error", reject);
-      child.on("exit", resolve);
-    });
-    if (code !== 0) throw new Error(`runsc run ${id} exited with ${code}`);
-  }
-
-  async exec(id: string): Promise<string> {
-    return (await this.runsc(["exec", id, "/bin/echo", "ready"])).stdout;
-  }
-
-  pause(id: string) {
-    return this.runsc(["pause", id]);
-  }
-
-  resume(id: string) {
-    return this.runsc(["resume", id]);
-  }
-
-  async destroy(id: string): Promise<void> {
-    await this.runsc(["delete", "--force", id]).catch(() => {});
-    await rm(join(this.dir, id), { recursive: true, force: true });
-  }
-}
+// Each run has its own node network (bridge, netns, nft tables) so that two runs on one machine never share one.
+const RUN_ID = Math.random().toString(36).slice(2, 6).padEnd(4, "0");
+const PREFIX = `bn${RUN_ID}`;
+const SUBNET = `10.219.${Math.floor(Math.random() * 256)}.0/24`;
 
 // ---- Boxyard through its API ------------------------------------------------
 
@@ -224,7 +114,7 @@ async function main(): Promise<void> {
   let api: Api | undefined;
   const notes: string[] = [];
   const store = new LayerStore({ root: LAYERS });
-  const raw = new RawSandboxes(join(work, "raw"), store.pathOf(await buildBusyboxLayer(store)));
+  const raw = new RawFloor(join(work, "raw"), store.pathOf(await buildBusyboxLayer(store)));
   try {
     progress("starting the server (gVisor runtime)");
     server = await startServerProcess({
@@ -425,8 +315,7 @@ async function main(): Promise<void> {
       server.child.kill("SIGTERM");
       await server.exited;
     }
-    for (const id of ["warm", "rf", ...Array.from({ length: N }, (_, i) => [`f${i}`, `g${i}`]).flat()])
-      await raw.destroy(id);
+    await raw.destroyAll();
     const net = await NodeNetwork.open({ stateDir: join(work, "net"), prefix: PREFIX, subnet: SUBNET }).catch(
       () => undefined,
     );

@@ -193,6 +193,14 @@ export class RawFloor {
     return (await this.runsc(["exec", id, "/bin/echo", "ready"])).stdout;
   }
 
+  pause(id: string) {
+    return this.runsc(["pause", id]);
+  }
+
+  resume(id: string) {
+    return this.runsc(["resume", id]);
+  }
+
   /** `runsc checkpoint`; the sandbox then exits: wait for that and release its entry, as the runtime does. */
   async checkpoint(id: string, imagePath: string): Promise<void> {
     await rm(imagePath, { recursive: true, force: true });
