@@ -20,7 +20,7 @@ import type {
 import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
 import { type Failpoints, failpoints as globalFailpoints, isCrash } from "@boxyard/lifecycle/failpoints";
 import type { Clock } from "@boxyard/platform";
-import type { BoxObservation, Runtime } from "@boxyard/runtime";
+import type { BoxObservation, OomKill, Runtime } from "@boxyard/runtime";
 import type { Logger } from "pino";
 import { classify, type StepFailure } from "./box-failures.ts";
 import { BuildRunner } from "./build-runner.ts";
@@ -58,6 +58,11 @@ export interface NodeAgentOptions {
    * Resume then restores it. Undefined or 0: boxes stay hot-paused.
    */
   coldPauseAfterMs?: number;
+  /**
+   * When the runtime refuses a cold pause (the box is left as it was), the
+   * first wait before trying again; it doubles up to 10 minutes.
+   */
+  coldPauseRetryMs?: number;
 }
 
 interface Reported {
@@ -92,6 +97,8 @@ export class NodeAgent {
   private readonly identityFailures = new Map<string, number>();
   /** Boxes whose demotion failed once: left hot-paused rather than tried again. */
   private readonly coldPauseFailed = new Set<string>();
+  /** Boxes whose demotion the runtime refused (the box unchanged): when to try again. */
+  private readonly coldPauseRefused = new Map<string, { attempts: number; at: number; reason: string }>();
   private seq: number;
   private running = false;
   private crashed = false;
@@ -384,7 +391,7 @@ export class NodeAgent {
           // The sandbox died on its own: show it; a new generation (start) retries.
           this.crashSeen.set(boxId, g);
           await this.report(want, "failed", obs?.reason ?? "the sandbox failed", {
-            code: "sandbox_failed",
+            code: obs?.oomKilled ? "oom_killed" : "sandbox_failed",
             message: obs?.reason ?? "the sandbox failed",
             permanent: true,
             attempts: 1,
@@ -402,7 +409,8 @@ export class NodeAgent {
           continue;
         }
         this.failures.delete(boxId);
-        await this.report(want, have, obs?.reason, undefined, obs?.address, identityOf(obs));
+        const deferred = have === "paused" ? this.coldPauseRefused.get(boxId)?.reason : undefined;
+        await this.report(want, have, obs?.reason ?? deferred, undefined, obs?.address, identityOf(obs), obs);
         if (want.phase === "absent") this.forget(boxId);
         return;
       }
@@ -430,7 +438,15 @@ export class NodeAgent {
       }
       // Progress is reported after every step, so the control plane shows the transient state.
       const after = stepped ?? (await this.o.runtime.inspect(boxId));
-      await this.report(want, after?.phase ?? "absent", after?.reason, undefined, after?.address);
+      await this.report(
+        want,
+        after?.phase ?? "absent",
+        after?.reason,
+        undefined,
+        after?.address,
+        undefined,
+        after,
+      );
       carried = after;
     }
     if (this.running) this.again.add(boxId);
@@ -450,14 +466,19 @@ export class NodeAgent {
       (!after && !want.coldPause) ||
       this.coldPauseFailed.has(boxId)
     ) {
-      if (have !== "paused") this.pausedSince.delete(boxId);
+      if (have !== "paused") {
+        this.pausedSince.delete(boxId);
+        this.coldPauseRefused.delete(boxId);
+      }
       return false;
     }
     const now = this.o.clock.now().getTime();
     const since = this.pausedSince.get(boxId) ?? now;
     this.pausedSince.set(boxId, since);
-    if (now - since < after) {
-      this.retryLater(boxId, since + after);
+    const refused = this.coldPauseRefused.get(boxId);
+    const due = Math.max(since + after, refused?.at ?? 0);
+    if (now < due) {
+      this.retryLater(boxId, due);
       return false;
     }
     try {
@@ -465,12 +486,24 @@ export class NodeAgent {
       await this.o.runtime.checkpoint(boxId);
       this.o.logger.info({ boxId, ms: Date.now() - started }, "hot pause demoted to cold pause");
     } catch (err) {
+      if (isCrash(err)) throw err;
+      if ((err as { code?: unknown }).code === "checkpoint_refused") {
+        // The runtime left the box hot-paused with everything in it: try again later.
+        const attempts = (refused?.attempts ?? 0) + 1;
+        const wait = Math.min(600_000, (this.o.coldPauseRetryMs ?? 30_000) * 2 ** (attempts - 1));
+        const reason = `cold pause deferred: ${(err as Error).message}; the node tries again in ${Math.round(wait / 1000)} s`;
+        this.coldPauseRefused.set(boxId, { attempts, at: now + wait, reason });
+        this.retryLater(boxId, now + wait);
+        this.o.logger.warn({ err, boxId, attempts }, "cold pause refused; the box stays hot-paused");
+        return false;
+      }
       // A failed checkpoint may have ended the sandbox (see docs/runtime-notes.md);
       // the normal steps take it from whatever state it is in now.
       this.coldPauseFailed.add(boxId);
       this.o.logger.warn({ err, boxId }, "cold pause failed; the box stays as the runtime left it");
     }
     this.pausedSince.delete(boxId);
+    this.coldPauseRefused.delete(boxId);
     return true;
   }
 
@@ -562,9 +595,19 @@ export class NodeAgent {
     error: { code: string; message: string; permanent: boolean; attempts: number } | undefined,
     address?: string,
     identity?: string,
+    obs?: BoxObservation | null,
   ): Promise<void> {
     if (!this.nodeId) return;
-    const key = JSON.stringify([want.generation, phase, reason ?? null, error ?? null, identity ?? null]);
+    const oomKills: OomKill[] | undefined = obs?.oomKills?.length ? obs.oomKills.slice(-20) : undefined;
+    const lastKill = oomKills?.at(-1);
+    const key = JSON.stringify([
+      want.generation,
+      phase,
+      reason ?? null,
+      error ?? null,
+      identity ?? null,
+      lastKill ? [lastKill.at, lastKill.pid] : null,
+    ]);
     const last = this.reported.get(want.boxId);
     const now = Date.now();
     if (last && last.key === key && now - last.at < this.o.rereportMs) return;
@@ -579,6 +622,7 @@ export class NodeAgent {
       };
     if (address !== undefined) r.address = address;
     if (identity !== undefined) r.identity = identity;
+    if (oomKills) r.oomKills = oomKills.map((k) => ({ ...k, command: k.command.slice(0, 64) }));
     const t = this.timings.get(want.boxId);
     if (t) r.timings = { ...t };
     try {
@@ -611,6 +655,7 @@ export class NodeAgent {
     this.timings.delete(boxId);
     this.pausedSince.delete(boxId);
     this.coldPauseFailed.delete(boxId);
+    this.coldPauseRefused.delete(boxId);
     this.identityFailures.delete(boxId);
   }
 }

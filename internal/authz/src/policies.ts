@@ -68,6 +68,7 @@ export const policies = {
   ),
   updateBoxFenced: systemOnly("reconciler"),
   applyAgentReport: systemOnly("agent"),
+  recordOomKills: systemOnly("agent"),
 
   // gateways
   upsertGateway: siteAdmin("registering gateways", ["gateway"]),

@@ -30,8 +30,10 @@ import {
   getNodeCommand,
   insertNodeCommand,
   getNodeDesiredSet,
+  inTx,
   notifyBoxChanged,
   recordNodeHeartbeat,
+  recordOomKills,
   upsertNode,
 } from "@boxyard/db";
 import type { IdGen } from "@boxyard/platform";
@@ -137,6 +139,9 @@ export class InProcessNodeLink implements ControlPlaneLink {
       });
       if (ok) {
         accepted++;
+        // Each process killed for lack of memory becomes a box event, once.
+        if (r.oomKills?.length)
+          await inTx(this.o.pool, (tx) => recordOomKills(tx, { boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }));
         await notifyBoxChanged(this.o.pool, r.boxId);
       }
     }

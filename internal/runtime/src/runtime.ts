@@ -60,6 +60,21 @@ export interface BoxObservation {
   };
   /** The identity the box has now (what its next boot uses too). */
   identity?: BoxIdentity;
+  /** The latest processes the box's OOM guard killed, oldest first (at most 20). */
+  oomKills?: OomKill[];
+  /** With phase failed: the host killed the sandbox itself for lack of memory. */
+  oomKilled?: boolean;
+}
+
+/** One process killed in a box because the box ran out of memory. */
+export interface OomKill {
+  /** When, to the second (ISO 8601, UTC). */
+  at: string;
+  /** Its pid inside the box. */
+  pid: number;
+  command: string;
+  uid: number;
+  rssMiB: number;
 }
 
 /** Who a box is inside: its hostname and /etc/machine-id. */

@@ -42,6 +42,18 @@ export const BoxError = z
   })
   .meta({ id: "BoxError" });
 
+/** A process killed in a box because the box ran out of memory. */
+export const OomKill = z
+  .object({
+    at: Timestamp,
+    /** Its pid inside the box. */
+    pid: z.int(),
+    command: z.string(),
+    uid: z.int(),
+    rssMiB: z.int(),
+  })
+  .meta({ id: "OomKill" });
+
 export const Box = z
   .object({
     id: Id,
@@ -62,6 +74,9 @@ export const Box = z
     createdAt: Timestamp,
     updatedAt: Timestamp,
     lastError: BoxError.nullable(),
+    /** Processes killed in the box because it ran out of memory (each is also a box event `oom_kill`). */
+    oomKills: z.int(),
+    lastOomKill: OomKill.nullable(),
   })
   .meta({ id: "Box" });
 
@@ -205,7 +220,7 @@ export const boxEvents = defineRoute({
   method: "GET",
   path: "/api/v1/orgs/:org/boxes/:box/events",
   summary:
-    "Server-Sent Events: the current state first (event `state`), then every state change with its reason (event `transition`); ends after `deleted`",
+    "Server-Sent Events: the current state first (event `state`), then every state change with its reason (event `transition`) and every process killed for lack of memory (event `oom_kill`); ends after `deleted`",
   tags: ["boxes"],
   auth: "token",
   params: BoxParams,

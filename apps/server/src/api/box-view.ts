@@ -20,6 +20,8 @@ export function boxView(b: BoxViewRow) {
     createdAt: b.created_at.toISOString(),
     updatedAt: b.updated_at.toISOString(),
     lastError: b.last_error,
+    oomKills: b.oom_kills ?? 0,
+    lastOomKill: b.last_oom_kill ?? null,
   };
 }
 

@@ -192,7 +192,7 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await page.getByRole("button", { name: "Create team" }).click();
     await page.getByText("platform", { exact: true }).waitFor();
     await page.getByRole("link", { name: "Quota" }).click();
-    await page.getByText("Running boxes").waitFor();
+    await page.locator(".quota").getByText("Running boxes").waitFor();
     await page.getByRole("link", { name: "Audit log" }).click();
     await page.getByRole("cell", { name: "team.create" }).waitFor();
     await page.getByLabel("Action").fill("box.delete");
@@ -363,7 +363,7 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await history.locator('li[data-action="box.create"]').getByText("created the box from busybox").waitFor();
     await history.locator('li[data-to="running"]').first().waitFor();
     await page.getByLabel("Port", { exact: true }).fill("8080");
-    await page.getByLabel("Visible to", { exact: true }).selectOption("public");
+    await page.getByLabel("Visible to").selectOption("public");
     await page.getByLabel("Label").fill("web");
     await page.getByRole("button", { name: "Share", exact: true }).click();
     await page.getByText("Port 8080 is now visible to anyone with the link.").waitFor();
@@ -439,6 +439,7 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await vp.locator('.events li[data-action="box.port.share"]').first().waitFor();
     expect(await vp.getByRole("button", { name: "Share", exact: true }).count()).toBe(0);
     expect(await vp.getByRole("button", { name: "Stop shared" }).count()).toBe(0);
+    expect(await vp.getByRole("link", { name: "Open terminal" }).count()).toBe(0);
     await vp.getByRole("cell", { name: "members of the org" }).waitFor();
     await vp.screenshot({ path: `${SHOTS}box-viewer.png`, fullPage: true });
     await vp.goto(`${api.url}/org/teams`);

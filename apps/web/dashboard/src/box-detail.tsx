@@ -99,7 +99,7 @@ export function BoxDetailPage(props: {
         </div>
       ) : null}
       <div className="toolbar">
-        {running ? (
+        {!mayAct ? null : running ? (
           <a className="button primary" href={`/boxes/${box.org}/${box.name}/terminal`}>
             Open terminal
           </a>
@@ -120,7 +120,11 @@ export function BoxDetailPage(props: {
           />
         ) : (
           <span className="hint">
-            {roleNote(props.access, "start, stop or delete it", "its owner and the org's owners and admins")}
+            {roleNote(
+              props.access,
+              "open its terminal, start, stop or delete it",
+              "its owner and the org's owners and admins",
+            )}
           </span>
         )}
       </div>

@@ -234,7 +234,7 @@ export function BoxesPage(props: { api: BoxyardClient; auth: Auth; access: Acces
                 ) : null}
                 <td data-label="Actions">
                   <div className="row-actions">
-                    {b.actualState === "running" ? (
+                    {b.actualState === "running" && canActOnBox(props.access, b) ? (
                       <a
                         href={`/boxes/${b.org}/${b.name}/terminal`}
                         aria-label={`Open terminal in ${b.name}`}

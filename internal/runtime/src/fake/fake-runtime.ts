@@ -19,6 +19,7 @@ import type {
   ExecOptions,
   ExecResult,
   ObservedPhase,
+  OomKill,
   Runtime,
   Session,
   SessionOptions,
@@ -31,6 +32,8 @@ interface FakeBox extends FakeBoxState {
   phase: ObservedPhase;
   sandboxPid?: number;
   reason?: string;
+  oomKilled?: boolean;
+  oomKills?: OomKill[];
 }
 
 /** The node's "disk": share one between several FakeRuntime objects to model an agent restart. */
@@ -80,13 +83,28 @@ export class FakeRuntime implements Runtime {
     this.failures.set(method, q);
   }
 
-  /** Makes a running box fail as if its sandbox died (e.g. OOM of init). */
-  crash(id: BoxId, reason: string): void {
+  /** Makes a running box fail as if its sandbox died (`oom`: killed by the host for lack of memory). */
+  crash(id: BoxId, reason: string, opts: { oom?: boolean } = {}): void {
     const box = this.box(id);
     box.phase = "failed";
     box.reason = reason;
+    if (opts.oom) box.oomKilled = true;
     box.sandboxPid = undefined;
     box.processes.clear();
+  }
+
+  /** Records a process killed in the box for lack of memory, as a box's OOM guard would. */
+  oomKill(id: BoxId, kill: Omit<OomKill, "at" | "pid"> & Partial<Pick<OomKill, "at" | "pid">>): OomKill {
+    const box = this.box(id);
+    const k: OomKill = {
+      at: kill.at ?? new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      pid: kill.pid ?? box.nextPid++,
+      command: kill.command,
+      uid: kill.uid,
+      rssMiB: kill.rssMiB,
+    };
+    box.oomKills = [...(box.oomKills ?? []), k].slice(-20);
+    return k;
   }
 
   async prepare(spec: BoxSpec): Promise<BoxObservation> {
@@ -118,6 +136,7 @@ export class FakeRuntime implements Runtime {
       throw new InvalidBoxStateError(id, box.phase, "start (resume it)");
     box.phase = "running";
     box.reason = undefined;
+    box.oomKilled = undefined;
     box.sandboxPid = this.state.nextSandboxPid++;
     box.processes.set(1, "/.boxyard/init ");
     return this.observe(box);
@@ -252,6 +271,8 @@ export class FakeRuntime implements Runtime {
     };
     if (box.sandboxPid !== undefined) obs.pid = box.sandboxPid;
     if (box.reason !== undefined) obs.reason = box.reason;
+    if (box.oomKilled) obs.oomKilled = true;
+    if (box.oomKills?.length) obs.oomKills = box.oomKills.map((k) => ({ ...k }));
     return obs;
   }
 }
