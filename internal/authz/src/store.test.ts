@@ -151,6 +151,7 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
       address: null,
     },
   ],
+  recordOomKills: [{ boxId: "box-1", nodeId: "n", kills: [] }],
   upsertGateway: [{ id: "gw" } as QueryArgs<"upsertGateway">[0]],
   getGatewayById: ["gw"],
   touchGateway: ["gw"],

@@ -10,6 +10,8 @@ export * from "./queries/tokens.ts";
 export * from "./queries/usage.ts";
 export * from "./queries/users.ts";
 export * from "./queries/box-events.ts";
+export * from "./queries/box-oom.ts";
+export { newOomKills, oomKillReason } from "./oom-kills.ts";
 export * from "./queries/box-queue.ts";
 export * from "./queries/box-ports.ts";
 export * from "./queries/boxes.ts";

@@ -153,6 +153,22 @@ export const BoxReport = z.strictObject({
     .optional(),
   /** Milliseconds each runtime step took, e.g. { prepare: 120, start: 800 }. */
   timings: z.record(z.string(), z.number()).optional(),
+  /**
+   * The latest processes killed in the box for lack of memory, oldest first,
+   * sent again in every report; the control plane records each once.
+   */
+  oomKills: z
+    .array(
+      z.strictObject({
+        at: z.iso.datetime(),
+        pid: z.int().nonnegative(),
+        command: z.string().max(64),
+        uid: z.int().nonnegative(),
+        rssMiB: z.int().nonnegative(),
+      }),
+    )
+    .max(20)
+    .optional(),
 });
 export type BoxReport = z.infer<typeof BoxReport>;
 

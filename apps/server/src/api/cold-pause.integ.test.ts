@@ -1,6 +1,7 @@
 // Pause is hot first (frozen, RAM kept on the node) and demoted to a cold
 // pause (checkpointed to disk, compute released) after a configurable time;
 // resume works from either, and the owner sees "paused" throughout.
+import { CheckpointRefusedError } from "@boxyard/runtime";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BoxTestApi, FAST_LIFECYCLE, startBoxTestApi } from "./box-test-api.ts";
@@ -63,7 +64,7 @@ describe("cold pause on demand (pause --cold)", () => {
   beforeAll(async () => {
     // The node keeps boxes hot for an hour: only an explicit request checkpoints one.
     slow = await startBoxTestApi({
-      lifecycle: { agent: { ...FAST_LIFECYCLE.agent, coldPauseAfterMs: 3_600_000 } },
+      lifecycle: { agent: { ...FAST_LIFECYCLE.agent, coldPauseAfterMs: 3_600_000, coldPauseRetryMs: 400 } },
     });
     t = await slow.createUser("olga");
     await slow.call("POST", "/api/v1/orgs", { token: t, body: { name: "ondemand" } });
@@ -89,7 +90,8 @@ describe("cold pause on demand (pause --cold)", () => {
       timeoutMs: 10_000,
       message: "the cold pause",
     });
-    expect((await slow.call("GET", `${b}/now`, { token: t })).body.actualState).toBe("paused");
+    // The node reports the pause and then the checkpoint; the box reads "paused" once the reports are in.
+    expect((await settledOn("now", "paused")).actualState).toBe("paused");
     await slow.call("POST", `${b}/now/resume`, { token: t });
     await settledOn("now", "running");
     expect((await slow.runtime.inspect(id))?.phase).toBe("running");
@@ -108,6 +110,37 @@ describe("cold pause on demand (pause --cold)", () => {
       timeoutMs: 10_000,
       message: "the hot pause to be demoted on request",
     });
+  });
+
+  it("keeps a box hot-paused when the runtime refuses the cold pause, and tries again later", async () => {
+    await slow.call("POST", b, { token: t, body: { name: "busy", template: "busybox" } });
+    const id = (await settledOn("busy", "running")).id as string;
+    // As the gVisor driver does while a sandbox cannot drop a TCP connection: the box is left as it was.
+    for (let i = 0; i < 2; i++)
+      slow.runtime.failNext(
+        "checkpoint",
+        new CheckpointRefusedError(id, "paused", "a TCP connection in TIME_WAIT"),
+      );
+    await slow.call("POST", `${b}/busy/pause`, { token: t, body: { mode: "cold" } });
+    // The node tries again 400 ms, then 800 ms after a refusal (coldPauseRetryMs 400 here).
+    const seen: Array<{ phase: string | undefined; at: number }> = [];
+    await waitFor(
+      async () => {
+        const phase = slow.runtime.state.boxes.get(id)?.phase;
+        seen.push({ phase, at: Date.now() });
+        return phase === "checkpointed" ? true : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "the deferred cold pause" },
+    );
+    const paused = seen.filter((s) => s.phase === "paused");
+    expect(paused.length).toBeGreaterThan(0);
+    expect((paused.at(-1)?.at ?? 0) - (paused[0]?.at ?? 0)).toBeGreaterThanOrEqual(1_000);
+    expect(
+      seen.slice(seen.indexOf(paused[0]!)).every((s) => s.phase === "paused" || s.phase === "checkpointed"),
+    ).toBe(true);
+    expect((await settledOn("busy", "paused")).actualState).toBe("paused");
+    await slow.call("POST", `${b}/busy/resume`, { token: t });
+    await settledOn("busy", "running");
   });
 
   it("rejects an unknown pause mode and changes nothing (C2)", async () => {

@@ -9,6 +9,8 @@ export interface BoxEventRow {
   to_state: string;
   reason: string;
   at: Date;
+  /** 'transition' (a state change) or 'oom_kill' (a process killed for lack of memory; state unchanged). */
+  kind: "transition" | "oom_kill";
 }
 
 /** Appends a state change and notifies listeners (the SSE stream) with the box id. */

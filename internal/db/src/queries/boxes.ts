@@ -54,6 +54,18 @@ export interface BoxRow {
   repo: BoxRepo | null;
   /** The commit the node reported checked out. */
   repo_commit: string | null;
+  /** Processes killed in the box for lack of memory, as its node reported them. */
+  oom_kills: number;
+  last_oom_kill: OomKillRecord | null;
+}
+
+/** A process killed in a box for lack of memory (`at` to the second, pid inside the box). */
+export interface OomKillRecord {
+  at: string;
+  pid: number;
+  command: string;
+  uid: number;
+  rssMiB: number;
 }
 
 /** A repository a box checks out: url, the ref to check out, and the secret used as its HTTP credential. */

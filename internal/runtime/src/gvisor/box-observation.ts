@@ -37,13 +37,16 @@ export async function observeBox(opts: {
     const ooms = await oomKills(cgroupsPath);
     obs.phase = "failed";
     obs.reason = ooms > 0 ? "sandbox died: out of memory" : "sandbox exited unexpectedly";
+    if (ooms > 0) obs.oomKilled = true;
   }
   if (rec.address) obs.address = rec.address;
   const usage: NonNullable<BoxObservation["usage"]> = {};
   if (obs.pid !== undefined) Object.assign(usage, await cgroupUsage(cgroupsPath));
   if (await isMounted(paths.diskMount)) {
     usage.diskBytes = await diskUsedBytes(paths.diskMount);
-    usage.oomKills = (await readOomKills(paths.upper)).length;
+    const kills = await readOomKills(paths.upper);
+    usage.oomKills = kills.length;
+    if (kills.length > 0) obs.oomKills = kills.slice(-20);
   }
   obs.usage = usage;
   return obs;

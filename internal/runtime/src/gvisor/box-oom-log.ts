@@ -9,14 +9,7 @@
 import { constants } from "node:fs";
 import { lstat, open } from "node:fs/promises";
 import { join } from "node:path";
-
-export interface OomKill {
-  at: string;
-  pid: number;
-  command: string;
-  uid: number;
-  rssMiB: number;
-}
+import type { OomKill } from "../runtime.ts";
 
 /** boxinit.c guard_log: "<UTC time> oom-guard: killed pid N (comm) uid U rss R MiB; ..." */
 const killLine =
