@@ -141,7 +141,9 @@ export class InProcessNodeLink implements ControlPlaneLink {
         accepted++;
         // Each process killed for lack of memory becomes a box event, once.
         if (r.oomKills?.length)
-          await inTx(this.o.pool, (tx) => recordOomKills(tx, { boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }));
+          await inTx(this.o.pool, (tx) =>
+            recordOomKills(tx, { boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
+          );
         await notifyBoxChanged(this.o.pool, r.boxId);
       }
     }
