@@ -3,7 +3,10 @@
 // network, a real OIDC provider) in Debian's Chromium: sign in, create a box
 // from the busybox template and watch it reach running without a reload,
 // open its terminal and run a command, pause and resume, delete after the
-// confirmation; the admin's pages; the boxes page at phone width.
+// confirmation; the admin's pages; the boxes page at phone width. The edits:
+// carla shares her box's port, the admin edits the quota and a team's
+// members; a viewer is offered none of them and the API refuses them; the
+// box's history and the list's cost column.
 // Screenshots of each page go to test-artifacts/dashboard/. Ends with a leak
 // census. Test-catalogue B4 (the event and terminal channels are the
 // signed-in person's own).
@@ -184,8 +187,29 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     await page
       .getByText("Pause keeps running processes too: Resume continues them where they were.")
       .waitFor();
-    await page.getByRole("heading", { name: "Recent events" }).waitFor();
-    await page.locator(".events li").first().waitFor();
+    // The history: who created it, and each state change with its reason.
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    const history = page.locator(".events");
+    await history.locator('li[data-action="box.create"]').getByText("created the box from busybox").waitFor();
+    expect(await history.locator('li[data-action="box.create"] strong').textContent()).toBe("carla");
+    await history.locator('li[data-to="running"]').first().waitFor();
+    // Carla shares a port of her own box with anyone with the link, then with the org only.
+    await page.getByLabel("Port", { exact: true }).fill("8080");
+    await page.getByLabel("Visible to").selectOption("public");
+    await page.getByLabel("Label").fill("web");
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await page.getByText("Port 8080 is now visible to anyone with the link.").waitFor();
+    const ports = async () => (await api("GET", "/api/v1/orgs/acme/boxes/web/ports")).body.items;
+    expect(await ports()).toEqual([
+      expect.objectContaining({ port: 8080, visibility: "public", label: "web" }),
+    ]);
+    await page.getByRole("combobox", { name: "Who sees port 8080" }).selectOption("org");
+    await page.getByText("Port 8080 is now visible to members of the org.").waitFor();
+    expect(await ports()).toEqual([expect.objectContaining({ port: 8080, visibility: "org" })]);
+    await history
+      .locator('li[data-action="box.port.share"]')
+      .getByText("shared port 8080 with the org")
+      .waitFor();
     await shot(page, "04-box-detail");
     await page.getByRole("link", { name: "Open terminal" }).click();
     await page.waitForURL(`${server.url}/boxes/acme/web/terminal`);
@@ -222,6 +246,11 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     await p.getByRole("button", { name: "Sign in with token" }).click();
     await p.getByRole("heading", { name: "Boxes", level: 1 }).waitFor();
     await p.locator('tr[data-box="web"] [data-state="running"]').waitFor();
+    // The cost so far this month, as `boxyard ls` shows it.
+    await p.getByRole("columnheader", { name: /Cost/ }).waitFor();
+    await expect
+      .poll(() => p.locator('tr[data-box="web"] td[data-label="Cost"]').textContent())
+      .toMatch(/\$\d/);
     await p.getByRole("link", { name: "Templates" }).click();
     await p.getByRole("link", { name: "busybox" }).waitFor();
     await shot(p, "07-templates");
@@ -229,14 +258,49 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     await p.getByRole("rowheader", { name: "carla" }).waitFor();
     await shot(p, "08-org-members");
     await p.getByRole("link", { name: "Quota" }).click();
-    await p.getByText("Running boxes").waitFor();
+    await p.locator(".quota").getByText("Running boxes").waitFor();
     // Usage bars against the limits: carla's box takes 512 of 4096 MiB.
     const memory = p.getByRole("meter", { name: "Memory" });
     expect(await memory.getAttribute("value")).toBe("512");
     expect(await memory.getAttribute("max")).toBe("4096");
     await p.getByText("512 MiB of 4096 MiB").waitFor();
-    await p.getByText("Running boxes").locator("..").getByText("no limit").waitFor();
+    await p.locator(".quota").getByText("Running boxes").locator("..").getByText("no limit").waitFor();
     await shot(p, "09-org-quota");
+    // The site admin changes a limit; the others stay as they were.
+    await p.getByRole("spinbutton", { name: "Boxes", exact: true }).fill("6");
+    await p.getByRole("spinbutton", { name: "Running boxes", exact: true }).fill("3");
+    await p.getByRole("button", { name: "Save quota" }).click();
+    await p.getByText("The quota of acme is saved.").waitFor();
+    expect((await api("GET", "/api/v1/orgs/acme/quota")).body.limits).toEqual({
+      maxBoxes: 6,
+      maxRunningBoxes: 3,
+      cpu: 8,
+      memoryMiB: 4096,
+      diskGiB: null,
+      gpus: null,
+    });
+    await p.getByText("1 of 3").waitFor();
+    await shot(p, "09-org-quota-edited");
+    // Teams: create one, add carla, a refusal with the server's reason, take carla off again.
+    await p.getByRole("link", { name: "Teams" }).click();
+    await p.getByLabel("Team name").fill("core");
+    await p.getByRole("button", { name: "Create team" }).click();
+    const team = p.locator('[data-team="core"]');
+    const teamMembers = async () =>
+      (await api("GET", "/api/v1/orgs/acme/teams/core/members")).body.items.map(
+        (m: { username: string }) => m.username,
+      );
+    await team.getByLabel("Username to add to core").fill("carla");
+    await team.getByRole("button", { name: "Add to core" }).click();
+    await team.locator('[data-member="carla"]').waitFor();
+    expect(await teamMembers()).toEqual(["carla"]);
+    await team.getByLabel("Username to add to core").fill("nobody");
+    await team.getByRole("button", { name: "Add to core" }).click();
+    await expect.poll(() => team.getByRole("alert").textContent()).toMatch(/not found|no user|nobody/i);
+    await shot(p, "09-org-teams-edited");
+    await team.getByRole("button", { name: "Remove carla from core" }).click();
+    await team.locator('[data-member="carla"]').waitFor({ state: "detached" });
+    expect(await teamMembers()).toEqual([]);
     await p.getByRole("link", { name: "Audit log" }).click();
     await p.getByLabel("Action").fill("box.create");
     await p.getByRole("button", { name: "Filter" }).click();
@@ -256,6 +320,54 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     expect(actions && actions.x + actions.width).toBeLessThanOrEqual(390);
     await shot(p, "12-boxes-390px");
     await admin.close();
+  });
+
+  it("offers a viewer no edits, says why, and the API refuses the same edits", async () => {
+    expect((await api("POST", "/api/v1/users", { username: "vic", email: "vic@corp.example" })).status).toBe(
+      201,
+    );
+    expect((await api("PUT", "/api/v1/orgs/acme/members/vic", { role: "viewer" })).status).toBe(200);
+    const vicToken = (await api("POST", "/api/v1/users/vic/tokens", { name: "dash" })).body.token as string;
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await ctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), vicToken);
+    const v = watch(await ctx.newPage());
+    await v.goto(`${server.url}/boxes`);
+    await v.locator('tr[data-box="web"] [data-state="running"]').waitFor();
+    expect(await v.getByRole("columnheader", { name: /Cost/ }).count()).toBe(0);
+    expect(await v.locator('tr[data-box="web"]').getByRole("button").count()).toBe(0);
+    await v.goto(`${server.url}/boxes/acme/web`);
+    await v
+      .getByText("You are a viewer here: only its owner and the org's owners and admins may share")
+      .waitFor();
+    await v.getByRole("cell", { name: "members of the org" }).waitFor();
+    await v.locator('.events li[data-action="box.port.share"]').first().waitFor();
+    expect(await v.getByRole("button", { name: "Share", exact: true }).count()).toBe(0);
+    expect(await v.getByRole("button", { name: "Pause web" }).count()).toBe(0);
+    expect(await v.getByRole("link", { name: "Open terminal" }).count()).toBe(0);
+    await shot(v, "14-viewer-box");
+    await v.goto(`${server.url}/org/teams`);
+    await v.getByText("You are a viewer here: only org owners and admins may create teams").waitFor();
+    expect(await v.getByRole("button", { name: "Create team" }).count()).toBe(0);
+    await v.goto(`${server.url}/org/quota`);
+    await v.getByText("Only a site admin may change quotas").waitFor();
+    expect(await v.getByRole("button", { name: "Save quota" }).count()).toBe(0);
+    await ctx.close();
+    const asVic = async (method: string, path: string, body: unknown) =>
+      (
+        await fetch(server.url + path, {
+          method,
+          headers: { authorization: `Bearer ${vicToken}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        })
+      ).status;
+    expect(await asVic("PUT", "/api/v1/orgs/acme/boxes/web/ports/8080", { visibility: "public" })).toBe(403);
+    expect(await asVic("PUT", "/api/v1/orgs/acme/teams/core/members/vic", {})).toBe(403);
+    expect(await asVic("PUT", "/api/v1/orgs/acme/quota", { maxBoxes: 99 })).toBe(403);
+    expect((await api("GET", "/api/v1/orgs/acme/boxes/web/ports")).body.items).toEqual([
+      expect.objectContaining({ port: 8080, visibility: "org" }),
+    ]);
+    expect((await api("GET", "/api/v1/orgs/acme/quota")).body.limits.maxBoxes).toBe(6);
+    expect((await api("GET", "/api/v1/orgs/acme/teams/core/members")).body.items).toEqual([]);
   });
 
   it("deletes the box after the confirmation, and it leaves the list live", async () => {

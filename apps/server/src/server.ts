@@ -16,6 +16,7 @@ import {
   migrations,
 } from "@boxyard/db";
 import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@boxyard/platform";
+import { loadSecretKeyring } from "@boxyard/secrets";
 import {
   createLifecycleMetrics,
   createPoolMetrics,
@@ -49,6 +50,7 @@ import { registerPortRoutes } from "./api/ports.ts";
 import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
+import { registerSecretRoutes } from "./api/secrets.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
 import { acceptImageBodies, registerImageRoutes } from "./api/images.ts";
 import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
@@ -202,6 +204,10 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         : { ok: false, detail: `pending: ${s.pending.join(", ")}` };
     });
 
+    // The secrets master key: from the environment, else a key file made in the data dir at first start.
+    const secrets = await loadSecretKeyring({ dataDir: config.dataDir }).catch((err: unknown) => {
+      throw new StartupError((err as Error).message, { cause: err });
+    });
     const deps = {
       pool,
       clock,
@@ -210,6 +216,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       metrics: httpMetrics.registry,
       readiness,
       ...(config.rateLimit ? { rateLimiter: new RateLimiter(config.rateLimit) } : {}),
+      secrets,
     };
     const overrides = opts.lifecycle ?? {};
     const nodeHeartbeatTimeoutMs = overrides.nodeHeartbeatTimeoutMs ?? 30_000;
@@ -218,7 +225,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     cleanups.push(() => listener.close());
     const lifecycleMetrics = createLifecycleMetrics(httpMetrics.registry, pool);
     createPoolMetrics(httpMetrics.registry, pool);
-    const link = new InProcessNodeLink({ pool, ids, listener });
+    const link = new InProcessNodeLink({ pool, ids, listener, secrets });
     const sse = new SseStreams();
     const lifecycleDeps: LifecycleDeps = {
       link,
@@ -274,6 +281,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerSshKeyRoutes(routes);
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
+    registerSecretRoutes(routes);
     registerTemplateRoutes(routes);
     registerPoolRoutes(routes);
     registerTemplateBuildRoutes(routes, lifecycleDeps);

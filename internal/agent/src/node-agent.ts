@@ -23,6 +23,7 @@ import type { Clock } from "@boxyard/platform";
 import type { BoxObservation, OomKill, Runtime } from "@boxyard/runtime";
 import type { Logger } from "pino";
 import { classify, type StepFailure } from "./box-failures.ts";
+import { BoxSetup, type SetupOutcome } from "./box-setup.ts";
 import { BuildRunner } from "./build-runner.ts";
 import type { ImageResolver } from "./image-resolver.ts";
 import { nextStep, type Step } from "./step.ts";
@@ -97,6 +98,9 @@ export class NodeAgent {
   private readonly identityFailures = new Map<string, number>();
   /** Boxes whose demotion failed once: left hot-paused rather than tried again. */
   private readonly coldPauseFailed = new Set<string>();
+  /** Secrets and repository checkout of running boxes, and what their reports say about them. */
+  private readonly setup: BoxSetup;
+  private readonly setupOutcomes = new Map<string, SetupOutcome>();
   /** Boxes whose demotion the runtime refused (the box unchanged): when to try again. */
   private readonly coldPauseRefused = new Map<string, { attempts: number; at: number; reason: string }>();
   private seq: number;
@@ -126,6 +130,12 @@ export class NodeAgent {
     };
     // Report sequence numbers grow across agent restarts because they start from the clock.
     this.seq = this.o.clock.now().getTime() * 1000;
+    this.setup = new BoxSetup({
+      runtime: this.o.runtime,
+      link: this.o.link,
+      logger: this.o.logger,
+      retry: this.o.retry,
+    });
   }
 
   get registeredNodeId(): string | undefined {
@@ -408,6 +418,7 @@ export class NodeAgent {
           carried = renamed;
           continue;
         }
+        await this.setUpBox(boxId, want, have);
         this.failures.delete(boxId);
         const deferred = have === "paused" ? this.coldPauseRefused.get(boxId)?.reason : undefined;
         await this.report(want, have, obs?.reason ?? deferred, undefined, obs?.address, identityOf(obs), obs);
@@ -541,6 +552,23 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * A box running as wanted gets its secrets (again after every restart or
+   * restore) and its repository checkout; any other box has none in memory
+   * to keep. A changed outcome is reported at once.
+   */
+  private async setUpBox(boxId: string, want: DesiredBox, have: ObservedPhase): Promise<void> {
+    if (have !== "running" || want.phase !== "running" || !this.nodeId) {
+      this.setup.notRunning(boxId);
+      return;
+    }
+    const out = await this.setup.ensure(this.nodeId, want);
+    if (out.retryAt !== undefined) this.retryLater(boxId, out.retryAt);
+    const before = this.setupOutcomes.get(boxId);
+    if (before?.problem !== out.problem || before?.repoCommit !== out.repoCommit) this.reported.delete(boxId);
+    this.setupOutcomes.set(boxId, { ...before, ...out, ...(out.problem ? {} : { problem: undefined }) });
+  }
+
   /** One runtime call; returns what the runtime says the box is now (null after destroy). */
   private async step(s: Step, boxId: string, want: DesiredBox | undefined): Promise<BoxObservation | null> {
     const started = Date.now();
@@ -613,6 +641,9 @@ export class NodeAgent {
     if (last && last.key === key && now - last.at < this.o.rereportMs) return;
     const r: BoxReport = { boxId: want.boxId, generation: want.generation, seq: this.seq++, phase };
     if (reason !== undefined) r.reason = reason;
+    const setup = this.setupOutcomes.get(want.boxId);
+    if (setup?.problem && r.reason === undefined) r.reason = setup.problem;
+    if (setup?.repoCommit) r.repoCommit = setup.repoCommit;
     if (error)
       r.error = {
         code: error.code,
@@ -657,6 +688,8 @@ export class NodeAgent {
     this.coldPauseFailed.delete(boxId);
     this.coldPauseRefused.delete(boxId);
     this.identityFailures.delete(boxId);
+    this.setup.forget(boxId);
+    this.setupOutcomes.delete(boxId);
   }
 }
 

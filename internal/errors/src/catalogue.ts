@@ -59,6 +59,9 @@ export const errorCatalogue = {
   operation_not_found: { status: 404, title: "No such operation" },
   no_capacity: { status: 503, title: "No node has capacity for this box" },
   exec_failed: { status: 502, title: "The command could not be run in the box" },
+
+  // Secrets.
+  secret_not_found: { status: 404, title: "No such secret" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

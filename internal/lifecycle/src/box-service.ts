@@ -101,6 +101,8 @@ export async function createBox(
           resources: input.template.resources,
           persistent: input.persistent,
           machineId,
+          secrets: input.template.secrets ?? [],
+          repo: input.template.repo ?? null,
         }));
       // A claimed box is already running: its create is done at once.
       const operation = await insertOperation(tx, {

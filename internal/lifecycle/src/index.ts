@@ -10,7 +10,7 @@ export {
   poolClaimCounter,
 } from "./metrics.ts";
 export { PoolController, type PoolControllerOptions, type PoolPass, quotaHeadroom } from "./pools.ts";
-export { AgentCommandError, InProcessNodeLink, UnknownNodeError } from "./node-link.ts";
+export { AgentCommandError, InProcessNodeLink, UnknownBoxError, UnknownNodeError } from "./node-link.ts";
 export { type Channel, PgListener } from "./pg-listener.ts";
 export {
   type Action,

@@ -5,6 +5,7 @@
 import {
   type AgentCommands,
   BoxReport,
+  type BoxSecretValues,
   type BuildJob,
   BuildUpdate,
   type ControlPlaneLink,
@@ -29,14 +30,17 @@ import {
   type DesiredBoxRow,
   getNodeCommand,
   insertNodeCommand,
+  getBoxById,
   getNodeDesiredSet,
   inTx,
   notifyBoxChanged,
+  resolveSecretsForBox,
   recordNodeHeartbeat,
   recordOomKills,
   upsertNode,
 } from "@boxyard/db";
 import type { IdGen } from "@boxyard/platform";
+import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
 import type { PgListener } from "./pg-listener.ts";
 
@@ -60,6 +64,9 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
       resources: b.resources,
       // From the box's template; boxes made before templates carried one reach nothing.
       network: { egress: (b.network?.egress ?? "deny-all") as DesiredBox["spec"]["network"]["egress"] },
+      // Whose secrets they are is part of the revision: a box claimed from a pool gets its owner's.
+      ...(b.secrets?.length > 0 ? { secrets: { names: b.secrets, revision: b.owner_id ?? "pool" } } : {}),
+      ...(b.repo ? { repo: b.repo } : {}),
     },
     ...(b.node_phase === "paused" && b.pause_mode === "cold" ? { coldPause: true } : {}),
   };
@@ -74,7 +81,16 @@ export const BUILD_LEASE_MS = 60_000;
 export class InProcessNodeLink implements ControlPlaneLink {
   private readonly commands = new Map<string, AgentCommands>();
 
-  constructor(private readonly o: { pool: pg.Pool; ids: IdGen; listener?: PgListener; pollMs?: number }) {}
+  constructor(
+    private readonly o: {
+      pool: pg.Pool;
+      ids: IdGen;
+      listener?: PgListener;
+      pollMs?: number;
+      /** Opens secret values for delivery into boxes; without it boxes get none. */
+      secrets?: SecretKeyring;
+    },
+  ) {}
 
   /** The command endpoint of a node's agent, when that agent runs in this process. */
   agentCommands(nodeId: string): AgentCommands | undefined {
@@ -136,6 +152,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
         error: r.error ?? null,
         address: r.address ?? null,
         identity: r.identity ?? null,
+        repoCommit: r.repoCommit ?? null,
       });
       if (ok) {
         accepted++;
@@ -174,6 +191,35 @@ export class InProcessNodeLink implements ControlPlaneLink {
       nodeId,
       ...("reply" in result ? { reply: result.reply } : { error: result.error }),
     });
+  }
+
+  /**
+   * The values of a box's secrets for the node that runs it: the names its
+   * template listed, each from the most specific scope that holds it (the
+   * owner's, the box's team's, the org's). Only this path opens values.
+   */
+  async fetchBoxSecrets(nodeId: string, boxId: string): Promise<BoxSecretValues> {
+    const box = await getBoxById(this.o.pool, boxId);
+    if (!box || box.node_id !== nodeId || box.deleted_at !== null) throw new UnknownBoxError(boxId);
+    const names = box.secrets ?? [];
+    if (names.length === 0) return { secrets: [], missing: [] };
+    if (!this.o.secrets) return { secrets: [], missing: [...names] };
+    const keyring = this.o.secrets;
+    const rows = await resolveSecretsForBox(
+      this.o.pool,
+      { orgId: box.org_id, ownerId: box.owner_id, teamId: box.team_id },
+      names,
+    );
+    const found = new Set(rows.map((r) => r.name));
+    return {
+      secrets: rows.map((r) => ({
+        name: r.name,
+        value: keyring
+          .open(r.id, { ciphertext: r.ciphertext, wrappedKey: r.wrapped_key, keyId: r.key_id })
+          .toString("base64"),
+      })),
+      missing: names.filter((n) => !found.has(n)),
+    };
   }
 
   /** The next template build for this node to do, claimed with a lease; long-polls up to `waitMs`. */
@@ -244,6 +290,15 @@ export class InProcessNodeLink implements ControlPlaneLink {
         }
       },
     };
+  }
+}
+
+/** A box that is not on the asking node (or not at all): the same answer for both. */
+export class UnknownBoxError extends Error {
+  readonly code = "box_not_found";
+  constructor(boxId: string) {
+    super(`box ${boxId} is not on this node`);
+    this.name = "UnknownBoxError";
   }
 }
 

@@ -239,6 +239,8 @@ export class PoolController {
           image: template.image,
           resources: template.resources,
           persistent: false,
+          secrets: template.secrets ?? [],
+          repo: template.repo ?? null,
         });
         await insertBoxEvent(tx, {
           boxId: box.id,

@@ -2,7 +2,7 @@
 // stores versioned templates per org. Resolving a template freezes its image
 // and resources onto the box, so later template changes never move a box.
 
-import type { BoxResources, EgressPolicy, ImageSpec } from "@boxyard/agent-protocol";
+import type { BoxRepo, BoxResources, EgressPolicy, ImageSpec } from "@boxyard/agent-protocol";
 import { DomainError } from "@boxyard/errors";
 
 export interface ResolvedTemplate {
@@ -17,6 +17,10 @@ export interface ResolvedTemplate {
   wakeOnConnect: "paused" | "stopped";
   /** What the box may reach outside its node. */
   network: { egress: EgressPolicy };
+  /** Secret names the box gets as files while it runs (including the repository's credential). */
+  secrets?: string[];
+  /** Cloned into /workspace at the box's first start. */
+  repo?: BoxRepo;
 }
 
 const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {

@@ -151,6 +151,14 @@ export interface Runtime {
    * from a warm pool gets its owner's name this way. Idempotent.
    */
   setIdentity?(id: BoxId, identity: Required<BoxIdentity>): Promise<BoxObservation>;
+  /**
+   * Puts exactly these secrets in the running box as files in
+   * /run/boxyard/secrets/NAME (memory-backed, mode 0400, owned by the box
+   * user), removing any others. Drivers that implement it never let a value
+   * reach a checkpoint: checkpoint() removes the files first (the caller
+   * writes them again after resume) and fails rather than save them.
+   */
+  writeSecrets?(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void>;
   /** null when the driver holds nothing for this id. */
   inspect(id: BoxId): Promise<BoxObservation | null>;
   /** Every box the driver holds on this node, including ones started by an earlier agent process. */

@@ -77,6 +77,13 @@ export const Box = z
     /** Processes killed in the box because it ran out of memory (each is also a box event `oom_kill`). */
     oomKills: z.int(),
     lastOomKill: OomKill.nullable(),
+    /** The names of the secrets the box gets in /run/boxyard/secrets (never their values). */
+    secrets: z.array(z.string()).optional(),
+    /** The repository checked out in /workspace and the commit the node checked out (null until it has). */
+    repo: z
+      .object({ url: z.string(), ref: z.string().nullable(), commit: z.string().nullable() })
+      .nullable()
+      .optional(),
   })
   .meta({ id: "Box" });
 

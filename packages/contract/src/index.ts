@@ -13,6 +13,7 @@ export * from "./ports.ts";
 export * from "./quotas.ts";
 export * from "./route.ts";
 export * from "./routes.ts";
+export * from "./secrets.ts";
 export * from "./ssh-keys.ts";
 export * from "./system.ts";
 export * from "./teams.ts";

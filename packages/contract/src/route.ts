@@ -31,6 +31,12 @@ export interface RouteDef<
   errors?: ErrorCode[];
   /** Response content type when it is not JSON (e.g. text/plain for metrics). */
   contentType?: string;
+  /**
+   * Body fields holding secret values: whatever the server keeps about the
+   * request (the Idempotency-Key's request hash) sees a keyed fingerprint
+   * of them, never the value or a plain hash of it.
+   */
+  secretFields?: readonly string[];
 }
 
 export function defineRoute<

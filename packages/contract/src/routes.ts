@@ -11,6 +11,7 @@ import * as orgs from "./orgs.ts";
 import * as pools from "./pools.ts";
 import * as ports from "./ports.ts";
 import * as quotas from "./quotas.ts";
+import * as secrets from "./secrets.ts";
 import * as system from "./system.ts";
 import * as teams from "./teams.ts";
 import * as templateBuilds from "./template-builds.ts";
@@ -64,6 +65,9 @@ export const allRoutes: readonly RouteDef[] = [
   templateBuilds.getTemplateBuild,
   templateBuilds.getTemplateBuildLogs,
   templateBuilds.retryTemplateBuild,
+  secrets.createSecret,
+  secrets.listSecrets,
+  secrets.deleteSecret,
   images.uploadImage,
   images.listImages,
   usage.getUsage,
@@ -94,6 +98,7 @@ export const allRoutes: readonly RouteDef[] = [
   templateBuilds.agentBuildClaim,
   templateBuilds.agentBuildUpdate,
   images.agentImageArchive,
+  secrets.agentBoxSecrets,
   gateway.gatewayRegister,
   gateway.gatewayLookupKey,
   gateway.gatewayLookupBox,

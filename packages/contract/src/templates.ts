@@ -3,6 +3,7 @@
 // adds an immutable version. Fields this server cannot honour yet are refused
 // with the path and the reason, never silently ignored.
 
+import { SecretName } from "@boxyard/agent-protocol";
 import { z } from "zod";
 import { Name, Timestamp } from "./common.ts";
 import { WarmPool } from "./pools.ts";
@@ -11,9 +12,7 @@ import { defineRoute } from "./route.ts";
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
 
 const NOT_YET: Record<string, string> = {
-  repo: "repository checkout is not available yet",
   init: "prebuild commands are not available yet",
-  secrets: "secrets are not available yet",
   ports: "declared ports are not available yet (share a port with `boxyard ports share`)",
   idle: "idle auto-pause/stop is not available yet",
   maxLifetimeHours: "box lifetimes are not available yet",
@@ -37,6 +36,38 @@ export const TemplateImage = z.union([
     .strictObject({ devcontainer: z.string() })
     .refine(() => false, "devcontainer.json is not available yet; use base"),
 ]);
+
+/** http(s) only, without credentials in it (a private repository names a secret instead). */
+const RepoUrl = z
+  .string()
+  .max(2048)
+  .refine((u) => {
+    try {
+      const url = new URL(u);
+      return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
+    } catch {
+      return false;
+    }
+  }, "must be an http:// or https:// URL")
+  .refine((u) => {
+    try {
+      const url = new URL(u);
+      return url.username === "" && url.password === "";
+    } catch {
+      return true;
+    }
+  }, "must not contain a user name or password; name a secret in repo.secret instead");
+
+export const TemplateRepo = z.strictObject({
+  url: RepoUrl,
+  /** A branch, tag or full commit id; absent: the repository's default branch. */
+  ref: z
+    .string()
+    .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$/, "must be a branch, tag or commit id")
+    .optional(),
+  /** A secret the box gets, sent as the HTTP password (user x-access-token); never written to .git/config. */
+  secret: SecretName.optional(),
+});
 
 export const TemplateSpec = z
   .strictObject({
@@ -70,9 +101,15 @@ export const TemplateSpec = z
       .optional(),
     /** What connecting to a box that is not running does: resume a paused one, or also boot a stopped one. */
     wakeOnConnect: z.enum(["paused", "stopped"]).optional(),
-    repo: z.unknown().optional(),
+    /** Cloned into /workspace (owned by the box user) at the box's first start, inside the box. */
+    repo: TemplateRepo.optional(),
     init: z.unknown().optional(),
-    secrets: z.unknown().optional(),
+    /** Secrets the box gets as files in /run/boxyard/secrets/NAME while it runs. */
+    secrets: z
+      .array(SecretName)
+      .max(100)
+      .refine((a) => new Set(a).size === a.length, "must not repeat a name")
+      .optional(),
     ports: z.unknown().optional(),
     idle: z.unknown().optional(),
     maxLifetimeHours: z.unknown().optional(),

@@ -9,12 +9,14 @@ import {
   agentCommands,
   agentDesired,
   agentHeartbeat,
+  agentBoxSecrets,
   agentRegister,
   agentReport,
   NODE_TOKEN_HEADER,
 } from "@boxyard/contract";
 import { getNodeById, setNodeTokenHash } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
+import { UnknownBoxError } from "@boxyard/lifecycle";
 import type pg from "pg";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
@@ -98,6 +100,16 @@ export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDep
     return {
       build: await lc.link.claimBuild(ctx.params.node, { waitMs: ctx.query.waitMs, signal: abort.signal }),
     };
+  });
+
+  r.add(agentBoxSecrets, async (ctx) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    try {
+      return await lc.link.fetchBoxSecrets(ctx.params.node, ctx.params.box);
+    } catch (err) {
+      if (err instanceof UnknownBoxError) throw new DomainError("box_not_found", { detail: ctx.params.box });
+      throw err;
+    }
   });
 
   r.add(agentBuildUpdate, async (ctx) => {

@@ -22,6 +22,8 @@ export function boxView(b: BoxViewRow) {
     lastError: b.last_error,
     oomKills: b.oom_kills ?? 0,
     lastOomKill: b.last_oom_kill ?? null,
+    secrets: b.secrets ?? [],
+    repo: b.repo ? { url: b.repo.url, ref: b.repo.ref ?? null, commit: b.repo_commit ?? null } : null,
   };
 }
 

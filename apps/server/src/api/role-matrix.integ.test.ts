@@ -45,6 +45,9 @@ const ROUTES: Record<string, { need: Need; body?: unknown; stream?: boolean }> =
   getTemplateBuild: { need: need("template", "read") },
   getTemplateBuildLogs: { need: need("template", "read") },
   retryTemplateBuild: { need: need("template", "write") },
+  createSecret: { need: need("secret", "write"), body: { name: "BY_ROLE", value: "v" } },
+  listSecrets: { need: need("secret", "read") },
+  deleteSecret: { need: need("secret", "write") },
   uploadImage: { need: need("template", "write") },
   listImages: { need: need("template", "read") },
   getUsage: { need: need("usage", "read") },
@@ -114,6 +117,9 @@ async function orgState(): Promise<string> {
     ),
     templates: await q(
       `SELECT t.name, v.version FROM template_versions v JOIN templates t ON t.id = v.template_id WHERE t.org_id = ${org} ORDER BY 1, 2`,
+    ),
+    secrets: await q(
+      `SELECT name, scope, team_id, user_id, ciphertext, updated_at FROM secrets WHERE org_id = ${org} ORDER BY 1, 2`,
     ),
     ports: await q(
       `SELECT b.name, p.port, p.visibility FROM box_ports p JOIN boxes b ON b.id = p.box_id WHERE b.org_id = ${org} ORDER BY 1, 2`,

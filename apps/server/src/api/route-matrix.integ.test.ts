@@ -46,6 +46,9 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   getTemplateBuild: { access: "org" },
   getTemplateBuildLogs: { access: "org" },
   retryTemplateBuild: { access: "org" },
+  createSecret: { access: "org", body: { name: "STOLEN", value: "v" } },
+  listSecrets: { access: "org" },
+  deleteSecret: { access: "org" },
   uploadImage: { access: "org" },
   listImages: { access: "org" },
   listTeamMembers: { access: "org" },
@@ -80,6 +83,7 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   agentBuildClaim: { access: "node-token" },
   agentBuildUpdate: { access: "node-token", body: { status: "building" } },
   agentImageArchive: { access: "node-token" },
+  agentBoxSecrets: { access: "node-token" },
   gatewayRegister: {
     access: "site-admin",
     body: {
@@ -138,6 +142,9 @@ async function victimState(): Promise<string> {
     ),
     members: await q(
       "SELECT u.username, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id WHERE o.name = 'victim' ORDER BY 1",
+    ),
+    secrets: await q(
+      "SELECT s.name, s.scope, s.ciphertext, s.updated_at FROM secrets s JOIN orgs o ON o.id = s.org_id WHERE o.name = 'victim' ORDER BY 1, 2",
     ),
     quota: await q("SELECT q.* FROM org_quotas q JOIN orgs o ON o.id = q.org_id WHERE o.name = 'victim'"),
     teams: await q(

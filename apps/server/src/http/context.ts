@@ -1,5 +1,6 @@
 import type { Actor } from "@boxyard/auth";
 import type { Clock, IdGen, RateLimiter } from "@boxyard/platform";
+import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -17,6 +18,8 @@ export interface ApiDeps {
   readiness: Map<string, ReadinessCheck>;
   /** Per-token (or per-session) request budget on the API; absent: unlimited. */
   rateLimiter?: RateLimiter;
+  /** The secrets master key (seals values; fingerprints them for idempotency); absent: secrets are refused. */
+  secrets?: SecretKeyring;
 }
 
 export interface RequestContext<P, Q, B> {

@@ -399,9 +399,9 @@ describe("the dashboard in Chromium (fake runtime)", () => {
 
     // The quota: the site admin sets limits; an empty field is no limit.
     await page.getByRole("link", { name: "Quota" }).click();
-    await page.getByLabel("Boxes", { exact: true }).fill("7");
-    await page.getByLabel("Memory (MiB)").fill("8192");
-    await page.getByLabel("CPU", { exact: true }).fill("");
+    await page.getByRole("spinbutton", { name: "Boxes", exact: true }).fill("7");
+    await page.getByRole("spinbutton", { name: "Memory (MiB)" }).fill("8192");
+    await page.getByRole("spinbutton", { name: "CPU", exact: true }).fill("");
     await page.getByRole("button", { name: "Save quota" }).click();
     await page.getByText("The quota of acme is saved.").waitFor();
     expect((await api.call("GET", "/api/v1/orgs/acme/quota")).body.limits).toMatchObject({

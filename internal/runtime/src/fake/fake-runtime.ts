@@ -37,6 +37,9 @@ interface FakeBox extends FakeBoxState {
 }
 
 /** The node's "disk": share one between several FakeRuntime objects to model an agent restart. */
+/** Where writeSecrets puts a box's secrets (as the gVisor driver does). */
+export const SECRETS_DIR = "/run/boxyard/secrets";
+
 export class FakeNodeState {
   readonly boxes = new Map<BoxId, FakeBox>();
   nextSandboxPid = 10_000;
@@ -53,6 +56,7 @@ export type FakeMethod =
   | "session"
   | "destroy"
   | "setIdentity"
+  | "writeSecrets"
   | "inspect"
   | "list";
 
@@ -149,9 +153,18 @@ export class FakeRuntime implements Runtime {
     box.phase = "stopped";
     box.sandboxPid = undefined;
     box.processes.clear();
-    // /tmp is a tmpfs in the box: it does not survive a stop.
-    for (const path of [...box.files.keys()]) if (path.startsWith("/tmp/")) box.files.delete(path);
+    // /tmp and /run/boxyard are tmpfs in the box: they do not survive a stop.
+    for (const path of [...box.files.keys()])
+      if (path.startsWith("/tmp/") || path.startsWith(`${SECRETS_DIR}/`)) box.files.delete(path);
     return this.observe(box);
+  }
+
+  async writeSecrets(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void> {
+    this.enter("writeSecrets");
+    const box = this.box(id);
+    if (box.phase !== "running") throw new InvalidBoxStateError(id, box.phase, "write secrets");
+    for (const path of [...box.files.keys()]) if (path.startsWith(`${SECRETS_DIR}/`)) box.files.delete(path);
+    for (const s of secrets) box.files.set(`${SECRETS_DIR}/${s.name}`, s.value.toString("utf8"));
   }
 
   async pause(id: BoxId): Promise<BoxObservation> {
@@ -169,6 +182,8 @@ export class FakeRuntime implements Runtime {
     if (box.phase === "checkpointed") return this.observe(box);
     if (box.phase !== "running" && box.phase !== "paused")
       throw new InvalidBoxStateError(id, box.phase, "checkpoint");
+    // Secrets never enter a checkpoint (the Runtime contract).
+    for (const path of [...box.files.keys()]) if (path.startsWith(`${SECRETS_DIR}/`)) box.files.delete(path);
     box.phase = "checkpointed";
     box.sandboxPid = undefined;
     return this.observe(box);

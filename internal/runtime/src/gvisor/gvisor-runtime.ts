@@ -35,6 +35,12 @@ import { applyIdentityInSandbox, assertIdentity, writeMachineId } from "./box-id
 import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
 import { type BoxRecord, type RecordedPhase, readRecord, writeRecord } from "./box-record.ts";
+import {
+  clearSecretsInSandbox,
+  forgetSecrets,
+  mayHoldSecrets,
+  writeSecretsInSandbox,
+} from "./box-secrets.ts";
 import { openSession } from "./box-session.ts";
 import {
   createBoxStorage,
@@ -169,6 +175,7 @@ export class GvisorRuntime implements Runtime {
   async stop(id: BoxId): Promise<BoxObservation> {
     return this.withRecord(id, async (paths, rec) => {
       await this.endSandbox(id, { graceful: true });
+      await forgetSecrets(paths);
       await rm(paths.checkpoint, { recursive: true, force: true });
       const phase: RecordedPhase = rec.phase === "prepared" ? "prepared" : "stopped";
       return this.setPhase(paths, rec, phase, null);
@@ -199,6 +206,8 @@ export class GvisorRuntime implements Runtime {
       if (rec.phase === "checkpointed" && !live) return this.observe(id, rec, null);
       if (!live) throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "checkpoint");
       const before = st?.status === "paused" ? "paused" : "running";
+      // Secrets never enter a checkpoint: removed first, delivered again after the restore.
+      await this.clearSecrets(id, paths, before === "paused");
       await this.endExecSessions(id, before === "paused");
       if (before === "running") await this.runsc.pause(id);
       await rm(paths.checkpoint, { recursive: true, force: true });
@@ -246,6 +255,17 @@ export class GvisorRuntime implements Runtime {
   async exec(id: BoxId, opts: ExecOptions): Promise<ExecResult> {
     const { rec, paths } = await this.runningBox(id, "exec");
     return execInBox({ runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env }, opts);
+  }
+
+  async writeSecrets(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void> {
+    // Under the box's lock, so no checkpoint runs between its scrub and this write.
+    await this.withRecord(id, async (paths, rec) => {
+      const st = await this.runsc.state(id);
+      if (st?.status !== "running")
+        throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "write secrets");
+      await writeSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch }, paths, secrets);
+      return this.observe(id, rec, st);
+    });
   }
 
   async session(id: BoxId, opts: SessionOptions): Promise<Session> {
@@ -361,6 +381,17 @@ export class GvisorRuntime implements Runtime {
    * terminal session sees a hang-up, as on a dropped connection. A paused
    * box runs only while that happens, and only when it has such wrappers.
    */
+  /** Removes the box's secret files (a paused box is thawed for it); throws rather than leave them. */
+  private async clearSecrets(id: BoxId, paths: BoxPaths, paused: boolean): Promise<void> {
+    if (!(await mayHoldSecrets(paths))) return;
+    if (paused) await this.runsc.resume(id);
+    try {
+      await clearSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch }, paths);
+    } finally {
+      if (paused) await this.runsc.pause(id);
+    }
+  }
+
   private async endExecSessions(id: BoxId, paused: boolean): Promise<void> {
     const roots = await this.runsc.execRoots(id);
     if (roots.length === 0) return;

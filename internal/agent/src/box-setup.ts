@@ -1,0 +1,175 @@
+// What a running box gets from its node beyond the runtime's steps: its
+// secrets, written as files each time its sandbox (re)starts, and its
+// repository, cloned into /workspace at its first start. Both are
+// level-triggered: the agent asks `ensure` whenever a box is running as
+// wanted, and whatever is already done costs nothing (secrets: once per
+// sandbox and revision; checkout: once per agent process, then the commit is
+// only reported). A box seen not running (stopped, paused, checkpointed)
+// loses its delivered secrets with its tmpfs or its checkpoint scrub, so it
+// gets them again when it runs.
+
+import { BOX_SECRETS_DIR, type ControlPlaneLink, type DesiredBox } from "@boxyard/agent-protocol";
+import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
+import type { Runtime } from "@boxyard/runtime";
+import type { Logger } from "pino";
+
+export interface BoxSetupOptions {
+  runtime: Runtime;
+  link: ControlPlaneLink;
+  logger: Logger;
+  retry: BackoffOptions;
+  /** How long one clone may take. */
+  cloneTimeoutMs?: number;
+}
+
+/** What the box's report carries about its setup. */
+export interface SetupOutcome {
+  repoCommit?: string;
+  /** Something the owner should know (a missing secret, a failed clone), for the report's reason. */
+  problem?: string;
+  /** When to look again after a failure (epoch ms). */
+  retryAt?: number;
+}
+
+/**
+ * The clone, as the box user inside the box, so it goes out through the
+ * box's own network and egress policy. $1 url, $2 ref (may be empty), $3 the
+ * secret's file (may be empty). The credential is read from the secret's
+ * file by a helper given on the command line: it never reaches .git/config,
+ * argv or the environment. Only http(s) transports are allowed (no ext::,
+ * file:// or submodule tricks), and nothing is asked on a terminal.
+ */
+const CHECKOUT = `set -e
+url=$1; ref=$2; cred=$3
+cd /workspace
+if [ -d .git ]; then git rev-parse HEAD; exit 0; fi
+if [ -n "$(ls -A)" ]; then echo "/workspace is not empty; not cloning into it" >&2; exit 3; fi
+export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false
+g() {
+  if [ -n "$cred" ]; then
+    git -c protocol.allow=never -c protocol.http.allow=always -c protocol.https.allow=always \\
+      -c credential.helper= \\
+      -c "credential.helper=!f() { test \\"\\$1\\" = get || exit 0; echo username=x-access-token; printf 'password=%s\\\\n' \\"\\$(cat $cred)\\"; }; f" "$@"
+  else
+    git -c protocol.allow=never -c protocol.http.allow=always -c protocol.https.allow=always "$@"
+  fi
+}
+if [ -z "$ref" ]; then
+  g clone -q -- "$url" .
+elif printf '%s' "$ref" | grep -Eq '^[0-9a-f]{40}$'; then
+  g clone -q --no-checkout -- "$url" .
+  git checkout -q "$ref"
+else
+  g clone -q --branch "$ref" -- "$url" .
+fi
+git rev-parse HEAD`;
+
+interface Failure {
+  attempts: number;
+  nextAt: number;
+  message: string;
+}
+
+export class BoxSetup {
+  /** Secrets revision delivered into each box's current sandbox. */
+  private readonly delivered = new Map<string, string>();
+  private readonly secretProblems = new Map<string, string>();
+  private readonly commits = new Map<string, string>();
+  private readonly failures = new Map<string, Failure>();
+
+  constructor(private readonly o: BoxSetupOptions) {}
+
+  /** The box is not running: what was in its sandbox's memory is gone (or was scrubbed). */
+  notRunning(boxId: string): void {
+    this.delivered.delete(boxId);
+  }
+
+  forget(boxId: string): void {
+    this.delivered.delete(boxId);
+    this.secretProblems.delete(boxId);
+    this.commits.delete(boxId);
+    this.failures.delete(boxId);
+  }
+
+  /** Brings a running box's secrets and checkout up to its desired entry. */
+  async ensure(nodeId: string, want: DesiredBox): Promise<SetupOutcome> {
+    const boxId = want.boxId;
+    const failure = this.failures.get(boxId);
+    if (failure && Date.now() < failure.nextAt) return { problem: failure.message, retryAt: failure.nextAt };
+    try {
+      await this.ensureSecrets(nodeId, want);
+      const repoCommit = await this.ensureCheckout(want);
+      this.failures.delete(boxId);
+      const problem = this.secretProblems.get(boxId);
+      return { ...(repoCommit ? { repoCommit } : {}), ...(problem ? { problem } : {}) };
+    } catch (err) {
+      const attempts = (failure?.attempts ?? 0) + 1;
+      const message = String((err as Error).message ?? err).slice(0, 500);
+      const f = { attempts, nextAt: Date.now() + backoffMs(attempts, this.o.retry), message };
+      this.failures.set(boxId, f);
+      this.o.logger.warn({ boxId, attempts, problem: message }, "box setup failed; retrying");
+      return { problem: message, retryAt: f.nextAt };
+    }
+  }
+
+  private async ensureSecrets(nodeId: string, want: DesiredBox): Promise<void> {
+    const wanted = want.spec.secrets;
+    const key = wanted ? JSON.stringify([wanted.names, wanted.revision]) : "";
+    if ((this.delivered.get(want.boxId) ?? "") === key) return;
+    if (!this.o.runtime.writeSecrets)
+      throw new Error(`the ${this.o.runtime.name} runtime cannot put secrets into boxes`);
+    if (!this.o.link.fetchBoxSecrets) throw new Error("this control-plane link cannot fetch secrets");
+    const got = wanted ? await this.o.link.fetchBoxSecrets(nodeId, want.boxId) : { secrets: [], missing: [] };
+    const values = got.secrets.map((s) => ({ name: s.name, value: Buffer.from(s.value, "base64") }));
+    try {
+      await this.o.runtime.writeSecrets(want.boxId, values);
+    } finally {
+      for (const v of values) v.value.fill(0);
+    }
+    this.delivered.set(want.boxId, key);
+    if (got.missing.length > 0) {
+      this.secretProblems.set(
+        want.boxId,
+        `secrets not set: ${got.missing.join(", ")} (set them with 'boxyard secrets set NAME'; the box gets them at its next start)`,
+      );
+    } else this.secretProblems.delete(want.boxId);
+    this.o.logger.info(
+      { boxId: want.boxId, secrets: values.length, missing: got.missing },
+      "secrets written into the box",
+    );
+  }
+
+  private async ensureCheckout(want: DesiredBox): Promise<string | undefined> {
+    const repo = want.spec.repo;
+    if (!repo) return undefined;
+    const known = this.commits.get(want.boxId);
+    if (known) return known;
+    const started = Date.now();
+    const r = await this.o.runtime.exec(want.boxId, {
+      command: [
+        "/bin/sh",
+        "-c",
+        CHECKOUT,
+        "sh",
+        repo.url,
+        repo.ref ?? "",
+        repo.secret ? `${BOX_SECRETS_DIR}/${repo.secret}` : "",
+      ],
+      user: "dev",
+      cwd: "/workspace",
+      timeoutMs: this.o.cloneTimeoutMs ?? 15 * 60_000,
+      maxOutputBytes: 64 * 1024,
+    });
+    const commit = r.stdout.toString("utf8").trim().split("\n").pop() ?? "";
+    if (r.exitCode !== 0 || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) {
+      const why =
+        r.exitCode === 127
+          ? "git is not in the box's image (add it to image.packages)"
+          : r.stderr.toString("utf8").trim().split("\n").slice(-3).join(" / ").slice(0, 400);
+      throw new Error(`checkout of ${repo.url} failed: ${r.timedOut ? "timed out" : why}`);
+    }
+    this.commits.set(want.boxId, commit);
+    this.o.logger.info({ boxId: want.boxId, commit, ms: Date.now() - started }, "repository checked out");
+    return commit;
+  }
+}
