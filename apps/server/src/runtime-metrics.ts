@@ -11,6 +11,7 @@ const TIMED = [
   "destroy",
   "exec",
   "setIdentity",
+  "writeSecrets",
 ] as const;
 
 /**
@@ -84,6 +85,9 @@ export function instrumentRuntime(runtime: Runtime, registry: Registry): Runtime
     list: () => runtime.list(),
     ...(runtime.setIdentity
       ? { setIdentity: timed("setIdentity", (id, identity) => runtime.setIdentity!(id, identity)) }
+      : {}),
+    ...(runtime.writeSecrets
+      ? { writeSecrets: timed("writeSecrets", (id, secrets) => runtime.writeSecrets!(id, secrets)) }
       : {}),
   };
 }
