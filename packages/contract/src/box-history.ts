@@ -1,5 +1,5 @@
-// A box's history: its state changes (with the reason, failures included)
-// and what people and the platform asked of it (from the org's audit log),
+// A box's history: its state changes (with the reason, failures included),
+// processes its OOM guard killed, and what people and the platform asked of it (from the org's audit log),
 // newest first, in pages. The live stream is GET .../events; this is the
 // record a box page or `boxyard events` reads back.
 
@@ -18,6 +18,16 @@ const StateEntry = z.object({
   reason: z.string(),
 });
 
+const OomKillEntry = z.object({
+  kind: z.literal("oom_kill"),
+  id: z.string(),
+  at: Timestamp,
+  /** The box's state when its OOM guard killed the process (it does not change). */
+  state: z.string(),
+  /** Which process, whose, and how big: `out of memory: killed pid 12 (python3) ...`. */
+  reason: z.string(),
+});
+
 const ActionEntry = z.object({
   kind: z.literal("action"),
   id: z.string(),
@@ -30,7 +40,7 @@ const ActionEntry = z.object({
   details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
 });
 
-export const BoxHistoryEntry = z.discriminatedUnion("kind", [StateEntry, ActionEntry]).meta({
+export const BoxHistoryEntry = z.discriminatedUnion("kind", [StateEntry, OomKillEntry, ActionEntry]).meta({
   id: "BoxHistoryEntry",
 });
 

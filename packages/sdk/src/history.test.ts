@@ -32,6 +32,18 @@ describe("box history in plain words", () => {
     ).toBe("pending");
   });
 
+  it("says which process the box's OOM guard killed, as bad", () => {
+    expect(
+      historyLine({
+        kind: "oom_kill",
+        id: "s9",
+        at,
+        state: "running",
+        reason: "out of memory: killed pid 12 (python3)",
+      }),
+    ).toEqual({ who: "platform", what: "out of memory: killed pid 12 (python3)", bad: true });
+  });
+
   it("says who did what, with the result when it was not a success", () => {
     const action = (a: string, details = {}, result: "success" | "denied" | "failed" = "success") =>
       historyLine({

@@ -36,6 +36,7 @@ const ACTIONS: Record<string, (d: Details) => string> = {
 };
 
 export function historyLine(e: BoxHistoryEntryT): HistoryLine {
+  if (e.kind === "oom_kill") return { who: "platform", what: e.reason, bad: true };
   if (e.kind === "state") {
     const move = e.from ? `${e.from} -> ${e.to}` : e.to;
     return { who: "platform", what: e.reason ? `${move}: ${e.reason}` : move, bad: e.to === "failed" };

@@ -12,12 +12,13 @@ let outsider: string;
 const org = "/api/v1/orgs/acme";
 
 interface Entry {
-  kind: "state" | "action";
+  kind: "state" | "oom_kill" | "action";
   id: string;
   at: string;
   to?: string;
   from?: string | null;
   reason?: string;
+  state?: string;
   action?: string;
   actor?: { kind: string; name: string | null };
   result?: string;
@@ -40,7 +41,12 @@ beforeAll(async () => {
   await api.call("POST", "/api/v1/orgs", { token: outsider, body: { name: "other" } });
   await api.call("PUT", `${org}/members/vic`, { token: owner, body: { role: "viewer" } });
   await api.call("POST", `${org}/boxes`, { token: owner, body: { name: "hist", template: "busybox" } });
-  await settled("hist", "running");
+  const { id } = await settled("hist", "running");
+  // The box's OOM guard kills a process: a history entry of its own (the state does not change).
+  api.runtime.oomKill(id, { command: "awk", uid: 1000, rssMiB: 70 });
+  await waitFor(async () =>
+    (await api.call("GET", `${org}/boxes/hist`, { token: owner })).body.oomKills === 1 ? true : null,
+  );
   await api.call("PUT", `${org}/boxes/hist/ports/8080`, { token: owner, body: { visibility: "org" } });
   await api.call("POST", `${org}/boxes/hist/exec`, {
     token: owner,
@@ -76,6 +82,11 @@ describe("box history", () => {
     // Newest first: the box stopped after it ran.
     expect(states.indexOf("stopped")).toBeLessThan(states.indexOf("running"));
 
+    const oom = items.filter((e) => e.kind === "oom_kill");
+    expect(oom).toEqual([
+      expect.objectContaining({ state: "running", reason: expect.stringContaining("pid") }),
+    ]);
+    expect(oom[0]!.reason).toContain("(awk)");
     const share = items.find((e) => e.action === "box.port.share");
     expect(share?.details).toEqual({ port: 8080, visibility: "org" });
     const exec = items.find((e) => e.action === "box.exec");

@@ -49,6 +49,14 @@ export function decodeHistoryCursor(cursor: string): BoxHistoryPosition | null {
 
 function entryView(row: BoxHistoryRow) {
   const at = row.at.toISOString();
+  if (row.src === "state" && row.event_kind === "oom_kill")
+    return {
+      kind: "oom_kill" as const,
+      id: `s${row.id}`,
+      at,
+      state: row.to_state ?? "",
+      reason: row.reason ?? "",
+    };
   if (row.src === "state")
     return {
       kind: "state" as const,

@@ -11,7 +11,8 @@ const PAGE = 20;
 /** The API's order: newest first, state changes before actions at the same instant, then by id. */
 function newestFirst(a: BoxHistoryEntryT, b: BoxHistoryEntryT): number {
   const n = (e: BoxHistoryEntryT) => Number(e.id.slice(1));
-  return b.at.localeCompare(a.at) || b.kind.localeCompare(a.kind) || n(b) - n(a);
+  // State changes and OOM kills are both box events ("s" ids); audit actions are "a".
+  return b.at.localeCompare(a.at) || b.id[0]!.localeCompare(a.id[0]!) || n(b) - n(a);
 }
 
 export function BoxHistory(props: { api: BoxyardClient; org: string; box: string; refresh: number }) {
@@ -79,7 +80,11 @@ export function BoxHistory(props: { api: BoxyardClient; org: string; box: string
             <li
               key={e.id}
               data-kind={e.kind}
-              {...(e.kind === "state" ? { "data-to": e.to } : { "data-action": e.action })}
+              {...(e.kind === "state"
+                ? { "data-to": e.to }
+                : e.kind === "action"
+                  ? { "data-action": e.action }
+                  : {})}
             >
               <time dateTime={e.at}>{formatTime(e.at)}</time> <strong>{line.who}</strong>{" "}
               <span className={line.bad ? "reason bad" : "reason"}>{line.what}</span>

@@ -53,6 +53,8 @@ export async function notifyBoxChanged(db: Queryable, boxId: string): Promise<vo
 /** One row of a box's history: a state change ('state') or an audit event aimed at the box ('action'). */
 export interface BoxHistoryRow {
   src: "state" | "action";
+  /** For a 'state' row, the box event's kind: a state change or an OOM kill. */
+  event_kind: "transition" | "oom_kill" | null;
   id: number;
   at: Date;
   /** `at` in microseconds since the epoch: what a page cursor carries (a Date keeps only milliseconds). */
@@ -86,12 +88,12 @@ export async function listBoxHistory(
 ): Promise<BoxHistoryRow[]> {
   const { rows } = await db.query<BoxHistoryRow>(
     `SELECT * FROM (
-       SELECT 'state' AS src, id, at, (extract(epoch FROM at) * 1000000)::bigint::text AS at_us,
+       SELECT 'state' AS src, kind AS event_kind, id, at, (extract(epoch FROM at) * 1000000)::bigint::text AS at_us,
               from_state, to_state, generation, reason,
               NULL AS actor_kind, NULL AS actor_name, NULL AS action, NULL AS result, NULL::jsonb AS details
          FROM box_events WHERE box_id = $1
        UNION ALL
-       SELECT 'action', id, at, (extract(epoch FROM at) * 1000000)::bigint::text,
+       SELECT 'action', NULL, id, at, (extract(epoch FROM at) * 1000000)::bigint::text,
               NULL, NULL, NULL, NULL,
               actor_kind, actor_name, action, result, details
          FROM audit_events WHERE org_id = $2 AND target_kind = 'box' AND target_id = $1
