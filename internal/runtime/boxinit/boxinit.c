@@ -34,7 +34,11 @@
  *                           writable). Anything else is refused, never
  *                           widened. The command gets the caller's own stdio
  *                           and a sudo-style environment; signals to this
- *                           process are passed on to it through PID 1.
+ *                           process are passed on to it through PID 1. On a
+ *                           terminal (stdin and stdout) the command gets a
+ *                           terminal of its own instead, as its controlling
+ *                           one (sudo's use_pty), and this process relays
+ *                           between the two (see sudo_relay).
  *   boxinit pty ROWS COLS CMD...
  *                           Like exec, for a terminal session: PID 1 opens a
  *                           pseudo-terminal inside the box, starts CMD on it
@@ -325,13 +329,18 @@ static void serve_request(int conn) {
   }
   if (nstr < 4) goto fail;
   int as_root = strcmp(all[0], "root") == 0;
-  /* "pty:ROWS:COLS": start the command on a new pseudo-terminal. */
+  /* "pty:ROWS:COLS": start the command on a new pseudo-terminal;
+   * "rootpty:ROWS:COLS": the same as root (sudo on a terminal). */
   int want_pty = 0;
   struct winsize ws = {24, 80, 0, 0};
-  if (strncmp(all[0], "pty:", 4) == 0) {
+  const char *pty_size = strncmp(all[0], "pty:", 4) == 0       ? all[0] + 4
+                         : strncmp(all[0], "rootpty:", 8) == 0 ? all[0] + 8
+                                                               : NULL;
+  if (pty_size != NULL) {
     unsigned rows = 0, cols = 0;
-    if (sscanf(all[0] + 4, "%u:%u", &rows, &cols) != 2 || rows < 1 || rows > 1000 || cols < 1 || cols > 1000)
+    if (sscanf(pty_size, "%u:%u", &rows, &cols) != 2 || rows < 1 || rows > 1000 || cols < 1 || cols > 1000)
       goto fail;
+    if (pty_size == all[0] + 8) as_root = 1;
     ws.ws_row = (unsigned short)rows;
     ws.ws_col = (unsigned short)cols;
     want_pty = 1;
@@ -1313,6 +1322,105 @@ static void sudo_forward(int sig) {
   errno = saved;
 }
 
+static volatile sig_atomic_t sudo_winch = 0;
+static void on_winch(int sig) {
+  (void)sig;
+  sudo_winch = 1;
+}
+
+/*
+ * sudo on a terminal: the command runs on a terminal PID 1 opened for it
+ * (its controlling terminal: job control, line editing, ^C as SIGINT from
+ * its own line discipline), whose master side is `master`. This process
+ * puts the caller's terminal in raw mode, gives the new one the caller's
+ * modes and size (and every later size, on SIGWINCH), and copies keys in
+ * and output out until PID 1 reports the command's status on `conn`.
+ * Returns that status as an exit code.
+ */
+static int sudo_relay(int conn, int master) {
+  struct termios saved, raw;
+  int have_modes = tcgetattr(0, &saved) == 0;
+  if (have_modes) {
+    tcsetattr(master, TCSANOW, &saved);
+    raw = saved;
+    cfmakeraw(&raw);
+    tcsetattr(0, TCSADRAIN, &raw);
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_winch;
+  sigaction(SIGWINCH, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  fcntl(master, F_SETFL, O_NONBLOCK);
+  int32_t st_buf = 0;
+  size_t st_got = 0;
+  int status = -1, master_open = 1, stdin_open = 1;
+  int64_t drain_until = 0;
+  while (status < 0 || master_open) {
+    if (sudo_winch) {
+      sudo_winch = 0;
+      struct winsize w;
+      if (ioctl(0, TIOCGWINSZ, &w) == 0 && w.ws_row > 0 && w.ws_col > 0) ioctl(master, TIOCSWINSZ, &w);
+    }
+    /* After the status, pass on only what the terminal still has (as run_pty). */
+    if (status >= 0 && now_ms() > drain_until) break;
+    struct pollfd fds[3];
+    nfds_t n = 0;
+    int c_i = -1, m_i = -1, i_i = -1;
+    if (status < 0) {
+      c_i = (int)n;
+      fds[n++] = (struct pollfd){conn, POLLIN, 0};
+    }
+    if (master_open) {
+      m_i = (int)n;
+      fds[n++] = (struct pollfd){master, POLLIN, 0};
+    }
+    if (stdin_open && master_open) {
+      i_i = (int)n;
+      fds[n++] = (struct pollfd){0, POLLIN, 0};
+    }
+    int r = poll(fds, n, status >= 0 ? 100 : -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r == 0) break;
+    if (c_i >= 0 && fds[c_i].revents) {
+      ssize_t k = read(conn, (char *)&st_buf + st_got, sizeof st_buf - st_got);
+      if (k > 0) st_got += (size_t)k;
+      if (st_got == sizeof st_buf)
+        status = st_buf;
+      else if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN))
+        status = 0x100 * 126; /* init went away */
+      if (status >= 0) drain_until = now_ms() + 2000;
+    }
+    if (m_i >= 0 && (fds[m_i].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char buf[16384];
+      ssize_t k = read(master, buf, sizeof buf);
+      if (k > 0) {
+        if (write_all(1, buf, (size_t)k) < 0) master_open = 0;
+      } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+        master_open = 0; /* EIO: the command and everything it left on the terminal are gone */
+      }
+    }
+    if (i_i >= 0 && fds[i_i].revents) {
+      char buf[4096];
+      ssize_t k = read(0, buf, sizeof buf);
+      if (k > 0) {
+        if (write_all(master, buf, (size_t)k) < 0) master_open = 0;
+      } else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+        stdin_open = 0;
+      }
+    }
+  }
+  if (have_modes) tcsetattr(0, TCSADRAIN, &saved);
+  close(master);
+  if (status < 0) return 126;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 126;
+}
+
 static int sudo_usage(FILE *to, int status) {
   fprintf(to,
           "usage: sudo [-EHnS] [-u root] COMMAND [ARG...]\n"
@@ -1475,7 +1583,14 @@ static int run_sudo(int argc, char **argv) {
     return 1;
   }
   int stdio[3] = {0, 1, 2};
-  pid_t pid = spawn_via_init(conn, stdio, run, "root", login ? root_home : NULL, env);
+  /* On a terminal the command gets its own (see sudo_relay). */
+  struct winsize ws;
+  int on_tty = isatty(0) && isatty(1) && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0 &&
+               ws.ws_row <= 1000 && ws.ws_col <= 1000;
+  char mode[64] = "root";
+  if (on_tty) snprintf(mode, sizeof mode, "rootpty:%u:%u", ws.ws_row, ws.ws_col);
+  int master = -1;
+  pid_t pid = spawn_via_init_ex(conn, stdio, run, mode, login ? root_home : NULL, env, on_tty ? &master : NULL);
   if (pid == SUDO_PASSWORD) {
     fprintf(stderr,
             "sudo: a password is required: %s's sudoers rule has no NOPASSWD, and a Boxyard box has no "
@@ -1488,7 +1603,7 @@ static int run_sudo(int argc, char **argv) {
             caller, caller);
     return 1;
   }
-  if (pid < 0) {
+  if (pid < 0 || (on_tty && master < 0)) {
     fprintf(stderr, "sudo: the box's init could not start the command\n");
     return 1;
   }
@@ -1501,6 +1616,7 @@ static int run_sudo(int argc, char **argv) {
   sa.sa_handler = sudo_forward;
   int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t k = 0; k < sizeof relayed / sizeof relayed[0]; k++) sigaction(relayed[k], &sa, NULL);
+  if (on_tty) return sudo_relay(conn, master);
   int32_t status = 0;
   size_t got = 0;
   while (got < sizeof status) {

@@ -1,13 +1,16 @@
 // The Debian base image in a real gVisor box: built once with mmdebstrap
 // (cached across runs in BOXYARD_IMAGE_CACHE, default
 // /var/cache/boxyard/images, because a build takes about a minute), then
-// `git`, passwordless `sudo` (boxinit's sudo mode, boxinit.c) and the root
-// listing as the `dev` user.
+// `git`, passwordless `sudo` (boxinit's sudo mode, boxinit.c: without a
+// terminal, and on one with a terminal of its own) and the root listing as
+// the `dev` user.
 
 import { mkdir } from "node:fs/promises";
 import { buildDebianLayer, LayerStore } from "@boxyard/images";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Session } from "../runtime.ts";
 import type { GvisorRuntime } from "./gvisor-runtime.ts";
+import { hostCommand } from "./host-command.ts";
 import { createTestNode, type TestNode } from "./test-node.ts";
 
 const cacheDir = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
@@ -112,4 +115,96 @@ describe("debian base image", () => {
     const ok = await sh("su guest -s /bin/sh -c 'sudo id -u'", { user: "root" });
     expect(ok.stdout.toString()).toBe("0\n");
   });
+
+  it("sudo works without a terminal: exec, a session without a pty (SSH exec without -t), plain runsc exec", async () => {
+    const nopty = await rt.session(id, {
+      command: [
+        "bash",
+        "-c",
+        "sudo -n id -u; echo piped | sudo cat; sudo sh -c 'test -t 0 && echo tty || echo no-tty'; echo done",
+      ],
+    });
+    expect(await collect(nopty, { input: "" })).toEqual({
+      code: 0,
+      out: "0\npiped\nno-tty\ndone\n",
+      err: "",
+    });
+    // stdin left open (as an SSH client without -t keeps it): sudo does not wait for it.
+    const open = await rt.session(id, { command: ["bash", "-c", "sudo id -u; echo done"] });
+    expect(await collect(open, { keepStdinOpen: true })).toEqual({ code: 0, out: "0\ndone\n", err: "" });
+    const fed = await rt.session(id, { command: ["bash", "-c", "sudo cat; echo done"] });
+    expect(await collect(fed, { input: "from-client\n" })).toEqual({
+      code: 0,
+      out: "from-client\ndone\n",
+      err: "",
+    });
+    // runsc exec straight into the box (no boxinit exec in between), as the dev user.
+    const runsc = `runsc --root=${node.stateDir}/runsc exec --user=1000:1000 ${id}`;
+    // (One runsc exec per shell: after `runsc exec` the calling shell died of SIGPIPE, with or without sudo.)
+    const piped = await hostCommand("sh", ["-c", `echo hi | ${runsc} sudo cat`], { timeoutMs: 30_000 });
+    expect(piped.stdout).toBe("hi\n");
+    const direct = await hostCommand("sh", ["-c", `${runsc} sudo id -u`], { timeoutMs: 30_000 });
+    expect(direct.stdout).toBe("0\n");
+  });
+
+  it("sudo on a terminal gives the command a controlling terminal of its own: job control, ^C, sizes", async () => {
+    const term = await rt.session(id, {
+      command: [
+        "bash",
+        "-c",
+        "tty; sudo bash -ic 'echo flags=$-; tty'; sudo stty size; sudo sleep 30; echo status=$?; sleep 1; sudo stty size",
+      ],
+      pty: { cols: 80, rows: 24 },
+    });
+    let out = "";
+    term.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    await expect.poll(() => out, { timeout: 15_000 }).toMatch(/^24 80\r$/m);
+    await new Promise((r) => setTimeout(r, 1_000));
+    term.stdin.write("\x03"); // ^C reaches the root sleep through its own terminal
+    await expect.poll(() => out, { timeout: 10_000 }).toMatch(/status=130/);
+    term.resize(100, 30);
+    expect(await withTimeout(term.exited, 15_000)).toBe(0);
+    const lines = out.split("\r\n");
+    const outer = lines[0];
+    expect(outer).toMatch(/^\/dev\/pts\/\d+$/);
+    // bash takes the terminal's foreground process group (it warns when it cannot: no controlling terminal).
+    // (gVisor's /dev/tty answers EIO even in a login session, so it proves nothing here.)
+    expect(out).not.toMatch(/no job control|cannot set terminal process group/);
+    expect(out).toMatch(/^flags=\w*m\w*$/m); // an interactive shell with job control
+    const inner = lines.find((l, k) => k > 0 && /^\/dev\/pts\/\d+$/.test(l));
+    expect(inner).toBeDefined();
+    expect(inner).not.toBe(outer);
+    expect(lines).toContain("30 100"); // the new size reached the command's terminal
+  });
 });
+
+/** Output and exit code of a session without a pty, its stdin fed and closed (or left open). */
+async function collect(
+  sess: Session,
+  opts: { input?: string; keepStdinOpen?: boolean },
+): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  sess.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  sess.stderr.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  if (opts.input) sess.stdin.write(opts.input);
+  if (!opts.keepStdinOpen) sess.stdin.end();
+  try {
+    return { code: await withTimeout(sess.exited, 20_000), out, err };
+  } finally {
+    sess.stdin.end();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+  ]);
+}
