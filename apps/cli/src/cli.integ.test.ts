@@ -181,6 +181,9 @@ describe("boxyard CLI", () => {
       ["templates", "pool"],
       ["images", "push"],
       ["images", "ls"],
+      ["secrets", "set"],
+      ["secrets", "ls"],
+      ["secrets", "rm"],
       ["usage"],
     ]) {
       const r = await cli([...cmd, "--help"]);

@@ -4,6 +4,7 @@ import { registerAdminCommands } from "./commands/admin.ts";
 import { registerBoxHistoryCommands } from "./commands/box-history.ts";
 import { registerBoxCommands } from "./commands/boxes.ts";
 import { registerImageCommands } from "./commands/images.ts";
+import { registerSecretCommands } from "./commands/secrets.ts";
 import { registerSshCommands } from "./commands/ssh.ts";
 import { registerTemplateCommands } from "./commands/templates.ts";
 import { registerServerCommands } from "./commands/server.ts";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSshCommands(program);
   registerTemplateCommands(program);
   registerImageCommands(program);
+  registerSecretCommands(program);
   registerAdminCommands(program);
   return program;
 }
