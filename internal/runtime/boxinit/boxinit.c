@@ -1585,8 +1585,10 @@ static int run_sudo(int argc, char **argv) {
   int stdio[3] = {0, 1, 2};
   /* On a terminal the command gets its own (see sudo_relay). */
   struct winsize ws;
-  int on_tty = isatty(0) && isatty(1) && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0 &&
-               ws.ws_row <= 1000 && ws.ws_col <= 1000;
+  /* Only in the terminal's foreground (`sudo cmd &` keeps the caller's stdio:
+   * a background process that changed the terminal's modes would be stopped). */
+  int on_tty = isatty(0) && isatty(1) && tcgetpgrp(0) == getpgrp() && ioctl(0, TIOCGWINSZ, &ws) == 0 &&
+               ws.ws_row > 0 && ws.ws_col > 0 && ws.ws_row <= 1000 && ws.ws_col <= 1000;
   char mode[64] = "root";
   if (on_tty) snprintf(mode, sizeof mode, "rootpty:%u:%u", ws.ws_row, ws.ws_col);
   int master = -1;
