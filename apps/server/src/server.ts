@@ -3,20 +3,11 @@ import { join } from "node:path";
 import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
 import { AnchorFile } from "@boxyard/audit";
 import { OidcLogin, TicketSigner } from "@boxyard/auth";
+import { authorizedStore } from "@boxyard/authz";
 import { GatewayRelayConnector, LocalRuntimeConnector, loadOrCreateHostKey } from "@boxyard/gateway";
 import { allRoutes } from "@boxyard/contract";
-import {
-  createPool,
-  currentGateway,
-  deleteExpiredNodeCommands,
-  isUnavailable,
-  MigrationError,
-  migrate,
-  migrationStatus,
-  migrations,
-} from "@boxyard/db";
+import { createPool, isUnavailable, MigrationError, migrate, migrationStatus, migrations } from "@boxyard/db";
 import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@boxyard/platform";
-import { loadSecretKeyring } from "@boxyard/secrets";
 import {
   createLifecycleMetrics,
   createPoolMetrics,
@@ -50,7 +41,6 @@ import { registerPortRoutes } from "./api/ports.ts";
 import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
-import { registerSecretRoutes } from "./api/secrets.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
 import { acceptImageBodies, registerImageRoutes } from "./api/images.ts";
 import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
@@ -204,10 +194,6 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         : { ok: false, detail: `pending: ${s.pending.join(", ")}` };
     });
 
-    // The secrets master key: from the environment, else a key file made in the data dir at first start.
-    const secrets = await loadSecretKeyring({ dataDir: config.dataDir }).catch((err: unknown) => {
-      throw new StartupError((err as Error).message, { cause: err });
-    });
     const deps = {
       pool,
       clock,
@@ -216,7 +202,6 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       metrics: httpMetrics.registry,
       readiness,
       ...(config.rateLimit ? { rateLimiter: new RateLimiter(config.rateLimit) } : {}),
-      secrets,
     };
     const overrides = opts.lifecycle ?? {};
     const nodeHeartbeatTimeoutMs = overrides.nodeHeartbeatTimeoutMs ?? 30_000;
@@ -225,7 +210,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     cleanups.push(() => listener.close());
     const lifecycleMetrics = createLifecycleMetrics(httpMetrics.registry, pool);
     createPoolMetrics(httpMetrics.registry, pool);
-    const link = new InProcessNodeLink({ pool, ids, listener, secrets });
+    const link = new InProcessNodeLink({ pool, ids, listener });
     const sse = new SseStreams();
     const lifecycleDeps: LifecycleDeps = {
       link,
@@ -281,7 +266,6 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerSshKeyRoutes(routes);
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
-    registerSecretRoutes(routes);
     registerTemplateRoutes(routes);
     registerPoolRoutes(routes);
     registerTemplateBuildRoutes(routes, lifecycleDeps);
@@ -296,7 +280,8 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerAuditRoutes(routes, anchors);
     // Without a gateway of its own (role control), clients are sent to the
     // gateway that registered and was heard from most recently.
-    const remoteGateway = () => (sshAddress ? Promise.resolve(null) : currentGateway(pool, 60_000));
+    const gatewayStore = authorizedStore(pool, { kind: "system", name: "gateway" });
+    const remoteGateway = () => (sshAddress ? Promise.resolve(null) : gatewayStore.currentGateway(60_000));
     const gatewayWsBase = async () => {
       const gw = await remoteGateway();
       return gw ? gw.http_url.replace(/^http/, "ws") : null;
@@ -325,7 +310,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       ? new LocalRuntimeConnector(localNode.runtime)
       : new GatewayRelayConnector({
           signer: tickets,
-          gatewayUrl: async () => (await currentGateway(pool, 60_000))?.http_url ?? null,
+          gatewayUrl: async () => (await gatewayStore.currentGateway(60_000))?.http_url ?? null,
         });
     const previews = registerPreviewRoutes(app, deps, () => previewConnector);
     registerCliLoginRoutes(app, { deps, signer: tickets });
@@ -385,7 +370,8 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         ids,
         logger: logger.child({ component: "pools" }),
         listener,
-        resolveTemplate: (orgId, name) => resolveOrgTemplate(pool, orgId, name),
+        resolveTemplate: (orgId, name) =>
+          resolveOrgTemplate(authorizedStore(pool, { kind: "system", name: "pool-manager" }), orgId, name),
         ...(overrides.poolPollMs !== undefined
           ? { pollMs: overrides.poolPollMs, notifyDelayMs: Math.min(overrides.poolPollMs, 1_000) }
           : {}),
@@ -429,7 +415,9 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     }
     // Calls into remote agents whose caller died mid-wait leave rows behind.
     const commandSweep = setInterval(() => {
-      deleteExpiredNodeCommands(pool).catch((err) => logger.warn({ err }, "node command sweep failed"));
+      authorizedStore(pool, { kind: "system", name: "janitor" })
+        .deleteExpiredNodeCommands()
+        .catch((err) => logger.warn({ err }, "node command sweep failed"));
     }, 60_000);
     commandSweep.unref();
     cleanups.push(async () => clearInterval(commandSweep));

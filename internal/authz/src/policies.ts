@@ -214,7 +214,10 @@ export const policies = {
 
   // templates
   addTemplateVersion: inOrg("template", "write", "org_not_found", ([t]) => t.orgId),
-  getTemplateVersion: inOrg("template", "read", "template_not_found", ([orgId]) => orgId, ["pool-manager"]),
+  getTemplateVersion: inOrg("template", "read", "template_not_found", ([orgId]) => orgId, [
+    "pool-manager",
+    "gateway",
+  ]),
   listLatestTemplates: inOrg("template", "read", "org_not_found", ([orgId]) => orgId),
   listTemplateVersions: inOrg("template", "read", "template_not_found", ([orgId]) => orgId),
 

@@ -11,7 +11,8 @@ import {
   SESSION_LIFETIME_MS,
   type TicketSigner,
 } from "@boxyard/auth";
-import { inTx, insertSession, revokeSession } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
+import { inTx } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ApiDeps } from "../http/context.ts";
@@ -94,7 +95,7 @@ export function registerAuthRoutes(app: FastifyInstance, opts: AuthRouteOptions)
     const session = mintSession();
     const user = await inTx(deps.pool, async (tx) => {
       const u = await resolveOidcUser(tx, identity, deps.ids);
-      await insertSession(tx, {
+      await authorizedStore(tx, { kind: "user", user: u }).insertSession({
         id: session.id,
         userId: u.id,
         secretHash: session.secretHash,
@@ -123,7 +124,9 @@ export function registerAuthRoutes(app: FastifyInstance, opts: AuthRouteOptions)
     const s = await authenticateSessionCookie(deps.pool, readCookie(req.headers.cookie, SESSION_COOKIE));
     if (s) {
       if (req.headers["x-csrf-token"] !== s.csrfToken) throw new DomainError("csrf_failed");
-      await revokeSession(deps.pool, s.sessionId);
+      await authorizedStore(deps.pool, { kind: "user", user: s.user, sessionId: s.sessionId }).revokeSession(
+        s.sessionId,
+      );
     }
     reply.header("set-cookie", [
       cookie(SESSION_COOKIE, "", { maxAgeS: 0, secure }),

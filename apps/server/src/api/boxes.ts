@@ -88,7 +88,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
     const store = storeFor(deps, ctx.actor);
     const template = await resolveOrgTemplate(
-      deps.pool,
+      store,
       access.orgId,
       ctx.body.template,
       ctx.body.templateVersion,

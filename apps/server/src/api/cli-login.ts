@@ -13,7 +13,8 @@ import {
   type TicketSigner,
 } from "@boxyard/auth";
 import { recordAudit } from "@boxyard/audit";
-import { getUserById, inTx, insertToken } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
+import { inTx } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { FastifyInstance } from "fastify";
 import type { ApiDeps } from "../http/context.ts";
@@ -152,7 +153,10 @@ with a new API token (valid 30 days; revoke it any time with <code>boxyard</code
         throw new DomainError("login_failed", {
           detail: "the login code is wrong or expired; run `boxyard login` again",
         });
-      const user = await getUserById(deps.pool, claims.userId);
+      // The signed code names the user: the authenticator reads them, then the token is minted as them.
+      const user = await authorizedStore(deps.pool, { kind: "system", name: "authenticator" }).getUserById(
+        claims.userId,
+      );
       if (!user || user.deleted_at || user.suspended_at)
         throw new DomainError("login_failed", { detail: "this user cannot sign in" });
       const minted = mintToken();
@@ -161,7 +165,7 @@ with a new API token (valid 30 days; revoke it any time with <code>boxyard</code
         .slice(0, 63)
         .replace(/-+$/, "");
       await inTx(deps.pool, async (tx) => {
-        await insertToken(tx, {
+        await authorizedStore(tx, { kind: "user", user }).insertToken({
           id: minted.id,
           userId: user.id,
           name,

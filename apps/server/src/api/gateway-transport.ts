@@ -48,7 +48,7 @@ export async function wakeForConnect(
   if (!box || box.deleted_at) throw new DomainError("box_not_found");
   let policy: "paused" | "stopped" = "paused";
   try {
-    policy = (await resolveOrgTemplate(d.pool, box.org_id, box.template, box.template_version)).wakeOnConnect;
+    policy = (await resolveOrgTemplate(store, box.org_id, box.template, box.template_version)).wakeOnConnect;
   } catch {
     // A template that is gone: the cautious default.
   }

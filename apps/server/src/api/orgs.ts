@@ -1,19 +1,10 @@
 import { authorizeOrg } from "@boxyard/authz";
 import { createOrg, getOrg, listOrgMembers, listOrgs, setOrgMember } from "@boxyard/contract";
-import {
-  countOrgOwners,
-  getLiveUserByUsername,
-  getOrgWithRole,
-  inTx,
-  insertOrg,
-  listOrgMembersByOrg,
-  listOrgsForUser,
-  type OrgWithRoleRow,
-  upsertOrgMember,
-} from "@boxyard/db";
+import { inTx, type OrgWithRoleRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 import { isUniqueViolation } from "./users.ts";
 
 type Role = "owner" | "admin" | "member" | "viewer" | "auditor";
@@ -34,8 +25,9 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
     const user = ctx.actor.user;
     try {
       return await inTx(deps.pool, async (tx) => {
-        const org = await insertOrg(tx, { id: deps.ids.newId("org"), name: ctx.body.name });
-        await upsertOrgMember(tx, { orgId: org.id, userId: user.id, role: "owner" });
+        const store = storeFor(deps, ctx.actor).on(tx);
+        const org = await store.insertOrg({ id: deps.ids.newId("org"), name: ctx.body.name });
+        await store.upsertOrgMember({ orgId: org.id, userId: user.id, role: "owner" });
         await auditFor(tx, ctx, {
           orgId: org.id,
           action: "org.create",
@@ -52,21 +44,21 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
   });
 
   r.add(listOrgs, async (ctx) => ({
-    items: (await listOrgsForUser(deps.pool, ctx.actor.user.id, { all: ctx.actor.user.site_admin })).map(
-      orgView,
-    ),
+    items: (
+      await storeFor(deps, ctx.actor).listOrgsForUser(ctx.actor.user.id, { all: ctx.actor.user.site_admin })
+    ).map(orgView),
   }));
 
   r.add(getOrg, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "read");
-    const org = await getOrgWithRole(deps.pool, access.orgId, ctx.actor.user.id);
+    const org = await storeFor(deps, ctx.actor).getOrgWithRole(access.orgId, ctx.actor.user.id);
     if (!org) throw new DomainError("org_not_found", { detail: ctx.params.org });
     return orgView(org);
   });
 
   r.add(listOrgMembers, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "read");
-    const rows = await listOrgMembersByOrg(deps.pool, access.orgId);
+    const rows = await storeFor(deps, ctx.actor).listOrgMembersByOrg(access.orgId);
     return {
       items: rows.map((m) => ({
         org: m.org_name,
@@ -91,10 +83,11 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
       });
     }
     return inTx(deps.pool, async (tx) => {
-      const user = await getLiveUserByUsername(tx, ctx.params.username);
+      const store = storeFor(deps, ctx.actor).on(tx);
+      const user = await store.getLiveUserByUsername(ctx.params.username);
       if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
-      const m = await upsertOrgMember(tx, { orgId: access.orgId, userId: user.id, role: ctx.body.role });
-      if ((await countOrgOwners(tx, access.orgId)) === 0) {
+      const m = await store.upsertOrgMember({ orgId: access.orgId, userId: user.id, role: ctx.body.role });
+      if ((await store.countOrgOwners(access.orgId)) === 0) {
         throw new DomainError("forbidden", {
           detail: "an organisation must keep at least one owner",
           audit: {

@@ -44,7 +44,7 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
   r.add(setTemplatePool, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
     // The template must exist (the org's own or a built-in one).
-    await resolveOrgTemplate(deps.pool, access.orgId, ctx.params.name);
+    await resolveOrgTemplate(storeFor(deps, ctx.actor), access.orgId, ctx.params.name);
     await inTx(deps.pool, async (tx) => {
       const p = await storeFor(deps, ctx.actor)
         .on(tx)
@@ -70,7 +70,7 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
 
   r.add(getTemplatePool, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    await resolveOrgTemplate(deps.pool, access.orgId, ctx.params.name);
+    await resolveOrgTemplate(storeFor(deps, ctx.actor), access.orgId, ctx.params.name);
     const row = await storeFor(deps, ctx.actor).getPoolStatus(access.orgId, ctx.params.name);
     return row ? poolView(row) : emptyPool(ctx.params.name);
   });

@@ -4,27 +4,19 @@
 // (internal/agent build-runner.ts), which reports through the node link;
 // a failed build can be queued again.
 
-import { authorizeOrg } from "@boxyard/authz";
+import { type AuthorizedStore, authorizeOrg } from "@boxyard/authz";
 import {
   getTemplateBuild as getTemplateBuildRoute,
   getTemplateBuildLogs,
   retryTemplateBuild,
   type TemplateBuild,
 } from "@boxyard/contract";
-import {
-  getTemplateBuild,
-  getTemplateBuildById,
-  getTemplateVersion,
-  inTx,
-  type Queryable,
-  readTemplateBuildLog,
-  requeueTemplateBuild,
-  type TemplateBuildRow,
-} from "@boxyard/db";
+import { inTx, type TemplateBuildRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 export function buildView(name: string, b: TemplateBuildRow, now: Date): TemplateBuild {
   const end = b.finished_at ?? (b.status === "building" ? now : null);
@@ -46,9 +38,9 @@ export function buildView(name: string, b: TemplateBuildRow, now: Date): Templat
 }
 
 /** The build of an org's template version; 404 when the version (or its build) does not exist. */
-async function findBuild(db: Queryable, orgId: string, name: string, version: number) {
-  const v = await getTemplateVersion(db, orgId, name, version);
-  const build = v ? await getTemplateBuild(db, v.template_id, version) : null;
+async function findBuild(store: AuthorizedStore, orgId: string, name: string, version: number) {
+  const v = await store.getTemplateVersion(orgId, name, version);
+  const build = v ? await store.getTemplateBuild(v.template_id, version) : null;
   if (!v || !build)
     throw new DomainError("template_not_found", {
       detail: v ? `${name} version ${version} has no recorded build` : `${name} version ${version}`,
@@ -63,17 +55,20 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
 
   r.add(getTemplateBuildRoute, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const b = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
+    const store = storeFor(deps, ctx.actor);
+    const b = await findBuild(store, access.orgId, ctx.params.name, ctx.params.version);
     return buildView(ctx.params.name, b, deps.clock.now());
   });
 
   r.add(retryTemplateBuild, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
-    const build = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
+    const store = storeFor(deps, ctx.actor);
+    const build = await findBuild(store, access.orgId, ctx.params.name, ctx.params.version);
     const ref = `${ctx.params.name}@${ctx.params.version}`;
-    await inTx(deps.pool, async (tx) => {
+    // The answer is the build as this retry left it (queued), read before a node can claim it.
+    const queued = await inTx(deps.pool, async (tx) => {
       const note = `--- build queued again by ${ctx.actor.user.username} ---\n`;
-      if (!(await requeueTemplateBuild(tx, { id: build.id, note })))
+      if (!(await store.on(tx).requeueTemplateBuild({ id: build.id, note })))
         throw new DomainError("conflict", {
           detail: `the build of ${ref} is ${build.status}; only a failed build is retried`,
         });
@@ -85,16 +80,18 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
         details: { version: ctx.params.version },
         at: deps.clock.now(),
       });
+      return (await store.on(tx).getTemplateBuildById(build.id))!;
     });
-    return buildView(ctx.params.name, (await getTemplateBuildById(deps.pool, build.id))!, deps.clock.now());
+    return buildView(ctx.params.name, queued, deps.clock.now());
   });
 
   r.add(getTemplateBuildLogs, async (ctx, reply) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const build = await findBuild(deps.pool, access.orgId, ctx.params.name, ctx.params.version);
+    const store = storeFor(deps, ctx.actor);
+    const build = await findBuild(store, access.orgId, ctx.params.name, ctx.params.version);
     const follow = ctx.query.follow === "1" || ctx.query.follow === "true";
     if (!follow) {
-      const log = await readTemplateBuildLog(deps.pool, {
+      const log = await store.readTemplateBuildLog({
         id: build.id,
         offset: ctx.query.offset,
         ...(ctx.query.end !== undefined ? { end: ctx.query.end } : {}),
@@ -115,8 +112,8 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
       draining = draining
         .then(async () => {
           // Status first: log written before a build ended is all there by the time it reads ended.
-          const now = await getTemplateBuildById(deps.pool, build.id);
-          const log = await readTemplateBuildLog(deps.pool, { id: build.id, offset });
+          const now = await store.getTemplateBuildById(build.id);
+          const log = await store.readTemplateBuildLog({ id: build.id, offset });
           if (log.text) stream.send("log", { offset: log.from, text: log.text });
           offset = log.from + log.text.length;
           if (now && DONE.has(now.status)) {

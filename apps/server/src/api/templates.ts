@@ -1,4 +1,4 @@
-import { authorizeOrg } from "@boxyard/authz";
+import { type AuthorizedStore, authorizeOrg } from "@boxyard/authz";
 import {
   createTemplate,
   listTemplates,
@@ -7,25 +7,14 @@ import {
   type TemplateSpec as Spec,
 } from "@boxyard/contract";
 import type { ImageSpec } from "@boxyard/agent-protocol";
-import {
-  addTemplateVersion,
-  getOciImage,
-  getTemplateBuild,
-  getTemplateVersion,
-  inTx,
-  insertTemplateBuild,
-  listLatestTemplates,
-  listPoolStatus,
-  listTemplateVersions as readVersions,
-  type Queryable,
-  type TemplateVersionRow,
-} from "@boxyard/db";
+import { inTx, type TemplateVersionRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { baseDefaults, builtInTemplates, type ResolvedTemplate, resolveTemplate } from "@boxyard/lifecycle";
 import { parse as parseYaml } from "yaml";
 import { auditFor } from "./audit.ts";
 import { poolView } from "./pools.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 /** A spec sent as text is YAML (JSON is YAML too); an object is taken as it is. Errors name the field. */
 export function parseTemplateSpec(input: string | Record<string, unknown>): Spec {
@@ -66,17 +55,6 @@ export function resolveSpec(name: string, version: number, spec: Spec): Resolved
     resources: { ...base.resources, ...spec.resources },
     wakeOnConnect: spec.wakeOnConnect ?? base.wakeOnConnect,
     network: spec.network ?? base.network,
-    ...secretsAndRepo(spec),
-  };
-}
-
-/** The secret names a box of the spec gets: its list, and the repository's credential. */
-function secretsAndRepo(spec: Spec): Pick<ResolvedTemplate, "secrets" | "repo"> {
-  const names = [...(spec.secrets ?? [])];
-  if (spec.repo?.secret && !names.includes(spec.repo.secret)) names.push(spec.repo.secret);
-  return {
-    ...(names.length > 0 ? { secrets: names } : {}),
-    ...(spec.repo ? { repo: { ...spec.repo } } : {}),
   };
 }
 
@@ -96,22 +74,22 @@ export function imageOfSpec(spec: Spec): ImageSpec {
  * refused: the box could never start.
  */
 export async function resolveOrgTemplate(
-  db: Queryable,
+  store: AuthorizedStore,
   orgId: string,
   name: string,
   version?: number,
   opts: { forNewBox?: boolean } = {},
 ): Promise<ResolvedTemplate> {
-  const row = await getTemplateVersion(db, orgId, name, version);
+  const row = await store.getTemplateVersion(orgId, name, version);
   if (row && opts.forNewBox) {
-    const build = await getTemplateBuild(db, row.template_id, row.version);
+    const build = await store.getTemplateBuild(row.template_id, row.version);
     if (build?.status === "failed")
       throw new DomainError("template_build_failed", {
         detail: `${row.name} version ${row.version}: ${build.error ?? "the image build failed"}; see 'boxyard templates build ${row.name}@${row.version} --logs'`,
       });
   }
   if (row) return resolveSpec(row.name, row.version, row.spec as Spec);
-  const own = await getTemplateVersion(db, orgId, name);
+  const own = await store.getTemplateVersion(orgId, name);
   if (own) throw new DomainError("template_not_found", { detail: `${name} version ${version}` });
   return resolveTemplate(name, version);
 }
@@ -133,7 +111,8 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
   r.add(createTemplate, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
     const spec = parseTemplateSpec(ctx.body.spec);
-    if ("oci" in spec.image && !(await getOciImage(deps.pool, access.orgId, spec.image.oci)))
+    const store = storeFor(deps, ctx.actor);
+    if ("oci" in spec.image && !(await store.getOciImage(access.orgId, spec.image.oci)))
       throw new DomainError("validation_failed", {
         detail: `spec.image.oci: no image ${spec.image.oci} was uploaded to ${ctx.params.org}; upload it with 'boxyard images push FILE'`,
         extensions: {
@@ -141,7 +120,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
         },
       });
     const row = await inTx(deps.pool, async (tx) => {
-      const v = await addTemplateVersion(tx, {
+      const v = await store.on(tx).addTemplateVersion({
         id: deps.ids.newId("tpl"),
         orgId: access.orgId,
         name: ctx.body.name,
@@ -149,7 +128,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
         userId: ctx.actor.user.id,
       });
       // A node builds the version's image now, rather than the first box waiting for it.
-      await insertTemplateBuild(tx, {
+      await store.on(tx).insertTemplateBuild({
         id: deps.ids.newId("bld"),
         templateId: v.template_id,
         version: v.version,
@@ -170,7 +149,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
 
   r.add(listTemplates, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const own = (await listLatestTemplates(deps.pool, access.orgId)).map((v) => ({
+    const own = (await storeFor(deps, ctx.actor).listLatestTemplates(access.orgId)).map((v) => ({
       ...versionView(v),
       builtIn: false,
     }));
@@ -192,7 +171,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
       }));
     // Each template's warm pool, when it has one (pools.ts).
     const pools = new Map(
-      (await listPoolStatus(deps.pool, access.orgId)).map((p) => [p.template, poolView(p)]),
+      (await storeFor(deps, ctx.actor).listPoolStatus(access.orgId)).map((p) => [p.template, poolView(p)]),
     );
     return {
       items: [...own, ...builtIn]
@@ -203,7 +182,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
 
   r.add(listTemplateVersions, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const rows = await readVersions(deps.pool, access.orgId, ctx.params.name);
+    const rows = await storeFor(deps, ctx.actor).listTemplateVersions(access.orgId, ctx.params.name);
     if (rows.length === 0) throw new DomainError("template_not_found", { detail: ctx.params.name });
     return { items: rows.map(versionView) };
   });

@@ -10,23 +10,12 @@ import {
   suspendUser,
   unsuspendUser,
 } from "@boxyard/contract";
-import {
-  disableUser,
-  getLiveUserByUsername,
-  getUserById,
-  inTx,
-  insertToken,
-  insertUser,
-  listTokensByUser,
-  revokeToken,
-  type TokenRow,
-  type UserRow,
-  unsuspendUser as liftSuspension,
-} from "@boxyard/db";
+import { inTx, type TokenRow, type UserRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { RequestContext } from "../http/context.ts";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 const DEFAULT_TOKEN_LIFETIME_S = 30 * 24 * 3600;
 
@@ -76,7 +65,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     const now = deps.clock.now();
     const expiresAt = new Date(now.getTime() + (body.expiresIn ?? DEFAULT_TOKEN_LIFETIME_S) * 1000);
     const row = await inTx(deps.pool, async (tx) => {
-      const t = await insertToken(tx, {
+      const t = await storeFor(deps, ctx.actor).on(tx).insertToken({
         id: minted.id,
         userId: user.id,
         name: body.name,
@@ -100,14 +89,14 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   r.add(getMe, async (ctx) => userView(ctx.actor.user));
 
   r.add(listMyTokens, async (ctx) => ({
-    items: (await listTokensByUser(deps.pool, ctx.actor.user.id)).map(tokenView),
+    items: (await storeFor(deps, ctx.actor).listTokensByUser(ctx.actor.user.id)).map(tokenView),
   }));
 
   r.add(createMyToken, async (ctx) => issueToken(ctx, ctx.actor.user, ctx.body));
 
   r.add(revokeMyToken, async (ctx) => {
     await inTx(deps.pool, async (tx) => {
-      if (!(await revokeToken(tx, ctx.actor.user.id, ctx.params.tokenId)))
+      if (!(await storeFor(deps, ctx.actor).on(tx).revokeToken(ctx.actor.user.id, ctx.params.tokenId)))
         throw new DomainError("token_not_found");
       await auditFor(tx, ctx, {
         orgId: null,
@@ -124,12 +113,14 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     requireSiteAdmin(ctx, "user.create");
     try {
       const row = await inTx(deps.pool, async (tx) => {
-        const u = await insertUser(tx, {
-          id: deps.ids.newId("usr"),
-          username: ctx.body.username,
-          email: ctx.body.email ?? null,
-          siteAdmin: ctx.body.siteAdmin ?? false,
-        });
+        const u = await storeFor(deps, ctx.actor)
+          .on(tx)
+          .insertUser({
+            id: deps.ids.newId("usr"),
+            username: ctx.body.username,
+            email: ctx.body.email ?? null,
+            siteAdmin: ctx.body.siteAdmin ?? false,
+          });
         await auditFor(tx, ctx, {
           orgId: null,
           action: "user.create",
@@ -149,7 +140,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
 
   r.add(createUserToken, async (ctx) => {
     requireSiteAdmin(ctx, "token.create");
-    const user = await getLiveUserByUsername(deps.pool, ctx.params.username);
+    const user = await storeFor(deps, ctx.actor).getLiveUserByUsername(ctx.params.username);
     if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
     return issueToken(ctx, user, ctx.body);
   });
@@ -157,7 +148,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   /** The user a site admin acts on; never the caller (a site admin cannot lock themself out). */
   const targetUser = async (ctx: RequestContext<{ username: string }, unknown, unknown>, action: string) => {
     requireSiteAdmin(ctx, action);
-    const user = await getLiveUserByUsername(deps.pool, ctx.params.username);
+    const user = await storeFor(deps, ctx.actor).getLiveUserByUsername(ctx.params.username);
     if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
     if (user.id === ctx.actor.user.id)
       throw new DomainError("validation_failed", { detail: "you cannot suspend or delete yourself" });
@@ -171,7 +162,8 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     r.add(route, async (ctx) => {
       const user = await targetUser(ctx, `user.${how}`);
       const row = await inTx(deps.pool, async (tx) => {
-        const cut = await disableUser(tx, user.id, how);
+        const store = storeFor(deps, ctx.actor).on(tx);
+        const cut = await store.disableUser(user.id, how);
         await auditFor(tx, ctx, {
           orgId: null,
           action: `user.${how}`,
@@ -180,7 +172,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
           details: { revokedTokens: cut.tokens, revokedSessions: cut.sessions, removedSshKeys: cut.sshKeys },
           at: deps.clock.now(),
         });
-        return getUserById(tx, user.id);
+        return store.getUserById(user.id);
       });
       deps.logger.info({ user: user.username, how }, "user cut off");
       return (how === "delete" ? null : userView(row!)) as never;
@@ -190,7 +182,8 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   r.add(unsuspendUser, async (ctx) => {
     const user = await targetUser(ctx, "user.unsuspend");
     const row = await inTx(deps.pool, async (tx) => {
-      await liftSuspension(tx, user.id);
+      const store = storeFor(deps, ctx.actor).on(tx);
+      await store.unsuspendUser(user.id);
       await auditFor(tx, ctx, {
         orgId: null,
         action: "user.unsuspend",
@@ -198,7 +191,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
         result: "success",
         at: deps.clock.now(),
       });
-      return getUserById(tx, user.id);
+      return store.getUserById(user.id);
     });
     return userView(row!);
   });

@@ -5,14 +5,8 @@
 // exactly one claims it, the others wait for its answer.
 
 import { createHash } from "node:crypto";
-import {
-  claimIdempotencyKey,
-  completeIdempotencyKey,
-  getIdempotencyKey,
-  releaseIdempotencyKey,
-} from "@boxyard/db";
+import type { AuthorizedStore } from "@boxyard/authz";
 import { DomainError } from "@boxyard/errors";
-import type pg from "pg";
 
 const KEY_RE = /^[\x21-\x7e]{1,255}$/;
 /** A claim older than this with no response belongs to a server that died mid-request. */
@@ -49,8 +43,9 @@ export function requestHash(method: string, path: string, body: unknown): string
     .digest("hex");
 }
 
+/** `store` is the caller's: idempotency records are the requesting user's own. */
 export async function withIdempotency(
-  pool: pg.Pool,
+  store: AuthorizedStore,
   req: IdempotentRequest,
   run: () => Promise<{ status: number; body: unknown } | undefined>,
   opts: { waitMs?: number } = {},
@@ -64,20 +59,20 @@ export async function withIdempotency(
   const deadline = Date.now() + (opts.waitMs ?? 10_000);
   const k = { userId: req.userId, key: req.key };
   for (;;) {
-    if (await claimIdempotencyKey(pool, { ...k, method: req.method, path: req.path, requestHash: hash })) {
+    if (await store.claimIdempotencyKey({ ...k, method: req.method, path: req.path, requestHash: hash })) {
       let out: { status: number; body: unknown } | undefined;
       try {
         out = await run();
       } catch (err) {
         // Only successes are remembered: a failed request may be retried with the same key.
-        await releaseIdempotencyKey(pool, k).catch(() => {});
+        await store.releaseIdempotencyKey(k).catch(() => {});
         throw err;
       }
-      if (out) await completeIdempotencyKey(pool, { ...k, status: out.status, body: out.body });
-      else await releaseIdempotencyKey(pool, k);
+      if (out) await store.completeIdempotencyKey({ ...k, status: out.status, body: out.body });
+      else await store.releaseIdempotencyKey(k);
       return out && { ...out, replayed: false };
     }
-    const row = await getIdempotencyKey(pool, req.userId, req.key);
+    const row = await store.getIdempotencyKey(req.userId, req.key);
     if (!row) continue;
     if (row.request_hash !== hash) {
       throw new DomainError("idempotency_key_reused", {
@@ -88,7 +83,7 @@ export async function withIdempotency(
       return { status: row.response_status, body: row.response_body, replayed: true };
     if (Date.now() >= deadline)
       throw new DomainError("idempotency_key_in_flight", { headers: { "retry-after": "1" } });
-    await releaseIdempotencyKey(pool, { ...k, olderThanMs: ABANDONED_MS });
+    await store.releaseIdempotencyKey({ ...k, olderThanMs: ABANDONED_MS });
     await new Promise((r) => setTimeout(r, 25));
   }
 }
