@@ -8,6 +8,7 @@ import { GatewayRelayConnector, LocalRuntimeConnector, loadOrCreateHostKey } fro
 import { allRoutes } from "@boxyard/contract";
 import { createPool, isUnavailable, MigrationError, migrate, migrationStatus, migrations } from "@boxyard/db";
 import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@boxyard/platform";
+import { loadSecretKeyring } from "@boxyard/secrets";
 import {
   createLifecycleMetrics,
   createPoolMetrics,
@@ -41,6 +42,7 @@ import { registerPortRoutes } from "./api/ports.ts";
 import { registerQuotaRoutes } from "./api/quotas.ts";
 import { registerSshKeyRoutes } from "./api/ssh-keys.ts";
 import { registerSystemRoutes } from "./api/system.ts";
+import { registerSecretRoutes } from "./api/secrets.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
 import { acceptImageBodies, registerImageRoutes } from "./api/images.ts";
 import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
@@ -194,6 +196,10 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         : { ok: false, detail: `pending: ${s.pending.join(", ")}` };
     });
 
+    // The secrets master key: from the environment, else a key file made in the data dir at first start.
+    const secrets = await loadSecretKeyring({ dataDir: config.dataDir }).catch((err: unknown) => {
+      throw new StartupError((err as Error).message, { cause: err });
+    });
     const deps = {
       pool,
       clock,
@@ -202,6 +208,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       metrics: httpMetrics.registry,
       readiness,
       ...(config.rateLimit ? { rateLimiter: new RateLimiter(config.rateLimit) } : {}),
+      secrets,
     };
     const overrides = opts.lifecycle ?? {};
     const nodeHeartbeatTimeoutMs = overrides.nodeHeartbeatTimeoutMs ?? 30_000;
@@ -210,7 +217,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     cleanups.push(() => listener.close());
     const lifecycleMetrics = createLifecycleMetrics(httpMetrics.registry, pool);
     createPoolMetrics(httpMetrics.registry, pool);
-    const link = new InProcessNodeLink({ pool, ids, listener });
+    const link = new InProcessNodeLink({ pool, ids, listener, secrets });
     const sse = new SseStreams();
     const lifecycleDeps: LifecycleDeps = {
       link,
@@ -266,6 +273,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerSshKeyRoutes(routes);
     registerQuotaRoutes(routes);
     registerTeamRoutes(routes);
+    registerSecretRoutes(routes);
     registerTemplateRoutes(routes);
     registerPoolRoutes(routes);
     registerTemplateBuildRoutes(routes, lifecycleDeps);

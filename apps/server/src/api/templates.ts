@@ -55,6 +55,17 @@ export function resolveSpec(name: string, version: number, spec: Spec): Resolved
     resources: { ...base.resources, ...spec.resources },
     wakeOnConnect: spec.wakeOnConnect ?? base.wakeOnConnect,
     network: spec.network ?? base.network,
+    ...secretsAndRepo(spec),
+  };
+}
+
+/** The secret names a box of the spec gets: its list, and the repository's credential. */
+function secretsAndRepo(spec: Spec): Pick<ResolvedTemplate, "secrets" | "repo"> {
+  const names = [...(spec.secrets ?? [])];
+  if (spec.repo?.secret && !names.includes(spec.repo.secret)) names.push(spec.repo.secret);
+  return {
+    ...(names.length > 0 ? { secrets: names } : {}),
+    ...(spec.repo ? { repo: { ...spec.repo } } : {}),
   };
 }
 

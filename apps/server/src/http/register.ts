@@ -20,6 +20,21 @@ export type Handler<R extends RouteDef> = (
   reply: FastifyReply,
 ) => Promise<z.input<R["response"]>>;
 
+/**
+ * The body as the idempotency record may see it: secret fields replaced by
+ * a fingerprint keyed with the secrets master key (or left out without one).
+ */
+function withoutSecretValues(route: RouteDef, body: unknown, deps: ApiDeps): unknown {
+  if (!route.secretFields || !body || typeof body !== "object") return body;
+  const out: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const f of route.secretFields) {
+    const v = out[f];
+    if (typeof v === "string" && deps.secrets) out[f] = { fingerprint: deps.secrets.fingerprint(v) };
+    else delete out[f];
+  }
+  return out;
+}
+
 /** Turns zod issues into the `errors` list of a validation_failed problem. */
 function validationError(where: "body" | "path" | "query", error: z.ZodError): DomainError {
   const errors = error.issues.map((i) => ({
@@ -104,7 +119,13 @@ export function registerRoute<R extends RouteDef>(
           typeof key === "string" && actor && IDEMPOTENT_METHODS.has(route.method)
             ? await withIdempotency(
                 authorizedStore(deps.pool, actor),
-                { userId: actor.user.id, key, method: route.method, path: req.url, body: ctx.body },
+                {
+                  userId: actor.user.id,
+                  key,
+                  method: route.method,
+                  path: req.url,
+                  body: withoutSecretValues(route, ctx.body, deps),
+                },
                 execute,
               )
             : await execute();
