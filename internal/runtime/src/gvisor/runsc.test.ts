@@ -49,16 +49,50 @@ describe("Runsc.state cache", () => {
     expect(await r.state("b1")).toEqual({ status: "running", pid: process.pid });
     expect(await calls()).toEqual(["state"]);
 
+    // What this object paused it knows without asking, past the cache's lifetime too (a frozen sandbox cannot change itself).
     await writeFile(join(dir, "status"), "paused");
     await r.pause("b1");
-    expect((await r.state("b1"))?.status).toBe("paused");
-    expect(await calls()).toEqual(["state", "pause", "state"]);
+    expect(await r.state("b1")).toEqual({ status: "paused", pid: process.pid });
+    expect(await calls()).toEqual(["state", "pause"]);
 
     await r.state("b1", { fresh: true });
     // A signal to one process inside leaves the sandbox's entry alone.
     await r.kill("b1", "TERM", { pid: 7 });
     await r.state("b1");
-    expect(await calls()).toEqual(["state", "pause", "state", "state", "kill"]);
+    expect(await calls()).toEqual(["state", "pause", "state", "kill"]);
+
+    // A resume: one runsc process for the whole check-resume-check of the driver.
+    await writeFile(join(dir, "status"), "running");
+    await r.resume("b1");
+    expect(await r.state("b1")).toEqual({ status: "running", pid: process.pid });
+    expect(await calls()).toEqual(["state", "pause", "state", "kill", "resume"]);
+    // A signal to the whole sandbox forgets it.
+    await r.kill("b1", "KILL");
+    await r.state("b1");
+    expect(await calls()).toEqual(["state", "pause", "state", "kill", "resume", "kill", "state"]);
+  });
+
+  it("keeps a paused sandbox it paused only while its process lives", async () => {
+    const child = spawn("sleep", ["30"]);
+    await writeFile(join(dir, "pid"), String(child.pid));
+    await writeFile(join(dir, "status"), "running");
+    const r = runsc();
+    expect((await r.state("b4"))?.status).toBe("running");
+    await r.pause("b4");
+    expect((await r.state("b4"))?.status).toBe("paused");
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect((await r.state("b4"))?.status).toBe("stopped");
+  });
+
+  it("asks again after a pause of a sandbox it never saw", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    await writeFile(join(dir, "pid"), String(process.pid));
+    await writeFile(join(dir, "status"), "paused");
+    const r = runsc();
+    await r.pause("b5");
+    expect((await r.state("b5"))?.status).toBe("paused");
+    expect(await calls()).toEqual(["pause", "state"]);
   });
 
   it("reads a cached live sandbox whose process has gone as stopped", async () => {

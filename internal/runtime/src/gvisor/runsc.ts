@@ -94,13 +94,19 @@ export class Runsc {
    * its entry, and a cached live sandbox whose process has gone reads as
    * stopped, as a fresh answer would.
    */
-  readonly #states = new Map<string, { state: SandboxState | null; at: number }>();
+  readonly #states = new Map<string, { state: SandboxState | null; at: number; sticky?: boolean }>();
   static readonly stateTtlMs = 5_000;
 
-  /** null when runsc has no container of this id; `fresh` asks runsc even when a recent answer is cached. */
+  /**
+   * null when runsc has no container of this id; `fresh` asks runsc even when a recent answer is cached.
+   * A sandbox this object paused or resumed itself is known without asking:
+   * the sandbox's pid does not change, and a frozen sandbox cannot change its
+   * own state (only end, which the pid check sees), so "paused" is kept until
+   * the next command of this object changes it.
+   */
   async state(id: string, opts: { fresh?: boolean } = {}): Promise<SandboxState | null> {
     const hit = opts.fresh ? undefined : this.#states.get(id);
-    if (hit && Date.now() - hit.at < Runsc.stateTtlMs) {
+    if (hit && (hit.sticky || Date.now() - hit.at < Runsc.stateTtlMs)) {
       const st = hit.state;
       if (st && (st.status === "running" || st.status === "paused") && !pidAlive(st.pid))
         return { ...st, status: "stopped" };
@@ -171,11 +177,11 @@ export class Runsc {
   }
 
   async pause(id: string): Promise<void> {
-    await this.#changing(id, () => this.cmd(["pause", id]));
+    await this.#changing(id, () => this.cmd(["pause", id]), "paused");
   }
 
   async resume(id: string): Promise<void> {
-    await this.#changing(id, () => this.cmd(["resume", id]));
+    await this.#changing(id, () => this.cmd(["resume", id]), "running");
   }
 
   /**
@@ -194,12 +200,26 @@ export class Runsc {
     return this.#changing(opts.id, () => this.#startDetached(opts));
   }
 
-  async #changing<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a command that changes the sandbox, forgetting what `state` knew.
+   * With `becomes` (pause, resume), a success on a sandbox whose pid was known
+   * and is alive leaves that state known: the next `state` needs no runsc.
+   */
+  async #changing<T>(id: string, fn: () => Promise<T>, becomes?: SandboxStatus): Promise<T> {
+    const pid = this.#states.get(id)?.state?.pid ?? -1;
     this.#forget(id);
     try {
-      return await fn();
-    } finally {
+      const out = await fn();
+      if (becomes && pid > 0 && pidAlive(pid))
+        this.#states.set(id, {
+          state: { status: becomes, pid },
+          at: Date.now(),
+          sticky: becomes === "paused",
+        });
+      return out;
+    } catch (err) {
       this.#forget(id);
+      throw err;
     }
   }
 
