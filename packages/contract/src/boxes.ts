@@ -79,6 +79,8 @@ export const Box = z
     lastOomKill: OomKill.nullable(),
     /** The names of the secrets the box gets in /run/boxyard/secrets (never their values). */
     secrets: z.array(z.string()).optional(),
+    /** What the node says about a running box's set-up: a secret not set, a checkout that failed. */
+    notice: z.string().optional(),
     /** The repository checked out in /workspace and the commit the node checked out (null until it has). */
     repo: z
       .object({ url: z.string(), ref: z.string().nullable(), commit: z.string().nullable() })

@@ -23,6 +23,7 @@ export function boxView(b: BoxViewRow) {
     oomKills: b.oom_kills ?? 0,
     lastOomKill: b.last_oom_kill ?? null,
     secrets: b.secrets ?? [],
+    ...(b.actual_state === "running" && b.agent_reason ? { notice: b.agent_reason } : {}),
     repo: b.repo ? { url: b.repo.url, ref: b.repo.ref ?? null, commit: b.repo_commit ?? null } : null,
   };
 }
