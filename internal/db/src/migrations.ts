@@ -13,6 +13,7 @@ import m0012 from "../migrations/0012_template_builds.sql?raw";
 import m0013 from "../migrations/0013_warm_pools.sql?raw";
 import m0014 from "../migrations/0014_secrets.sql?raw";
 import m0015 from "../migrations/0015_box_oom.sql?raw";
+import m0016 from "../migrations/0016_box_history.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -43,4 +44,5 @@ export const migrations: readonly Migration[] = [
   { id: 13, name: "warm_pools", sql: m0013 },
   { id: 14, name: "secrets", sql: m0014 },
   { id: 15, name: "box_oom", sql: m0015 },
+  { id: 16, name: "box_history", sql: m0016 },
 ];
