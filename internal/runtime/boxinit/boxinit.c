@@ -743,10 +743,16 @@ static void oom_guard(void) {
     }
     return;
   }
+  /* The same process again: the first SIGKILL has not ended it yet (a system
+   * call the sandbox cannot interrupt). Signalled again, logged once. */
+  static char last_comm[64] = "";
+  int again = victim == guard.last_victim && strcmp(comm, last_comm) == 0;
   if (kill(victim, SIGKILL) < 0) return;
   guard.last_victim = victim;
   guard.settle_until_ms = now + GUARD_SETTLE_MS;
   guard.scan_ms = 0;
+  if (again) return;
+  copy_str(last_comm, sizeof last_comm, comm);
   snprintf(msg, sizeof msg, "killed pid %d (%s) uid %d rss %llu MiB; box used %llu of %llu MiB", (int)victim,
            comm, (int)uid, (unsigned long long)(rss / MIB), (unsigned long long)(used / MIB),
            (unsigned long long)(limit / MIB));
