@@ -1,7 +1,8 @@
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { mintToken } from "@boxyard/auth";
-import { countUsers, inTx, insertToken, insertUser } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
+import { inTx } from "@boxyard/db";
 import type { Clock, IdGen } from "@boxyard/platform";
 import type pg from "pg";
 
@@ -29,10 +30,11 @@ export async function bootstrapAdmin(opts: {
   const tokenPath = join(opts.dataDir, "admin-token");
   return inTx(opts.pool, async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock($1)", [BOOTSTRAP_LOCK_KEY]);
-    if ((await countUsers(tx)) > 0) return { created: false, tokenPath };
-    const user = await insertUser(tx, { id: opts.ids.newId("usr"), username: "admin", siteAdmin: true });
+    const store = authorizedStore(tx, { kind: "system", name: "bootstrap" });
+    if ((await store.countUsers()) > 0) return { created: false, tokenPath };
+    const user = await store.insertUser({ id: opts.ids.newId("usr"), username: "admin", siteAdmin: true });
     const minted = mintToken();
-    await insertToken(tx, {
+    await store.insertToken({
       id: minted.id,
       userId: user.id,
       name: "bootstrap",

@@ -1,4 +1,5 @@
-import { type Queryable, getActiveTokenWithUser, touchToken, type UserRow } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
+import type { Queryable, UserRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { Clock } from "@boxyard/platform";
 import { timingSafeEqual } from "node:crypto";
@@ -46,10 +47,12 @@ export async function authenticateBearer(
       headers: { "www-authenticate": 'Bearer realm="boxyard"' },
     });
   if (!parsed) throw deny();
-  const found = await getActiveTokenWithUser(db, parsed.id);
+  // Before there is a user to act as, the authenticator reads the token.
+  const store = authorizedStore(db, { kind: "system", name: "authenticator" });
+  const found = await store.getActiveTokenWithUser(parsed.id);
   if (!found || !secretMatches(parsed.secret, found.token.secret_hash)) throw deny();
   if (found.token.expires_at.getTime() <= clock.now().getTime()) throw deny();
-  await touchToken(db, found.token.id);
+  await store.touchToken(found.token.id);
   return { kind: "user", user: found.user, tokenId: found.token.id };
 }
 

@@ -1,13 +1,5 @@
-import {
-  getLiveUserByUsername,
-  getUnlinkedUserByEmail,
-  getUserByIdentity,
-  insertIdentity,
-  insertUser,
-  type Queryable,
-  touchIdentity,
-  type UserRow,
-} from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
+import type { Queryable, UserRow } from "@boxyard/db";
 import type { IdGen } from "@boxyard/platform";
 import type { OidcIdentity } from "./oidc.ts";
 
@@ -30,27 +22,28 @@ export function usernameCandidate(identity: OidcIdentity): string {
  * when the IdP says it is verified and that user has no identity yet (an
  * invitation made by an admin); an unverified email, or one that belongs to a
  * user who already logged in some other way, never links (B7).
- * Call inside a transaction.
+ * Call inside a transaction. Runs as the authenticator: there is no user yet.
  */
-export async function resolveOidcUser(tx: Queryable, identity: OidcIdentity, ids: IdGen): Promise<UserRow> {
-  const existing = await getUserByIdentity(tx, identity.issuer, identity.subject);
+export async function resolveOidcUser(db: Queryable, identity: OidcIdentity, ids: IdGen): Promise<UserRow> {
+  const tx = authorizedStore(db, { kind: "system", name: "authenticator" });
+  const existing = await tx.getUserByIdentity(identity.issuer, identity.subject);
   if (existing) {
-    await touchIdentity(tx, identity.issuer, identity.subject);
+    await tx.touchIdentity(identity.issuer, identity.subject);
     return existing;
   }
   let user: UserRow | null = null;
-  if (identity.email && identity.emailVerified) user = await getUnlinkedUserByEmail(tx, identity.email);
+  if (identity.email && identity.emailVerified) user = await tx.getUnlinkedUserByEmail(identity.email);
   if (!user) {
     const base = usernameCandidate(identity);
     let name = base;
-    for (let n = 2; await getLiveUserByUsername(tx, name); n++) name = `${base}-${n}`;
-    user = await insertUser(tx, {
+    for (let n = 2; await tx.getLiveUserByUsername(name); n++) name = `${base}-${n}`;
+    user = await tx.insertUser({
       id: ids.newId("usr"),
       username: name,
       email: identity.emailVerified ? identity.email : null,
     });
   }
-  await insertIdentity(tx, {
+  await tx.insertIdentity({
     issuer: identity.issuer,
     subject: identity.subject,
     userId: user.id,

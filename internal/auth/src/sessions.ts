@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { getActiveSessionWithUser, type Queryable, type UserRow } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
+import type { Queryable, UserRow } from "@boxyard/db";
 import { newId } from "@boxyard/platform";
 import { hashSecret, secretMatches } from "./tokens.ts";
 
@@ -34,7 +35,9 @@ export async function authenticateSessionCookie(
 ): Promise<{ user: UserRow; sessionId: string; csrfToken: string } | null> {
   const m = cookie ? /^(sess_[0-9a-z]{20})\.([A-Za-z0-9_-]{43})$/.exec(cookie) : null;
   if (!m) return null;
-  const found = await getActiveSessionWithUser(db, m[1]!);
+  const found = await authorizedStore(db, { kind: "system", name: "authenticator" }).getActiveSessionWithUser(
+    m[1]!,
+  );
   if (!found || !secretMatches(m[2]!, found.session.secret_hash)) return null;
   return { user: found.user, sessionId: found.session.id, csrfToken: found.session.csrf_token };
 }

@@ -106,7 +106,7 @@ export const policies = {
     "a version bump that makes a node re-read its desired set, which is authorised data",
   ),
   getNodeDesiredSet: systemOnly("agent"),
-  setNodeTokenHash: systemOnly("agent", "bootstrap"),
+  setNodeTokenHash: siteAdmin("registering nodes", ["agent", "bootstrap"]),
   setBoxPauseMode: onBox("pause", ([boxId]) => boxId, ["reconciler"]),
 
   // OCI images

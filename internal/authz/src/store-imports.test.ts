@@ -14,15 +14,7 @@ import { STORE_METHODS } from "./store.ts";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 const NOT_YET_MIGRATED = new Set<string>([
-  "apps/server/src/api/agent-transport.ts",
-  "apps/server/src/api/auth-routes.ts",
-  "apps/server/src/api/cli-login.ts",
   "apps/server/src/api/lifecycle-harness.ts",
-  "apps/server/src/bootstrap.ts",
-  "apps/server/src/http/idempotency.ts",
-  "internal/auth/src/authenticate.ts",
-  "internal/auth/src/oidc-users.ts",
-  "internal/auth/src/sessions.ts",
   "internal/lifecycle/src/apply-plan.ts",
   "internal/lifecycle/src/box-service.ts",
   "internal/lifecycle/src/metrics.ts",

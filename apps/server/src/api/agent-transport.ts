@@ -14,8 +14,8 @@ import {
   agentReport,
   NODE_TOKEN_HEADER,
 } from "@boxyard/contract";
-import { getNodeById, setNodeTokenHash } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
+import { authorizedStore } from "@boxyard/authz";
 import { UnknownBoxError } from "@boxyard/lifecycle";
 import type pg from "pg";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
@@ -29,7 +29,10 @@ function hash(token: string): Buffer {
 export function nodeAuthorizer(pool: pg.Pool) {
   return async function authorizeNode(nodeId: string, headers: Record<string, unknown>): Promise<void> {
     const given = headers[NODE_TOKEN_HEADER];
-    const node = typeof given === "string" ? await getNodeById(pool, nodeId) : null;
+    const node =
+      typeof given === "string"
+        ? await authorizedStore(pool, { kind: "system", name: "agent" }).getNodeById(nodeId)
+        : null;
     const ok =
       typeof given === "string" &&
       node?.token_hash != null &&
@@ -50,7 +53,7 @@ export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDep
     const { nodeId } = await lc.link.register(ctx.body);
     // A new token on every registration: a restarted agent registers again and the old token stops working.
     const nodeToken = `byn_${randomBytes(32).toString("base64url")}`;
-    await setNodeTokenHash(deps.pool, nodeId, hash(nodeToken));
+    await authorizedStore(deps.pool, ctx.actor).setNodeTokenHash(nodeId, hash(nodeToken));
     return { nodeId, nodeToken };
   });
 
