@@ -171,8 +171,11 @@ describe("gvisor isolation", () => {
     expect((await sh(A, "echo still-here")).stdout.toString()).toBe("still-here\n");
     const added = (await oomLog(A)).slice(logBefore.length).join("\n");
     expect(added).toMatch(new RegExp(`oom-guard: killed pid \\d+ \\(${comm}\\) uid 1000`));
-    // The node sees the kill too (the guard's log in the box's upper dir).
-    expect((await rt.inspect(A))?.usage?.oomKills).toBeGreaterThan(killsBefore);
+    // The node sees the kill too (the guard's log in the box's upper dir), with what was killed.
+    const seen = await rt.inspect(A);
+    expect(seen?.usage?.oomKills).toBeGreaterThan(killsBefore);
+    expect(seen?.oomKills?.at(-1)).toMatchObject({ command: comm, uid: 1000, pid: expect.any(Number) });
+    expect(seen?.oomKills?.at(-1)?.rssMiB).toBeGreaterThan(0);
   }
 
   it("A9: a memory bomb is killed inside the box, five times in a row; the box, the neighbour and the host live on", async () => {
