@@ -374,13 +374,6 @@ export class GvisorRuntime implements Runtime {
     return { rec, paths };
   }
 
-  /**
-   * Ends the wrappers of open exec calls and sessions (their host pipes
-   * cannot be restored: runsc restore then fails with "bad file number").
-   * What they started belongs to init and is checkpointed with the box; a
-   * terminal session sees a hang-up, as on a dropped connection. A paused
-   * box runs only while that happens, and only when it has such wrappers.
-   */
   /** Removes the box's secret files (a paused box is thawed for it); throws rather than leave them. */
   private async clearSecrets(id: BoxId, paths: BoxPaths, paused: boolean): Promise<void> {
     if (!(await mayHoldSecrets(paths))) return;
@@ -392,6 +385,13 @@ export class GvisorRuntime implements Runtime {
     }
   }
 
+  /**
+   * Ends the wrappers of open exec calls and sessions (their host pipes
+   * cannot be restored: runsc restore then fails with "bad file number").
+   * What they started belongs to init and is checkpointed with the box; a
+   * terminal session sees a hang-up, as on a dropped connection. A paused
+   * box runs only while that happens, and only when it has such wrappers.
+   */
   private async endExecSessions(id: BoxId, paused: boolean): Promise<void> {
     const roots = await this.runsc.execRoots(id);
     if (roots.length === 0) return;
@@ -503,6 +503,8 @@ export class GvisorRuntime implements Runtime {
 
   private phaseOf(rec: BoxRecord, st: SandboxState | null): string {
     if (st && (st.status === "running" || st.status === "paused")) return st.status;
+    // The record says live but the sandbox is gone (killed from outside): as observeBox says.
+    if (rec.phase === "running" || rec.phase === "paused") return "failed";
     return rec.phase;
   }
 
