@@ -28,6 +28,14 @@ export function instrumentRuntime(runtime: Runtime, registry: Registry): Runtime
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [registry],
   });
+  // One driver listing serves every gauge of a scrape: each would otherwise list the node's boxes again
+  // (a `runsc list` plus a look at each box), all at once.
+  let listing: { at: number; boxes: ReturnType<Runtime["list"]> } | undefined;
+  const boxesNow = (): ReturnType<Runtime["list"]> => {
+    if (!listing || Date.now() - listing.at > 1_000)
+      listing = { at: Date.now(), boxes: runtime.list().catch(() => []) };
+    return listing.boxes;
+  };
   const usageGauge = (
     name: string,
     help: string,
@@ -40,7 +48,7 @@ export function instrumentRuntime(runtime: Runtime, registry: Registry): Runtime
       registers: [registry],
       async collect() {
         this.reset();
-        for (const box of await runtime.list().catch(() => [])) {
+        for (const box of await boxesNow()) {
           const v = box.usage ? pick(box.usage) : undefined;
           if (v !== undefined) this.labels(box.id).set(v);
         }
