@@ -6,6 +6,7 @@
 // terminal, is tests/e2e/dashboard.e2e.test.ts.
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { FakeRuntime } from "@boxyard/runtime";
 import { freePort, waitFor } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { startTestIdp, type TestIdp } from "@boxyard/testkit/oidc";
@@ -21,6 +22,8 @@ let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let browser: Browser;
 /** Template builds on the in-process node: scripted (package "flaky" fails once, then builds). */
 const images = new ScriptedImages();
+/** The in-process node's runtime, so a test can have a box's OOM guard kill a process. */
+const runtime = new FakeRuntime();
 const SHOTS = fileURLToPath(new URL("../../../../test-artifacts/dashboard/", import.meta.url));
 
 const HTML = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
@@ -38,7 +41,7 @@ beforeAll(async () => {
       oidcClientId: idp.clientId,
       oidcClientSecret: idp.clientSecret,
     },
-    lifecycle: { agent: { images } },
+    lifecycle: { agent: { images }, runtime },
   });
   expect((await api.call("POST", "/api/v1/orgs", { body: { name: "acme" } })).status).toBe(201);
   chromium = await launchChromium();
@@ -377,6 +380,13 @@ describe("the dashboard in Chromium (fake runtime)", () => {
       .locator('li[data-action="box.port.share"]')
       .getByText("shared port 8080 with the org")
       .waitFor();
+    // A process killed for lack of memory shows at once, as a failure, without a reload.
+    const { id } = (await api.call("GET", "/api/v1/orgs/acme/boxes/shared")).body as { id: string };
+    runtime.oomKill(id, { command: "awk", uid: 1000, rssMiB: 70 });
+    await history
+      .locator('li[data-kind="oom_kill"] .reason.bad')
+      .getByText("(awk)")
+      .waitFor({ timeout: 20_000 });
     await page.screenshot({ path: `${SHOTS}box-history-ports.png`, fullPage: true });
 
     // Teams: create one, add a member, a refusal with the server's reason, remove the member.

@@ -72,7 +72,9 @@ export interface BoxTransition {
 
 export type BoxStreamEvent =
   | { kind: "state"; box: BoxT & { reason?: string } }
-  | { kind: "transition"; transition: BoxTransition };
+  | { kind: "transition"; transition: BoxTransition }
+  /** The box's OOM guard killed a process; the box's state does not change. */
+  | { kind: "oom_kill"; reason: string; at: string };
 
 /**
  * Follows GET .../boxes/BOX/events: the box's current state first, then each
@@ -104,6 +106,9 @@ export async function followBox(
           const current = data as unknown as BoxT;
           onEvent({ kind: "state", box: current });
           if (current.actualState === "deleted") ended = true;
+        } else if (ev.event === "oom_kill") {
+          const t = data as unknown as BoxTransition;
+          onEvent({ kind: "oom_kill", reason: t.reason ?? "", at: t.at });
         } else if (ev.event === "transition") {
           const t = data as unknown as BoxTransition;
           onEvent({ kind: "transition", transition: t });

@@ -44,6 +44,11 @@ export function BoxDetailPage(props: {
           setBox(ev.box);
           return;
         }
+        if (ev.kind === "oom_kill") {
+          setChanges((c) => c + 1);
+          announce(`${name}: ${ev.reason}`);
+          return;
+        }
         const t = ev.transition;
         setChanges((c) => c + 1);
         announce(`${name} is ${t.to}${t.reason ? `: ${t.reason}` : ""}`);

@@ -89,6 +89,7 @@ export function useLiveBoxes(api: BoxyardClient, auth: Auth, org: string, announ
         name,
         (ev) => {
           if (ev.kind === "state") return upsert(ev.box);
+          if (ev.kind === "oom_kill") return announce(`${name}: ${ev.reason}`);
           const t = ev.transition;
           announce(`${name} is ${t.to}${t.reason ? ` (${t.reason})` : ""}`);
           setBoxes((prev) =>
