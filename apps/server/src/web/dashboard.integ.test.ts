@@ -388,6 +388,13 @@ describe("the dashboard in Chromium (fake runtime)", () => {
       .getByText("(awk)")
       .waitFor({ timeout: 20_000 });
     await page.screenshot({ path: `${SHOTS}box-history-ports.png`, fullPage: true });
+    // At phone width the box page, its ports and its history fit the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect
+      .poll(() => page.evaluate(() => document.documentElement.scrollWidth))
+      .toBeLessThanOrEqual(390);
+    await page.screenshot({ path: `${SHOTS}box-history-ports-390px.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     // Teams: create one, add a member, a refusal with the server's reason, remove the member.
     await page.goto(`${api.url}/org/teams`);

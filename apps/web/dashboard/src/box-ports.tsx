@@ -66,7 +66,7 @@ export function BoxPorts(props: {
         </p>
       ) : null}
       {items.length > 0 ? (
-        <table>
+        <table className="cards">
           <thead>
             <tr>
               <th scope="col">Port</th>
@@ -78,9 +78,9 @@ export function BoxPorts(props: {
           <tbody>
             {items.map((p: PortT) => (
               <tr key={p.port} data-port={p.port}>
-                <td>{p.port}</td>
-                <td>{p.label || "–"}</td>
-                <td>
+                <td data-label="Port">{p.port}</td>
+                <td data-label="Label">{p.label || "–"}</td>
+                <td data-label="Visible to">
                   {canShare ? (
                     <select
                       aria-label={`Who sees port ${p.port}`}
@@ -97,7 +97,7 @@ export function BoxPorts(props: {
                     SAYS[p.visibility]
                   )}
                 </td>
-                <td>
+                <td data-label="Preview">
                   {running ? (
                     <a href={p.previewPath} target="_blank" rel="noopener noreferrer">
                       Open preview of port {p.port}
