@@ -137,7 +137,13 @@ export interface Runtime {
   stop(id: BoxId): Promise<BoxObservation>;
   /** Hot pause (freeze in place). */
   pause(id: BoxId): Promise<BoxObservation>;
-  /** Cold pause: save RAM and process state to disk and release compute. */
+  /**
+   * Cold pause: save RAM and process state to disk and release compute. Open
+   * network connections may be dropped (the box's processes see them reset).
+   * A box the driver cannot save now is left exactly as it was, running or
+   * hot-paused with every process: CheckpointRefusedError (code
+   * checkpoint_refused); the caller may try again later.
+   */
   checkpoint(id: BoxId): Promise<BoxObservation>;
   /** Resume from hot pause, or restore from a cold-pause checkpoint. */
   resume(id: BoxId): Promise<BoxObservation>;
