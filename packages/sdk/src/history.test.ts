@@ -74,6 +74,11 @@ describe("box history in plain words", () => {
       bad: true,
     });
     expect(action("box.something.new").what).toBe("box.something.new");
+    expect(action("box.session.open", { kind: "shell" }).what).toBe("opened a shell over SSH");
+    expect(action("box.session.open", { kind: "sftp" }).what).toBe("opened an SFTP session over SSH");
+    expect(action("box.session.close", { kind: "exec", exitCode: 0 }).what).toBe(
+      "closed an exec session over SSH (exit 0)",
+    );
     expect(
       historyLine({
         kind: "action",

@@ -16,6 +16,17 @@ export interface HistoryLine {
 
 type Details = Record<string, string | number | boolean>;
 
+const SESSIONS: Record<string, string> = {
+  shell: "a shell",
+  exec: "an exec session",
+  sftp: "an SFTP session",
+  "port-forward": "a port forward",
+};
+
+function session(d: Details): string {
+  return (typeof d.kind === "string" ? SESSIONS[d.kind] : undefined) ?? "a session";
+}
+
 const ACTIONS: Record<string, (d: Details) => string> = {
   "box.create": (d) => `created the box${d.template ? ` from ${d.template} v${d.templateVersion}` : ""}`,
   "box.start": () => "asked it to start",
@@ -28,9 +39,9 @@ const ACTIONS: Record<string, (d: Details) => string> = {
     d.visibility === "private"
       ? `made port ${d.port} private`
       : `shared port ${d.port} with ${d.visibility === "org" ? "the org" : "anyone with the link"}`,
-  "box.session.open": (d) => `opened ${d.kind ? `an ${d.kind}` : "a"} session`,
+  "box.session.open": (d) => `opened ${session(d)} over SSH`,
   "box.session.close": (d) =>
-    `closed ${d.kind ? `an ${d.kind}` : "a"} session${d.exitCode !== undefined ? ` (exit ${d.exitCode})` : ""}`,
+    `closed ${session(d)} over SSH${d.exitCode !== undefined ? ` (exit ${d.exitCode})` : ""}`,
   "box.terminal.open": () => "opened the browser terminal",
   "box.terminal.close": () => "closed the browser terminal",
 };
