@@ -230,6 +230,10 @@ describe("the dashboard in Chromium against a gVisor server", () => {
     await page.getByRole("button", { name: "Pause web" }).click();
     await page.locator('.page-head [data-state="paused"]').waitFor({ timeout: 60_000 });
     await page.locator('.events li[data-to="paused"]').waitFor();
+    // The terminal session just used is in the box's history, named for carla.
+    const terminal = page.locator('.events li[data-action="box.terminal.open"]').first();
+    await terminal.getByText("opened the browser terminal").waitFor();
+    expect(await terminal.locator("strong").textContent()).toBe("carla");
     await shot(page, "06-box-paused");
     await page.getByRole("button", { name: "Resume web" }).click();
     await page.locator('.page-head [data-state="running"]').waitFor({ timeout: 60_000 });

@@ -93,10 +93,13 @@ export async function listBoxHistory(
               NULL AS actor_kind, NULL AS actor_name, NULL AS action, NULL AS result, NULL::jsonb AS details
          FROM box_events WHERE box_id = $1
        UNION ALL
-       SELECT 'action', NULL, id, at, (extract(epoch FROM at) * 1000000)::bigint::text,
+       SELECT 'action', NULL, a.id, a.at, (extract(epoch FROM a.at) * 1000000)::bigint::text,
               NULL, NULL, NULL, NULL,
-              actor_kind, actor_name, action, result, details
-         FROM audit_events WHERE org_id = $2 AND target_kind = 'box' AND target_id = $1
+              -- Some events (the browser terminal's) carry only the user's id: name them.
+              a.actor_kind, COALESCE(a.actor_name, u.username), a.action, a.result, a.details
+         FROM audit_events a
+         LEFT JOIN users u ON a.actor_kind = 'user' AND u.id = a.actor_id
+        WHERE a.org_id = $2 AND a.target_kind = 'box' AND a.target_id = $1
      ) h
      WHERE $3::bigint IS NULL OR (h.at_us::bigint, h.src, h.id) < ($3::bigint, $4::text, $5::bigint)
      ORDER BY h.at_us::bigint DESC, h.src DESC, h.id DESC
