@@ -57,14 +57,14 @@ export const policies = {
   // boxes
   insertBox: inOrg("box", "create", "org_not_found", ([b]) => b.orgId, ["pool-manager"]),
   getBoxById: onBox("read", ([id]) => id, ["reconciler", "gateway", "pool-manager", "agent"]),
-  getBoxByIdForUpdate: onBox("read", ([id]) => id, ["reconciler", "pool-manager"]),
+  getBoxByIdForUpdate: onBox("read", ([id]) => id, ["reconciler", "pool-manager", "gateway"]),
   getBoxViewById: onBox("read", ([id]) => id, ["gateway"]),
   getLiveBoxByName: inOrg("box", "read", "box_not_found", ([orgId]) => orgId, ["gateway"]),
   listBoxesByOrg: inOrg("box", "read", "org_not_found", ([orgId]) => orgId),
   setBoxDesiredState: onBox(
     (a) => actionForDesired(a[0].desiredState),
     ([b]) => b.id,
-    ["pool-manager"],
+    ["pool-manager", "gateway"],
   ),
   updateBoxFenced: systemOnly("reconciler"),
   applyAgentReport: systemOnly("agent"),
@@ -119,7 +119,7 @@ export const policies = {
   insertOperation: onBox(
     (a) => (a[0].kind === "create" ? "create" : a[0].kind),
     ([o]) => o.boxId,
-    ["reconciler", "pool-manager"],
+    ["reconciler", "pool-manager", "gateway"],
   ),
   getOperationById: via("operation", "box", "read", ([id]) => id),
   completeOperations: systemOnly("reconciler"),

@@ -14,13 +14,6 @@ import { STORE_METHODS } from "./store.ts";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 const NOT_YET_MIGRATED = new Set<string>([
-  "apps/server/src/api/lifecycle-harness.ts",
-  "internal/lifecycle/src/apply-plan.ts",
-  "internal/lifecycle/src/box-service.ts",
-  "internal/lifecycle/src/metrics.ts",
-  "internal/lifecycle/src/node-link.ts",
-  "internal/lifecycle/src/pools.ts",
-  "internal/lifecycle/src/reconciler.ts",
 ]);
 
 /** Where the store itself lives: the one place allowed to call queries. */

@@ -270,7 +270,7 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
 };
 
 type Call = (...args: unknown[]) => Promise<unknown>;
-const call = (store: object, name: string): Call => (store as Record<string, Call>)[name]!;
+const call = (store: object, name: string): Call => (store as Record<string, Call>)[name]!.bind(store);
 const sample = (name: QueryName) => (samples as Record<string, unknown[]>)[name]!;
 const policy = (name: QueryName) => policies[name] as Policy<unknown[]>;
 

@@ -7,21 +7,28 @@
 import type { Actor } from "@boxyard/auth";
 import * as db from "@boxyard/db";
 import type { Queryable } from "@boxyard/db";
+import pg from "pg";
 import { type Authorizer, type Check, rbacAuthorizer } from "./checks.ts";
 import { NoActorError } from "./errors.ts";
 import { policies } from "./policies.ts";
 import type { Lookup, Policy, QueryArgs, QueryName } from "./policy.ts";
 
-type Bound<K extends QueryName> = (
+type BoundQuery<K extends QueryName> = (
   ...args: QueryArgs<K>
 ) => ReturnType<(typeof db)[K] extends (...a: never[]) => infer R ? () => R : never>;
 
-export type StoreMethods = { [K in QueryName]: Bound<K> };
+export type StoreMethods = { [K in QueryName]: BoundQuery<K> };
 
 export interface AuthorizedStore extends StoreMethods {
   readonly actor: Actor;
   /** The same actor and authorizer (and its cached roles) on another connection: a transaction's client. */
   on(q: Queryable): AuthorizedStore;
+  /**
+   * Runs `fn` in a transaction (inTx: rolled back on error, retried on
+   * deadlock) with the store bound to its client; on a client already, in
+   * the transaction that client has open.
+   */
+  transaction<T>(fn: (tx: AuthorizedStore, client: pg.PoolClient) => Promise<T>): Promise<T>;
 }
 
 export interface StoreOptions {
@@ -34,35 +41,66 @@ export interface StoreOptions {
 /** The names of every query the store wraps, in policy order. */
 export const STORE_METHODS = Object.keys(policies) as QueryName[];
 
+interface StoreState {
+  conn: Queryable;
+  actor: Actor | null | undefined;
+  authorizer: Authorizer;
+  signal: AbortSignal | undefined;
+  look: Lookup;
+}
+
+/** One prototype holds every method, so binding a store to an actor or a client costs one small object. */
+const proto: Record<string, unknown> = {
+  on(this: StoreState, other: Queryable) {
+    return make({ ...this, conn: other, look: lookups(other) });
+  },
+  transaction<T>(
+    this: StoreState,
+    fn: (tx: AuthorizedStore, client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
+    if (!(this.conn instanceof pg.Pool)) {
+      const client = this.conn as pg.PoolClient;
+      return fn(make({ ...this }), client);
+    }
+    return db.inTx(this.conn, (client) => fn(make({ ...this, conn: client, look: lookups(client) }), client));
+  },
+};
+for (const name of STORE_METHODS) {
+  const policy = policies[name] as Policy<unknown[]>;
+  const query = (db as unknown as Record<string, (c: Queryable, ...a: unknown[]) => Promise<unknown>>)[name]!;
+  proto[name] = async function (this: StoreState, ...args: unknown[]) {
+    const { actor, signal } = this;
+    if (!actor) throw new NoActorError(name);
+    signal?.throwIfAborted();
+    const check = await checkFor(name, policy, actor, args, this.look);
+    await this.authorizer.authorize(actor, check, this.conn);
+    signal?.throwIfAborted();
+    return query(this.conn, ...args);
+  };
+}
+
+function make(b: StoreState): AuthorizedStore {
+  return Object.assign(Object.create(proto), {
+    conn: b.conn,
+    actor: b.actor,
+    authorizer: b.authorizer,
+    signal: b.signal,
+    look: b.look,
+  }) as AuthorizedStore;
+}
+
 export function authorizedStore(
   q: Queryable,
   actor: Actor | null | undefined,
   opts: StoreOptions = {},
 ): AuthorizedStore {
-  const authorizer = opts.authorizer ?? rbacAuthorizer();
-  const build = (conn: Queryable): AuthorizedStore => {
-    const look = lookups(conn);
-    const store = {
-      actor: actor as Actor,
-      on: (other: Queryable) => build(other),
-    } as Record<string, unknown>;
-    for (const name of STORE_METHODS) {
-      const policy = policies[name] as Policy<unknown[]>;
-      const query = (db as unknown as Record<string, (c: Queryable, ...a: unknown[]) => Promise<unknown>>)[
-        name
-      ]!;
-      store[name] = async (...args: unknown[]) => {
-        if (!actor) throw new NoActorError(name);
-        opts.signal?.throwIfAborted();
-        const check = await checkFor(name, policy, actor, args, look);
-        await authorizer.authorize(actor, check, conn);
-        opts.signal?.throwIfAborted();
-        return query(conn, ...args);
-      };
-    }
-    return store as unknown as AuthorizedStore;
-  };
-  return build(q);
+  return make({
+    conn: q,
+    actor,
+    authorizer: opts.authorizer ?? rbacAuthorizer(),
+    signal: opts.signal,
+    look: lookups(q),
+  });
 }
 
 async function checkFor(

@@ -5,19 +5,20 @@ import type { ObservedPhase } from "@boxyard/agent-protocol";
 import {
   type BoxReconcileWrite,
   type BoxRow,
-  bumpNodeDesiredVersion,
-  completeOperations,
   inTx,
-  insertBoxEvent,
-  listNodesWithAllocation,
-  updateBoxFenced,
+  type Queryable,
+  type NodeWithAllocationRow,
 } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
 import type pg from "pg";
 import { RetryableError, StaleWriteError } from "./errors.ts";
 import type { Action, BoxSnapshot, ErrorInfo } from "./plan.ts";
 import { type NodeSnapshot, place } from "./scheduler.ts";
 import { type ActualState, canTransition, type DesiredState } from "./states.ts";
 import { imageKey, type ImageSpec } from "@boxyard/agent-protocol";
+
+/** Every query here runs as the reconciler system actor (B2). */
+const asReconciler = (q: Queryable) => authorizedStore(q, { kind: "system", name: "reconciler" });
 
 export function snapshotOf(box: BoxRow): BoxSnapshot {
   return {
@@ -64,10 +65,7 @@ function lastError(
 }
 
 /** A node row as the scheduler (and the nodes API) sees it: health from its heartbeat age, what its boxes hold. */
-export function toNodeSnapshot(
-  n: Awaited<ReturnType<typeof listNodesWithAllocation>>[number],
-  timeoutMs: number,
-): NodeSnapshot {
+export function toNodeSnapshot(n: NodeWithAllocationRow, timeoutMs: number): NodeSnapshot {
   return {
     id: n.id,
     name: n.name,
@@ -104,7 +102,7 @@ export async function applyPlan(
           // Placement reads every node's allocation; serialise placements so
           // two workers cannot both fill the last slot of one node.
           await tx.query(`SELECT pg_advisory_xact_lock(hashtext('boxyard_scheduler'))`);
-          const nodes = (await listNodesWithAllocation(tx)).map((n) =>
+          const nodes = (await asReconciler(tx).listNodesWithAllocation()).map((n) =>
             toNodeSnapshot(n, opts.nodeHeartbeatTimeoutMs),
           );
           const decision = place(
@@ -185,12 +183,12 @@ export async function applyPlan(
 
     let written = box;
     if (changed) {
-      const row = await updateBoxFenced(tx, box.id, box.version, write);
+      const row = await asReconciler(tx).updateBoxFenced(box.id, box.version, write);
       if (!row) throw new StaleWriteError(`box ${box.id}`);
       written = row;
     }
     if (to !== undefined) {
-      await insertBoxEvent(tx, {
+      await asReconciler(tx).insertBoxEvent({
         boxId: box.id,
         orgId: box.org_id,
         generation: box.generation,
@@ -200,7 +198,7 @@ export async function applyPlan(
       });
     }
     if (completion) {
-      await completeOperations(tx, {
+      await asReconciler(tx).completeOperations({
         boxId: box.id,
         generation: completion.generation,
         status: completion.status,
@@ -209,8 +207,8 @@ export async function applyPlan(
     }
     // The node's desired set changes when a box lands on it or leaves it.
     const publishedTo = placedOn ?? (write.nodeGeneration !== undefined ? box.node_id : null);
-    if (publishedTo) await bumpNodeDesiredVersion(tx, publishedTo);
-    if (write.deleted && box.node_id) await bumpNodeDesiredVersion(tx, box.node_id);
+    if (publishedTo) await asReconciler(tx).bumpNodeDesiredVersion(publishedTo);
+    if (write.deleted && box.node_id) await asReconciler(tx).bumpNodeDesiredVersion(box.node_id);
     const left =
       to !== undefined
         ? { state: from, seconds: (opts.now.getTime() - box.state_entered_at.getTime()) / 1000 }

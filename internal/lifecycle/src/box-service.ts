@@ -3,21 +3,8 @@
 // touches a runtime.
 
 import { randomBytes } from "node:crypto";
-import {
-  type BoxRow,
-  bumpNodeDesiredVersion,
-  claimPooledBox,
-  getBoxByIdForUpdate,
-  inTx,
-  insertBox,
-  insertBoxEvent,
-  insertOperation,
-  lockOrgForAdmission,
-  notifyBoxChanged,
-  notifyPoolChanged,
-  type OperationRow,
-  setBoxDesiredState,
-} from "@boxyard/db";
+import type { AuthorizedStore } from "@boxyard/authz";
+import type { BoxRow, OperationRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import type { IdGen } from "@boxyard/platform";
 import type pg from "pg";
@@ -57,22 +44,23 @@ function isUniqueViolation(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: string }).code === "23505";
 }
 
+/** `store` is the caller's: a user's create is checked as that user (box.create in the org). */
 export async function createBox(
-  pool: pg.Pool,
+  store: AuthorizedStore,
   ids: IdGen,
   input: CreateBoxInput,
   inSameTx?: InSameTx,
 ): Promise<{ box: BoxRow; operation: OperationRow; claimed: boolean }> {
   try {
-    const out = await inTx(pool, async (tx) => {
+    const out = await store.transaction(async (s, tx) => {
       const machineId = newMachineId();
       // Creates of one org queue here (the lock admission takes anyway) before looking at the pool:
       // each sees the claims committed before it, so with quota room every ready box is handed out
       // before anyone falls back to a fresh create, and never twice.
-      if (input.fromPool) await lockOrgForAdmission(tx, input.orgId);
+      if (input.fromPool) await s.lockOrgForAdmission(input.orgId);
       // A claim binds the pooled box in this transaction; if admission (inSameTx) refuses, it stays pooled.
       const claimed = input.fromPool
-        ? await claimPooledBox(tx, {
+        ? await s.claimPooledBox({
             orgId: input.orgId,
             template: input.template.name,
             templateVersion: input.template.version,
@@ -88,7 +76,7 @@ export async function createBox(
         : null;
       const box =
         claimed ??
-        (await insertBox(tx, {
+        (await s.insertBox({
           id: ids.newId("box"),
           orgId: input.orgId,
           name: input.name,
@@ -105,7 +93,7 @@ export async function createBox(
           repo: input.template.repo ?? null,
         }));
       // A claimed box is already running: its create is done at once.
-      const operation = await insertOperation(tx, {
+      const operation = await s.insertOperation({
         id: ids.newId("op"),
         boxId: box.id,
         orgId: box.org_id,
@@ -113,7 +101,7 @@ export async function createBox(
         targetGeneration: box.generation,
         succeeded: claimed !== null,
       });
-      await insertBoxEvent(tx, {
+      await s.insertBoxEvent({
         boxId: box.id,
         orgId: box.org_id,
         generation: box.generation,
@@ -121,11 +109,11 @@ export async function createBox(
         to: claimed ? "running" : "pending",
         reason: claimed ? "claimed from pool: a warm box, already running" : "created",
       });
-      await notifyBoxChanged(tx, box.id);
+      await s.notifyBoxChanged(box.id);
       if (claimed) {
         // Its node learns the new name and machine-id (desired set) and applies them in the running box.
-        if (claimed.node_id) await bumpNodeDesiredVersion(tx, claimed.node_id);
-        await notifyPoolChanged(tx, input.template.name);
+        if (claimed.node_id) await s.bumpNodeDesiredVersion(claimed.node_id);
+        await s.notifyPoolChanged(input.template.name);
       }
       await inSameTx?.(tx, { box, operation, noop: false });
       return { box, operation, claimed: claimed !== null };
@@ -143,13 +131,13 @@ export async function createBox(
  * illegal one is 409 invalid_transition.
  */
 export async function changeBoxDesiredState(
-  pool: pg.Pool,
+  store: AuthorizedStore,
   ids: IdGen,
   c: { boxId: string; verb: BoxVerb },
   inSameTx?: InSameTx,
 ): Promise<{ box: BoxRow; operation: OperationRow }> {
-  return inTx(pool, async (tx) => {
-    const current = await getBoxByIdForUpdate(tx, c.boxId);
+  return store.transaction(async (s, tx) => {
+    const current = await s.getBoxByIdForUpdate(c.boxId);
     if (!current || current.deleted_at) throw new DomainError("box_not_found");
     const decision = desiredChange(
       {
@@ -162,7 +150,7 @@ export async function changeBoxDesiredState(
     if (decision.kind === "noop") {
       const settled =
         current.observed_generation >= current.generation && current.actual_state === current.desired_state;
-      const operation = await insertOperation(tx, {
+      const operation = await s.insertOperation({
         id: ids.newId("op"),
         boxId: current.id,
         orgId: current.org_id,
@@ -173,20 +161,20 @@ export async function changeBoxDesiredState(
       await inSameTx?.(tx, { box: current, operation, noop: true });
       return { box: current, operation };
     }
-    const box = await setBoxDesiredState(tx, {
+    const box = await s.setBoxDesiredState({
       id: current.id,
       version: current.version,
       desiredState: decision.to,
     });
     if (!box) throw new DomainError("conflict", { detail: "the box changed while this request ran; retry" });
-    const operation = await insertOperation(tx, {
+    const operation = await s.insertOperation({
       id: ids.newId("op"),
       boxId: box.id,
       orgId: box.org_id,
       kind: c.verb,
       targetGeneration: box.generation,
     });
-    await notifyBoxChanged(tx, box.id);
+    await s.notifyBoxChanged(box.id);
     await inSameTx?.(tx, { box, operation, noop: false });
     return { box, operation };
   });

@@ -1,7 +1,11 @@
-import { countBoxesByActualState, getBoxQueueStats, listPoolStatus } from "@boxyard/db";
+import type { Queryable } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
 import type pg from "pg";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { ACTUAL_STATES } from "./states.ts";
+
+/** Every query here runs as the metrics system actor (B2). */
+const asMetrics = (q: Queryable) => authorizedStore(q, { kind: "system", name: "metrics" });
 
 export interface LifecycleMetrics {
   stateSeconds: Histogram<"state" | "template">;
@@ -32,7 +36,7 @@ export function createLifecycleMetrics(registry: Registry, pool: pg.Pool): Lifec
     help: "Boxes due for reconcile now",
     registers: [registry],
     async collect() {
-      this.set((await getBoxQueueStats(pool)).depth);
+      this.set((await asMetrics(pool).getBoxQueueStats()).depth);
     },
   });
   new Gauge({
@@ -40,7 +44,7 @@ export function createLifecycleMetrics(registry: Registry, pool: pg.Pool): Lifec
     help: "How long the oldest due box has waited",
     registers: [registry],
     async collect() {
-      this.set((await getBoxQueueStats(pool)).lagSeconds);
+      this.set((await asMetrics(pool).getBoxQueueStats()).lagSeconds);
     },
   });
   new Gauge({
@@ -49,7 +53,7 @@ export function createLifecycleMetrics(registry: Registry, pool: pg.Pool): Lifec
     labelNames: ["state"] as const,
     registers: [registry],
     async collect() {
-      const counts = new Map((await countBoxesByActualState(pool)).map((r) => [r.state, r.n]));
+      const counts = new Map((await asMetrics(pool).countBoxesByActualState()).map((r) => [r.state, r.n]));
       for (const s of ACTUAL_STATES) this.labels(s).set(counts.get(s) ?? 0);
     },
   });
@@ -80,7 +84,7 @@ export function createPoolMetrics(registry: Registry, pool: pg.Pool): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const p of await listPoolStatus(pool)) {
+      for (const p of await asMetrics(pool).listPoolStatus()) {
         this.labels(p.org_name, p.template, "ready").set(p.ready);
         this.labels(p.org_name, p.template, "starting").set(p.starting);
         this.labels(p.org_name, p.template, "draining").set(p.draining);
@@ -94,7 +98,8 @@ export function createPoolMetrics(registry: Registry, pool: pg.Pool): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const p of await listPoolStatus(pool)) this.labels(p.org_name, p.template).set(p.target);
+      for (const p of await asMetrics(pool).listPoolStatus())
+        this.labels(p.org_name, p.template).set(p.target);
     },
   });
 }

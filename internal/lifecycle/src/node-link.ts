@@ -20,29 +20,15 @@ import {
   NodeRegistration,
   type Registered,
 } from "@boxyard/agent-protocol";
-import {
-  applyAgentReport,
-  claimNodeCommands,
-  claimTemplateBuild,
-  updateTemplateBuild,
-  completeNodeCommand,
-  deleteNodeCommand,
-  type DesiredBoxRow,
-  getNodeCommand,
-  insertNodeCommand,
-  getBoxById,
-  getNodeDesiredSet,
-  inTx,
-  notifyBoxChanged,
-  resolveSecretsForBox,
-  recordNodeHeartbeat,
-  recordOomKills,
-  upsertNode,
-} from "@boxyard/db";
+import { type DesiredBoxRow, inTx, type Queryable } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
 import type { IdGen } from "@boxyard/platform";
 import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
 import type { PgListener } from "./pg-listener.ts";
+
+/** Every query here runs as the agent system actor (B2). */
+const asAgent = (q: Queryable) => authorizedStore(q, { kind: "system", name: "agent" });
 
 export class UnknownNodeError extends Error {
   readonly code = "node_not_found";
@@ -99,7 +85,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
 
   async register(reg: NodeRegistration, commands?: AgentCommands): Promise<Registered> {
     const r = NodeRegistration.parse(reg);
-    const node = await upsertNode(this.o.pool, {
+    const node = await asAgent(this.o.pool).upsertNode({
       id: this.o.ids.newId("node"),
       name: r.name,
       runtime: r.runtime,
@@ -114,7 +100,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
 
   async heartbeat(nodeId: string, hb: Heartbeat): Promise<void> {
     const h = Heartbeat.parse(hb);
-    const ok = await recordNodeHeartbeat(this.o.pool, { id: nodeId, ...h });
+    const ok = await asAgent(this.o.pool).recordNodeHeartbeat({ id: nodeId, ...h });
     if (!ok) throw new UnknownNodeError(nodeId);
   }
 
@@ -129,7 +115,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
-      const set = await getNodeDesiredSet(this.o.pool, nodeId);
+      const set = await asAgent(this.o.pool).getNodeDesiredSet(nodeId);
       if (!set) throw new UnknownNodeError(nodeId);
       if (set.version > sinceVersion || remaining === 0 || opts.signal?.aborted) {
         return { nodeId, version: set.version, boxes: set.boxes.map(desiredBox) };
@@ -142,7 +128,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
     let accepted = 0;
     for (const raw of reports) {
       const r = BoxReport.parse(raw);
-      const ok = await applyAgentReport(this.o.pool, {
+      const ok = await asAgent(this.o.pool).applyAgentReport({
         boxId: r.boxId,
         nodeId,
         generation: r.generation,
@@ -159,9 +145,9 @@ export class InProcessNodeLink implements ControlPlaneLink {
         // Each process killed for lack of memory becomes a box event, once.
         if (r.oomKills?.length)
           await inTx(this.o.pool, (tx) =>
-            recordOomKills(tx, { boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
+            asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
           );
-        await notifyBoxChanged(this.o.pool, r.boxId);
+        await asAgent(this.o.pool).notifyBoxChanged(r.boxId);
       }
     }
     return { accepted };
@@ -178,7 +164,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
-      const rows = await claimNodeCommands(this.o.pool, nodeId);
+      const rows = await asAgent(this.o.pool).claimNodeCommands(nodeId);
       if (rows.length > 0 || remaining === 0 || opts.signal?.aborted)
         return rows.map((r) => ({ id: r.id, kind: r.kind, request: r.request as ExecRequest }));
       await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
@@ -186,7 +172,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
   }
 
   async replyCommand(nodeId: string, commandId: string, result: NodeCommandResult): Promise<void> {
-    await completeNodeCommand(this.o.pool, {
+    await asAgent(this.o.pool).completeNodeCommand({
       id: commandId,
       nodeId,
       ...("reply" in result ? { reply: result.reply } : { error: result.error }),
@@ -199,14 +185,13 @@ export class InProcessNodeLink implements ControlPlaneLink {
    * owner's, the box's team's, the org's). Only this path opens values.
    */
   async fetchBoxSecrets(nodeId: string, boxId: string): Promise<BoxSecretValues> {
-    const box = await getBoxById(this.o.pool, boxId);
+    const box = await asAgent(this.o.pool).getBoxById(boxId);
     if (!box || box.node_id !== nodeId || box.deleted_at !== null) throw new UnknownBoxError(boxId);
     const names = box.secrets ?? [];
     if (names.length === 0) return { secrets: [], missing: [] };
     if (!this.o.secrets) return { secrets: [], missing: [...names] };
     const keyring = this.o.secrets;
-    const rows = await resolveSecretsForBox(
-      this.o.pool,
+    const rows = await asAgent(this.o.pool).resolveSecretsForBox(
       { orgId: box.org_id, ownerId: box.owner_id, teamId: box.team_id },
       names,
     );
@@ -233,7 +218,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
-      const row = await claimTemplateBuild(this.o.pool, { nodeId, leaseMs: BUILD_LEASE_MS });
+      const row = await asAgent(this.o.pool).claimTemplateBuild({ nodeId, leaseMs: BUILD_LEASE_MS });
       if (row) return { id: row.id, image: row.image as BuildJob["image"], attempt: row.attempts };
       if (remaining === 0 || opts.signal?.aborted) return null;
       await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
@@ -242,7 +227,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
 
   async updateBuild(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean> {
     const u = BuildUpdate.parse(update);
-    return updateTemplateBuild(this.o.pool, {
+    return asAgent(this.o.pool).updateTemplateBuild({
       id: buildId,
       nodeId,
       leaseMs: BUILD_LEASE_MS,
@@ -267,12 +252,18 @@ export class InProcessNodeLink implements ControlPlaneLink {
         const id = this.o.ids.newId("cmd");
         const pickupMs = o.pickupMs ?? 10_000;
         const totalMs = req.timeoutMs + pickupMs + 5_000;
-        await insertNodeCommand(this.o.pool, { id, nodeId, kind: "exec", request: req, ttlMs: totalMs });
+        await asAgent(this.o.pool).insertNodeCommand({
+          id,
+          nodeId,
+          kind: "exec",
+          request: req,
+          ttlMs: totalMs,
+        });
         const started = Date.now();
         try {
           for (;;) {
             const waiting = this.o.listener?.waitFor("boxyard_node_command_done", (p) => p === id, 1_000);
-            const row = await getNodeCommand(this.o.pool, id);
+            const row = await asAgent(this.o.pool).getNodeCommand(id);
             if (row?.error) throw new AgentCommandError(row.error.code, row.error.message);
             if (row?.done_at) return row.reply as ExecReply;
             const elapsed = Date.now() - started;
@@ -286,7 +277,9 @@ export class InProcessNodeLink implements ControlPlaneLink {
             await (waiting ?? new Promise((r) => setTimeout(r, 200)));
           }
         } finally {
-          await deleteNodeCommand(this.o.pool, id).catch(() => {});
+          await asAgent(this.o.pool)
+            .deleteNodeCommand(id)
+            .catch(() => {});
         }
       },
     };

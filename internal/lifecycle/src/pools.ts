@@ -14,26 +14,22 @@
 import { randomBytes } from "node:crypto";
 import {
   type BoxRow,
-  getOrgQuota,
-  getOrgUsage,
   inTx,
-  insertBox,
-  insertBoxEvent,
-  listActivePools,
-  listPooledBoxes,
-  notifyBoxChanged,
   type PoolRow,
   type QuotaLimits,
   type QuotaUsage,
-  recordPoolDecision,
-  setBoxDesiredState,
+  type Queryable,
 } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
 import type { IdGen } from "@boxyard/platform";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { newMachineId } from "./box-service.ts";
 import type { PgListener } from "./pg-listener.ts";
 import type { ResolvedTemplate } from "./templates.ts";
+
+/** Every query here runs as the pool-manager system actor (B2). */
+const asPoolManager = (q: Queryable) => authorizedStore(q, { kind: "system", name: "pool-manager" });
 
 export interface PoolControllerOptions {
   pool: pg.Pool;
@@ -178,7 +174,7 @@ export class PoolController {
   /** One pass over every pool. */
   async reconcileAll(): Promise<PoolPass[]> {
     const out: PoolPass[] = [];
-    for (const p of await listActivePools(this.o.pool)) {
+    for (const p of await asPoolManager(this.o.pool).listActivePools()) {
       try {
         const r = await this.reconcilePool(p);
         if (r) out.push(r);
@@ -200,7 +196,9 @@ export class PoolController {
       if (!rows[0]?.ok) return null;
       const { rows: fresh } = await tx.query<PoolRow>(`SELECT * FROM box_pools WHERE id = $1`, [p.id]);
       const pool = fresh[0]!;
-      const boxes = (await listPooledBoxes(tx, p.id)).filter((b) => b.desired_state !== "deleted");
+      const boxes = (await asPoolManager(tx).listPooledBoxes(p.id)).filter(
+        (b) => b.desired_state !== "deleted",
+      );
       const drain: BoxRow[] = [];
       const keep: BoxRow[] = [];
       for (const b of boxes) {
@@ -211,8 +209,8 @@ export class PoolController {
       let target = 0;
       if (template && pool.size > 0) {
         const headroom = quotaHeadroom(
-          await getOrgQuota(tx, pool.org_id),
-          await getOrgUsage(tx, pool.org_id),
+          await asPoolManager(tx).getOrgQuota(pool.org_id),
+          await asPoolManager(tx).getOrgUsage(pool.org_id),
           template.resources,
         );
         target = Math.min(pool.size, headroom);
@@ -221,12 +219,16 @@ export class PoolController {
       keep.sort((a, b) => Number(isReady(a)) - Number(isReady(b)));
       while (keep.length > target) drain.push(keep.shift()!);
       for (const b of drain) {
-        const row = await setBoxDesiredState(tx, { id: b.id, version: b.version, desiredState: "deleted" });
-        if (row) await notifyBoxChanged(tx, b.id);
+        const row = await asPoolManager(tx).setBoxDesiredState({
+          id: b.id,
+          version: b.version,
+          desiredState: "deleted",
+        });
+        if (row) await asPoolManager(tx).notifyBoxChanged(b.id);
       }
       let added = 0;
       for (let i = keep.length; template && i < target; i++) {
-        const box = await insertBox(tx, {
+        const box = await asPoolManager(tx).insertBox({
           id: this.o.ids.newId("box"),
           orgId: pool.org_id,
           name: `pool-${randomBytes(6).toString("hex")}`,
@@ -242,7 +244,7 @@ export class PoolController {
           secrets: template.secrets ?? [],
           repo: template.repo ?? null,
         });
-        await insertBoxEvent(tx, {
+        await asPoolManager(tx).insertBoxEvent({
           boxId: box.id,
           orgId: box.org_id,
           generation: box.generation,
@@ -250,10 +252,10 @@ export class PoolController {
           to: "pending",
           reason: "warm pool fill",
         });
-        await notifyBoxChanged(tx, box.id);
+        await asPoolManager(tx).notifyBoxChanged(box.id);
         added++;
       }
-      await recordPoolDecision(tx, {
+      await asPoolManager(tx).recordPoolDecision({
         id: pool.id,
         target,
         templateVersion: template?.version ?? null,

@@ -6,18 +6,8 @@
 // partitioned) cannot overwrite newer state.
 
 import { randomBytes } from "node:crypto";
-import {
-  claimDueBoxes,
-  completeOperations,
-  enqueueAllBoxes,
-  getBoxById,
-  inTx,
-  insertBoxEvent,
-  recordBoxAttemptFailure,
-  releaseBoxLease,
-  renewBoxLease,
-  updateBoxFenced,
-} from "@boxyard/db";
+import { inTx, type Queryable } from "@boxyard/db";
+import { authorizedStore } from "@boxyard/authz";
 import type { Clock } from "@boxyard/platform";
 import type pg from "pg";
 import type { Logger } from "pino";
@@ -29,6 +19,9 @@ import type { LifecycleMetrics } from "./metrics.ts";
 import type { PgListener } from "./pg-listener.ts";
 import { plan } from "./plan.ts";
 import { TRANSIENT_STATES } from "./states.ts";
+
+/** Every query here runs as the reconciler system actor (B2). */
+const asReconciler = (q: Queryable) => authorizedStore(q, { kind: "system", name: "reconciler" });
 
 export interface ReconcileResult {
   requeueAfter?: number;
@@ -105,7 +98,8 @@ export class Reconciler {
     this.running = true;
     this.unsubscribe = this.o.listener?.subscribe("boxyard_box_changed", () => this.poke());
     const resync = setInterval(() => {
-      enqueueAllBoxes(this.o.pool)
+      asReconciler(this.o.pool)
+        .enqueueAllBoxes()
         .then(() => this.poke())
         .catch((err) => this.o.logger.warn({ err }, "resync failed"));
     }, this.o.resyncMs);
@@ -146,7 +140,7 @@ export class Reconciler {
       let claimed: Array<{ id: string }> = [];
       if (free > 0) {
         try {
-          claimed = await claimDueBoxes(this.o.pool, {
+          claimed = await asReconciler(this.o.pool).claimDueBoxes({
             holder: this.holder,
             leaseMs: this.o.leaseMs,
             limit: free,
@@ -184,12 +178,14 @@ export class Reconciler {
     this.o.trace?.begin(id);
     // Keep the lease while the step runs; if renewal fails the fenced writes still protect the row.
     const renew = setInterval(() => {
-      renewBoxLease(this.o.pool, { id, holder: this.holder, leaseMs: this.o.leaseMs }).catch(() => {});
+      asReconciler(this.o.pool)
+        .renewBoxLease({ id, holder: this.holder, leaseMs: this.o.leaseMs })
+        .catch(() => {});
     }, this.o.leaseMs / 3);
     try {
       const r = await this.reconcileOnce(id);
       this.o.failpoints.hit("reconciler.before-release");
-      await releaseBoxLease(this.o.pool, {
+      await asReconciler(this.o.pool).releaseBoxLease({
         id,
         holder: this.holder,
         seenVersion: r.version,
@@ -213,7 +209,7 @@ export class Reconciler {
   }
 
   private async reconcileOnce(id: string): Promise<{ requeueAfter?: number; version: number }> {
-    const box = await getBoxById(this.o.pool, id);
+    const box = await asReconciler(this.o.pool).getBoxById(id);
     if (!box || box.deleted_at) return { version: box?.version ?? 0 };
     const now = this.o.clock.now();
     const actions = plan(snapshotOf(box));
@@ -239,11 +235,16 @@ export class Reconciler {
       err instanceof RetryableError || err instanceof TerminalError ? err.code : "reconcile_failed";
     if (err instanceof StaleWriteError) {
       // Someone wrote the row after we read it: simply look again now.
-      await releaseBoxLease(this.o.pool, { id, holder: this.holder, seenVersion: -1, requeueAfterMs: 0 });
+      await asReconciler(this.o.pool).releaseBoxLease({
+        id,
+        holder: this.holder,
+        seenVersion: -1,
+        requeueAfterMs: 0,
+      });
       return;
     }
     this.o.metrics?.reconcileErrors.labels(code).inc();
-    const box = await getBoxById(this.o.pool, id);
+    const box = await asReconciler(this.o.pool).getBoxById(id);
     if (!box) return;
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof TerminalError) {
@@ -253,7 +254,7 @@ export class Reconciler {
     if (!(err instanceof RetryableError))
       this.o.logger.warn({ err, boxId: id }, "reconcile failed; retrying");
     const attempts = box.attempts + 1;
-    await recordBoxAttemptFailure(this.o.pool, {
+    await asReconciler(this.o.pool).recordBoxAttemptFailure({
       id,
       holder: this.holder,
       attempts,
@@ -264,9 +265,9 @@ export class Reconciler {
 
   private async failPermanently(id: string, error: { code: string; message: string }): Promise<void> {
     await inTx(this.o.pool, async (tx) => {
-      const box = await getBoxById(tx, id);
+      const box = await asReconciler(tx).getBoxById(id);
       if (!box) return;
-      const row = await updateBoxFenced(tx, id, box.version, {
+      const row = await asReconciler(tx).updateBoxFenced(id, box.version, {
         actualState: "failed",
         observedGeneration: box.generation,
         lastError: {
@@ -277,7 +278,7 @@ export class Reconciler {
         },
       });
       if (!row) throw new StaleWriteError(`box ${id}`);
-      await insertBoxEvent(tx, {
+      await asReconciler(tx).insertBoxEvent({
         boxId: id,
         orgId: box.org_id,
         generation: box.generation,
@@ -285,13 +286,20 @@ export class Reconciler {
         to: "failed",
         reason: error.message,
       });
-      await completeOperations(tx, { boxId: id, generation: box.generation, status: "failed", error });
+      await asReconciler(tx).completeOperations({
+        boxId: id,
+        generation: box.generation,
+        status: "failed",
+        error,
+      });
     });
-    await releaseBoxLease(this.o.pool, {
-      id,
-      holder: this.holder,
-      seenVersion: 0,
-      requeueAfterMs: null,
-    }).catch(() => {});
+    await asReconciler(this.o.pool)
+      .releaseBoxLease({
+        id,
+        holder: this.holder,
+        seenVersion: 0,
+        requeueAfterMs: null,
+      })
+      .catch(() => {});
   }
 }

@@ -109,7 +109,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
       teamId = team.id;
     }
     const { box, operation, claimed } = await createBoxRow(
-      deps.pool,
+      store,
       deps.ids,
       {
         orgId: access.orgId,
@@ -201,7 +201,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
     r.add(route, async (ctx) => {
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
       const store = storeFor(deps, ctx.actor);
-      const out = await changeBoxDesiredState(deps.pool, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
+      const out = await changeBoxDesiredState(store, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
         // Starting or resuming takes compute again: admit it against the quota.
         if (!c.noop && (verb === "start" || verb === "resume"))
           await admitWithinQuota(store.on(tx), access.orgId, c.box.team_id);

@@ -61,7 +61,7 @@ export async function wakeForConnect(
         ? `${box.name} is stopped and its template does not start it on connect; start it first (boxyard start ${box.name})`
         : `${box.name} is ${box.actual_state}; try again once it is running`,
     });
-  await changeBoxDesiredState(d.pool, d.ids, { boxId: route.boxId, verb }, async (tx, c) => {
+  await changeBoxDesiredState(store, d.ids, { boxId: route.boxId, verb }, async (tx, c) => {
     if (!c.noop) await admitWithinQuota(store.on(tx), route.orgId, c.box.team_id);
     await recordAudit(tx, {
       orgId: route.orgId,

@@ -5,7 +5,8 @@
 
 import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
 import type { ControlPlaneLink } from "@boxyard/agent-protocol";
-import { type BoxRow, createPool, getBoxById, migrate, migrations } from "@boxyard/db";
+import { type AuthorizedStore, authorizedStore } from "@boxyard/authz";
+import { type BoxRow, createPool, migrate, migrations, type UserRow } from "@boxyard/db";
 import {
   type BoxVerb,
   changeBoxDesiredState,
@@ -131,8 +132,18 @@ export class LifecycleHarness {
     }
   }
 
+  /**
+   * The store as the harness's user, a site admin (who acts as an owner of
+   * any org): the harness's boxes are created and changed through the same
+   * authorized store as the API's.
+   */
+  store(): AuthorizedStore {
+    const user = { id: this.userId, username: "owner", site_admin: true } as UserRow;
+    return authorizedStore(this.pool, { kind: "user", user });
+  }
+
   async create(name: string): Promise<BoxRow> {
-    const { box } = await createBox(this.pool, randomIds, {
+    const { box } = await createBox(this.store(), randomIds, {
       orgId: this.orgId,
       ownerId: this.userId,
       name,
@@ -143,11 +154,11 @@ export class LifecycleHarness {
   }
 
   async verb(boxId: string, verb: BoxVerb) {
-    return changeBoxDesiredState(this.pool, randomIds, { boxId, verb });
+    return changeBoxDesiredState(this.store(), randomIds, { boxId, verb });
   }
 
   async box(id: string): Promise<BoxRow> {
-    const b = await getBoxById(this.pool, id);
+    const b = await this.store().getBoxById(id);
     if (!b) throw new Error(`no box ${id}`);
     return b;
   }

@@ -329,7 +329,7 @@ describe("warm pools: crashes", () => {
         { timeoutMs: 10_000, intervalMs: 20 },
       );
       h.failpoints.arm("agent.before-identity");
-      const { box, claimed } = await createBox(h.pool, randomIds, {
+      const { box, claimed } = await createBox(h.store(), randomIds, {
         orgId: h.orgId,
         ownerId: h.userId,
         name: "renamed",
@@ -381,7 +381,7 @@ describe("warm pools: crashes", () => {
     );
     await expect(
       createBox(
-        h.pool,
+        h.store(),
         randomIds,
         {
           orgId: h.orgId,
