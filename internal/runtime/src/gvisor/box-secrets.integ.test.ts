@@ -1,0 +1,67 @@
+// Secrets in a real gVisor box: writeSecrets puts exactly the given files in
+// /run/boxyard/secrets (tmpfs, 0400, uid 1000), replacing earlier ones; a
+// checkpoint zeroes and removes them first, so the checkpoint files never
+// hold a value, and the restored box has none until they are written again.
+import { randomBytes } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GvisorRuntime } from "./gvisor-runtime.ts";
+import { createTestNode, type TestNode } from "./test-node.ts";
+
+let node: TestNode;
+let rt: GvisorRuntime;
+const id = `sec${process.pid}`;
+const value = `canary-${randomBytes(16).toString("hex")}`;
+
+beforeAll(async () => {
+  node = await createTestNode();
+  rt = node.runtime();
+});
+
+afterAll(async () => {
+  await rt?.destroy(id).catch(() => {});
+  try {
+    expect(await node.leaks()).toEqual([]);
+  } finally {
+    await node?.close();
+  }
+});
+
+async function sh(script: string, user: "dev" | "root" = "dev"): Promise<string> {
+  const r = await rt.exec(id, { command: ["sh", "-c", script], user });
+  return `${r.stdout.toString()}${r.stderr.length ? `[stderr] ${r.stderr.toString()}` : ""}`;
+}
+
+describe("secrets in a gVisor box", () => {
+  it("writes 0400 files of the box user on a tmpfs, replacing earlier ones, and keeps the box running", async () => {
+    await rt.prepare(node.spec(id));
+    await rt.start(id);
+    for (let i = 0; i < 5; i++) {
+      await rt.writeSecrets(id, [
+        { name: "A", value: Buffer.from(`${value}-${i}`) },
+        { name: "B", value: Buffer.from("b") },
+      ]);
+      expect((await rt.inspect(id))?.phase).toBe("running");
+    }
+    await rt.writeSecrets(id, [{ name: "A", value: Buffer.from(value) }]);
+    expect(await sh("cd /run/boxyard/secrets && ls -A && stat -c '%a %u' A && cat A")).toBe(
+      `A\n400 1000\n${value}`,
+    );
+    expect(await sh("grep ' /run/boxyard ' /proc/mounts | cut -d' ' -f3")).toBe("tmpfs\n");
+    expect((await rt.inspect(id))?.phase).toBe("running");
+  }, 120_000);
+
+  it("removes them before a checkpoint: the checkpoint holds no value, the restored box no file", async () => {
+    await rt.checkpoint(id);
+    const dir = join(rt.stateDir, "boxes", id, "checkpoint");
+    const files = await readdir(dir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect((await readFile(join(dir, f))).includes(Buffer.from(value)), f).toBe(false);
+    await rt.resume(id);
+    expect(await sh("ls -A /run/boxyard/secrets")).toBe("");
+    await rt.writeSecrets(id, [{ name: "A", value: Buffer.from(value) }]);
+    expect(await sh("cat /run/boxyard/secrets/A")).toBe(value);
+    await rt.destroy(id);
+  }, 120_000);
+});
