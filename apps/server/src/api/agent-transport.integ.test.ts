@@ -106,4 +106,34 @@ describe("HTTP agent transport", () => {
     });
     expect(reg.status).toBe(401);
   });
+
+  it("hands a remote node the secrets of its box (node token), and no one else", async () => {
+    const value = `remote-canary-${Date.now()}`;
+    expect(
+      (await api.call("POST", "/api/v1/orgs/remote/secrets", { body: { name: "TOKEN", value } })).status,
+    ).toBe(200);
+    await api.call("POST", "/api/v1/orgs/remote/templates", {
+      body: { name: "sec", spec: { image: { base: "busybox" }, secrets: ["TOKEN"] } },
+    });
+    await api.call("POST", "/api/v1/orgs/remote/boxes", { body: { name: "sec", template: "sec" } });
+    const box = await waitFor(async () => {
+      const b = (await api.call("GET", "/api/v1/orgs/remote/boxes/sec")).body;
+      return b.actualState === "running" ? b : null;
+    });
+    expect(box.node).toBe("remote-1");
+    await waitFor(
+      async () => remoteRuntime.state.boxes.get(box.id)?.files.get("/run/boxyard/secrets/TOKEN") === value,
+      { message: "the secret on the remote node's box" },
+    );
+    // Without the node's token: the same 401 as every agent route.
+    const res = await fetch(
+      `${api.url}/api/v1/agent/nodes/${remote.registeredNodeId}/boxes/${box.id}/secrets`,
+      {
+        method: "POST",
+        headers: { "x-boxyard-node-token": "byn_wrong" },
+      },
+    );
+    expect(res.status).toBe(401);
+    expect(await res.text()).not.toContain(value);
+  });
 });
