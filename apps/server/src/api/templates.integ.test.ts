@@ -63,10 +63,19 @@ describe("templates", () => {
       [{ image: { base: "ubuntu" } }, "spec.image"],
       [{ image: { base: "debian-bookworm", packages: ["ok", "Bad Name"] } }, "spec.image.packages.1"],
       [{ image: { base: "busybox" }, resources: { memoryMiB: 1 } }, "spec.resources.memoryMiB"],
+      [{ image: { base: "busybox" }, init: ["make"] }, "spec.init: prebuild commands are not available yet"],
       [
-        { image: { base: "busybox" }, repo: { url: "https://example.invalid/x.git" } },
-        "spec.repo: repository checkout is not available yet",
+        { image: { base: "busybox" }, repo: { url: "ssh://git@example.invalid/x.git" } },
+        "spec.repo.url: must be an http:// or https:// URL",
       ],
+      [
+        {
+          image: { base: "busybox" },
+          repo: { url: "https://example.invalid/x.git", ref: "--upload-pack=x" },
+        },
+        "spec.repo.ref: must be a branch, tag or commit id",
+      ],
+      [{ image: { base: "busybox" }, secrets: ["not a name"] }, "spec.secrets.0"],
       [{ image: { oci: "img.tar" } }, "spec.image"],
       [{ image: { base: "busybox" }, colour: "blue" }, "spec"],
       [{ resources: { cpu: 1 } }, "spec.image"],
