@@ -41,7 +41,8 @@ beforeAll(async () => {
       oidcClientId: idp.clientId,
       oidcClientSecret: idp.clientSecret,
     },
-    lifecycle: { agent: { images }, runtime },
+    // The node looks at its boxes every second (default 15 s), so an OOM kill reaches the page quickly.
+    lifecycle: { agent: { images, rescanMs: 1_000 }, runtime },
   });
   expect((await api.call("POST", "/api/v1/orgs", { body: { name: "acme" } })).status).toBe(201);
   chromium = await launchChromium();
@@ -413,6 +414,15 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await team.getByRole("button", { name: "Remove mike from core" }).click();
     await team.locator('[data-member="mike"]').waitFor({ state: "detached" });
     expect(await teamMembers()).toEqual([]);
+    // The team's own quota (org owners and admins): a share of the org's.
+    await team.getByRole("spinbutton", { name: "Boxes", exact: true }).fill("2");
+    await team.getByRole("button", { name: "Save quota" }).click();
+    await team.getByText("The quota of core is saved.").waitFor();
+    expect((await api.call("GET", "/api/v1/orgs/acme/teams/core/quota")).body.limits).toMatchObject({
+      maxBoxes: 2,
+      cpu: null,
+    });
+    await team.getByText("0 of 2").waitFor();
 
     // The quota: the site admin sets limits; an empty field is no limit.
     await page.getByRole("link", { name: "Quota" }).click();

@@ -1,14 +1,16 @@
-// The org's quota: each limit with what its boxes use now, and for site
-// admins (quotas are the operator's cost control) a form to change them.
+// Quotas: each limit with what is in use now, and a form to change them.
+// The org's quota is the operator's cost control (site admins set it); a
+// team's quota divides the org's (org owners and admins set it).
 import { getQuota, type Quota, setQuota } from "@boxyard/contract";
 import type { BoxyardClient } from "@boxyard/sdk";
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useId, useState } from "react";
 import type { z } from "zod";
 import { type Access, canSetQuota } from "./access.ts";
 import { ErrorMessage, useLoad } from "./ui.tsx";
 
-type QuotaT = z.output<typeof Quota>;
-type LimitKey = keyof QuotaT["limits"];
+export type QuotaT = z.output<typeof Quota>;
+export type QuotaLimitsT = QuotaT["limits"];
+type LimitKey = keyof QuotaLimitsT;
 
 const QUOTA_ROWS: [string, LimitKey, keyof QuotaT["usage"], string][] = [
   ["Boxes", "maxBoxes", "boxes", ""],
@@ -25,47 +27,17 @@ export function QuotaView(props: { api: BoxyardClient; access: Access; org: stri
   return (
     <>
       <ErrorMessage error={error} />
-      {data ? (
-        <ul className="quota">
-          {QUOTA_ROWS.map(([label, limitKey, usageKey, unit]) => {
-            const used = data.usage[usageKey];
-            const limit = data.limits[limitKey];
-            const id = `quota-${usageKey}`;
-            return (
-              <li key={usageKey} data-quota={limitKey}>
-                <span id={id} className="quota-label">
-                  {label}
-                </span>
-                {limit === null ? (
-                  <span className="quota-text">
-                    {used}
-                    {unit} used · no limit
-                  </span>
-                ) : (
-                  <>
-                    <meter
-                      aria-labelledby={id}
-                      min={0}
-                      max={Math.max(limit, 0.0001)}
-                      value={Math.min(used, limit)}
-                      low={limit * 0.7}
-                      high={limit * 0.9}
-                      optimum={0}
-                    />
-                    <span className="quota-text">
-                      {used}
-                      {unit} of {limit}
-                      {unit}
-                    </span>
-                  </>
-                )}
-              </li>
-            );
-          })}
-        </ul>
-      ) : null}
+      {data ? <QuotaBars quota={data} /> : null}
       {data && canSetQuota(props.access) ? (
-        <QuotaForm api={api} org={org} limits={data.limits} onSaved={() => void reload()} />
+        <QuotaForm
+          title="Change the limits"
+          limits={data.limits}
+          save={async (body) => {
+            await api.call(setQuota, { params: { org }, body });
+            return `The quota of ${org} is saved.`;
+          }}
+          onSaved={() => void reload()}
+        />
       ) : (
         <p className="hint">
           Only a site admin may change quotas (they are the operator's cost control); a create or start over a
@@ -76,13 +48,60 @@ export function QuotaView(props: { api: BoxyardClient; access: Access; org: stri
   );
 }
 
-function QuotaForm(props: {
-  api: BoxyardClient;
-  org: string;
-  limits: QuotaT["limits"];
+/** Each limit as a bar of what is in use, or the use alone where there is no limit. */
+export function QuotaBars(props: { quota: QuotaT }) {
+  const { quota } = props;
+  const prefix = useId();
+  return (
+    <ul className="quota">
+      {QUOTA_ROWS.map(([label, limitKey, usageKey, unit]) => {
+        const used = quota.usage[usageKey];
+        const limit = quota.limits[limitKey];
+        const id = `${prefix}-${usageKey}`;
+        return (
+          <li key={usageKey} data-quota={limitKey}>
+            <span id={id} className="quota-label">
+              {label}
+            </span>
+            {limit === null ? (
+              <span className="quota-text">
+                {used}
+                {unit} used · no limit
+              </span>
+            ) : (
+              <>
+                <meter
+                  aria-labelledby={id}
+                  min={0}
+                  max={Math.max(limit, 0.0001)}
+                  value={Math.min(used, limit)}
+                  low={limit * 0.7}
+                  high={limit * 0.9}
+                  optimum={0}
+                />
+                <span className="quota-text">
+                  {used}
+                  {unit} of {limit}
+                  {unit}
+                </span>
+              </>
+            )}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+/** The limits as fields; `save` sends them and says what was saved, or throws the server's problem. */
+export function QuotaForm(props: {
+  title: string;
+  limits: QuotaLimitsT;
+  save: (body: Record<LimitKey, number | null>) => Promise<string>;
   onSaved: () => void;
 }) {
-  const { api, org, limits } = props;
+  const { limits } = props;
+  const titleId = useId();
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState("");
   const [busy, setBusy] = useState(false);
@@ -101,8 +120,7 @@ function QuotaForm(props: {
     setError(null);
     setSaved("");
     try {
-      await api.call(setQuota, { params: { org }, body });
-      setSaved(`The quota of ${org} is saved.`);
+      setSaved(await props.save(body));
       props.onSaved();
     } catch (err) {
       setError(err);
@@ -112,8 +130,8 @@ function QuotaForm(props: {
   };
 
   return (
-    <form className="panel quota-form" onSubmit={submit} aria-labelledby="quota-form-title">
-      <h2 id="quota-form-title">Change the limits</h2>
+    <form className="panel quota-form" onSubmit={submit} aria-labelledby={titleId}>
+      <h2 id={titleId}>{props.title}</h2>
       <div className="fields">
         {QUOTA_ROWS.map(([label, key, , unit]) => (
           <label key={key}>

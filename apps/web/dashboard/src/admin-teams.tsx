@@ -1,10 +1,20 @@
-// The org's teams: who is in each, and for org owners and admins, creating
-// teams and adding or removing members (the server's reason shown when it
-// refuses, e.g. a user who is not in the org).
-import { createTeam, listTeamMembers, listTeams, removeTeamMember, setTeamMember } from "@boxyard/contract";
+// The org's teams: who is in each and the team's quota, and for org owners
+// and admins, creating teams, adding or removing members and setting the
+// team's quota (the server's reason shown when it refuses, e.g. a user who is
+// not in the org).
+import {
+  createTeam,
+  getTeamQuota,
+  listTeamMembers,
+  listTeams,
+  removeTeamMember,
+  setTeamMember,
+  setTeamQuota,
+} from "@boxyard/contract";
 import type { BoxyardClient } from "@boxyard/sdk";
 import { type FormEvent, useState } from "react";
 import { type Access, canManageOrg, roleNote } from "./access.ts";
+import { QuotaBars, QuotaForm } from "./admin-quota.tsx";
 import { ErrorMessage, formatTime, useLoad } from "./ui.tsx";
 
 export function Teams(props: { api: BoxyardClient; access: Access; org: string }) {
@@ -151,6 +161,35 @@ function TeamMembers(props: {
       ) : null}
       <ErrorMessage error={error} onDismiss={() => setError(null)} />
       <p role="status">{saved}</p>
+      <TeamQuota api={api} org={org} team={team} manage={manage} />
     </>
+  );
+}
+
+/** The team's share of the org's quota: what its boxes use, and (owners, admins) its limits. */
+function TeamQuota(props: { api: BoxyardClient; org: string; team: string; manage: boolean }) {
+  const { api, org, team } = props;
+  const quota = useLoad(() => api.call(getTeamQuota, { params: { org, team } }), [api, org, team]);
+  return (
+    <div className="team-quota">
+      <h3>Quota of {team}</h3>
+      <ErrorMessage error={quota.error} />
+      {quota.data ? <QuotaBars quota={quota.data} /> : null}
+      {quota.data && props.manage ? (
+        <QuotaForm
+          title={`Change the limits of ${team}`}
+          limits={quota.data.limits}
+          save={async (body) => {
+            await api.call(setTeamQuota, { params: { org, team }, body });
+            return `The quota of ${team} is saved.`;
+          }}
+          onSaved={() => void quota.reload()}
+        />
+      ) : (
+        <p className="hint">
+          A team's boxes count against its quota and the org's; org owners and admins set it.
+        </p>
+      )}
+    </div>
   );
 }
