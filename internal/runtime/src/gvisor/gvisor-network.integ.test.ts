@@ -106,7 +106,7 @@ describe("gvisor box on the node network", () => {
 
     await rt.destroy(id);
     expect(await network!.get(id)).toBeNull();
-  });
+  }, 180_000);
 
   it("leaves a box whose sandbox cannot drop connections as it was when a cold pause is refused", async () => {
     // As a sandbox started by a driver without --net-disconnect-ok.
@@ -133,5 +133,5 @@ describe("gvisor box on the node network", () => {
     await old.resume(oldId);
     expect(await sh(old, oldId, jobAlive)).toBe("1\n");
     await old.destroy(oldId);
-  });
+  }, 120_000);
 });
