@@ -18,7 +18,6 @@ import {
   createBox as createBoxRow,
   poolClaimCounter,
 } from "@boxyard/lifecycle";
-import type pg from "pg";
 import type { ApiDeps } from "../http/context.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import { boxView, decodeCursor, encodeCursor, operationView } from "./box-view.ts";
@@ -72,12 +71,8 @@ async function awaitIdentity(store: AuthorizedStore, boxId: string, expected: st
   }
 }
 
-async function hasPool(db: pg.Pool, orgId: string, template: string): Promise<boolean> {
-  const { rows } = await db.query(
-    `SELECT 1 FROM box_pools WHERE org_id = $1 AND template = $2 AND size > 0`,
-    [orgId, template],
-  );
-  return rows.length > 0;
+async function hasPool(store: AuthorizedStore, orgId: string, template: string): Promise<boolean> {
+  return ((await store.getPoolStatus(orgId, template))?.size ?? 0) > 0;
 }
 
 export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "link">): void {
@@ -159,7 +154,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
         { box: box.id, name: box.name, identityMs: Date.now() - t0, applied },
         "box claimed from the warm pool",
       );
-    } else if (await hasPool(deps.pool, access.orgId, template.name)) {
+    } else if (await hasPool(store, access.orgId, template.name)) {
       poolClaims.labels(template.name, "miss").inc();
     }
     return { box: await view(store, box.id), operation: operationView(operation) };

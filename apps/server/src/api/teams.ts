@@ -8,7 +8,7 @@ import {
   setTeamMember,
   setTeamQuota,
 } from "@boxyard/contract";
-import { inTx, NO_LIMITS, type QuotaLimits, type Queryable, type TeamRow } from "@boxyard/db";
+import { inTx, NO_LIMITS, type QuotaLimits, type TeamRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
 import type { RouteRegistrar } from "./registrar.ts";
@@ -22,17 +22,10 @@ async function findTeam(store: AuthorizedStore, access: OrgAccess, name: string)
 }
 
 /** The user must be a member of the org before joining one of its teams. */
-async function orgMember(
-  store: AuthorizedStore,
-  db: Queryable,
-  orgId: string,
-  username: string,
-): Promise<{ id: string }> {
+async function orgMember(store: AuthorizedStore, orgId: string, username: string): Promise<{ id: string }> {
   const user = await store.getLiveUserByUsername(username);
-  const { rows } = user
-    ? await db.query(`SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $2`, [orgId, user.id])
-    : { rows: [] };
-  if (!user || rows.length === 0)
+  const membership = user ? await store.getOrgWithRole(orgId, user.id) : null;
+  if (!user || !membership?.role)
     throw new DomainError("user_not_found", {
       detail: `${username} is not a member of this organisation; add them to it first`,
     });
@@ -99,7 +92,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
     const store = storeFor(deps, ctx.actor);
     const team = await findTeam(store, access, ctx.params.team);
     await inTx(deps.pool, async (tx) => {
-      const user = await orgMember(store.on(tx), tx, access.orgId, ctx.params.username);
+      const user = await orgMember(store.on(tx), access.orgId, ctx.params.username);
       await store.on(tx).addTeamMember(team.id, user.id);
       await auditFor(tx, ctx, {
         orgId: access.orgId,
