@@ -212,6 +212,16 @@ describe("secrets in boxes", () => {
     // mia's own secret wins in her team box too; the team's goes to a team box of someone without one.
     expect(secretFile(teams.id, "API_TOKEN")).toBe(USER_VALUE);
     expect(secretFile(mine.id, "NOT_SET")).toBeUndefined();
+    // The box runs without it, and says so.
+    const noted = await waitFor(
+      async () => {
+        const b = (await call("mia", "GET", `${base}/boxes/mine`)).body;
+        return b.notice ? b : null;
+      },
+      { timeoutMs: 10_000, message: "the box's notice about the missing secret" },
+    );
+    expect(noted.notice).toMatch(/^secrets not set: NOT_SET \(set them with 'boxyard secrets set NAME'/);
+    expect(noted.actualState).toBe("running");
   });
 
   it("removes the files before a checkpoint and writes them again after the restore", async () => {
