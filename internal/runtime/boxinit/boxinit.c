@@ -331,7 +331,7 @@ static void serve_request(int conn) {
   int as_root = strcmp(all[0], "root") == 0;
   /* "pty:ROWS:COLS": start the command on a new pseudo-terminal;
    * "rootpty:ROWS:COLS": the same as root (sudo on a terminal). */
-  int want_pty = 0;
+  int want_pty = 0, root_pty = 0;
   struct winsize ws = {24, 80, 0, 0};
   const char *pty_size = strncmp(all[0], "pty:", 4) == 0       ? all[0] + 4
                          : strncmp(all[0], "rootpty:", 8) == 0 ? all[0] + 8
@@ -340,7 +340,7 @@ static void serve_request(int conn) {
     unsigned rows = 0, cols = 0;
     if (sscanf(pty_size, "%u:%u", &rows, &cols) != 2 || rows < 1 || rows > 1000 || cols < 1 || cols > 1000)
       goto fail;
-    if (pty_size == all[0] + 8) as_root = 1;
+    if (pty_size == all[0] + 8) as_root = root_pty = 1;
     ws.ws_row = (unsigned short)rows;
     ws.ws_col = (unsigned short)cols;
     want_pty = 1;
@@ -422,9 +422,9 @@ static void serve_request(int conn) {
     }
     if (setgroups(0, NULL) < 0 && cred.uid != 0) _exit(126);
     if (setgid(cred.gid) < 0 || setuid(cred.uid) < 0) _exit(126);
-    dup2(tty >= 0 ? tty : fds[0], 0);
-    dup2(tty >= 0 ? tty : fds[1], 1);
-    dup2(tty >= 0 ? tty : fds[2], 2);
+    /* sudo on a terminal: the new terminal only where the caller had one
+     * (`sudo cmd 2>/dev/null` keeps its redirection). */
+    for (int i = 0; i < 3; i++) dup2(tty >= 0 && (!root_pty || isatty(fds[i])) ? tty : fds[i], i);
     if (tty > 2) close(tty);
     if (chdir(strs[0]) < 0 && chdir("/") < 0) _exit(126);
     environ = envp;

@@ -152,7 +152,7 @@ describe("debian base image", () => {
       command: [
         "bash",
         "-c",
-        "tty; sudo bash -ic 'echo flags=$-; tty'; sudo stty size; set -m; sudo echo from-background & wait $!; echo bg=$?; sudo sleep 30; echo status=$?; sleep 1; sudo stty size",
+        "tty; sudo bash -ic 'echo flags=$-; tty'; sudo stty size; sudo sh -c 'echo to-err >&2; echo to-out' 2>/dev/null; set -m; sudo echo from-background & wait $!; echo bg=$?; sudo sleep 30; echo status=$?; sleep 1; sudo stty size",
       ],
       pty: { cols: 80, rows: 24 },
     });
@@ -177,6 +177,9 @@ describe("debian base image", () => {
     expect(inner).toBeDefined();
     expect(inner).not.toBe(outer);
     expect(lines).toContain("30 100"); // the new size reached the command's terminal
+    // Only the caller's terminal fds get the new terminal: a redirection stays.
+    expect(lines).toContain("to-out");
+    expect(out).not.toContain("to-err");
     // In the background sudo keeps the caller's stdio (changing the terminal's modes would stop it).
     expect(lines).toEqual(expect.arrayContaining(["from-background", "bg=0"]));
   });
