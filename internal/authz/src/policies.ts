@@ -74,6 +74,9 @@ export const policies = {
   upsertGateway: siteAdmin("registering gateways", ["gateway"]),
   getGatewayById: systemOnly("gateway"),
   touchGateway: systemOnly("gateway"),
+  // The gateway's directory: which user a key is, which box a session goes to (it checks box.connect on the rows).
+  getSshKeyOwnerByFingerprint: systemOnly("gateway"),
+  listConnectCandidates: systemOnly("gateway"),
   currentGateway: open("the SSH gateway's public address and host keys, which every client is told"),
 
   // idempotency keys belong to the user who sent the request

@@ -31,7 +31,6 @@ const RAW_SQL_ALLOWED = new Map<string, string>([
   ["internal/audit/src/anchors.ts", "the audit chain module: chain heads for the anchor file"],
   ["internal/audit/src/record.ts", "the audit chain module: appends in the caller's transaction"],
   ["internal/audit/src/verify.ts", "the audit chain module: reads one org's chain to verify it"],
-  ["internal/gateway/src/directory.ts", "not yet migrated: the gateway's key and box look-ups"],
   ["internal/lifecycle/src/apply-plan.ts", "the scheduler's advisory lock"],
   ["internal/lifecycle/src/pg-listener.ts", "LISTEN on a dedicated client"],
   [

@@ -156,6 +156,8 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
   getGatewayById: ["gw"],
   touchGateway: ["gw"],
   currentGateway: [60_000],
+  getSshKeyOwnerByFingerprint: ["SHA256:x"],
+  listConnectCandidates: ["user-1", { box: "b" }],
   claimIdempotencyKey: [{ userId: "user-1", key: "k", method: "POST", path: "/", requestHash: "h" }],
   getIdempotencyKey: ["user-1", "k"],
   completeIdempotencyKey: [{ userId: "user-1", key: "k", status: 200, body: {} }],

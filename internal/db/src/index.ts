@@ -26,3 +26,4 @@ export * from "./queries/ssh-keys.ts";
 export * from "./queries/quotas.ts";
 export * from "./queries/pools.ts";
 export * from "./queries/secrets.ts";
+export * from "./queries/gateway-directory.ts";

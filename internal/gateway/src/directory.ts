@@ -1,5 +1,5 @@
 import type { Queryable } from "@boxyard/db";
-import { type OrgRole, roleAllows } from "@boxyard/authz";
+import { type AuthorizedStore, authorizedStore, type OrgRole, roleAllows } from "@boxyard/authz";
 
 export interface GatewayUser {
   userId: string;
@@ -27,47 +27,24 @@ export interface GatewayDirectory {
   boxForUser(userId: string, target: { box: string; org?: string }): Promise<BoxRoute | null>;
 }
 
-/** Reads straight from PostgreSQL. */
+/** Reads from PostgreSQL as the gateway system actor, through the authorized store. */
 export class DbGatewayDirectory implements GatewayDirectory {
-  constructor(private readonly db: Queryable) {}
+  private readonly store: AuthorizedStore;
+
+  constructor(db: Queryable) {
+    this.store = authorizedStore(db, { kind: "system", name: "gateway" });
+  }
 
   async userForKey(fingerprint: string): Promise<GatewayUser | null> {
-    const { rows } = await this.db.query<{ id: string; user_id: string; username: string }>(
-      `SELECT k.id, k.user_id, u.username
-         FROM ssh_keys k JOIN users u ON u.id = k.user_id
-        WHERE k.fingerprint = $1 AND u.deleted_at IS NULL AND u.suspended_at IS NULL`,
-      [fingerprint],
-    );
-    const r = rows[0];
+    const r = await this.store.getSshKeyOwnerByFingerprint(fingerprint);
     return r ? { userId: r.user_id, username: r.username, keyId: r.id } : null;
   }
 
   async boxForUser(userId: string, target: { box: string; org?: string }): Promise<BoxRoute | null> {
-    const { rows } = await this.db.query<{
-      id: string;
-      org_id: string;
-      name: string;
-      org: string;
-      node_id: string | null;
-      actual_state: string;
-      desired_state: string;
-      owner_id: string;
-      role: OrgRole | null;
-      last_error: string | null;
-    }>(
-      `SELECT b.id, b.org_id, b.name, o.name AS org, b.node_id, b.actual_state, b.desired_state, b.owner_id, m.role,
-              b.last_error->>'message' AS last_error
-         FROM boxes b
-         JOIN orgs o ON o.id = b.org_id
-         JOIN org_members m ON m.org_id = b.org_id AND m.user_id = $1
-         JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL AND u.suspended_at IS NULL
-        WHERE b.name = $2 AND b.deleted_at IS NULL AND b.pool_id IS NULL AND ($3::text IS NULL OR o.name = $3)`,
-      [userId, target.box, target.org ?? null],
-    );
+    const rows = await this.store.listConnectCandidates(userId, target);
     const allowed = rows.filter(
       (r) =>
-        r.role !== null &&
-        roleAllows(r.role, "box", "connect") &&
+        roleAllows(r.role as OrgRole, "box", "connect") &&
         (r.owner_id === userId || r.role === "owner" || r.role === "admin"),
     );
     // Without an org the name must be unambiguous among the user's orgs.
