@@ -11,12 +11,11 @@
 // census. Test-catalogue B4 (the event and terminal channels are the
 // signed-in person's own).
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { census } from "@boxyard/netns";
 import { freePort } from "@boxyard/testkit";
 import { launchChromium } from "@boxyard/testkit/browser";
 import { startTestIdp, type TestIdp } from "@boxyard/testkit/oidc";
@@ -29,12 +28,11 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
+import { expectNodeClean, nodeEnv } from "./kit.ts";
 import { releaseTestNode } from "./node-cleanup.ts";
 
-const run = promisify(execFile);
-const PREFIX = "bydb";
-const SUBNET = "10.219.0.0/24";
-const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
+const _run = promisify(execFile);
+const NODE = { prefix: "bydb", subnet: "10.219.0.0/24" };
 const SHOTS = join(REPO_ROOT, "test-artifacts", "dashboard");
 
 let server: ServerProcess;
@@ -87,9 +85,7 @@ beforeAll(async () => {
     dataDir,
     port,
     env: {
-      BOXYARD_NETWORK_PREFIX: PREFIX,
-      BOXYARD_BOX_SUBNET: SUBNET,
-      BOXYARD_LAYER_DIR: LAYERS,
+      ...nodeEnv(NODE),
       BOXYARD_OIDC_ISSUER: idp.issuer,
       BOXYARD_OIDC_CLIENT_ID: idp.clientId,
       BOXYARD_OIDC_CLIENT_SECRET: idp.clientSecret,
@@ -117,7 +113,7 @@ afterAll(async () => {
     await server.exited;
   }
   await idp?.close();
-  await releaseTestNode({ dataDir, prefix: PREFIX, subnet: SUBNET });
+  await releaseTestNode({ dataDir, prefix: NODE.prefix, subnet: NODE.subnet });
   await rm(dataDir, { recursive: true, force: true });
 }, 120_000);
 
@@ -399,19 +395,7 @@ describe("the dashboard in Chromium against a gVisor server", () => {
   });
 
   it("leaves nothing behind on the node, and the server stops cleanly", async () => {
-    const c = await census(PREFIX);
-    expect(c.netns).toEqual([]);
-    expect(c.links.filter((l) => l !== `${PREFIX}br0`)).toEqual([]);
-    const mounts = readFileSync("/proc/mounts", "utf8")
-      .split("\n")
-      .filter((l) => l.includes(join(dataDir, "node", "boxes")));
-    expect(mounts).toEqual([]);
-    const { stdout } = await run("runsc", [
-      `--root=${join(dataDir, "node", "boxes", "runsc")}`,
-      "list",
-      "-quiet",
-    ]);
-    expect(stdout.trim()).toBe("");
+    await expectNodeClean({ dataDir, prefix: NODE.prefix });
     await chromium.close();
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
