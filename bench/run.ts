@@ -41,7 +41,7 @@ const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
 // Each run has its own node network (bridge, netns, nft tables) so that two runs on one machine never share one.
 const RUN_ID = Math.random().toString(36).slice(2, 6).padEnd(4, "0");
 const PREFIX = `bn${RUN_ID}`;
-const SUBNET = `10.223.${Math.floor(Math.random() * 256)}.0/24`;
+const SUBNET = `10.230.${Math.floor(Math.random() * 256)}.0/24`;
 
 // ---- Boxyard through its API ------------------------------------------------
 
