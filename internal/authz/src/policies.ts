@@ -231,6 +231,9 @@ export const policies = {
   revokeToken: self(([userId]) => userId, "token_not_found"),
   touchToken: systemOnly("authenticator"),
 
+  // the audit log: an org's chain, read by those with audit.read (writes go through internal/audit)
+  listAuditEventsByOrg: inOrg("audit", "read", "org_not_found", ([orgId]) => orgId),
+
   // usage
   orgBoxUsage: inOrg("usage", "read", "org_not_found", ([orgId]) => orgId),
 

@@ -24,10 +24,6 @@ const RAW_SQL_ALLOWED = new Map<string, string>([
   ["apps/server/src/bootstrap.ts", "an advisory lock around the first admin's creation"],
   ["apps/server/src/server.ts", "SELECT 1: the database readiness probe"],
   ["apps/server/src/api/lifecycle-harness.ts", "test support: seeds a user and an org as the database owner"],
-  [
-    "apps/server/src/api/audit.ts",
-    "not yet migrated: the audit log listing (filtered by the org's chain in SQL)",
-  ],
   ["internal/audit/src/anchors.ts", "the audit chain module: chain heads for the anchor file"],
   ["internal/audit/src/record.ts", "the audit chain module: appends in the caller's transaction"],
   ["internal/audit/src/verify.ts", "the audit chain module: reads one org's chain to verify it"],

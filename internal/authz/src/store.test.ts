@@ -247,6 +247,7 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
   listTokensByUser: ["user-1"],
   revokeToken: ["user-1", "tok"],
   touchToken: ["tok"],
+  listAuditEventsByOrg: ["org-a", { limit: 10 }],
   orgBoxUsage: ["org-a", new Date(0), new Date()],
   insertUser: [{ id: "user-2", username: "bob" }],
   getUserById: ["user-1"],

@@ -27,3 +27,4 @@ export * from "./queries/quotas.ts";
 export * from "./queries/pools.ts";
 export * from "./queries/secrets.ts";
 export * from "./queries/gateway-directory.ts";
+export * from "./queries/audit-events.ts";

@@ -1,16 +1,10 @@
-import {
-  type AnchorFile,
-  type AuditEvent,
-  type AuditRow,
-  chainOf,
-  recordAudit,
-  verifyChain,
-} from "@boxyard/audit";
+import { type AnchorFile, type AuditEvent, chainOf, recordAudit, verifyChain } from "@boxyard/audit";
 import { authorizeOrg } from "@boxyard/authz";
 import { listAudit, verifyAudit } from "@boxyard/contract";
-import type { Queryable } from "@boxyard/db";
+import type { AuditEventRow, Queryable } from "@boxyard/db";
 import type { RequestContext } from "../http/context.ts";
 import type { RouteRegistrar } from "./registrar.ts";
+import { storeFor } from "./store.ts";
 
 /** Records an event for the calling user, with the request's id and source address. */
 export function auditFor(
@@ -26,7 +20,7 @@ export function auditFor(
   });
 }
 
-function auditView(r: AuditRow) {
+function auditView(r: AuditEventRow) {
   return {
     id: Number(r.id),
     seq: Number(r.seq),
@@ -48,19 +42,13 @@ export function registerAuditRoutes(r: RouteRegistrar, anchors: AnchorFile | und
   r.add(listAudit, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "audit", "read");
     const limit = ctx.query.limit;
-    const { rows } = await deps.pool.query<AuditRow>(
-      `SELECT * FROM audit_events
-        WHERE chain = $1 AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR result = $3)
-          AND ($4::bigint IS NULL OR id < $4)
-        ORDER BY id DESC LIMIT $5`,
-      [
-        chainOf(access.orgId),
-        ctx.query.action ?? null,
-        ctx.query.result ?? null,
-        ctx.query.cursor ?? null,
-        limit + 1,
-      ],
-    );
+    // An org's chain is keyed by its id (chainOf); the store checks audit.read in that org.
+    const rows = await storeFor(deps, ctx.actor).listAuditEventsByOrg(access.orgId, {
+      ...(ctx.query.action !== undefined ? { action: ctx.query.action } : {}),
+      ...(ctx.query.result !== undefined ? { result: ctx.query.result } : {}),
+      ...(ctx.query.cursor !== undefined ? { beforeId: ctx.query.cursor } : {}),
+      limit: limit + 1,
+    });
     const page = rows.slice(0, limit);
     return {
       items: page.map(auditView),
