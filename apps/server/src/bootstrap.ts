@@ -6,7 +6,6 @@ import { inTx } from "@boxyard/db";
 import type { Clock, IdGen } from "@boxyard/platform";
 import type pg from "pg";
 
-const BOOTSTRAP_LOCK_KEY = 0x61646d6e; // "admn"
 const ADMIN_TOKEN_LIFETIME_MS = 366 * 24 * 3600 * 1000;
 
 export interface BootstrapResult {
@@ -29,8 +28,8 @@ export async function bootstrapAdmin(opts: {
 }): Promise<BootstrapResult> {
   const tokenPath = join(opts.dataDir, "admin-token");
   return inTx(opts.pool, async (tx) => {
-    await tx.query("SELECT pg_advisory_xact_lock($1)", [BOOTSTRAP_LOCK_KEY]);
     const store = authorizedStore(tx, { kind: "system", name: "bootstrap" });
+    await store.lockBootstrap();
     if ((await store.countUsers()) > 0) return { created: false, tokenPath };
     const user = await store.insertUser({ id: opts.ids.newId("usr"), username: "admin", siteAdmin: true });
     const minted = mintToken();

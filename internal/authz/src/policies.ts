@@ -109,6 +109,7 @@ export const policies = {
     "a version bump that makes a node re-read its desired set, which is authorised data",
   ),
   getNodeDesiredSet: systemOnly("agent"),
+  lockScheduler: systemOnly("reconciler", "scheduler"),
   setNodeTokenHash: siteAdmin("registering nodes", ["agent", "bootstrap"]),
   setBoxPauseMode: onBox("pause", ([boxId]) => boxId, ["reconciler"]),
 
@@ -164,6 +165,8 @@ export const policies = {
   listActivePools: systemOnly("pool-manager"),
   listPooledBoxes: systemOnly("pool-manager"),
   recordPoolDecision: systemOnly("pool-manager"),
+  getPoolById: systemOnly("pool-manager"),
+  tryLockPool: systemOnly("pool-manager"),
   claimPooledBox: inOrg("box", "create", "org_not_found", ([c]) => c.orgId),
 
   // quotas
@@ -244,6 +247,7 @@ export const policies = {
     "members are added to orgs and teams by username; callers that change anything are checked on that change",
   ),
   countUsers: systemOnly("bootstrap"),
+  lockBootstrap: systemOnly("bootstrap"),
   disableUser: siteAdmin("suspending and deleting users"),
   unsuspendUser: siteAdmin("unsuspending users"),
 

@@ -21,18 +21,12 @@ const NOT_YET_MIGRATED = new Set<string>([]);
  * only shrinks: tenant data read here bypasses the store's checks.
  */
 const RAW_SQL_ALLOWED = new Map<string, string>([
-  ["apps/server/src/bootstrap.ts", "an advisory lock around the first admin's creation"],
   ["apps/server/src/server.ts", "SELECT 1: the database readiness probe"],
   ["apps/server/src/api/lifecycle-harness.ts", "test support: seeds a user and an org as the database owner"],
   ["internal/audit/src/anchors.ts", "the audit chain module: chain heads for the anchor file"],
   ["internal/audit/src/record.ts", "the audit chain module: appends in the caller's transaction"],
   ["internal/audit/src/verify.ts", "the audit chain module: reads one org's chain to verify it"],
-  ["internal/lifecycle/src/apply-plan.ts", "the scheduler's advisory lock"],
   ["internal/lifecycle/src/pg-listener.ts", "LISTEN on a dedicated client"],
-  [
-    "internal/lifecycle/src/pools.ts",
-    "the per-pool advisory lock, and not yet migrated: re-reading the pool row under it",
-  ],
 ]);
 
 /** Where the store itself lives: the one place allowed to call queries. */

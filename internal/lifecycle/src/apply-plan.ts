@@ -101,7 +101,7 @@ export async function applyPlan(
         case "schedule": {
           // Placement reads every node's allocation; serialise placements so
           // two workers cannot both fill the last slot of one node.
-          await tx.query(`SELECT pg_advisory_xact_lock(hashtext('boxyard_scheduler'))`);
+          await asReconciler(tx).lockScheduler();
           const nodes = (await asReconciler(tx).listNodesWithAllocation()).map((n) =>
             toNodeSnapshot(n, opts.nodeHeartbeatTimeoutMs),
           );

@@ -189,13 +189,8 @@ export class PoolController {
   async reconcilePool(p: PoolRow): Promise<PoolPass | null> {
     const template = await this.o.resolveTemplate(p.org_id, p.template).catch(() => null);
     return inTx(this.o.pool, async (tx) => {
-      const { rows } = await tx.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtextextended('pool:' || $1, 0)) AS ok`,
-        [p.id],
-      );
-      if (!rows[0]?.ok) return null;
-      const { rows: fresh } = await tx.query<PoolRow>(`SELECT * FROM box_pools WHERE id = $1`, [p.id]);
-      const pool = fresh[0]!;
+      if (!(await asPoolManager(tx).tryLockPool(p.id))) return null;
+      const pool = (await asPoolManager(tx).getPoolById(p.id))!;
       const boxes = (await asPoolManager(tx).listPooledBoxes(p.id)).filter(
         (b) => b.desired_state !== "deleted",
       );

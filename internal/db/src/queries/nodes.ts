@@ -176,3 +176,11 @@ export async function setBoxPauseMode(db: Queryable, boxId: string, mode: "hot" 
   const r = rows[0];
   if (r?.changed && r.node_id) await bumpNodeDesiredVersion(db, r.node_id);
 }
+
+/**
+ * Serialises placements until the transaction ends: placement reads every
+ * node's allocation, so two workers must not both fill a node's last slot.
+ */
+export async function lockScheduler(db: Queryable): Promise<void> {
+  await db.query(`SELECT pg_advisory_xact_lock(hashtext('boxyard_scheduler'))`);
+}

@@ -160,3 +160,18 @@ export async function claimPooledBox(
   await db.query(`DELETE FROM operations WHERE box_id = $1`, [box.id]);
   return box;
 }
+
+/** The pool's row as it is now (the manager re-reads it under its lock). */
+export async function getPoolById(db: Queryable, id: string): Promise<PoolRow | null> {
+  const { rows } = await db.query<PoolRow>(`SELECT * FROM box_pools WHERE id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+/** Takes the pool's transaction-scoped lock if free: one controller converges a pool at a time. */
+export async function tryLockPool(db: Queryable, id: string): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>(
+    `SELECT pg_try_advisory_xact_lock(hashtextextended('pool:' || $1, 0)) AS ok`,
+    [id],
+  );
+  return rows[0]?.ok === true;
+}

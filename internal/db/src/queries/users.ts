@@ -71,3 +71,10 @@ export async function disableUser(
 export async function unsuspendUser(db: Queryable, userId: string): Promise<void> {
   await db.query(`UPDATE users SET suspended_at = NULL WHERE id = $1`, [userId]);
 }
+
+const BOOTSTRAP_LOCK_KEY = 0x61646d6e; // "admn"
+
+/** Serialises first starts until the transaction ends, so only one creates the first admin. */
+export async function lockBootstrap(db: Queryable): Promise<void> {
+  await db.query("SELECT pg_advisory_xact_lock($1)", [BOOTSTRAP_LOCK_KEY]);
+}
