@@ -18,8 +18,11 @@ beforeAll(async () => {
     `#!/bin/sh
 for a; do case "$a" in --*) ;; *) echo "$a" >> "${dir}/calls"; break;; esac; done
 case "$*" in
-  *" state "*) [ -f "${dir}/pid" ] || { echo "container does not exist" >&2; exit 1; }
-               echo "{\\"status\\":\\"$(cat ${dir}/status)\\",\\"pid\\":$(cat ${dir}/pid)}";;
+  *" state "*) # What the sandbox was when asked; a slow runsc answers a second later.
+               if [ -f "${dir}/pid" ]; then out="{\\"status\\":\\"$(cat ${dir}/status)\\",\\"pid\\":$(cat ${dir}/pid)}"; else out=""; fi
+               [ -f "${dir}/slow" ] && sleep 1
+               [ -n "$out" ] || { echo "container does not exist" >&2; exit 1; }
+               echo "$out";;
 esac
 exit 0
 `,
@@ -116,5 +119,27 @@ describe("Runsc.state cache", () => {
     await r.delete("b3");
     expect(await r.state("b3")).toBeNull();
     expect(await calls()).toEqual(["state", "delete", "state"]);
+  });
+
+  it("does not keep an answer that a change overtook (a state read before a start)", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    await rm(join(dir, "pid"), { force: true });
+    await writeFile(join(dir, "slow"), "");
+    try {
+      const r = runsc();
+      // runsc answers "no such sandbox" for a read that began before the start...
+      const early = r.state("b6");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await writeFile(join(dir, "pid"), String(process.pid));
+      await writeFile(join(dir, "status"), "running");
+      await r.delete("b6");
+      expect(await early).toBeNull();
+      // ...and the next read asks again instead of repeating it.
+      await rm(join(dir, "slow"), { force: true });
+      expect(await r.state("b6")).toEqual({ status: "running", pid: process.pid });
+      expect(await calls()).toEqual(["state", "delete", "state"]);
+    } finally {
+      await rm(join(dir, "slow"), { force: true });
+    }
   });
 });

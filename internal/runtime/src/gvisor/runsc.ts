@@ -112,13 +112,21 @@ export class Runsc {
         return { ...st, status: "stopped" };
       return st && { ...st };
     }
+    // An answer that a change overtook (runsc read the sandbox before a start,
+    // say) is the caller's, never the cache's: it would say for seconds that
+    // a box which is running has no sandbox.
+    const changesBefore = this.#changes;
     const state = await this.#stateUncached(id);
-    this.#states.set(id, { state, at: Date.now() });
+    if (this.#changes === changesBefore) this.#states.set(id, { state, at: Date.now() });
     return state && { ...state };
   }
 
+  /** How many times a command of this object has changed some sandbox. */
+  #changes = 0;
+
   /** Forgets what `state` learnt about `id` (before and after anything that changes it). */
   #forget(id: string): void {
+    this.#changes++;
     this.#states.delete(id);
   }
 
