@@ -218,6 +218,8 @@ export class Runsc {
     this.#forget(id);
     try {
       const out = await fn();
+      // A read that began during the command may have seen either side of it.
+      this.#forget(id);
       if (becomes && pid > 0 && pidAlive(pid))
         this.#states.set(id, {
           state: { status: becomes, pid },
