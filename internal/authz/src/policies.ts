@@ -1,6 +1,12 @@
 // One entry per query of @boxyard/db: the check a user's call must pass
 // and the system actors that may call it. The type below makes a missing
 // entry a compile error; store.test.ts (B2) proves each entry is enforced.
+//
+// Adding a query: write it in internal/db/src/queries (exported from the
+// package), give it an entry here (inOrg/onBox/via for org permissions, self
+// for a user's own records, siteAdmin, systemOnly with the loops that need
+// it, or open with the reason that is safe), and a sample call in
+// store.test.ts. Callers reach it as `store.name(...)`, never directly.
 
 import type { Check } from "./checks.ts";
 import {
