@@ -14,6 +14,8 @@ export const errorCatalogue = {
   unauthorized: { status: 401, title: "Authentication required" },
   forbidden: { status: 403, title: "Not allowed" },
   rate_limited: { status: 429, title: "Too many requests" },
+  // nginx's 499: the client went away before the answer; nobody reads it, the logs do.
+  request_cancelled: { status: 499, title: "The client closed the request" },
   idempotency_key_reused: { status: 422, title: "Idempotency-Key was used with a different request" },
   idempotency_key_in_flight: {
     status: 409,

@@ -43,7 +43,7 @@ export function registerAuditRoutes(r: RouteRegistrar, anchors: AnchorFile | und
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "audit", "read");
     const limit = ctx.query.limit;
     // An org's chain is keyed by its id (chainOf); the store checks audit.read in that org.
-    const rows = await storeFor(deps, ctx.actor).listAuditEventsByOrg(access.orgId, {
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listAuditEventsByOrg(access.orgId, {
       ...(ctx.query.action !== undefined ? { action: ctx.query.action } : {}),
       ...(ctx.query.result !== undefined ? { result: ctx.query.result } : {}),
       ...(ctx.query.cursor !== undefined ? { beforeId: ctx.query.cursor } : {}),

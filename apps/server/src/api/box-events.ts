@@ -14,7 +14,7 @@ export function registerBoxEventRoutes(r: RouteRegistrar, lc: LifecycleDeps): vo
   const { deps } = r;
   r.add(boxEvents, async (ctx, reply) => {
     const { box } = await authorizeBox(deps, ctx.actor, ctx.params, "read");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     // Read the event position before the snapshot: a change in between is sent twice, never lost.
     let lastId = await store.lastBoxEventId(box.id);
     const current = (await store.getBoxViewById(box.id)) ?? box;

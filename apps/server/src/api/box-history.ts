@@ -89,7 +89,7 @@ export function registerBoxHistoryRoutes(r: RouteRegistrar): void {
       if (!before)
         throw new DomainError("validation_failed", { detail: "query.cursor: not a cursor from this API" });
     }
-    const rows = await storeFor(deps, ctx.actor).listBoxHistory({
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listBoxHistory({
       boxId: box.id,
       orgId: access.orgId,
       ...(before ? { before } : {}),

@@ -81,7 +81,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
 
   r.add(createBox, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "box", "create");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const template = await resolveOrgTemplate(
       store,
       access.orgId,
@@ -168,7 +168,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
       if (!after)
         throw new DomainError("validation_failed", { detail: "query.cursor: not a cursor from this API" });
     }
-    const rows = await storeFor(deps, ctx.actor).listBoxesByOrg(access.orgId, {
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listBoxesByOrg(access.orgId, {
       actualState: ctx.query.state,
       ownerUsername: ctx.query.owner,
       teamName: ctx.query.team,
@@ -195,7 +195,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
   for (const [route, verb] of verbs) {
     r.add(route, async (ctx) => {
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
-      const store = storeFor(deps, ctx.actor);
+      const store = storeFor(deps, ctx.actor, ctx.signal);
       const out = await changeBoxDesiredState(store, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
         // Starting or resuming takes compute again: admit it against the quota.
         if (!c.noop && (verb === "start" || verb === "resume"))

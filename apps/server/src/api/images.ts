@@ -147,7 +147,7 @@ export function registerImageRoutes(
       await rename(`${sidecar}.tmp`, sidecar);
       await rename(tmp, final);
       const row = await inTx(deps.pool, async (tx) => {
-        const row = await storeFor(deps, ctx.actor).on(tx).insertOciImage({
+        const row = await storeFor(deps, ctx.actor, ctx.signal).on(tx).insertOciImage({
           orgId: access.orgId,
           digest,
           sizeBytes: size,
@@ -174,7 +174,7 @@ export function registerImageRoutes(
 
   r.add(listImages, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    return { items: (await storeFor(deps, ctx.actor).listOciImages(access.orgId)).map(view) };
+    return { items: (await storeFor(deps, ctx.actor, ctx.signal).listOciImages(access.orgId)).map(view) };
   });
 
   r.add(agentImageArchive, async (ctx, reply) => {

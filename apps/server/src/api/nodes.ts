@@ -9,7 +9,7 @@ export function registerNodeRoutes(r: RouteRegistrar, opts: { heartbeatTimeoutMs
   r.add(listNodes, async (ctx) => {
     if (!ctx.actor.user.site_admin)
       throw new DomainError("forbidden", { detail: "nodes are visible to site admins" });
-    const rows = await storeFor(deps, ctx.actor).listNodesWithAllocation();
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listNodesWithAllocation();
     return {
       items: rows.map((n) => ({
         ...pick(toNodeSnapshot(n, opts.heartbeatTimeoutMs)),

@@ -7,7 +7,7 @@ import { storeFor } from "./store.ts";
 export function registerOperationRoutes(r: RouteRegistrar): void {
   const { deps } = r;
   r.add(getOperation, async (ctx) => {
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     // Only someone who may read the box sees its operations (the store checks box.read in the
     // operation's org); anyone else, including a role without box.read, gets the same 404.
     try {

@@ -25,7 +25,7 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
     const user = ctx.actor.user;
     try {
       return await inTx(deps.pool, async (tx) => {
-        const store = storeFor(deps, ctx.actor).on(tx);
+        const store = storeFor(deps, ctx.actor, ctx.signal).on(tx);
         const org = await store.insertOrg({ id: deps.ids.newId("org"), name: ctx.body.name });
         await store.upsertOrgMember({ orgId: org.id, userId: user.id, role: "owner" });
         await auditFor(tx, ctx, {
@@ -45,20 +45,22 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
 
   r.add(listOrgs, async (ctx) => ({
     items: (
-      await storeFor(deps, ctx.actor).listOrgsForUser(ctx.actor.user.id, { all: ctx.actor.user.site_admin })
+      await storeFor(deps, ctx.actor, ctx.signal).listOrgsForUser(ctx.actor.user.id, {
+        all: ctx.actor.user.site_admin,
+      })
     ).map(orgView),
   }));
 
   r.add(getOrg, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "read");
-    const org = await storeFor(deps, ctx.actor).getOrgWithRole(access.orgId, ctx.actor.user.id);
+    const org = await storeFor(deps, ctx.actor, ctx.signal).getOrgWithRole(access.orgId, ctx.actor.user.id);
     if (!org) throw new DomainError("org_not_found", { detail: ctx.params.org });
     return orgView(org);
   });
 
   r.add(listOrgMembers, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "read");
-    const rows = await storeFor(deps, ctx.actor).listOrgMembersByOrg(access.orgId);
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listOrgMembersByOrg(access.orgId);
     return {
       items: rows.map((m) => ({
         org: m.org_name,
@@ -83,7 +85,7 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
       });
     }
     return inTx(deps.pool, async (tx) => {
-      const store = storeFor(deps, ctx.actor).on(tx);
+      const store = storeFor(deps, ctx.actor, ctx.signal).on(tx);
       const user = await store.getLiveUserByUsername(ctx.params.username);
       if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
       const m = await store.upsertOrgMember({ orgId: access.orgId, userId: user.id, role: ctx.body.role });

@@ -44,9 +44,9 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
   r.add(setTemplatePool, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
     // The template must exist (the org's own or a built-in one).
-    await resolveOrgTemplate(storeFor(deps, ctx.actor), access.orgId, ctx.params.name);
+    await resolveOrgTemplate(storeFor(deps, ctx.actor, ctx.signal), access.orgId, ctx.params.name);
     await inTx(deps.pool, async (tx) => {
-      const p = await storeFor(deps, ctx.actor)
+      const p = await storeFor(deps, ctx.actor, ctx.signal)
         .on(tx)
         .upsertPool({
           id: deps.ids.newId("pool"),
@@ -63,15 +63,15 @@ export function registerPoolRoutes(r: RouteRegistrar): void {
         at: deps.clock.now(),
       });
     });
-    const row = await storeFor(deps, ctx.actor).getPoolStatus(access.orgId, ctx.params.name);
+    const row = await storeFor(deps, ctx.actor, ctx.signal).getPoolStatus(access.orgId, ctx.params.name);
     if (!row) throw new DomainError("template_not_found", { detail: ctx.params.name });
     return poolView(row);
   });
 
   r.add(getTemplatePool, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    await resolveOrgTemplate(storeFor(deps, ctx.actor), access.orgId, ctx.params.name);
-    const row = await storeFor(deps, ctx.actor).getPoolStatus(access.orgId, ctx.params.name);
+    await resolveOrgTemplate(storeFor(deps, ctx.actor, ctx.signal), access.orgId, ctx.params.name);
+    const row = await storeFor(deps, ctx.actor, ctx.signal).getPoolStatus(access.orgId, ctx.params.name);
     return row ? poolView(row) : emptyPool(ctx.params.name);
   });
 }

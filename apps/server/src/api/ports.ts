@@ -24,7 +24,7 @@ export function registerPortRoutes(r: RouteRegistrar): void {
   r.add(listBoxPorts, async (ctx) => {
     const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, "read");
     return {
-      items: (await storeFor(deps, ctx.actor).listBoxPorts(box.id)).map((p) =>
+      items: (await storeFor(deps, ctx.actor, ctx.signal).listBoxPorts(box.id)).map((p) =>
         portView(access.orgName, box.name, p),
       ),
     };
@@ -35,7 +35,7 @@ export function registerPortRoutes(r: RouteRegistrar): void {
     const { port } = ctx.params;
     const label = ctx.body.label ?? "";
     await inTx(deps.pool, async (tx) => {
-      const store = storeFor(deps, ctx.actor).on(tx);
+      const store = storeFor(deps, ctx.actor, ctx.signal).on(tx);
       if (ctx.body.visibility === "private") await store.deleteBoxPort(box.id, port);
       else await store.upsertBoxPort({ boxId: box.id, port, visibility: ctx.body.visibility, label });
       await auditFor(tx, ctx, {

@@ -55,7 +55,7 @@ export function registerQuotaRoutes(r: RouteRegistrar): void {
 
   r.add(getQuota, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "read");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     return {
       limits: await store.getOrgQuota(access.orgId),
       usage: await store.getOrgUsage(access.orgId),
@@ -73,7 +73,7 @@ export function registerQuotaRoutes(r: RouteRegistrar): void {
     }
     const limits: QuotaLimits = { ...NO_LIMITS, ...ctx.body };
     await inTx(deps.pool, async (tx) => {
-      await storeFor(deps, ctx.actor).on(tx).setOrgQuota(access.orgId, limits);
+      await storeFor(deps, ctx.actor, ctx.signal).on(tx).setOrgQuota(access.orgId, limits);
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "quota.set",
@@ -83,6 +83,6 @@ export function registerQuotaRoutes(r: RouteRegistrar): void {
         at: deps.clock.now(),
       });
     });
-    return { limits, usage: await storeFor(deps, ctx.actor).getOrgUsage(access.orgId) };
+    return { limits, usage: await storeFor(deps, ctx.actor, ctx.signal).getOrgUsage(access.orgId) };
   });
 }

@@ -63,7 +63,7 @@ export function registerSecretRoutes(r: RouteRegistrar): void {
 
   r.add(createSecret, async (ctx) => {
     const ring = keyring(deps.secrets);
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const { access, holder } = await holderFor(
       deps.pool,
       store,
@@ -102,7 +102,7 @@ export function registerSecretRoutes(r: RouteRegistrar): void {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "secret", "read");
     // Whoever may set org-wide secrets sees every member's own ones listed (names only).
     const allUsers = roleAllows(access.role, "secret", "write");
-    const rows = await storeFor(deps, ctx.actor).listSecrets(access.orgId, {
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listSecrets(access.orgId, {
       userId: ctx.actor.user.id,
       allUsers,
     });
@@ -110,7 +110,7 @@ export function registerSecretRoutes(r: RouteRegistrar): void {
   });
 
   r.add(deleteSecret, async (ctx) => {
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const { access, holder } = await holderFor(
       deps.pool,
       store,

@@ -32,7 +32,7 @@ export function registerSshKeyRoutes(r: RouteRegistrar): void {
     }
     try {
       const row = await inTx(deps.pool, async (tx) => {
-        const k = await storeFor(deps, ctx.actor)
+        const k = await storeFor(deps, ctx.actor, ctx.signal)
           .on(tx)
           .insertSshKey({
             id: deps.ids.newId("key"),
@@ -62,12 +62,16 @@ export function registerSshKeyRoutes(r: RouteRegistrar): void {
   });
 
   r.add(listMySshKeys, async (ctx) => ({
-    items: (await storeFor(deps, ctx.actor).listSshKeysByUser(ctx.actor.user.id)).map(sshKeyView),
+    items: (await storeFor(deps, ctx.actor, ctx.signal).listSshKeysByUser(ctx.actor.user.id)).map(sshKeyView),
   }));
 
   r.add(deleteMySshKey, async (ctx) => {
     await inTx(deps.pool, async (tx) => {
-      if (!(await storeFor(deps, ctx.actor).on(tx).deleteSshKey(ctx.actor.user.id, ctx.params.keyId)))
+      if (
+        !(await storeFor(deps, ctx.actor, ctx.signal)
+          .on(tx)
+          .deleteSshKey(ctx.actor.user.id, ctx.params.keyId))
+      )
         throw new DomainError("ssh_key_not_found");
       await auditFor(tx, ctx, {
         orgId: null,

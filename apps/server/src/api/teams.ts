@@ -39,7 +39,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
     try {
       const team = await inTx(deps.pool, async (tx) => {
-        const t = await storeFor(deps, ctx.actor)
+        const t = await storeFor(deps, ctx.actor, ctx.signal)
           .on(tx)
           .insertTeam({
             id: deps.ids.newId("team"),
@@ -65,7 +65,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
   r.add(listTeams, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "read");
     return {
-      items: (await storeFor(deps, ctx.actor).listTeams(access.orgId)).map((t) => ({
+      items: (await storeFor(deps, ctx.actor, ctx.signal).listTeams(access.orgId)).map((t) => ({
         id: t.id,
         name: t.name,
         members: t.members,
@@ -77,7 +77,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(listTeamMembers, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "read");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const team = await findTeam(store, access, ctx.params.team);
     return {
       items: (await store.listTeamMembers(team.id)).map((m) => ({
@@ -89,7 +89,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(setTeamMember, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const team = await findTeam(store, access, ctx.params.team);
     await inTx(deps.pool, async (tx) => {
       const user = await orgMember(store.on(tx), access.orgId, ctx.params.username);
@@ -108,7 +108,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(removeTeamMember, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "org", "manage");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const team = await findTeam(store, access, ctx.params.team);
     await inTx(deps.pool, async (tx) => {
       const user = await store.on(tx).getLiveUserByUsername(ctx.params.username);
@@ -130,7 +130,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
 
   r.add(getTeamQuota, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "read");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const team = await findTeam(store, access, ctx.params.team);
     return { limits: await store.getTeamQuota(team.id), usage: await store.getTeamUsage(team.id) };
   });
@@ -138,7 +138,7 @@ export function registerTeamRoutes(r: RouteRegistrar): void {
   r.add(setTeamQuota, async (ctx) => {
     // Org owners and admins divide their org's quota among its teams.
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "quota", "set");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const team = await findTeam(store, access, ctx.params.team);
     const limits: QuotaLimits = { ...NO_LIMITS, ...ctx.body };
     await inTx(deps.pool, async (tx) => {

@@ -55,14 +55,14 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
 
   r.add(getTemplateBuildRoute, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const b = await findBuild(store, access.orgId, ctx.params.name, ctx.params.version);
     return buildView(ctx.params.name, b, deps.clock.now());
   });
 
   r.add(retryTemplateBuild, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const build = await findBuild(store, access.orgId, ctx.params.name, ctx.params.version);
     const ref = `${ctx.params.name}@${ctx.params.version}`;
     // The answer is the build as this retry left it (queued), read before a node can claim it.
@@ -87,7 +87,7 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
 
   r.add(getTemplateBuildLogs, async (ctx, reply) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     const build = await findBuild(store, access.orgId, ctx.params.name, ctx.params.version);
     const follow = ctx.query.follow === "1" || ctx.query.follow === "true";
     if (!follow) {

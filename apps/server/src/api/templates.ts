@@ -122,7 +122,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
   r.add(createTemplate, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
     const spec = parseTemplateSpec(ctx.body.spec);
-    const store = storeFor(deps, ctx.actor);
+    const store = storeFor(deps, ctx.actor, ctx.signal);
     if ("oci" in spec.image && !(await store.getOciImage(access.orgId, spec.image.oci)))
       throw new DomainError("validation_failed", {
         detail: `spec.image.oci: no image ${spec.image.oci} was uploaded to ${ctx.params.org}; upload it with 'boxyard images push FILE'`,
@@ -160,7 +160,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
 
   r.add(listTemplates, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const own = (await storeFor(deps, ctx.actor).listLatestTemplates(access.orgId)).map((v) => ({
+    const own = (await storeFor(deps, ctx.actor, ctx.signal).listLatestTemplates(access.orgId)).map((v) => ({
       ...versionView(v),
       builtIn: false,
     }));
@@ -182,7 +182,10 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
       }));
     // Each template's warm pool, when it has one (pools.ts).
     const pools = new Map(
-      (await storeFor(deps, ctx.actor).listPoolStatus(access.orgId)).map((p) => [p.template, poolView(p)]),
+      (await storeFor(deps, ctx.actor, ctx.signal).listPoolStatus(access.orgId)).map((p) => [
+        p.template,
+        poolView(p),
+      ]),
     );
     return {
       items: [...own, ...builtIn]
@@ -193,7 +196,10 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
 
   r.add(listTemplateVersions, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "read");
-    const rows = await storeFor(deps, ctx.actor).listTemplateVersions(access.orgId, ctx.params.name);
+    const rows = await storeFor(deps, ctx.actor, ctx.signal).listTemplateVersions(
+      access.orgId,
+      ctx.params.name,
+    );
     if (rows.length === 0) throw new DomainError("template_not_found", { detail: ctx.params.name });
     return { items: rows.map(versionView) };
   });

@@ -51,25 +51,27 @@ export function registerUsageRoutes(r: RouteRegistrar, prices: Prices): void {
       throw new DomainError("validation_failed", { detail: "query.from must be before query.to" });
     const total = zero();
     const teams = new Map<string | null, Metered>();
-    const boxes = (await storeFor(deps, ctx.actor).orgBoxUsage(access.orgId, from, to)).map((b) => {
-      const computeHours = b.compute_seconds / 3600;
-      const m: Metered = {
-        computeHours,
-        cpuHours: computeHours * b.cpu,
-        memoryGiBHours: (computeHours * b.memory_mib) / 1024,
-        diskGiBHours: (b.exists_seconds / 3600) * b.disk_gib,
-        cost: 0,
-      };
-      m.cost =
-        m.cpuHours * prices.cpuHour +
-        m.memoryGiBHours * prices.memoryGiBHour +
-        (m.diskGiBHours / HOURS_PER_MONTH) * prices.diskGiBMonth;
-      add(total, m);
-      const t = teams.get(b.team) ?? zero();
-      add(t, m);
-      teams.set(b.team, t);
-      return { box: b.name, owner: b.owner, team: b.team, deleted: b.deleted, ...round(m) };
-    });
+    const boxes = (await storeFor(deps, ctx.actor, ctx.signal).orgBoxUsage(access.orgId, from, to)).map(
+      (b) => {
+        const computeHours = b.compute_seconds / 3600;
+        const m: Metered = {
+          computeHours,
+          cpuHours: computeHours * b.cpu,
+          memoryGiBHours: (computeHours * b.memory_mib) / 1024,
+          diskGiBHours: (b.exists_seconds / 3600) * b.disk_gib,
+          cost: 0,
+        };
+        m.cost =
+          m.cpuHours * prices.cpuHour +
+          m.memoryGiBHours * prices.memoryGiBHour +
+          (m.diskGiBHours / HOURS_PER_MONTH) * prices.diskGiBMonth;
+        add(total, m);
+        const t = teams.get(b.team) ?? zero();
+        add(t, m);
+        teams.set(b.team, t);
+        return { box: b.name, owner: b.owner, team: b.team, deleted: b.deleted, ...round(m) };
+      },
+    );
     return {
       from: from.toISOString(),
       to: to.toISOString(),

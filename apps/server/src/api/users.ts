@@ -65,7 +65,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     const now = deps.clock.now();
     const expiresAt = new Date(now.getTime() + (body.expiresIn ?? DEFAULT_TOKEN_LIFETIME_S) * 1000);
     const row = await inTx(deps.pool, async (tx) => {
-      const t = await storeFor(deps, ctx.actor).on(tx).insertToken({
+      const t = await storeFor(deps, ctx.actor, ctx.signal).on(tx).insertToken({
         id: minted.id,
         userId: user.id,
         name: body.name,
@@ -89,14 +89,18 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   r.add(getMe, async (ctx) => userView(ctx.actor.user));
 
   r.add(listMyTokens, async (ctx) => ({
-    items: (await storeFor(deps, ctx.actor).listTokensByUser(ctx.actor.user.id)).map(tokenView),
+    items: (await storeFor(deps, ctx.actor, ctx.signal).listTokensByUser(ctx.actor.user.id)).map(tokenView),
   }));
 
   r.add(createMyToken, async (ctx) => issueToken(ctx, ctx.actor.user, ctx.body));
 
   r.add(revokeMyToken, async (ctx) => {
     await inTx(deps.pool, async (tx) => {
-      if (!(await storeFor(deps, ctx.actor).on(tx).revokeToken(ctx.actor.user.id, ctx.params.tokenId)))
+      if (
+        !(await storeFor(deps, ctx.actor, ctx.signal)
+          .on(tx)
+          .revokeToken(ctx.actor.user.id, ctx.params.tokenId))
+      )
         throw new DomainError("token_not_found");
       await auditFor(tx, ctx, {
         orgId: null,
@@ -113,7 +117,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     requireSiteAdmin(ctx, "user.create");
     try {
       const row = await inTx(deps.pool, async (tx) => {
-        const u = await storeFor(deps, ctx.actor)
+        const u = await storeFor(deps, ctx.actor, ctx.signal)
           .on(tx)
           .insertUser({
             id: deps.ids.newId("usr"),
@@ -140,7 +144,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
 
   r.add(createUserToken, async (ctx) => {
     requireSiteAdmin(ctx, "token.create");
-    const user = await storeFor(deps, ctx.actor).getLiveUserByUsername(ctx.params.username);
+    const user = await storeFor(deps, ctx.actor, ctx.signal).getLiveUserByUsername(ctx.params.username);
     if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
     return issueToken(ctx, user, ctx.body);
   });
@@ -148,7 +152,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   /** The user a site admin acts on; never the caller (a site admin cannot lock themself out). */
   const targetUser = async (ctx: RequestContext<{ username: string }, unknown, unknown>, action: string) => {
     requireSiteAdmin(ctx, action);
-    const user = await storeFor(deps, ctx.actor).getLiveUserByUsername(ctx.params.username);
+    const user = await storeFor(deps, ctx.actor, ctx.signal).getLiveUserByUsername(ctx.params.username);
     if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
     if (user.id === ctx.actor.user.id)
       throw new DomainError("validation_failed", { detail: "you cannot suspend or delete yourself" });
@@ -162,7 +166,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
     r.add(route, async (ctx) => {
       const user = await targetUser(ctx, `user.${how}`);
       const row = await inTx(deps.pool, async (tx) => {
-        const store = storeFor(deps, ctx.actor).on(tx);
+        const store = storeFor(deps, ctx.actor, ctx.signal).on(tx);
         const cut = await store.disableUser(user.id, how);
         await auditFor(tx, ctx, {
           orgId: null,
@@ -182,7 +186,7 @@ export function registerUserRoutes(r: RouteRegistrar): void {
   r.add(unsuspendUser, async (ctx) => {
     const user = await targetUser(ctx, "user.unsuspend");
     const row = await inTx(deps.pool, async (tx) => {
-      const store = storeFor(deps, ctx.actor).on(tx);
+      const store = storeFor(deps, ctx.actor, ctx.signal).on(tx);
       await store.unsuspendUser(user.id);
       await auditFor(tx, ctx, {
         orgId: null,

@@ -31,4 +31,10 @@ export interface RequestContext<P, Q, B> {
   requestId: string;
   ip: string;
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * Aborted when the client goes away before a GET is answered, so the
+   * store runs no more queries for nobody. Never set for changes: a change
+   * the client stopped waiting for still completes (nothing half-done).
+   */
+  signal?: AbortSignal;
 }

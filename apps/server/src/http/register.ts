@@ -61,6 +61,16 @@ function parseWith<S extends z.ZodType | undefined>(
   return r.data;
 }
 
+/** A signal aborted (request_cancelled) if the connection closes before the response has been sent. */
+export function cancelledWhenClientLeaves(reply: FastifyReply): AbortSignal {
+  const ctl = new AbortController();
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished)
+      ctl.abort(new DomainError("request_cancelled", { detail: "the client went away before the answer" }));
+  });
+  return ctl.signal;
+}
+
 /**
  * Registers a handler for a contract route. Validation of path, query and
  * body (unknown fields rejected by the strict schemas), authentication, and
@@ -94,6 +104,7 @@ export function registerRoute<R extends RouteDef>(
         (req as { body: unknown }).body = {};
       }
       const ctx = {
+        signal: route.method === "GET" ? cancelledWhenClientLeaves(reply) : undefined,
         params: parseWith(route.params, req.params, "path"),
         query: parseWith(route.query, req.query, "query"),
         body: parseWith(route.body, req.body, "body"),
