@@ -319,11 +319,27 @@ export class NodeAgent {
     this.heartbeatTimer.unref();
   }
 
+  /** The last OOM kill the heartbeat saw per box (its time and pid). */
+  private readonly seenKills = new Map<string, string>();
+
   private async heartbeat(): Promise<void> {
     const nodeId = this.nodeId;
     if (!nodeId || this.crashed) return;
     try {
       const boxes = await this.o.runtime.list();
+      // A process the box's OOM guard killed changes nothing the desired set
+      // says, so no fetch wakes for it: the heartbeat's own look at the boxes
+      // sends the box's next report with the kill.
+      for (const obs of boxes) {
+        const k = obs.oomKills?.at(-1);
+        if (!k) continue;
+        const seen = `${k.at}/${k.pid}`;
+        if (this.seenKills.get(obs.id) === seen) continue;
+        this.seenKills.set(obs.id, seen);
+        if (this.desired?.has(obs.id)) this.schedule(obs.id);
+      }
+      const listed = new Set(boxes.map((b) => b.id));
+      for (const id of this.seenKills.keys()) if (!listed.has(id)) this.seenKills.delete(id);
       await this.o.link.heartbeat(nodeId, {
         usage: { boxes: boxes.length, running: boxes.filter((b) => b.phase === "running").length },
         health: { ok: true },
