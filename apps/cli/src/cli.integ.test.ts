@@ -75,6 +75,23 @@ describe("boxyard CLI", () => {
     expect(nodes[0]).toMatchObject({ runtime: "fake", healthy: true });
   });
 
+  it("lists, sets and removes members (and refuses a role that does not exist)", async () => {
+    expect((await cli(["users", "create", "dora"])).code).toBe(0);
+    const set = await cli(["members", "set", "dora", "viewer", "--org", "acme"]);
+    expect([set.code, set.stdout]).toEqual([0, "dora is now viewer in acme.\n"]);
+    const bad = await cli(["members", "set", "dora", "boss", "--org", "acme"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("use one of owner, admin, member, viewer, auditor");
+    expect((await cli(["members", "ls", "--org", "acme"])).stdout).toMatch(/dora\s+viewer/);
+    const rm = await cli(["members", "rm", "dora", "--org", "acme"]);
+    expect([rm.code, rm.stdout]).toEqual([0, "dora is no longer a member of acme.\n"]);
+    const json = JSON.parse((await cli(["members", "ls", "--org", "acme", "--json"])).stdout);
+    expect(json.map((m: { username: string }) => m.username)).toEqual(["admin"]);
+    const again = await cli(["members", "rm", "dora", "--org", "acme"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("not a member");
+  });
+
   it("creates, suspends, unsuspends and deletes a user (site admin)", async () => {
     const created = JSON.parse((await cli(["users", "create", "carol", "--json"])).stdout);
     expect(created).toMatchObject({ username: "carol", suspendedAt: null });
@@ -171,6 +188,9 @@ describe("boxyard CLI", () => {
       ["users", "rm"],
       ["ports", "ls"],
       ["ports", "share"],
+      ["members", "ls"],
+      ["members", "set"],
+      ["members", "rm"],
       ["teams", "ls"],
       ["teams", "create"],
       ["teams", "add"],

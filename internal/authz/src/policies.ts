@@ -153,6 +153,7 @@ export const policies = {
         ? { kind: "org", orgId: m.orgId, resource: "member", action: "set", notFound: "org_not_found" }
         : { kind: "open", why: "the founding owner of an org that has no members yet" },
   },
+  deleteOrgMember: inOrg("member", "set", "org_not_found", ([orgId]) => orgId),
   countOrgOwners: inOrg("member", "read", "org_not_found", ([orgId]) => orgId),
   listOrgMembersByOrg: inOrg("member", "read", "org_not_found", ([orgId]) => orgId),
 

@@ -195,6 +195,7 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
   listOrgsForUser: ["user-1", { all: false }],
   getOrgWithRole: ["org-a", "user-1"],
   upsertOrgMember: [{ orgId: "org-a", userId: "user-2", role: "member" }],
+  deleteOrgMember: ["org-a", "user-2"],
   countOrgOwners: ["org-a"],
   listOrgMembersByOrg: ["org-a"],
   upsertPool: [{ id: "p", orgId: "org-a", template: "t", size: 1 }],

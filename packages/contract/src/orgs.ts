@@ -71,6 +71,20 @@ export const setOrgMember = defineRoute({
   errors: ["org_not_found", "user_not_found", "forbidden"],
 });
 
+export const removeOrgMember = defineRoute({
+  operationId: "removeOrgMember",
+  method: "DELETE",
+  path: "/api/v1/orgs/:org/members/:username",
+  summary:
+    "Take someone out of an organisation (owners and admins; only an owner removes an owner; the last owner stays); they leave its teams too, their boxes stay",
+  tags: ["orgs"],
+  auth: "token",
+  params: z.strictObject({ org: Name, username: Name }),
+  successStatus: 204,
+  response: z.null(),
+  errors: ["org_not_found", "user_not_found", "forbidden"],
+});
+
 export const listOrgMembers = defineRoute({
   operationId: "listOrgMembers",
   method: "GET",

@@ -47,6 +47,7 @@ export const allRoutes: readonly RouteDef[] = [
   orgs.listOrgs,
   orgs.getOrg,
   orgs.setOrgMember,
+  orgs.removeOrgMember,
   orgs.listOrgMembers,
   quotas.getQuota,
   quotas.setQuota,

@@ -1,4 +1,15 @@
-import { createOrg, createTeam, getMe, listOrgs, listTeams, setTeamMember } from "@boxyard/contract";
+import {
+  createOrg,
+  createTeam,
+  getMe,
+  listOrgMembers,
+  listOrgs,
+  listTeams,
+  OrgRole,
+  removeOrgMember,
+  setOrgMember,
+  setTeamMember,
+} from "@boxyard/contract";
 import { BoxyardClient } from "@boxyard/sdk";
 import type { Command } from "commander";
 import { writeConfig } from "../config.ts";
@@ -76,6 +87,58 @@ export function registerAccountCommands(program: Command): void {
       const org = await client.call(createOrg, { body: { name } });
       if (opts.json) printJson(org);
       else process.stdout.write(`Created organisation ${org.name}.\n`);
+    });
+
+  const members = program.command("members").description("Members of an organisation and their roles");
+  members
+    .command("ls")
+    .description("List the organisation's members")
+    .option("--org <org>", "organisation")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  boxyard members ls --org acme\n")
+    .action(async (opts: { org?: string; json?: boolean }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      const { items } = await conn.client.call(listOrgMembers, { params: { org } });
+      if (opts.json) return printJson(items);
+      process.stdout.write(
+        `${formatTable(items, [
+          { header: "username", value: (m) => m.username },
+          { header: "role", value: (m) => m.role },
+          { header: "since", value: (m) => m.createdAt.slice(0, 10) },
+        ])}\n`,
+      );
+    });
+  members
+    .command("set")
+    .description(`Add a member or change their role (${OrgRole.options.join(", ")}; org owners and admins)`)
+    .argument("<username>")
+    .argument("<role>")
+    .option("--org <org>", "organisation")
+    .addHelpText("after", "\nExample:\n  boxyard members set alice admin --org acme\n")
+    .action(async (username: string, role: string, opts: { org?: string }) => {
+      const parsed = OrgRole.safeParse(role);
+      if (!parsed.success) {
+        process.stderr.write(`boxyard: no role "${role}"; use one of ${OrgRole.options.join(", ")}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      await conn.client.call(setOrgMember, { params: { org, username }, body: { role: parsed.data } });
+      process.stdout.write(`${username} is now ${parsed.data} in ${org}.\n`);
+    });
+  members
+    .command("rm")
+    .description("Take someone out of the organisation and its teams (their boxes stay)")
+    .argument("<username>")
+    .option("--org <org>", "organisation")
+    .addHelpText("after", "\nExample:\n  boxyard members rm alice --org acme\n")
+    .action(async (username: string, opts: { org?: string }) => {
+      const conn = await connect();
+      const org = await resolveOrg(conn, opts.org);
+      await conn.client.call(removeOrgMember, { params: { org, username } });
+      process.stdout.write(`${username} is no longer a member of ${org}.\n`);
     });
 
   const teams = program.command("teams").description("Teams in an organisation");

@@ -1,5 +1,12 @@
 import { authorizeOrg } from "@boxyard/authz";
-import { createOrg, getOrg, listOrgMembers, listOrgs, setOrgMember } from "@boxyard/contract";
+import {
+  createOrg,
+  getOrg,
+  listOrgMembers,
+  listOrgs,
+  removeOrgMember,
+  setOrgMember,
+} from "@boxyard/contract";
 import { inTx, type OrgWithRoleRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
@@ -114,5 +121,42 @@ export function registerOrgRoutes(r: RouteRegistrar): void {
         createdAt: m.created_at.toISOString(),
       };
     });
+  });
+
+  r.add(removeOrgMember, async (ctx) => {
+    const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "member", "set");
+    const denied = (detail: string, user: { id?: string; username: string }) =>
+      new DomainError("forbidden", {
+        detail,
+        audit: {
+          orgId: access.orgId,
+          action: "org.member.remove",
+          target: { kind: "user", ...(user.id ? { id: user.id } : {}), name: user.username },
+        },
+      });
+    await inTx(deps.pool, async (tx) => {
+      const store = storeFor(deps, ctx.actor, ctx.signal).on(tx);
+      const user = await store.getLiveUserByUsername(ctx.params.username);
+      if (!user) throw new DomainError("user_not_found", { detail: ctx.params.username });
+      const role = await store.deleteOrgMember(access.orgId, user.id);
+      if (role === null)
+        throw new DomainError("user_not_found", {
+          detail: `${user.username} is not a member of ${access.orgName}`,
+        });
+      // Only owners remove owners; an org keeps at least one (both undone with the transaction).
+      if (role === "owner" && access.role !== "owner")
+        throw denied("only an owner may remove another owner", user);
+      if ((await store.countOrgOwners(access.orgId)) === 0)
+        throw denied("an organisation must keep at least one owner", user);
+      await auditFor(tx, ctx, {
+        orgId: access.orgId,
+        action: "org.member.remove",
+        target: { kind: "user", id: user.id, name: user.username },
+        result: "success",
+        details: { role },
+        at: deps.clock.now(),
+      });
+    });
+    return null;
   });
 }

@@ -23,6 +23,7 @@ const need = <R extends Resource>(resource: R, action: Action<R>): Need => ({ re
 const ROUTES: Record<string, { need: Need; body?: unknown; stream?: boolean }> = {
   getOrg: { need: need("org", "read") },
   setOrgMember: { need: need("member", "set"), body: { role: "viewer" } },
+  removeOrgMember: { need: need("member", "set") },
   listOrgMembers: { need: need("member", "read") },
   getQuota: { need: need("quota", "read") },
   // An org's own quota is the operator's cost control: only site admins set it.

@@ -32,6 +32,7 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   listOrgs: { access: "user" },
   getOrg: { access: "org" },
   setOrgMember: { access: "org", body: { role: "owner" } },
+  removeOrgMember: { access: "org" },
   listOrgMembers: { access: "org" },
   getQuota: { access: "org" },
   setQuota: { access: "org", body: { maxBoxes: 0 } },

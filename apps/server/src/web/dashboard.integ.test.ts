@@ -438,6 +438,26 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     });
     await page.getByText(/of 8192 MiB/).waitFor();
     await page.screenshot({ path: `${SHOTS}org-quota-edit.png`, fullPage: true });
+
+    // Members: removing one asks first, then they are gone from the org (the API says so too).
+    await api.createUser("rita");
+    expect(
+      (await api.call("PUT", "/api/v1/orgs/acme/members/rita", { body: { role: "member" } })).status,
+    ).toBe(200);
+    const memberNames = async () =>
+      (await api.call("GET", "/api/v1/orgs/acme/members")).body.items.map(
+        (m: { username: string }) => m.username,
+      );
+    await page.getByRole("link", { name: "Members" }).click();
+    await page.getByRole("button", { name: "Remove rita" }).click();
+    const dialog = page.getByRole("dialog", { name: "Remove rita from acme?" });
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    expect(await memberNames()).toContain("rita");
+    await page.getByRole("button", { name: "Remove rita" }).click();
+    await dialog.getByRole("button", { name: "Remove rita" }).click();
+    await page.getByText("rita is no longer a member of acme.").waitFor();
+    await page.getByRole("rowheader", { name: "rita" }).waitFor({ state: "detached" });
+    expect(await memberNames()).not.toContain("rita");
     expect(problems).toEqual([]);
     await ctx.close();
 
@@ -474,6 +494,7 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     expect(await vp.getByRole("button", { name: "Create team" }).count()).toBe(0);
     await vp.goto(`${api.url}/org/members`);
     await vp.getByText("You are a viewer here: only org owners and admins may add members").waitFor();
+    expect(await vp.getByRole("button", { name: /^Remove / }).count()).toBe(0);
     expect(vproblems).toEqual([]);
     await vctx.close();
     const as = { token: viewer };

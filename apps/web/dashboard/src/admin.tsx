@@ -5,6 +5,7 @@ import {
   listAudit,
   listOrgMembers,
   OrgRole,
+  removeOrgMember,
   setOrgMember,
   type Usage,
   type AuditEvent,
@@ -16,7 +17,7 @@ import { type Access, canManageOrg, roleNote } from "./access.ts";
 import { QuotaView } from "./admin-quota.tsx";
 import { Teams } from "./admin-teams.tsx";
 import { Link } from "./router.tsx";
-import { ErrorMessage, formatTime, PageTitle, useLoad } from "./ui.tsx";
+import { ConfirmDialog, ErrorMessage, formatTime, PageTitle, useLoad } from "./ui.tsx";
 
 export const ADMIN_TABS = [
   ["members", "Members"],
@@ -60,6 +61,21 @@ function Members(props: { api: BoxyardClient; access: Access; org: string }) {
   const members = useLoad(() => api.call(listOrgMembers, { params: { org } }), [api, org]);
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState("");
+  const [removing, setRemoving] = useState<string | null>(null);
+  const manage = canManageOrg(props.access);
+
+  const remove = async (username: string) => {
+    setRemoving(null);
+    setError(null);
+    setSaved("");
+    try {
+      await api.call(removeOrgMember, { params: { org, username } });
+      setSaved(`${username} is no longer a member of ${org}.`);
+      await members.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
 
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -88,6 +104,11 @@ function Members(props: { api: BoxyardClient; access: Access; org: string }) {
             <th scope="col">User</th>
             <th scope="col">Role</th>
             <th scope="col">Member since</th>
+            {manage ? (
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            ) : null}
           </tr>
         </thead>
         <tbody>
@@ -98,11 +119,35 @@ function Members(props: { api: BoxyardClient; access: Access; org: string }) {
               </th>
               <td data-label="Role">{m.role}</td>
               <td data-label="Member since">{formatTime(m.createdAt)}</td>
+              {manage ? (
+                <td>
+                  <button
+                    type="button"
+                    className="danger"
+                    aria-label={`Remove ${m.username}`}
+                    onClick={() => setRemoving(m.username)}
+                  >
+                    Remove
+                  </button>
+                </td>
+              ) : null}
             </tr>
           ))}
         </tbody>
       </table>
-      {canManageOrg(props.access) ? (
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove ${removing ?? ""} from ${org}?`}
+        confirmLabel={`Remove ${removing ?? ""}`}
+        onCancel={() => setRemoving(null)}
+        onConfirm={() => void remove(removing ?? "")}
+      >
+        <p>
+          They leave the organisation and its teams at once; their open sessions to its boxes close within 30
+          seconds. Their boxes stay, for an owner or admin to keep or delete.
+        </p>
+      </ConfirmDialog>
+      {manage ? (
         <form className="panel inline-form" onSubmit={submit} aria-labelledby="member-form-title">
           <h2 id="member-form-title">Add a member or change a role</h2>
           <label>
@@ -127,7 +172,7 @@ function Members(props: { api: BoxyardClient; access: Access; org: string }) {
         </form>
       ) : (
         <p className="hint">
-          {roleNote(props.access, "add members or change roles", "org owners and admins")}
+          {roleNote(props.access, "add members, remove them or change roles", "org owners and admins")}
         </p>
       )}
     </>

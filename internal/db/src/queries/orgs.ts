@@ -66,6 +66,18 @@ export async function upsertOrgMember(
   return rows[0]!;
 }
 
+/** Takes a user out of an org and out of its teams; the role they had, or null when they were not a member. */
+export async function deleteOrgMember(db: Queryable, orgId: string, userId: string): Promise<string | null> {
+  const { rows } = await db.query<{ role: string }>(
+    `WITH gone AS (DELETE FROM org_members WHERE org_id = $1 AND user_id = $2 RETURNING role),
+          teams AS (DELETE FROM team_members m USING teams t
+                     WHERE t.id = m.team_id AND t.org_id = $1 AND m.user_id = $2 AND EXISTS (SELECT 1 FROM gone))
+     SELECT role FROM gone`,
+    [orgId, userId],
+  );
+  return rows[0]?.role ?? null;
+}
+
 export async function countOrgOwners(db: Queryable, orgId: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM org_members WHERE org_id = $1 AND role = 'owner'`,
