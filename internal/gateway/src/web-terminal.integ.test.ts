@@ -20,6 +20,8 @@ let base: string;
 let home: string;
 const signer = new TicketSigner(randomBytes(32));
 const revoked = new Set<string>();
+/** How long opening a session takes (a runsc exec on a busy node takes seconds). */
+let sessionDelayMs = 0;
 
 function ticket(over: Partial<{ exp: number; aud: string }> = {}) {
   return signer.sign({
@@ -52,7 +54,16 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), "boxyard-wt-"));
   hub = new WebTerminalHub({
     signer,
-    connector: new HostProcessConnector(home),
+    connector: (() => {
+      const host = new HostProcessConnector(home);
+      return {
+        session: async (...a: Parameters<HostProcessConnector["session"]>) => {
+          await new Promise((r) => setTimeout(r, sessionDelayMs));
+          return host.session(...a);
+        },
+        connectTcp: (...a: Parameters<HostProcessConnector["connectTcp"]>) => host.connectTcp(...a),
+      };
+    })(),
     graceMs: 5_000,
     revalidate: async (t) => !revoked.has(t.userId),
     revalidateMs: 200,
@@ -105,6 +116,24 @@ describe("web terminal websocket", () => {
     ws!.send(JSON.stringify({ t: "i", d: "stty size\r" }));
     await waitFor(() => out.text().includes("40 120"), { timeoutMs: 10_000, message: "the resize" });
     ws!.close();
+  });
+
+  it("keeps what is typed while the session is still opening (none of it is lost)", async () => {
+    sessionDelayMs = 1_500;
+    try {
+      const { ws } = await open({ ticket: ticket(), terminal: "term-0009" });
+      const out = collect(ws!);
+      ws!.send(JSON.stringify({ t: "r", c: 90, r: 20 }));
+      ws!.send(JSON.stringify({ t: "i", d: "echo typed-" }));
+      ws!.send(JSON.stringify({ t: "i", d: "early-$((6*7)); stty size\r" }));
+      await waitFor(() => out.text().includes("typed-early-42") && out.text().includes("20 90"), {
+        timeoutMs: 10_000,
+        message: "the early input's answer",
+      });
+      ws!.close();
+    } finally {
+      sessionDelayMs = 0;
+    }
   });
 
   it("reattaches to the same shell after a dropped connection, with what it printed meanwhile", async () => {

@@ -160,6 +160,28 @@ export class WebTerminalHub {
   }
 
   async #attach(ws: WebSocket, route: BoxRoute, userId: string, termId: string, cols: number, rows: number) {
+    // The browser may type as soon as its socket is open, while the session is
+    // still being opened in the box (a runsc exec takes a moment, longer on a
+    // busy node): what arrives meanwhile waits for it instead of being lost,
+    // and a socket that closes meanwhile still hands the session its grace period.
+    let target: Terminal | undefined;
+    let closed = false;
+    const early: TerminalMessage[] = [];
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      let msg: TerminalMessage;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        return;
+      }
+      if (target) applyMessage(target, msg);
+      else if (early.length < EARLY_MESSAGES) early.push(msg);
+    });
+    ws.on("close", () => {
+      closed = true;
+      if (target) this.#detached(target, ws);
+    });
     const key = `${userId}:${route.boxId}:${termId}`;
     let term = this.#terminals.get(key);
     if (term) {
@@ -204,27 +226,19 @@ export class WebTerminalHub {
         this.#drop(t);
       });
     }
-    const t = term;
-    ws.on("message", (data, isBinary) => {
-      if (isBinary) return;
-      let msg: { t?: string; d?: unknown; c?: unknown; r?: unknown };
-      try {
-        msg = JSON.parse(data.toString());
-      } catch {
-        return;
-      }
-      if (msg.t === "i" && typeof msg.d === "string") t.session.stdin.write(msg.d);
-      else if (msg.t === "r")
-        t.session.resize(clamp(Number(msg.c), 20, 500, 80), clamp(Number(msg.r), 5, 200, 24));
-    });
-    ws.on("close", () => {
-      if (t.socket !== ws || t.exitCode !== undefined) return;
-      t.socket = undefined;
-      t.graceTimer = setTimeout(() => {
-        t.session.signal("SIGHUP");
-        this.#drop(t);
-      }, this.#opts.graceMs ?? 30_000);
-    });
+    target = term;
+    for (const msg of early.splice(0)) applyMessage(term, msg);
+    if (closed) this.#detached(term, ws);
+  }
+
+  /** The terminal's socket went away: the session waits the grace period for a reattach, then hangs up. */
+  #detached(t: Terminal, ws: WebSocket) {
+    if (t.socket !== ws || t.exitCode !== undefined) return;
+    t.socket = undefined;
+    t.graceTimer = setTimeout(() => {
+      t.session.signal("SIGHUP");
+      this.#drop(t);
+    }, this.#opts.graceMs ?? 30_000);
   }
 
   #output(t: Terminal, d: Buffer) {
@@ -254,6 +268,23 @@ export class WebTerminalHub {
     }
     this.#wss.close();
   }
+}
+
+/** What the browser sends: input (`i`, data `d`) or a resize (`r`, columns `c`, rows `r`). */
+interface TerminalMessage {
+  t?: string;
+  d?: unknown;
+  c?: unknown;
+  r?: unknown;
+}
+
+/** Messages kept while the session is being opened (keystrokes and resizes; more than a person types). */
+const EARLY_MESSAGES = 1_000;
+
+function applyMessage(t: Terminal, msg: TerminalMessage): void {
+  if (msg.t === "i" && typeof msg.d === "string") t.session.stdin.write(msg.d);
+  else if (msg.t === "r")
+    t.session.resize(clamp(Number(msg.c), 20, 500, 80), clamp(Number(msg.r), 5, 200, 24));
 }
 
 function clamp(v: number, lo: number, hi: number, dflt: number): number {
