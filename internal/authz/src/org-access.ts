@@ -48,11 +48,12 @@ export function assertOwnsOrPrivileged(
   actor: Actor,
   ownerId: string,
   action = "box.act",
+  target?: { kind: string; id?: string; name?: string },
 ): void {
   if (access.role === "owner" || access.role === "admin") return;
   if (actor.kind === "user" && actor.user.id === ownerId) return;
   throw new DomainError("forbidden", {
     detail: "only the box's owner or an org admin may do this",
-    audit: { orgId: access.orgId, action },
+    audit: { orgId: access.orgId, action, ...(target ? { target } : {}) },
   });
 }

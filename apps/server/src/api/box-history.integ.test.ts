@@ -54,8 +54,11 @@ beforeAll(async () => {
   });
   await api.call("POST", `${org}/boxes/hist/stop`, { token: owner });
   await settled("hist", "stopped");
-  // A viewer reads the history but may not start the box.
+  // A viewer reads the history but may not start the box; a member may not act on someone else's box.
   expect((await api.call("POST", `${org}/boxes/hist/start`, { token: viewer })).status).toBe(403);
+  const member = await api.createUser("mia");
+  await api.call("PUT", `${org}/members/mia`, { token: owner, body: { role: "member" } });
+  expect((await api.call("DELETE", `${org}/boxes/hist`, { token: member })).status).toBe(403);
 });
 afterAll(async () => api?.close());
 
@@ -75,6 +78,9 @@ describe("box history", () => {
         ["box.port.share", "olive", "success"],
         ["box.exec", "olive", "success"],
         ["box.stop", "olive", "success"],
+        // Refusals name the box too.
+        ["box.start", "vic", "denied"],
+        ["box.delete", "mia", "denied"],
       ]),
     );
     const states = items.filter((e) => e.kind === "state").map((e) => e.to);

@@ -11,7 +11,7 @@ import {
   stopBox,
 } from "@boxyard/contract";
 import type { BoxViewRow } from "@boxyard/db";
-import { DomainError } from "@boxyard/errors";
+import { DomainError, isDomainError } from "@boxyard/errors";
 import {
   type BoxVerb,
   changeBoxDesiredState,
@@ -41,9 +41,27 @@ export async function authorizeBox(
   p: { org: string; box: string },
   action: "start" | "stop" | "pause" | "resume" | "delete" | "exec" | "connect" | "share" | "read",
 ): Promise<{ access: OrgAccess; box: BoxViewRow }> {
-  const access = await authorizeOrg(deps.pool, actor, p.org, "box", action);
+  let access: OrgAccess;
+  try {
+    access = await authorizeOrg(deps.pool, actor, p.org, "box", action);
+  } catch (err) {
+    // A refusal names the box, so it shows in the box's history, when the caller may see the box at all.
+    if (!isDomainError(err) || err.code !== "forbidden" || !err.audit?.orgId) throw err;
+    const seen = await storeFor(deps, actor)
+      .getLiveBoxByName(err.audit.orgId, p.box)
+      .catch(() => null);
+    throw new DomainError("forbidden", {
+      detail: err.detail,
+      audit: { ...err.audit, target: { kind: "box", ...(seen ? { id: seen.id } : {}), name: p.box } },
+    });
+  }
   const box = await findBox(storeFor(deps, actor), access, p.box);
-  if (action !== "read") assertOwnsOrPrivileged(access, actor, box.owner_id, `box.${action}`);
+  if (action !== "read")
+    assertOwnsOrPrivileged(access, actor, box.owner_id, `box.${action}`, {
+      kind: "box",
+      id: box.id,
+      name: box.name,
+    });
   return { access, box };
 }
 
