@@ -1,27 +1,9 @@
-import type { Queryable } from "@boxyard/db";
+import type { AuditEventRow, Queryable } from "@boxyard/db";
 import { chainHash, GENESIS_HASH } from "./canonical.ts";
 import { type AuditEvent, chainOf, hashedFields } from "./record.ts";
 
-export interface AuditRow {
-  id: number;
-  chain: string;
-  seq: number;
-  org_id: string | null;
-  at: Date;
-  actor_kind: AuditEvent["actor"]["kind"];
-  actor_id: string | null;
-  actor_name: string | null;
-  action: string;
-  target_kind: string | null;
-  target_id: string | null;
-  target_name: string | null;
-  result: AuditEvent["result"];
-  request_id: string | null;
-  source_ip: string | null;
-  details: Record<string, unknown>;
-  prev_hash: string;
-  hash: string;
-}
+/** An audit row as stored (the same shape the org's audit listing reads). */
+export type AuditRow = AuditEventRow;
 
 /** A chain head recorded outside the database (see anchors.ts). */
 export interface ChainAnchor {
