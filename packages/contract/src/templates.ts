@@ -12,7 +12,6 @@ import { defineRoute } from "./route.ts";
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
 
 const NOT_YET: Record<string, string> = {
-  init: "prebuild commands are not available yet",
   ports: "declared ports are not available yet (share a port with `boxyard ports share`)",
   idle: "idle auto-pause/stop is not available yet",
   maxLifetimeHours: "box lifetimes are not available yet",
@@ -103,7 +102,12 @@ export const TemplateSpec = z
     wakeOnConnect: z.enum(["paused", "stopped"]).optional(),
     /** Cloned into /workspace (owned by the box user) at the box's first start, inside the box. */
     repo: TemplateRepo.optional(),
-    init: z.unknown().optional(),
+    /**
+     * Shell commands run once per prebuild (template version and repository
+     * commit), in order, as the box user in /workspace; the result is a layer
+     * every box from that prebuild starts with. One failing fails the prebuild.
+     */
+    init: z.array(z.string().min(1, "must not be empty").max(8192)).max(50).optional(),
     /** Secrets the box gets as files in /run/boxyard/secrets/NAME while it runs. */
     secrets: z
       .array(SecretName)

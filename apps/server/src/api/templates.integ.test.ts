@@ -63,7 +63,7 @@ describe("templates", () => {
       [{ image: { base: "ubuntu" } }, "spec.image"],
       [{ image: { base: "debian-bookworm", packages: ["ok", "Bad Name"] } }, "spec.image.packages.1"],
       [{ image: { base: "busybox" }, resources: { memoryMiB: 1 } }, "spec.resources.memoryMiB"],
-      [{ image: { base: "busybox" }, init: ["make"] }, "spec.init: prebuild commands are not available yet"],
+      [{ image: { base: "busybox" }, init: ["make", ""] }, "spec.init.1: must not be empty"],
       [
         { image: { base: "busybox" }, repo: { url: "ssh://git@example.invalid/x.git" } },
         "spec.repo.url: must be an http:// or https:// URL",
