@@ -114,6 +114,19 @@ export const TemplateSpec = z
       .max(100)
       .refine((a) => new Set(a).size === a.length, "must not repeat a name")
       .optional(),
+    /**
+     * Environment variables of every command and session in the box (exec,
+     * SSH, terminal, init, onStart). Not for secrets: those are `secrets`.
+     */
+    env: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be an environment variable name"),
+        z.string().max(32 * 1024),
+      )
+      .refine((e) => Object.keys(e).length <= 100, "must have at most 100 variables")
+      .optional(),
+    /** Shell commands run as the box user in /workspace each time the box starts, in the background. */
+    onStart: z.array(z.string().min(1, "must not be empty").max(8192)).max(20).optional(),
     ports: z.unknown().optional(),
     idle: z.unknown().optional(),
     maxLifetimeHours: z.unknown().optional(),
