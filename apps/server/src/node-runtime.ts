@@ -49,6 +49,10 @@ export class LayerStoreImageResolver implements ImageResolver {
     return (await this.#shared(spec)).layers;
   }
 
+  hasLayer(digest: string): Promise<boolean> {
+    return this.store.has(digest);
+  }
+
   async build(spec: ImageSpec, opts: ImageBuildOptions): Promise<ImageBuildResult> {
     const key = imageKey(spec);
     const settled = this.#inFlight.has(key) && !this.#listeners.has(key);

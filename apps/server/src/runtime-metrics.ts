@@ -12,6 +12,7 @@ const TIMED = [
   "exec",
   "setIdentity",
   "writeSecrets",
+  "captureLayer",
 ] as const;
 
 /**
@@ -93,6 +94,9 @@ export function instrumentRuntime(runtime: Runtime, registry: Registry): Runtime
     list: () => runtime.list(),
     ...(runtime.setIdentity
       ? { setIdentity: timed("setIdentity", (id, identity) => runtime.setIdentity!(id, identity)) }
+      : {}),
+    ...(runtime.captureLayer
+      ? { captureLayer: timed("captureLayer", (id) => runtime.captureLayer!(id)) }
       : {}),
     ...(runtime.writeSecrets
       ? { writeSecrets: timed("writeSecrets", (id, secrets) => runtime.writeSecrets!(id, secrets)) }

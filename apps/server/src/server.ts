@@ -46,6 +46,7 @@ import { registerSecretRoutes } from "./api/secrets.ts";
 import { registerTeamRoutes } from "./api/teams.ts";
 import { acceptImageBodies, registerImageRoutes } from "./api/images.ts";
 import { registerTemplateBuildRoutes } from "./api/template-builds.ts";
+import { registerPrebuildRoutes } from "./api/prebuilds.ts";
 import { registerPoolRoutes } from "./api/pools.ts";
 import { registerTemplateRoutes, resolveOrgTemplate } from "./api/templates.ts";
 import { registerUsageRoutes } from "./api/usage.ts";
@@ -277,6 +278,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     registerTemplateRoutes(routes);
     registerPoolRoutes(routes);
     registerTemplateBuildRoutes(routes, lifecycleDeps);
+    registerPrebuildRoutes(routes, lifecycleDeps);
     acceptImageBodies(app);
     registerImageRoutes(routes, {
       dataDir: config.dataDir,
@@ -379,7 +381,13 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         logger: logger.child({ component: "pools" }),
         listener,
         resolveTemplate: (orgId, name) =>
-          resolveOrgTemplate(authorizedStore(pool, { kind: "system", name: "pool-manager" }), orgId, name),
+          resolveOrgTemplate(
+            authorizedStore(pool, { kind: "system", name: "pool-manager" }),
+            orgId,
+            name,
+            undefined,
+            { withPrebuild: true },
+          ),
         ...(overrides.poolPollMs !== undefined
           ? { pollMs: overrides.poolPollMs, notifyDelayMs: Math.min(overrides.poolPollMs, 1_000) }
           : {}),

@@ -13,6 +13,8 @@ export interface ImageResolver {
    * Resolvers without it are asked to resolve, and report no log.
    */
   build?(spec: ImageSpec, opts: ImageBuildOptions): Promise<ImageBuildResult>;
+  /** Whether a layer (a prebuild's) is in the node's store; resolvers without it have every layer. */
+  hasLayer?(digest: string): Promise<boolean>;
   /** Image keys (imageKey(spec)) already cached on this node, for scheduling affinity. */
   cached?(): Promise<string[]>;
 }

@@ -25,6 +25,7 @@ import type { Logger } from "pino";
 import { classify, type StepFailure } from "./box-failures.ts";
 import { BoxSetup, type SetupOutcome } from "./box-setup.ts";
 import { BuildRunner } from "./build-runner.ts";
+import { isPrebuildBox, PrebuildRunner } from "./prebuild-runner.ts";
 import type { ImageResolver } from "./image-resolver.ts";
 import { nextStep, type Step } from "./step.ts";
 
@@ -101,6 +102,8 @@ export class NodeAgent {
   /** Secrets and repository checkout of running boxes, and what their reports say about them. */
   private readonly setup: BoxSetup;
   private readonly setupOutcomes = new Map<string, SetupOutcome>();
+  /** Boxes made without their prebuild's layer (not on this node), for their reports. */
+  private readonly prebuildMissing = new Set<string>();
   /** Boxes whose demotion the runtime refused (the box unchanged): when to try again. */
   private readonly coldPauseRefused = new Map<string, { attempts: number; at: number; reason: string }>();
   private seq: number;
@@ -110,6 +113,7 @@ export class NodeAgent {
   private loop: Promise<void> | undefined;
   private commandLoop: Promise<void> | undefined;
   private buildLoop: Promise<void> | undefined;
+  private prebuildLoop: Promise<void> | undefined;
   private readonly commandsInFlight = new Set<Promise<void>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -159,7 +163,7 @@ export class NodeAgent {
     if (this.running) return;
     this.running = true;
     // Re-adopt whatever an earlier agent process left running.
-    for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+    for (const obs of await this.o.runtime.list()) if (!isPrebuildBox(obs.id)) this.known.add(obs.id);
     this.lastListAt = Date.now();
     // One registration attempt up front, so a server is ready as soon as it
     // has started; if the control plane is not reachable the loop keeps trying.
@@ -171,6 +175,17 @@ export class NodeAgent {
         link: this.o.link,
         images: this.o.images,
         logger: this.o.logger.child({ part: "builds" }),
+        nodeId: () => (this.crashed ? undefined : this.nodeId),
+        longPollMs: this.o.longPollMs,
+        retry: this.o.retry,
+        signal: this.abort.signal,
+      }).run();
+    if (this.o.link.claimPrebuild && this.o.link.updatePrebuild)
+      this.prebuildLoop = new PrebuildRunner({
+        link: this.o.link,
+        images: this.o.images,
+        runtime: this.o.runtime,
+        logger: this.o.logger.child({ part: "prebuilds" }),
         nodeId: () => (this.crashed ? undefined : this.nodeId),
         longPollMs: this.o.longPollMs,
         retry: this.o.retry,
@@ -188,6 +203,7 @@ export class NodeAgent {
     await this.loop;
     await this.commandLoop;
     await this.buildLoop;
+    await this.prebuildLoop;
     await Promise.allSettled([...this.inFlight.values(), ...this.commandsInFlight]);
   }
 
@@ -235,7 +251,7 @@ export class NodeAgent {
         // Whatever else the runtime holds (left by an earlier process) is compared against this set
         // too; listing costs a runtime call per box, so it is not on every change's critical path.
         if (Date.now() - this.lastListAt >= this.o.rescanMs) {
-          for (const obs of await this.o.runtime.list()) this.known.add(obs.id);
+          for (const obs of await this.o.runtime.list()) if (!isPrebuildBox(obs.id)) this.known.add(obs.id);
           this.lastListAt = Date.now();
         }
         for (const id of this.known) this.schedule(id);
@@ -579,6 +595,10 @@ export class NodeAgent {
       return;
     }
     const out = await this.setup.ensure(this.nodeId, want);
+    if (this.prebuildMissing.has(boxId)) {
+      const missing = `its prebuild ${want.spec.prebuild?.id} is not on this node: the box was made from the image alone`;
+      out.problem = out.problem ? `${out.problem}; ${missing}` : missing;
+    }
     if (out.retryAt !== undefined) this.retryLater(boxId, out.retryAt);
     const before = this.setupOutcomes.get(boxId);
     if (before?.problem !== out.problem || before?.repoCommit !== out.repoCommit) this.reported.delete(boxId);
@@ -594,6 +614,12 @@ export class NodeAgent {
       case "prepare": {
         if (!want) throw new Error("prepare needs a desired entry");
         const layers = await this.o.images.resolve(want.spec.image);
+        const pb = want.spec.prebuild;
+        if (pb) {
+          // The prebuild's layer goes over the image; a node without it makes the box from scratch and says so.
+          if (!this.o.images.hasLayer || (await this.o.images.hasLayer(pb.layer))) layers.push(pb.layer);
+          else this.prebuildMissing.add(boxId);
+        }
         const { cpu, memoryMiB, diskGiB } = want.spec.resources;
         obs = await rt.prepare({
           id: boxId,
@@ -706,6 +732,7 @@ export class NodeAgent {
     this.identityFailures.delete(boxId);
     this.setup.forget(boxId);
     this.setupOutcomes.delete(boxId);
+    this.prebuildMissing.delete(boxId);
   }
 }
 

@@ -225,6 +225,16 @@ export const policies = {
   readTemplateBuildLog: via("build", "template", "read", ([r]) => r.id),
   requeueTemplateBuild: via("build", "template", "write", ([r]) => r.id),
 
+  // prebuilds (the org's id is on the row: every query filters by it)
+  insertPrebuild: inOrg("template", "write", "org_not_found", ([p]) => p.orgId),
+  getPrebuild: inOrg("template", "read", "template_not_found", ([orgId]) => orgId),
+  listPrebuilds: inOrg("template", "read", "template_not_found", ([orgId]) => orgId),
+  latestReadyPrebuild: inOrg("template", "read", "template_not_found", ([orgId]) => orgId, ["pool-manager"]),
+  readPrebuildLog: inOrg("template", "read", "template_not_found", ([orgId]) => orgId),
+  getPrebuildForNode: systemOnly("agent"),
+  claimPrebuild: systemOnly("agent"),
+  updatePrebuild: systemOnly("agent"),
+
   // templates
   addTemplateVersion: inOrg("template", "write", "org_not_found", ([t]) => t.orgId),
   getTemplateVersion: inOrg("template", "read", "template_not_found", ([orgId]) => orgId, [

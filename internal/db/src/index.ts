@@ -5,6 +5,7 @@ export * from "./queries/orgs.ts";
 export * from "./queries/teams.ts";
 export * from "./queries/templates.ts";
 export * from "./queries/template-builds.ts";
+export * from "./queries/prebuilds.ts";
 export * from "./queries/oci-images.ts";
 export * from "./queries/tokens.ts";
 export * from "./queries/usage.ts";

@@ -58,6 +58,7 @@ export const errorCatalogue = {
     status: 409,
     title: "The image build of this template version failed; push a fixed version",
   },
+  prebuild_not_found: { status: 404, title: "No such prebuild" },
   operation_not_found: { status: 404, title: "No such operation" },
   no_capacity: { status: 503, title: "No node has capacity for this box" },
   exec_failed: { status: 502, title: "The command could not be run in the box" },

@@ -91,6 +91,7 @@ export async function createBox(
           machineId,
           secrets: input.template.secrets ?? [],
           repo: input.template.repo ?? null,
+          prebuild: input.template.prebuild ?? null,
         }));
       // A claimed box is already running: its create is done at once.
       const operation = await s.insertOperation({

@@ -17,6 +17,8 @@ import {
   Heartbeat,
   type NodeCommand,
   type NodeCommandResult,
+  PrebuildJob,
+  PrebuildUpdate,
   NodeRegistration,
   type Registered,
 } from "@boxyard/agent-protocol";
@@ -53,6 +55,7 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
       // Whose secrets they are is part of the revision: a box claimed from a pool gets its owner's.
       ...(b.secrets?.length > 0 ? { secrets: { names: b.secrets, revision: b.owner_id ?? "pool" } } : {}),
       ...(b.repo ? { repo: b.repo } : {}),
+      ...(b.prebuild ? { prebuild: b.prebuild } : {}),
     },
     ...(b.node_phase === "paused" && b.pause_mode === "cold" ? { coldPause: true } : {}),
   };
@@ -185,6 +188,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
    * owner's, the box's team's, the org's). Only this path opens values.
    */
   async fetchBoxSecrets(nodeId: string, boxId: string): Promise<BoxSecretValues> {
+    if (boxId.startsWith("pb_")) return this.prebuildSecrets(nodeId, boxId);
     const box = await asAgent(this.o.pool).getBoxById(boxId);
     if (!box || box.node_id !== nodeId || box.deleted_at !== null) throw new UnknownBoxError(boxId);
     const names = box.secrets ?? [];
@@ -205,6 +209,67 @@ export class InProcessNodeLink implements ControlPlaneLink {
       })),
       missing: names.filter((n) => !found.has(n)),
     };
+  }
+
+  /**
+   * The secrets of a prebuild's throw-away box, for the node running it: the
+   * names its template lists, from the org's secrets only (a prebuild is
+   * shared by everyone who makes boxes of the template, so no one person's
+   * or team's secret goes into it).
+   */
+  private async prebuildSecrets(nodeId: string, prebuildId: string): Promise<BoxSecretValues> {
+    const pb = await asAgent(this.o.pool).getPrebuildForNode(prebuildId);
+    if (!pb || pb.node_id !== nodeId || pb.status !== "building") throw new UnknownBoxError(prebuildId);
+    const names = (pb.job as PrebuildJob).secrets ?? [];
+    if (names.length === 0) return { secrets: [], missing: [] };
+    if (!this.o.secrets) return { secrets: [], missing: [...names] };
+    const keyring = this.o.secrets;
+    const rows = await asAgent(this.o.pool).resolveSecretsForBox(
+      { orgId: pb.org_id, ownerId: null, teamId: null },
+      names,
+    );
+    const found = new Set(rows.map((r) => r.name));
+    return {
+      secrets: rows.map((r) => ({
+        name: r.name,
+        value: keyring
+          .open(r.id, { ciphertext: r.ciphertext, wrappedKey: r.wrapped_key, keyId: r.key_id })
+          .toString("base64"),
+      })),
+      missing: names.filter((n) => !found.has(n)),
+    };
+  }
+
+  /** The next prebuild for this node to run, claimed with a lease; long-polls up to `waitMs`. */
+  async claimPrebuild(nodeId: string, opts: FetchDesiredOptions): Promise<PrebuildJob | null> {
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const remaining = Math.max(0, deadline - Date.now());
+      const waiting = this.o.listener?.waitFor(
+        "boxyard_prebuilds",
+        () => true,
+        Math.min(remaining, this.o.pollMs ?? 1_000),
+        opts.signal,
+      );
+      const row = await asAgent(this.o.pool).claimPrebuild({ nodeId, leaseMs: BUILD_LEASE_MS });
+      if (row) return PrebuildJob.parse({ ...(row.job as object), id: row.id, attempt: row.attempts });
+      if (remaining === 0 || opts.signal?.aborted) return null;
+      await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
+    }
+  }
+
+  async updatePrebuild(nodeId: string, prebuildId: string, update: PrebuildUpdate): Promise<boolean> {
+    const u = PrebuildUpdate.parse(update);
+    return asAgent(this.o.pool).updatePrebuild({
+      id: prebuildId,
+      nodeId,
+      leaseMs: BUILD_LEASE_MS,
+      status: u.status,
+      ...(u.log !== undefined ? { log: u.log } : {}),
+      ...(u.commit ? { commit: u.commit } : {}),
+      ...(u.layer ? { layer: u.layer } : {}),
+      ...(u.error !== undefined ? { error: u.error } : {}),
+    });
   }
 
   /** The next template build for this node to do, claimed with a lease; long-polls up to `waitMs`. */

@@ -15,6 +15,8 @@ export const CHANNELS = [
   "boxyard_pool_changed",
   "boxyard_template_builds",
   "boxyard_template_build_changed",
+  "boxyard_prebuilds",
+  "boxyard_prebuild_changed",
 ] as const;
 export type Channel = (typeof CHANNELS)[number];
 type Listener = (payload: string) => void;

@@ -83,7 +83,9 @@ function sameBuild(box: BoxRow, t: ResolvedTemplate): boolean {
     box.template_version === t.version &&
     eq(box.image, t.image) &&
     eq(box.resources, t.resources) &&
-    eq((box as BoxRow & { network?: unknown }).network ?? { egress: "deny-all" }, t.network)
+    eq((box as BoxRow & { network?: unknown }).network ?? { egress: "deny-all" }, t.network) &&
+    // A newer prebuild replaces the pool's boxes: a claimed box is as fresh as a created one.
+    (box.prebuild?.id ?? null) === (t.prebuild?.id ?? null)
   );
 }
 
@@ -238,6 +240,7 @@ export class PoolController {
           persistent: false,
           secrets: template.secrets ?? [],
           repo: template.repo ?? null,
+          prebuild: template.prebuild ?? null,
         });
         await asPoolManager(tx).insertBoxEvent({
           boxId: box.id,

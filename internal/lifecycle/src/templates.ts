@@ -2,7 +2,7 @@
 // stores versioned templates per org. Resolving a template freezes its image
 // and resources onto the box, so later template changes never move a box.
 
-import type { BoxRepo, BoxResources, EgressPolicy, ImageSpec } from "@boxyard/agent-protocol";
+import type { BoxPrebuild, BoxRepo, BoxResources, EgressPolicy, ImageSpec } from "@boxyard/agent-protocol";
 import { DomainError } from "@boxyard/errors";
 
 export interface ResolvedTemplate {
@@ -21,6 +21,10 @@ export interface ResolvedTemplate {
   secrets?: string[];
   /** Cloned into /workspace at the box's first start. */
   repo?: BoxRepo;
+  /** Run once per prebuild, as the box user in /workspace. */
+  init?: string[];
+  /** For a new box: the newest ready prebuild of this version and ref, which the box starts from. */
+  prebuild?: BoxPrebuild;
 }
 
 const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {

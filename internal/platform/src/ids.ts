@@ -27,6 +27,7 @@ export type IdPrefix =
   | "sec"
   | "sess"
   | "bld"
+  | "pb"
   | "pool";
 
 /** A server-generated id such as `box_0p3k...`: `^[a-z]+_[0-9a-z]{20}$`. */

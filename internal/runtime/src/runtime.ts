@@ -165,6 +165,14 @@ export interface Runtime {
    * writes them again after resume) and fails rather than save them.
    */
   writeSecrets?(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void>;
+  /**
+   * Keeps what a stopped box changed (its root's changes, /home/dev and
+   * /workspace) as a new read-only image layer in the node's store, and
+   * returns its digest; a later box lists it over its image's layers. The
+   * box's identity (hostname, machine-id, random seed), /run and /tmp are
+   * left out. For prebuilds.
+   */
+  captureLayer?(id: BoxId): Promise<string>;
   /** null when the driver holds nothing for this id. */
   inspect(id: BoxId): Promise<BoxObservation | null>;
   /** Every box the driver holds on this node, including ones started by an earlier agent process. */

@@ -7,6 +7,7 @@
 import { BuildClaim, type BuildJob, type BuildUpdate, BuildUpdateAck } from "./builds.ts";
 import type { AgentCommands, ControlPlaneLink, FetchDesiredOptions } from "./link.ts";
 import { BoxSecretValues } from "./secrets.ts";
+import { PrebuildClaim, type PrebuildJob, type PrebuildUpdate } from "./prebuilds.ts";
 import {
   type BoxReport,
   DesiredSet,
@@ -120,6 +121,28 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     const body = await this.request(
       "POST",
       `/api/v1/agent/nodes/${nodeId}/builds/${buildId}`,
+      update,
+      this.auth(),
+    );
+    return BuildUpdateAck.parse(body).accepted;
+  }
+
+  async claimPrebuild(nodeId: string, opts: FetchDesiredOptions): Promise<PrebuildJob | null> {
+    const waitMs = Math.min(60_000, Math.max(0, Math.round(opts.waitMs)));
+    const body = await this.request(
+      "POST",
+      `/api/v1/agent/nodes/${nodeId}/prebuilds/claim?waitMs=${waitMs}`,
+      undefined,
+      this.auth(),
+      opts.signal,
+    );
+    return PrebuildClaim.parse(body).prebuild;
+  }
+
+  async updatePrebuild(nodeId: string, prebuildId: string, update: PrebuildUpdate): Promise<boolean> {
+    const body = await this.request(
+      "POST",
+      `/api/v1/agent/nodes/${nodeId}/prebuilds/${prebuildId}`,
       update,
       this.auth(),
     );

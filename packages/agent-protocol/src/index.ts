@@ -4,3 +4,4 @@ export type { AgentCommands, ControlPlaneLink, FetchDesiredOptions } from "./lin
 export * from "./schemas.ts";
 export * from "./builds.ts";
 export * from "./secrets.ts";
+export * from "./prebuilds.ts";

@@ -3,6 +3,7 @@
 // would use one that speaks HTTP to /api/v1/agent/... with a node token.
 
 import type { BuildJob, BuildUpdate } from "./builds.ts";
+import type { PrebuildJob, PrebuildUpdate } from "./prebuilds.ts";
 import type { BoxSecretValues } from "./secrets.ts";
 import type {
   BoxReport,
@@ -52,6 +53,10 @@ export interface ControlPlaneLink {
   claimBuild?(nodeId: string, opts: FetchDesiredOptions): Promise<BuildJob | null>;
   /** Progress of a claimed build; false when it is not this node's any more. */
   updateBuild?(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean>;
+  /** Prebuilds (prebuilds.ts): claim the next one, long-polling up to `waitMs` when none waits. */
+  claimPrebuild?(nodeId: string, opts: FetchDesiredOptions): Promise<PrebuildJob | null>;
+  /** Progress of a claimed prebuild; false when it is not this node's any more. */
+  updatePrebuild?(nodeId: string, prebuildId: string, update: PrebuildUpdate): Promise<boolean>;
   /**
    * The values of the secrets the desired set names for a box of this node
    * (the box's owner's over its team's over its org's), to write into the

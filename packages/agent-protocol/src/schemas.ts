@@ -68,6 +68,13 @@ export const BoxRepo = z.strictObject({
 });
 export type BoxRepo = z.infer<typeof BoxRepo>;
 
+export const BoxPrebuild = z.strictObject({
+  id: z.string().max(64),
+  layer: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  commit: z.string().max(64).nullable(),
+});
+export type BoxPrebuild = z.infer<typeof BoxPrebuild>;
+
 /** Everything a node needs to run one box, with no further look-ups. */
 export const DesiredBox = z.strictObject({
   boxId: z.string(),
@@ -98,6 +105,12 @@ export const DesiredBox = z.strictObject({
       .optional(),
     /** A repository cloned into /workspace at the box's first start (as the box user, inside the box). */
     repo: BoxRepo.optional(),
+    /**
+     * The prebuild the box starts from: its layer goes over the image's
+     * layers, and the checkout in it is brought to `repo.ref` at the first
+     * start (only what changed since `commit` is fetched).
+     */
+    prebuild: BoxPrebuild.optional(),
   }),
   /** With phase paused: checkpoint to disk now rather than after the node's hot-pause delay. */
   coldPause: z.boolean().optional(),

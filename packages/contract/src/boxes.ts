@@ -86,6 +86,12 @@ export const Box = z
       .object({ url: z.string(), ref: z.string().nullable(), commit: z.string().nullable() })
       .nullable()
       .optional(),
+    /**
+     * The prebuild the box started from and the commit it holds (the box's
+     * repo.commit is where the node brought the checkout after it): an old
+     * prebuild shows here, it is never silent. Null: made without one.
+     */
+    prebuild: z.object({ id: z.string(), commit: z.string().nullable() }).nullable().optional(),
   })
   .meta({ id: "Box" });
 

@@ -18,6 +18,7 @@ export * from "./ssh-keys.ts";
 export * from "./system.ts";
 export * from "./teams.ts";
 export * from "./template-builds.ts";
+export * from "./prebuilds.ts";
 export * from "./templates.ts";
 export * from "./terminal.ts";
 export * from "./usage.ts";

@@ -10,6 +10,7 @@ import * as sshKeys from "./ssh-keys.ts";
 import * as orgs from "./orgs.ts";
 import * as pools from "./pools.ts";
 import * as ports from "./ports.ts";
+import * as prebuilds from "./prebuilds.ts";
 import * as quotas from "./quotas.ts";
 import * as secrets from "./secrets.ts";
 import * as system from "./system.ts";
@@ -66,6 +67,10 @@ export const allRoutes: readonly RouteDef[] = [
   templateBuilds.getTemplateBuild,
   templateBuilds.getTemplateBuildLogs,
   templateBuilds.retryTemplateBuild,
+  prebuilds.createPrebuild,
+  prebuilds.listPrebuilds,
+  prebuilds.getPrebuild,
+  prebuilds.getPrebuildLogs,
   secrets.createSecret,
   secrets.listSecrets,
   secrets.deleteSecret,
@@ -100,6 +105,8 @@ export const allRoutes: readonly RouteDef[] = [
   templateBuilds.agentBuildUpdate,
   images.agentImageArchive,
   secrets.agentBoxSecrets,
+  prebuilds.agentPrebuildClaim,
+  prebuilds.agentPrebuildUpdate,
   gateway.gatewayRegister,
   gateway.gatewayLookupKey,
   gateway.gatewayLookupBox,

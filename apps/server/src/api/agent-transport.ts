@@ -5,6 +5,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import {
   agentBuildClaim,
   agentBuildUpdate,
+  agentPrebuildClaim,
+  agentPrebuildUpdate,
   agentCommandReply,
   agentCommands,
   agentDesired,
@@ -113,6 +115,23 @@ export function registerAgentTransportRoutes(r: RouteRegistrar, lc: LifecycleDep
       if (err instanceof UnknownBoxError) throw new DomainError("box_not_found", { detail: ctx.params.box });
       throw err;
     }
+  });
+
+  r.add(agentPrebuildClaim, async (ctx, reply) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    const abort = new AbortController();
+    reply.raw.on("close", () => abort.abort());
+    return {
+      prebuild: await lc.link.claimPrebuild(ctx.params.node, {
+        waitMs: ctx.query.waitMs,
+        signal: abort.signal,
+      }),
+    };
+  });
+
+  r.add(agentPrebuildUpdate, async (ctx) => {
+    await authorizeNode(ctx.params.node, ctx.headers);
+    return { accepted: await lc.link.updatePrebuild(ctx.params.node, ctx.params.prebuild, ctx.body) };
   });
 
   r.add(agentBuildUpdate, async (ctx) => {

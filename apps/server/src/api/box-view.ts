@@ -25,6 +25,7 @@ export function boxView(b: BoxViewRow) {
     secrets: b.secrets ?? [],
     ...(b.actual_state === "running" && b.agent_reason ? { notice: b.agent_reason } : {}),
     repo: b.repo ? { url: b.repo.url, ref: b.repo.ref ?? null, commit: b.repo_commit ?? null } : null,
+    prebuild: b.prebuild ? { id: b.prebuild.id, commit: b.prebuild.commit } : null,
   };
 }
 

@@ -105,7 +105,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
       access.orgId,
       ctx.body.template,
       ctx.body.templateVersion,
-      { forNewBox: true },
+      { forNewBox: true, withPrebuild: true },
     );
     template.resources = { ...template.resources, ...ctx.body.resources };
     // A team box counts against the team's quota too; only its members (and org admins) put boxes in it.

@@ -46,6 +46,10 @@ const ROUTES: Record<string, { need: Need; body?: unknown; stream?: boolean }> =
   getTemplateBuild: { need: need("template", "read") },
   getTemplateBuildLogs: { need: need("template", "read") },
   retryTemplateBuild: { need: need("template", "write") },
+  createPrebuild: { need: need("template", "write"), body: {} },
+  listPrebuilds: { need: need("template", "read") },
+  getPrebuild: { need: need("template", "read") },
+  getPrebuildLogs: { need: need("template", "read") },
   createSecret: { need: need("secret", "write"), body: { name: "BY_ROLE", value: "v" } },
   listSecrets: { need: need("secret", "read") },
   deleteSecret: { need: need("secret", "write") },
@@ -85,6 +89,7 @@ function pathOf(route: RouteDef, box = "obox"): string {
     name: "tpl",
     version: "1",
     port: "8080",
+    prebuild: prebuildId,
   };
   return route.path.replace(/:([A-Za-z]+)/g, (_m, p: string) => params[p] ?? "x");
 }
@@ -149,6 +154,9 @@ async function statusOf(
   return { status: res.status, code: res.body?.code };
 }
 
+/** The prebuild the template push queued (beforeAll). */
+let prebuildId = "";
+
 beforeAll(async () => {
   api = await startBoxTestApi();
   const names: Record<OrgRole, string> = {
@@ -180,10 +188,15 @@ beforeAll(async () => {
     await api.call("PUT", "/api/v1/orgs/acme/teams/core/members/ria", { token: tokens.owner, body: {} }),
     await api.call("POST", "/api/v1/orgs/acme/templates", {
       token: tokens.owner,
-      body: { name: "tpl", spec: { image: { base: "busybox" } } },
+      // With an init command, so the push queues a prebuild the prebuild routes can read.
+      body: { name: "tpl", spec: { image: { base: "busybox" }, init: ["true"] } },
     }),
   ];
   for (const r of made) expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+  const prebuilds = await api.call("GET", "/api/v1/orgs/acme/templates/tpl/prebuilds", {
+    token: tokens.owner,
+  });
+  prebuildId = prebuilds.body.items[0].id;
 });
 afterAll(async () => api?.close());
 

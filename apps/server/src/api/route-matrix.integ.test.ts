@@ -47,6 +47,10 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   getTemplateBuild: { access: "org" },
   getTemplateBuildLogs: { access: "org" },
   retryTemplateBuild: { access: "org" },
+  createPrebuild: { access: "org", body: {} },
+  listPrebuilds: { access: "org" },
+  getPrebuild: { access: "org" },
+  getPrebuildLogs: { access: "org" },
   createSecret: { access: "org", body: { name: "STOLEN", value: "v" } },
   listSecrets: { access: "org" },
   deleteSecret: { access: "org" },
@@ -82,6 +86,8 @@ const MATRIX: Record<string, { access: Access; body?: unknown }> = {
   agentCommands: { access: "node-token" },
   agentCommandReply: { access: "node-token", body: { error: { code: "x", message: "y" } } },
   agentBuildClaim: { access: "node-token" },
+  agentPrebuildClaim: { access: "node-token" },
+  agentPrebuildUpdate: { access: "node-token", body: { status: "building" } },
   agentBuildUpdate: { access: "node-token", body: { status: "building" } },
   agentImageArchive: { access: "node-token" },
   agentBoxSecrets: { access: "node-token" },
@@ -120,6 +126,7 @@ const PARAMS: Record<string, string> = {
   name: "vtpl",
   version: "1",
   build: "bld_00000000000000000000",
+  prebuild: "pb_00000000000000000000",
   digest: `sha256:${"0".repeat(64)}`,
 };
 

@@ -13,6 +13,7 @@ import { baseDefaults, builtInTemplates, type ResolvedTemplate, resolveTemplate 
 import { parse as parseYaml } from "yaml";
 import { auditFor } from "./audit.ts";
 import { poolView } from "./pools.ts";
+import { queuePrebuild } from "./prebuilds.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 import { storeFor } from "./store.ts";
 
@@ -56,6 +57,7 @@ export function resolveSpec(name: string, version: number, spec: Spec): Resolved
     wakeOnConnect: spec.wakeOnConnect ?? base.wakeOnConnect,
     network: spec.network ?? base.network,
     ...secretsAndRepo(spec),
+    ...(spec.init?.length ? { init: [...spec.init] } : {}),
   };
 }
 
@@ -79,17 +81,23 @@ export function imageOfSpec(spec: Spec): ImageSpec {
   throw new DomainError("validation_failed", { detail: "spec.image: unsupported image" });
 }
 
+/** Whether boxes of a spec start from prebuilds: it has a repository to check out or init commands to run. */
+export function wantsPrebuild(spec: Pick<Spec, "repo" | "init">): boolean {
+  return spec.repo !== undefined || (spec.init?.length ?? 0) > 0;
+}
+
 /**
  * The org's template of that name (given or latest version), else a built-in
  * one. For a new box (`forNewBox`), a version whose image build failed is
- * refused: the box could never start.
+ * refused: the box could never start. With `withPrebuild` (new boxes, pool
+ * fills) it carries the newest ready prebuild of that version and ref.
  */
 export async function resolveOrgTemplate(
   store: AuthorizedStore,
   orgId: string,
   name: string,
   version?: number,
-  opts: { forNewBox?: boolean } = {},
+  opts: { forNewBox?: boolean; withPrebuild?: boolean } = {},
 ): Promise<ResolvedTemplate> {
   const row = await store.getTemplateVersion(orgId, name, version);
   if (row && opts.forNewBox) {
@@ -99,7 +107,18 @@ export async function resolveOrgTemplate(
         detail: `${row.name} version ${row.version}: ${build.error ?? "the image build failed"}; see 'boxyard templates build ${row.name}@${row.version} --logs'`,
       });
   }
-  if (row) return resolveSpec(row.name, row.version, row.spec as Spec);
+  if (row) {
+    const t = resolveSpec(row.name, row.version, row.spec as Spec);
+    if (opts.withPrebuild && wantsPrebuild(row.spec as Spec)) {
+      const pb = await store.latestReadyPrebuild(orgId, {
+        templateId: row.template_id,
+        version: row.version,
+        ref: t.repo?.ref ?? null,
+      });
+      if (pb?.layer) t.prebuild = { id: pb.id, layer: pb.layer, commit: pb.commit_id };
+    }
+    return t;
+  }
   const own = await store.getTemplateVersion(orgId, name);
   if (own) throw new DomainError("template_not_found", { detail: `${name} version ${version}` });
   return resolveTemplate(name, version);
@@ -145,6 +164,12 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
         version: v.version,
         image: imageOfSpec(spec),
       });
+      // And prepares what boxes of it start from: the checkout and the init commands, run once.
+      if (wantsPrebuild(spec))
+        await queuePrebuild(store, tx, deps.ids, access.orgId, v, {
+          trigger: "push",
+          userId: ctx.actor.user.id,
+        });
       await auditFor(tx, ctx, {
         orgId: access.orgId,
         action: "template.version.create",

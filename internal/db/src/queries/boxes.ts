@@ -54,6 +54,8 @@ export interface BoxRow {
   repo: BoxRepo | null;
   /** The commit the node reported checked out. */
   repo_commit: string | null;
+  /** The prebuild the box starts from (its layer is the box's top image layer). */
+  prebuild: BoxPrebuild | null;
   /** Processes killed in the box for lack of memory, as its node reported them. */
   oom_kills: number;
   last_oom_kill: OomKillRecord | null;
@@ -73,6 +75,14 @@ export interface BoxRepo {
   url: string;
   ref?: string;
   secret?: string;
+}
+
+/** The prebuild a box was made from: its id, the layer it starts from and the commit that layer holds. */
+export interface BoxPrebuild {
+  id: string;
+  layer: string;
+  /** Null for a template without a repository (a prebuild of its init only). */
+  commit: string | null;
 }
 
 /** A box joined with the names the API shows (never a pooled box: those have no owner). */
@@ -108,15 +118,16 @@ export interface NewBox {
   /** Secret names the box gets at run time (its template's). */
   secrets?: readonly string[];
   repo?: BoxRepo | null;
+  prebuild?: BoxPrebuild | null;
 }
 
 /** A new box wants to run and is due for its first reconcile at once. */
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, team_id, network, pool_id, machine_id, secrets, repo,
+                        persistent, team_id, network, pool_id, machine_id, secrets, repo, prebuild,
                         desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'running', 'pending', now())
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -134,6 +145,7 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       b.machineId ?? null,
       JSON.stringify(b.secrets ?? []),
       b.repo ? JSON.stringify(b.repo) : null,
+      b.prebuild ? JSON.stringify(b.prebuild) : null,
     ],
   );
   return rows[0]!;

@@ -135,6 +135,7 @@ export interface DesiredBoxRow {
   owner_id: string | null;
   secrets: string[];
   repo: { url: string; ref?: string; secret?: string } | null;
+  prebuild: { id: string; layer: string; commit: string | null } | null;
 }
 
 /** The node's version and every live box the reconciler has published to it. */
@@ -150,7 +151,7 @@ export async function getNodeDesiredSet(
   if (version === undefined) return null;
   const { rows } = await db.query<DesiredBoxRow>(
     `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network, machine_id,
-            owner_id, secrets, repo FROM boxes
+            owner_id, secrets, repo, prebuild FROM boxes
       WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
     [nodeId],
   );

@@ -4,6 +4,7 @@
 // and in-box PIDs come from counters. `failNext` makes the next call of a
 // method throw, to test the callers' retry and failure paths.
 
+import { createHash } from "node:crypto";
 import {
   assertBoxId,
   BoxNotFoundError,
@@ -42,6 +43,8 @@ export const SECRETS_DIR = "/run/boxyard/secrets";
 
 export class FakeNodeState {
   readonly boxes = new Map<BoxId, FakeBox>();
+  /** Layers captureLayer made: digest -> the files a box listing it starts with. */
+  readonly layers = new Map<string, Map<string, string>>();
   nextSandboxPid = 10_000;
 }
 
@@ -57,6 +60,7 @@ export type FakeMethod =
   | "destroy"
   | "setIdentity"
   | "writeSecrets"
+  | "captureLayer"
   | "inspect"
   | "list";
 
@@ -126,6 +130,8 @@ export class FakeRuntime implements Runtime {
       throw new ResourcesExceedLimitsError(`box ${spec.id} asks for more than this node allows`);
     }
     const box: FakeBox = { spec, phase: "prepared", files: new Map(), processes: new Map(), nextPid: 100 };
+    for (const digest of spec.layers)
+      for (const [path, content] of this.state.layers.get(digest) ?? []) box.files.set(path, content);
     box.files.set("/etc/hostname", `${spec.hostname}\n`);
     if (spec.machineId !== undefined) box.files.set("/etc/machine-id", `${spec.machineId}\n`);
     this.state.boxes.set(spec.id, box);
@@ -240,6 +246,22 @@ export class FakeRuntime implements Runtime {
     box.files.set("/etc/hostname", `${identity.hostname}\n`);
     box.files.set("/etc/machine-id", `${identity.machineId}\n`);
     return this.observe(box);
+  }
+
+  async captureLayer(id: BoxId): Promise<string> {
+    this.enter("captureLayer");
+    const box = this.box(id);
+    if (box.phase !== "stopped" && box.phase !== "prepared")
+      throw new InvalidBoxStateError(id, box.phase, "capture a layer (stop it first)");
+    const files = new Map(
+      [...box.files].filter(([path]) => path !== "/etc/hostname" && path !== "/etc/machine-id"),
+    );
+    const hash = createHash("sha256");
+    for (const [path, content] of [...files].sort(([a], [b]) => a.localeCompare(b)))
+      hash.update(`${path}\0${content}\0`);
+    const digest = `sha256:${hash.digest("hex")}`;
+    this.state.layers.set(digest, files);
+    return digest;
   }
 
   async destroy(id: BoxId): Promise<void> {

@@ -49,10 +49,19 @@ function writable(uid: number, path: string): boolean {
 
 export function runFakeCommand(box: FakeBoxState, inv: FakeInvocation): FakeOutcome {
   const [prog, ...args] = inv.argv;
-  const script = prog === "sh" && args[0] === "-c" ? (args[1] ?? "") : undefined;
+  const script = (prog === "sh" || prog === "/bin/sh") && args[0] === "-c" ? (args[1] ?? "") : undefined;
   if (script !== undefined) {
     let m = /^exit (\d+)$/.exec(script);
     if (m) return { ...ok(), exitCode: Number(m[1]) };
+    if (script === "true") return ok();
+    // `echo WORDS > /abs/path`: writes the file (what a prebuild's init command may do).
+    m = /^echo ([^>]*?) > (\/\S+)$/.exec(script);
+    if (m) {
+      const path = m[2] ?? "";
+      if (!writable(inv.uid, path)) return fail(1, `sh: can't create ${path}: Permission denied\n`);
+      box.files.set(path, `${m[1]}\n`);
+      return ok();
+    }
     m = /^echo (\S+); echo (\S+) >&2$/.exec(script);
     if (m) return { ...ok(`${m[1]}\n`), stderr: Buffer.from(`${m[2]}\n`) };
     if (script === "id -u; id -g; pwd") return ok(`${inv.uid}\n${inv.uid}\n${inv.cwd}\n`);

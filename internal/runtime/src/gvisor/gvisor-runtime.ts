@@ -34,6 +34,7 @@ import { execInBox } from "./box-exec.ts";
 import { applyIdentityInSandbox, assertIdentity, writeMachineId } from "./box-identity.ts";
 import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
+import { captureBoxChanges } from "./box-capture.ts";
 import { type BoxRecord, type RecordedPhase, readRecord, writeRecord } from "./box-record.ts";
 import {
   clearSecretsInSandbox,
@@ -290,6 +291,20 @@ export class GvisorRuntime implements Runtime {
       rec.spec = { ...rec.spec, hostname: identity.hostname, machineId: identity.machineId };
       await writeRecord(paths.record, rec);
       return this.observe(id, rec, st);
+    });
+  }
+
+  async captureLayer(id: BoxId): Promise<string> {
+    assertBoxId(id);
+    return this.lock.run(id, async () => {
+      const paths = boxPaths(this.stateDir, id);
+      const rec = await readRecord(paths.record);
+      if (!rec) throw new BoxNotFoundError(id);
+      const st = await this.runsc.state(id);
+      if (st || (rec.phase !== "stopped" && rec.phase !== "prepared"))
+        throw new InvalidBoxStateError(id, st?.status ?? rec.phase, "capture a layer (stop it first)");
+      await ensureBoxStorage(paths, rec.layerDirs);
+      return this.opts.layers.publish((dir) => captureBoxChanges(paths, dir));
     });
   }
 
