@@ -48,6 +48,17 @@ export function describeBox(b: BoxT): string {
     `  node:      ${b.node ?? "-"}`,
     `  resources: ${b.resources.cpu} CPU, ${b.resources.memoryMiB} MiB memory, ${b.resources.diskGiB} GiB disk${b.resources.gpus ? `, ${b.resources.gpus} GPU` : ""}`,
     `  created:   ${b.createdAt} (${age(b.createdAt)} ago)`,
+    ...(b.repo
+      ? [
+          `  repo:      ${b.repo.url}${b.repo.ref ? ` (${b.repo.ref})` : ""} at ${b.repo.commit ?? "(not checked out yet)"}`,
+        ]
+      : []),
+    ...(b.prebuild
+      ? [
+          `  prebuild:  ${b.prebuild.id}${b.prebuild.commit ? ` (made at ${b.prebuild.commit.slice(0, 12)}${b.repo?.commit && b.repo.commit !== b.prebuild.commit ? "; the checkout was brought forward since" : ""})` : ""}`,
+        ]
+      : []),
+    ...(b.notice ? [`  notice:    ${b.notice}`] : []),
     "",
     "What persists:",
     ...wrap(explained.persists.slice(0, 2).join(" ")),

@@ -40,14 +40,54 @@ export interface FollowOptions {
 }
 
 /** Follows a build to its end; returns it when ready, throws a CliError when it failed. */
-export async function followBuild(conn: Connection, o: FollowOptions): Promise<TemplateBuild> {
+export function followBuild(conn: Connection, o: FollowOptions): Promise<TemplateBuild> {
+  const ref = `${o.name}@${o.version}`;
+  const params = { org: o.org, name: o.name, version: o.version };
+  return followJob(o, {
+    label: ref,
+    what: `the build of ${ref}`,
+    get: () => conn.client.call(getTemplateBuild, { params }),
+    logs: (offset, end) => conn.client.call(getTemplateBuildLogs, { params, query: { offset, end } }),
+    show: `boxyard templates build ${ref}`,
+    ready: (b) => `${b.cacheHit ? " (cache hit: nothing was rebuilt)" : ""}; layers ${b.layers.join(", ")}`,
+    failed: (b) =>
+      new CliError(
+        `the build of ${ref} failed: ${b.error ?? "no reason given"}`,
+        `'boxyard templates build ${ref} --logs' has the whole log; push a fixed version`,
+      ),
+  });
+}
+
+/** A job on a node with a status and a log: a template build, a prebuild. */
+interface FollowedJob {
+  status: "queued" | "building" | "ready" | "failed";
+  logSize: number;
+}
+
+/**
+ * Follows a job to its end: the log as it arrives, the status with the
+ * elapsed time. Returns the job when ready; throws what `failed` makes.
+ */
+export async function followJob<J extends FollowedJob>(
+  o: Pick<FollowOptions, "showLog" | "log" | "status" | "timeoutMs">,
+  j: {
+    label: string;
+    /** For "Stopped following; WHAT carries on". */
+    what: string;
+    get: () => Promise<J>;
+    logs: (offset: number, end: number) => Promise<string>;
+    /** The command that shows where it is. */
+    show: string;
+    /** Said after "ready after N s". */
+    ready: (job: J) => string;
+    failed: (job: J) => Error;
+  },
+): Promise<J> {
   const out = o.status ?? process.stderr;
   const logOut = o.log ?? process.stdout;
   const tty = out.isTTY === true;
-  const ref = `${o.name}@${o.version}`;
   const started = Date.now();
   const deadline = started + (o.timeoutMs ?? 60 * 60_000);
-  const params = { org: o.org, name: o.name, version: o.version };
   let offset = 0;
   let last = "";
   let frame = 0;
@@ -65,52 +105,43 @@ export async function followBuild(conn: Connection, o: FollowOptions): Promise<T
     for (;;) {
       if (interrupted) {
         clear();
-        out.write(
-          `Stopped following; the build of ${ref} carries on. 'boxyard templates build ${ref}' shows where it is.\n`,
-        );
+        out.write(`Stopped following; ${j.what} carries on. '${j.show}' shows where it is.\n`);
         throw new CliError("interrupted", undefined, 130);
       }
-      const build = await conn.client.call(getTemplateBuild, { params });
-      if (o.showLog && build.logSize > offset) {
-        const text = await conn.client.call(getTemplateBuildLogs, {
-          params,
-          query: { offset, end: build.logSize },
-        });
-        offset = build.logSize;
+      const job = await j.get();
+      if (o.showLog && job.logSize > offset) {
+        const text = await j.logs(offset, job.logSize);
+        offset = job.logSize;
         if (text) {
           clear();
           logOut.write(text.endsWith("\n") ? text : `${text}\n`);
         }
       }
-      if (build.status !== last) {
+      if (job.status !== last) {
         clear();
-        if (!tty || last === "") out.write(`${ref}: ${build.status} (${secs()}s)\n`);
-        last = build.status;
+        if (!tty || last === "") out.write(`${j.label}: ${job.status} (${secs()}s)\n`);
+        last = job.status;
       }
-      if (build.status === "queued" && !hinted && Date.now() - started > 30_000) {
+      if (job.status === "queued" && !hinted && Date.now() - started > 30_000) {
         hinted = true;
         clear();
         out.write(
-          `${ref}: no node has taken the build yet; is a node agent running? ('boxyard nodes' lists them)\n`,
+          `${j.label}: no node has taken it yet; is a node agent running? ('boxyard nodes' lists them)\n`,
         );
       }
-      if (build.status === "ready") {
+      if (job.status === "ready") {
         clear();
-        out.write(
-          `${ref}: ready after ${secs()}s${build.cacheHit ? " (cache hit: nothing was rebuilt)" : ""}; layers ${build.layers.join(", ")}\n`,
-        );
-        return build;
+        out.write(`${j.label}: ready after ${secs()}s${j.ready(job)}\n`);
+        return job;
       }
-      if (build.status === "failed") {
+      if (job.status === "failed") {
         clear();
-        throw new CliError(
-          `the build of ${ref} failed: ${build.error ?? "no reason given"}`,
-          `'boxyard templates build ${ref} --logs' has the whole log; push a fixed version`,
-        );
+        throw j.failed(job);
       }
       if (Date.now() > deadline)
-        throw new CliError(`${ref} is still ${build.status} after ${secs()}s; not following longer`);
-      if (tty) out.write(`\r\x1b[K${SPINNER[frame++ % SPINNER.length]} ${ref}: ${build.status}  ${secs()}s`);
+        throw new CliError(`${j.label} is still ${job.status} after ${secs()}s; not following longer`);
+      if (tty)
+        out.write(`\r\x1b[K${SPINNER[frame++ % SPINNER.length]} ${j.label}: ${job.status}  ${secs()}s`);
       await new Promise((r) => setTimeout(r, 300));
     }
   } finally {

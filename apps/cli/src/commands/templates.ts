@@ -16,6 +16,7 @@ import { age, formatTable, printJson } from "../output.ts";
 import { uploadArchive } from "./images.ts";
 import { describeBuild, followBuild, resolveTemplateRef } from "./templates-build.ts";
 import { poolSummary, registerTemplatePoolCommand } from "./templates-pool.ts";
+import { registerTemplatePrebuildCommands } from "./templates-prebuilds.ts";
 
 function imageOf(spec: { image: unknown }): string {
   const image = spec.image as { base?: string; packages?: string[]; oci?: string };
@@ -75,6 +76,7 @@ export function registerTemplateCommands(program: Command): void {
       );
     });
   registerTemplatePoolCommand(templates);
+  registerTemplatePrebuildCommands(templates);
   templates
     .command("push")
     .description("Add a template from a YAML or JSON file, or a new version of it")
