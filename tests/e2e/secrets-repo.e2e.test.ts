@@ -15,12 +15,10 @@
 // allow-list and authenticated with a secret that is never written into
 // .git/config. The box shows the commit it checked out; a commit pushed
 // later shows up in the next box. Ends with a leak census.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -28,18 +26,17 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
+import { filesHolding, type GitUpstream, git, makePrivateRepo, startGitUpstream } from "./git-upstream.ts";
 import { type CliResult, cliRunner, expectNodeClean, nodeEnv } from "./kit.ts";
 import { releaseTestNode } from "./node-cleanup.ts";
 
-const run = promisify(execFile);
 const NODE = { prefix: "bysr", subnet: "10.222.0.0/24" };
 const UPLINK = "e2esr-up0";
 const UPSTREAM_NS = "e2esr-upstream";
 const HOST_SIDE = "198.51.100.25";
 const UPSTREAM = "198.51.100.26";
 const GIT_PORT = 8080;
-const HERE = new URL(".", import.meta.url).pathname;
-const REPO = join(HERE, "../..");
+const REPO = join(new URL(".", import.meta.url).pathname, "../..");
 
 const SECRET_VALUE = `canary-secret-${randomBytes(16).toString("hex")}`;
 const GIT_TOKEN = `canary-gittoken-${randomBytes(16).toString("hex")}`;
@@ -48,8 +45,8 @@ const CANARIES = [SECRET_VALUE, GIT_TOKEN];
 let dataDir = "";
 let repos = "";
 let server: ServerProcess | undefined;
-let gitServer: ChildProcess | undefined;
-let gitLog = "";
+let upstream: GitUpstream | undefined;
+const gitLog = () => upstream?.log() ?? "";
 let token = "";
 const outputs: string[] = [];
 const { cli: rawCli } = cliRunner(() => ({
@@ -71,120 +68,22 @@ async function ok(args: string[], opts: { input?: string } = {}): Promise<CliRes
   return r;
 }
 
-async function ip(...args: string[]): Promise<void> {
-  await run("ip", args);
-}
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run("git", args, {
-    cwd,
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@e",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@e",
-    },
-  });
-  return stdout.trim();
-}
-
-/** A private repository with one commit on main; returns the working copy that pushes to it. */
-async function makeRepo(): Promise<string> {
-  repos = await mkdtemp(join(tmpdir(), "bysr-repos-"));
-  await git(repos, "init", "-q", "--bare", "-b", "main", "private/app.git");
-  const work = join(repos, "work");
-  await git(repos, "init", "-q", "-b", "main", "work");
-  await writeFile(join(work, "README"), "first\n");
-  await git(work, "add", "README");
-  await git(work, "commit", "-q", "-m", "first");
-  await git(work, "push", "-q", join(repos, "private/app.git"), "main");
-  return work;
-}
-
-async function startUpstream(): Promise<void> {
-  await ip("netns", "add", UPSTREAM_NS);
-  await ip("link", "add", UPLINK, "type", "veth", "peer", "name", "up1", "netns", UPSTREAM_NS);
-  await ip("addr", "add", `${HOST_SIDE}/30`, "dev", UPLINK);
-  await ip("link", "set", UPLINK, "up");
-  await ip("-n", UPSTREAM_NS, "link", "set", "lo", "up");
-  await ip("-n", UPSTREAM_NS, "link", "set", "up1", "up");
-  await ip("-n", UPSTREAM_NS, "addr", "add", `${UPSTREAM}/30`, "dev", "up1");
-  gitServer = spawn(
-    "nsenter",
-    [
-      `--net=/var/run/netns/${UPSTREAM_NS}`,
-      process.execPath,
-      join(HERE, "testdata/git-http-server.mjs"),
-      UPSTREAM,
-      String(GIT_PORT),
-      repos,
-      GIT_TOKEN,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  gitServer.stdout!.on("data", (d) => {
-    gitLog += d;
-  });
-  await waitFor(async () => gitLog.includes('"listening"'), { timeoutMs: 10_000, message: "the git server" });
-}
-
-async function stopUpstream(): Promise<void> {
-  if (gitServer && gitServer.exitCode === null) {
-    const exited = new Promise((r) => gitServer!.once("exit", r));
-    gitServer.kill("SIGTERM");
-    await exited;
-  }
-  // Deleting the netns removes the veth pair with it.
-  await ip("netns", "del", UPSTREAM_NS).catch(() => undefined);
-}
-
-/** Files under `dir` (not following links) holding one of the values, with how each was found. */
-async function filesHolding(dir: string, values: readonly string[], skip: (path: string) => boolean) {
-  const needles = values.map((v) => Buffer.from(v));
-  const hits: string[] = [];
-  let scanned = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name);
-      if (skip(p)) continue;
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) {
-        scanned++;
-        const f = await open(p, "r");
-        try {
-          const size = (await f.stat()).size;
-          const chunk = Buffer.alloc(Math.min(size, 8 << 20) + 256);
-          let carry = 0;
-          for (let pos = 0; pos < size; ) {
-            const { bytesRead } = await f.read(chunk, carry, chunk.length - carry, pos);
-            if (bytesRead === 0) break;
-            const view = chunk.subarray(0, carry + bytesRead);
-            if (needles.some((n) => view.includes(n))) {
-              hits.push(p);
-              break;
-            }
-            pos += bytesRead;
-            carry = Math.min(255, view.length);
-            view.copy(chunk, 0, view.length - carry);
-          }
-        } finally {
-          await f.close();
-        }
-      }
-    }
-  };
-  await walk(dir);
-  return { hits, scanned };
-}
-
 beforeAll(async () => {
   await ensureBuilt();
   dataDir = await mkdtemp(join(tmpdir(), "boxyard-e2e-secrets-"));
   await mkdir(join(dataDir, "home"));
-  const work = await makeRepo();
-  expect(await git(work, "rev-parse", "HEAD")).toMatch(/^[0-9a-f]{40}$/);
-  await startUpstream();
+  const made = await makePrivateRepo("bysr-repos-");
+  repos = made.root;
+  expect(await git(made.work, "rev-parse", "HEAD")).toMatch(/^[0-9a-f]{40}$/);
+  upstream = await startGitUpstream({
+    netns: UPSTREAM_NS,
+    uplink: UPLINK,
+    hostSide: HOST_SIDE,
+    address: UPSTREAM,
+    port: GIT_PORT,
+    root: repos,
+    token: GIT_TOKEN,
+  });
   // Debug logging: the sweep below reads everything the server wrote.
   server = await startServerProcess({
     dataDir,
@@ -212,7 +111,7 @@ afterAll(async () => {
     server.child.kill("SIGTERM");
     await server.exited;
   }
-  await stopUpstream();
+  await upstream?.stop();
   if (dataDir) await releaseTestNode({ dataDir, ...NODE });
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
   if (repos) await rm(repos, { recursive: true, force: true });
@@ -328,10 +227,7 @@ describe("repository checkout in a gVisor box", () => {
     expect(gitConfig).not.toContain(GIT_TOKEN);
     expect(gitConfig).not.toMatch(/credential|extraheader/i);
     // The server saw the token (and refused the first, unauthenticated request).
-    const requests = gitLog
-      .split("\n")
-      .filter((l) => l.includes('"path"'))
-      .map((l) => JSON.parse(l) as { path: string; auth: string });
+    const requests = upstream!.requests();
     expect(requests.some((q) => q.auth === "none")).toBe(true);
     expect(requests.some((q) => q.auth === "good")).toBe(true);
     expect(requests.some((q) => q.auth === "bad")).toBe(false);
@@ -383,12 +279,12 @@ async function checkedOut(name: string) {
     async () => {
       const b = JSON.parse((await ok(["show", name, "--json"])).stdout);
       last = b;
-      if (b.notice) throw new Error(`${name}: ${b.notice}\ngit server:\n${gitLog}`);
+      if (b.notice) throw new Error(`${name}: ${b.notice}\ngit server:\n${gitLog()}`);
       return b.repo?.commit ? b : null;
     },
     { timeoutMs: 120_000, message: `the checkout's commit on ${name}` },
   ).catch((err: Error) => {
-    throw new Error(`${err.message} (last: ${JSON.stringify(last)})\ngit server:\n${gitLog}`);
+    throw new Error(`${err.message} (last: ${JSON.stringify(last)})\ngit server:\n${gitLog()}`);
   });
 }
 
