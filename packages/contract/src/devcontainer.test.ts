@@ -338,6 +338,25 @@ describe("devcontainer.json other keys", () => {
     ]);
     expect(r.warnings.at(-1)?.message).toBe("not supported by Boxyard; ignored");
   });
+
+  it("treats names of Object's own properties as plain keys", () => {
+    const r = conv({
+      image: "debian:bookworm",
+      features: { "ghcr.io/devcontainers/features/constructor:1": {} },
+      containerEnv: JSON.parse(`{"A": "${sub("toString")}", "__proto__": "kept"}`),
+      toString: 1,
+      constructor: 2,
+    });
+    expect(r.image).toEqual({ base: "debian-bookworm" });
+    expect(Object.entries(r.env ?? {})).toEqual([["__proto__", "kept"]]);
+    expect(r.warnings.map((w) => [w.key, typeof w.message])).toEqual([
+      ["features.ghcr.io/devcontainers/features/constructor:1", "string"],
+      ["containerEnv.A", "string"],
+      ["toString", "string"],
+      ["constructor", "string"],
+    ]);
+    expect(r.warnings.at(-1)?.message).toBe("not supported by Boxyard; ignored");
+  });
 });
 
 describe("a template with a devcontainer.json", () => {

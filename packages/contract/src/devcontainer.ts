@@ -232,7 +232,7 @@ export function convertDevcontainer(text: string): DevcontainerTemplate {
         continue;
       }
       const short = FEATURE_ID.exec(id)?.[1];
-      const feature = short ? FEATURE_PACKAGES[short] : undefined;
+      const feature = short && Object.hasOwn(FEATURE_PACKAGES, short) ? FEATURE_PACKAGES[short] : undefined;
       if (!feature) {
         warn(
           key,
@@ -315,7 +315,7 @@ export function convertDevcontainer(text: string): DevcontainerTemplate {
   }
 
   // environment: containerEnv, then remoteEnv over it (null unsets)
-  const env: Record<string, string> = {};
+  const env = new Map<string, string>();
   for (const group of ["containerEnv", "remoteEnv"] as const) {
     const vars = doc[group];
     if (vars === undefined) continue;
@@ -324,22 +324,25 @@ export function convertDevcontainer(text: string): DevcontainerTemplate {
       const key = `${group}.${name}`;
       if (!ENV_NAME.test(name)) throw new DevcontainerError(key, "must be an environment variable name");
       if (raw === null && group === "remoteEnv") {
-        delete env[name];
+        env.delete(name);
         continue;
       }
       if (typeof raw !== "string") throw new DevcontainerError(key, "must be a string");
       const unknown = [...raw.matchAll(/\$\{([^}]*)\}/g)]
         .map((m) => m[1]!)
-        .filter((s) => !(s in SUBSTITUTIONS));
+        .filter((s) => !Object.hasOwn(SUBSTITUTIONS, s));
       if (unknown.length > 0) {
         warn(
           key,
           `left out: \${${unknown[0]}} cannot be honoured (it names the machine that opens the container or the container's own environment)`,
         );
-        delete env[name];
+        env.delete(name);
         continue;
       }
-      env[name] = raw.replace(/\$\{([^}]*)\}/g, (_, s: string) => SUBSTITUTIONS[s]!);
+      env.set(
+        name,
+        raw.replace(/\$\{([^}]*)\}/g, (_, s: string) => SUBSTITUTIONS[s]!),
+      );
     }
   }
 
@@ -365,7 +368,8 @@ export function convertDevcontainer(text: string): DevcontainerTemplate {
     "containerUser",
   ]);
   for (const key of Object.keys(doc))
-    if (!mapped.has(key)) warn(key, IGNORED[key] ?? "not supported by Boxyard; ignored");
+    if (!mapped.has(key))
+      warn(key, Object.hasOwn(IGNORED, key) ? IGNORED[key]! : "not supported by Boxyard; ignored");
 
   return {
     image:
@@ -374,7 +378,7 @@ export function convertDevcontainer(text: string): DevcontainerTemplate {
         : { base: "debian-bookworm", ...(packages.length > 0 ? { packages } : {}) },
     ...(init.length > 0 ? { init } : {}),
     ...(onStart.length > 0 ? { onStart } : {}),
-    ...(Object.keys(env).length > 0 ? { env } : {}),
+    ...(env.size > 0 ? { env: Object.fromEntries(env) } : {}),
     ...(ports.length > 0 ? { ports } : {}),
     warnings,
   };
