@@ -153,7 +153,7 @@ describe("a devcontainer.json template", () => {
       [
         '{"image": "debian:bookworm",\n "x": }',
         "spec.image.devcontainer",
-        "not valid JSON (line 2, column 7: unexpected \"}\"",
+        'not valid JSON (line 2, column 7: unexpected "}"',
       ],
       [
         ".devcontainer/devcontainer.json",
