@@ -7,6 +7,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
 import { buildImageArchive, writeTar } from "@boxyard/images";
 import { waitFor } from "@boxyard/testkit";
 import * as pty from "node-pty";
@@ -223,5 +224,75 @@ describe("boxyard templates builds", () => {
     expect(
       JSON.parse((await cli(["templates", "ls", "--json"])).stdout).map((t: { name: string }) => t.name),
     ).not.toContain("nothere");
+  });
+
+  it("templates push reads image.devcontainer, uploads the archive it names, prints the warnings; boxes list its ports", async () => {
+    const image = buildImageArchive({
+      format: "docker",
+      layers: [
+        writeTar([
+          { path: "etc/", type: "dir" },
+          { path: "etc/devc", content: "yes\n" },
+        ]),
+      ],
+    });
+    await mkdir(join(home, "proj/.devcontainer"), { recursive: true });
+    await writeFile(join(home, "proj/.devcontainer/image.tar"), image.archive);
+    const json = `{
+  // built elsewhere and saved with docker save
+  "image": "./image.tar",
+  "forwardPorts": [8080],
+  "portsAttributes": { "8080": { "label": "web" } },
+  "remoteUser": "vscode",
+}
+`;
+    await writeFile(join(home, "proj/.devcontainer/devcontainer.json"), json);
+    const tpl = join(home, "proj/devc.yaml");
+    await writeFile(
+      tpl,
+      "image:\n  devcontainer: .devcontainer/devcontainer.json\nresources: { memoryMiB: 256 }\n",
+    );
+    const pushed = await cli(["templates", "push", tpl, "--follow"]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toContain("(devcontainer.json image)");
+    expect(pushed.stderr).toContain(`Uploaded as ${image.digest}.`);
+    expect(pushed.stderr).toContain("warning: devcontainer.json remoteUser: the box user is always dev");
+    expect(pushed.stderr).toContain("devc@1: ready");
+    const versions = JSON.parse((await cli(["templates", "versions", "devc", "--json"])).stdout);
+    expect(versions[0].spec).toEqual({
+      image: { oci: image.digest },
+      resources: { memoryMiB: 256 },
+      ports: [{ port: 8080, name: "web" }],
+    });
+    // The file as written, with the uploaded digest where its path was (comments kept).
+    expect(versions[0].source.devcontainer).toMatchObject({ file: ".devcontainer/devcontainer.json" });
+    expect(versions[0].source.devcontainer.text).toBe(json.replace('"./image.tar"', `"${image.digest}"`));
+    expect((await cli(["templates", "versions", "devc"])).stdout).toContain("(devcontainer.json)");
+    // --json has the warnings in its output, and nothing on stderr about them.
+    const again = await cli(["templates", "push", tpl, "--json"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).warnings).toEqual([
+      { key: "remoteUser", message: expect.stringContaining("the box user is always dev") },
+    ]);
+    expect(again.stderr).not.toContain("warning:");
+    // A box of it lists the declared port without anyone sharing it.
+    expect((await cli(["create", "devbox", "--template", "devc", "--wait"])).code).toBe(0);
+    const ports = await cli(["ports", "ls", "devbox"]);
+    expect(ports.stdout).toMatch(/^PORT\s+NAME\s+VISIBILITY\s+PREVIEW/);
+    expect(ports.stdout).toMatch(/8080\s+web\s+private\s+http:\/\/\S+\/preview\/acme\/devbox\/8080\//);
+    // A devcontainer.json that is not there, or that Boxyard cannot use: said, nothing pushed.
+    await writeFile(tpl, "image:\n  devcontainer: .devcontainer/missing.json\n");
+    const missing = await cli(["templates", "push", tpl, "--name", "nodevc"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("missing.json (image.devcontainer");
+    await writeFile(join(home, "proj/.devcontainer/devcontainer.json"), '{ "image": "node:20" }');
+    await writeFile(tpl, "image:\n  devcontainer: .devcontainer/devcontainer.json\n");
+    const registry = await cli(["templates", "push", tpl, "--name", "nodevc"]);
+    expect(registry.code).toBe(1);
+    expect(registry.stderr).toContain("spec.image.devcontainer: devcontainer.json image:");
+    expect(registry.stderr).toContain("docker save node:20");
+    expect(
+      JSON.parse((await cli(["templates", "ls", "--json"])).stdout).map((t: { name: string }) => t.name),
+    ).not.toContain("nodevc");
   });
 });

@@ -15,6 +15,7 @@ import m0014 from "../migrations/0014_secrets.sql?raw";
 import m0015 from "../migrations/0015_box_oom.sql?raw";
 import m0016 from "../migrations/0016_box_history.sql?raw";
 import m0017 from "../migrations/0017_prebuilds.sql?raw";
+import m0018 from "../migrations/0018_template_source.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -47,4 +48,5 @@ export const migrations: readonly Migration[] = [
   { id: 15, name: "box_oom", sql: m0015 },
   { id: 16, name: "box_history", sql: m0016 },
   { id: 17, name: "prebuilds", sql: m0017 },
+  { id: 18, name: "template_source", sql: m0018 },
 ];

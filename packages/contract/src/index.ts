@@ -20,6 +20,8 @@ export * from "./teams.ts";
 export * from "./template-builds.ts";
 export * from "./prebuilds.ts";
 export * from "./templates.ts";
+export * from "./devcontainer.ts";
+export * from "./jsonc.ts";
 export * from "./terminal.ts";
 export * from "./usage.ts";
 export * from "./users.ts";

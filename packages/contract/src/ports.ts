@@ -1,6 +1,7 @@
-// Sharing a box port's preview. A port is private unless shared: then any
-// member of the box's org, or anyone with the link, may open
-// /preview/ORG/BOX/PORT/ (WebSocket upgrades included).
+// A box's ports and sharing their previews. A port is private unless shared:
+// then any member of the box's org, or anyone with the link, may open
+// /preview/ORG/BOX/PORT/ (WebSocket upgrades included). The ports the box's
+// template declares are listed from the start, private, with their names.
 
 import { z } from "zod";
 import { Name } from "./common.ts";
@@ -18,7 +19,10 @@ export const BoxPort = z
   .object({
     port: z.int(),
     visibility: PortVisibility,
+    /** The label it was shared with, else the name the template gives it, else "". */
     label: z.string(),
+    /** The box's template declares it (listed even while private). */
+    declared: z.boolean(),
     /** Path of the preview on this server. */
     previewPath: z.string(),
   })
@@ -28,7 +32,8 @@ export const listBoxPorts = defineRoute({
   operationId: "listBoxPorts",
   method: "GET",
   path: "/api/v1/orgs/:org/boxes/:box/ports",
-  summary: "The box's shared ports (every other port is private)",
+  summary:
+    "The box's ports: those its template declares (private until shared, with their names) and those shared; every other port is private",
   tags: ["boxes"],
   auth: "token",
   params: z.strictObject({ org: Name, box: Name }),

@@ -12,7 +12,6 @@ import { defineRoute } from "./route.ts";
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
 
 const NOT_YET: Record<string, string> = {
-  ports: "declared ports are not available yet (share a port with `boxyard ports share`)",
   idle: "idle auto-pause/stop is not available yet",
   maxLifetimeHours: "box lifetimes are not available yet",
 };
@@ -31,10 +30,35 @@ export const TemplateImage = z.union([
         "must be the sha256:... digest of an image archive uploaded to the org ('boxyard images push FILE' prints it)",
       ),
   }),
-  z
-    .strictObject({ devcontainer: z.string() })
-    .refine(() => false, "devcontainer.json is not available yet; use base"),
+  /**
+   * A devcontainer.json's text (JSONC), converted on push into the template's
+   * image, init, onStart, env and ports (devcontainer.ts); `file` is where it
+   * was read from, kept with the version. `boxyard templates push` reads the
+   * file that contract.md's `devcontainer: path/to/devcontainer.json` names.
+   */
+  z.strictObject({
+    devcontainer: z
+      .string()
+      .max(64 * 1024)
+      .refine(
+        (t) => /^\s*(?:\/[/*]|\{)/.test(t),
+        "must be the text of a devcontainer.json (`boxyard templates push` reads the file it names)",
+      ),
+    file: z.string().max(1024).optional(),
+  }),
 ]);
+
+/** A port the template declares: listed for every box made from it (private until shared). */
+export const TemplatePort = z.strictObject({
+  port: z.int("must be a port number").min(1, "must be 1-65535").max(65535, "must be 1-65535"),
+  name: z
+    .string()
+    .regex(
+      /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+      "must be lower-case letters, digits and dashes, e.g. web",
+    )
+    .optional(),
+});
 
 /** http(s) only, without credentials in it (a private repository names a secret instead). */
 const RepoUrl = z
@@ -127,7 +151,19 @@ export const TemplateSpec = z
       .optional(),
     /** Shell commands run as the box user in /workspace each time the box starts, in the background. */
     onStart: z.array(z.string().min(1, "must not be empty").max(8192)).max(20).optional(),
-    ports: z.unknown().optional(),
+    /** Ports the box's port list shows from the start, with their names and previews (private until shared). */
+    ports: z
+      .array(TemplatePort)
+      .max(50)
+      .refine((a) => new Set(a.map((p) => p.port)).size === a.length, "must not repeat a port")
+      .refine(
+        (a) => {
+          const names = a.flatMap((p) => (p.name ? [p.name] : []));
+          return new Set(names).size === names.length;
+        },
+        { message: "must not repeat a name" },
+      )
+      .optional(),
     idle: z.unknown().optional(),
     maxLifetimeHours: z.unknown().optional(),
   })
@@ -139,6 +175,24 @@ export const TemplateSpec = z
   .meta({ id: "TemplateSpec" });
 export type TemplateSpec = z.infer<typeof TemplateSpec>;
 
+/** Something in a devcontainer.json the template could not honour, by its key there. */
+export const TemplateWarning = z
+  .object({ key: z.string(), message: z.string() })
+  .meta({ id: "TemplateWarning" });
+
+/** Where a version's spec came from, when it was converted (a devcontainer.json). */
+export const TemplateSource = z
+  .object({
+    devcontainer: z.object({
+      /** The path the template named (as written there); null when the API was sent the text alone. */
+      file: z.string().nullable(),
+      sha256: z.string(),
+      text: z.string(),
+    }),
+    warnings: z.array(TemplateWarning),
+  })
+  .meta({ id: "TemplateSource" });
+
 export const TemplateVersion = z
   .object({
     name: Name,
@@ -148,6 +202,8 @@ export const TemplateVersion = z
     createdAt: Timestamp,
     /** The version's image build (GET .../versions/{version}/build has the details); absent for built-ins. */
     buildStatus: z.enum(["queued", "building", "ready", "failed"]).nullable().optional(),
+    /** The devcontainer.json the spec was converted from, and what it could not honour. */
+    source: TemplateSource.nullable().optional(),
   })
   .meta({ id: "TemplateVersion" });
 
@@ -158,7 +214,7 @@ export const createTemplate = defineRoute({
   method: "POST",
   path: "/api/v1/orgs/:org/templates",
   summary:
-    "Add a template, or a new version of one: {name, spec} with spec as an object or as JSON/YAML text (org owners and admins)",
+    "Add a template, or a new version of one: {name, spec} with spec as an object or as JSON/YAML text (org owners and admins); an image {devcontainer: TEXT} is converted, and what it cannot honour comes back in warnings",
   tags: ["templates"],
   auth: "token",
   params: OrgParams,
@@ -167,7 +223,8 @@ export const createTemplate = defineRoute({
     spec: z.union([z.string().max(64 * 1024), z.record(z.string(), z.unknown())]),
   }),
   successStatus: 201,
-  response: TemplateVersion,
+  /** warnings: what the devcontainer.json asked for that the template does not do (empty otherwise). */
+  response: TemplateVersion.extend({ warnings: z.array(TemplateWarning) }),
   errors: ["org_not_found", "forbidden"],
 });
 

@@ -51,7 +51,9 @@ export function registerSshCommands(program: Command): void {
   const portsCmd = program.command("ports").description("A box's port previews and who may open them");
   portsCmd
     .command("ls")
-    .description("List the box's shared ports (every other port is private)")
+    .description(
+      "List the box's ports: those its template declares and those shared (every other port is private)",
+    )
     .argument("<name>")
     .option("--org <org>", "organisation")
     .option("--json", "machine-readable output")
@@ -63,13 +65,14 @@ export function registerSshCommands(program: Command): void {
       if (opts.json) return printJson(items);
       if (items.length === 0) {
         process.stdout.write(
-          `No shared ports: previews of ${name} open only for people who may connect to it.\nPreview any port at ${conn.url}/preview/${org}/${name}/PORT/\n`,
+          `No declared or shared ports: previews of ${name} open only for people who may connect to it.\nPreview any port at ${conn.url}/preview/${org}/${name}/PORT/\n`,
         );
         return;
       }
       process.stdout.write(
         `${formatTable(items, [
           { header: "port", value: (p) => String(p.port) },
+          { header: "name", value: (p) => p.label || "-" },
           { header: "visibility", value: (p) => p.visibility },
           { header: "preview", value: (p) => `${conn.url}${p.previewPath}` },
         ])}\n`,

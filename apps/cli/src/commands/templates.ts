@@ -1,11 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, resolve } from "node:path";
 import {
+  classifyImage,
   createTemplate,
   getTemplateBuild,
   getTemplateBuildLogs,
   listTemplates,
   listTemplateVersions,
+  parseJsonc,
+  replaceTopLevelValue,
   retryTemplateBuild,
 } from "@boxyard/contract";
 import type { Command } from "commander";
@@ -18,17 +21,21 @@ import { describeBuild, followBuild, resolveTemplateRef } from "./templates-buil
 import { poolSummary, registerTemplatePoolCommand } from "./templates-pool.ts";
 import { registerTemplatePrebuildCommands } from "./templates-prebuilds.ts";
 
-function imageOf(spec: { image: unknown }): string {
-  const image = spec.image as { base?: string; packages?: string[]; oci?: string };
-  if (image.oci) return `oci ${image.oci.slice(0, 19)}`;
+function imageOf(t: { spec: { image: unknown }; source?: unknown }): string {
+  const image = t.spec.image as { base?: string; packages?: string[]; oci?: string };
+  const from = t.source ? " (devcontainer.json)" : "";
+  if (image.oci) return `oci ${image.oci.slice(0, 19)}${from}`;
   if (!image.base) return "?";
-  return image.packages?.length ? `${image.base} +${image.packages.length} packages` : image.base;
+  return `${image.packages?.length ? `${image.base} +${image.packages.length} packages` : image.base}${from}`;
 }
 
 /**
  * contract.md's `image: {oci: path/to/image.tar}`: a path (relative to the
  * template file) is uploaded first, like `boxyard images push`, and the spec
  * is sent with the archive's digest in its place (comments kept).
+ * `image: {devcontainer: path/to/devcontainer.json}`: the file is read and
+ * sent as text (the server converts it), with an `image` in it that names an
+ * archive (relative to devcontainer.json) uploaded and replaced by its digest.
  */
 async function uploadLocalImage(text: string, file: string, url: string, org: string, quiet: boolean) {
   let doc: ReturnType<typeof parseDocument>;
@@ -37,14 +44,50 @@ async function uploadLocalImage(text: string, file: string, url: string, org: st
   } catch {
     return text; // the server says what is wrong with it
   }
-  const oci = doc.errors.length === 0 ? doc.getIn(["image", "oci"]) : undefined;
-  if (typeof oci !== "string" || /^sha256:[0-9a-f]{64}$/.test(oci)) return text;
-  const archive = resolve(dirname(file), oci);
-  if (!quiet) process.stderr.write(`Uploading ${oci} (image.oci) to ${org}...\n`);
-  const image = await uploadArchive(url, org, archive, false);
-  if (!quiet) process.stderr.write(`Uploaded as ${image.digest}.\n`);
-  doc.setIn(["image", "oci"], image.digest);
+  if (doc.errors.length > 0) return text;
+  const upload = async (archive: string, key: string) => {
+    if (!quiet) process.stderr.write(`Uploading ${archive} (${key}) to ${org}...\n`);
+    const image = await uploadArchive(url, org, archive, false);
+    if (!quiet) process.stderr.write(`Uploaded as ${image.digest}.\n`);
+    return image.digest;
+  };
+  const oci = doc.getIn(["image", "oci"]);
+  if (typeof oci === "string" && !/^sha256:[0-9a-f]{64}$/.test(oci)) {
+    doc.setIn(["image", "oci"], await upload(resolve(dirname(file), oci), "image.oci"));
+    return String(doc);
+  }
+  const devcontainer = doc.getIn(["image", "devcontainer"]);
+  if (typeof devcontainer !== "string" || /^\s*(?:\/[/*]|\{)/.test(devcontainer)) return text;
+  const path = resolve(dirname(file), devcontainer);
+  let json: string;
+  try {
+    json = await readFile(path, "utf8");
+  } catch (err) {
+    throw new CliError(
+      `cannot read ${path} (image.devcontainer; ${(err as NodeJS.ErrnoException).code ?? err})`,
+      "the path is relative to the template file",
+    );
+  }
+  let image: unknown;
+  try {
+    image = (parseJsonc(json).value as { image?: unknown } | null)?.image;
+  } catch {
+    image = undefined; // the server says what is wrong with it
+  }
+  if (typeof image === "string" && classifyImage(image) === "archive-path")
+    json = replaceTopLevelValue(
+      json,
+      "image",
+      await upload(resolve(dirname(path), image), "devcontainer.json image"),
+    );
+  doc.setIn(["image", "devcontainer"], json);
+  doc.setIn(["image", "file"], devcontainer);
   return String(doc);
+}
+
+/** What the devcontainer.json asked for that the template does not do, one line each. */
+function printWarnings(warnings: Array<{ key: string; message: string }>): void {
+  for (const w of warnings) process.stderr.write(`warning: devcontainer.json ${w.key}: ${w.message}\n`);
 }
 
 export function registerTemplateCommands(program: Command): void {
@@ -64,7 +107,7 @@ export function registerTemplateCommands(program: Command): void {
         `${formatTable(items, [
           { header: "name", value: (t) => t.name },
           { header: "version", value: (t) => (t.builtIn ? "built-in" : String(t.version)) },
-          { header: "image", value: (t) => imageOf(t.spec) },
+          { header: "image", value: (t) => imageOf(t) },
           { header: "cpu", value: (t) => String(t.spec.resources?.cpu ?? "-") },
           {
             header: "memory",
@@ -87,7 +130,7 @@ export function registerTemplateCommands(program: Command): void {
     .option("--json", "machine-readable output (with --follow: the version and its finished build)")
     .addHelpText(
       "after",
-      "\nExamples:\n  boxyard templates push python.yaml            # template 'python'\n  boxyard templates push python.yaml --follow   # and watch its image build\n",
+      "\nA template's image may be a devcontainer.json (image: {devcontainer: .devcontainer/devcontainer.json});\nwhat it asks for that Boxyard does not do is printed as warnings (and in --json's warnings).\n\nExamples:\n  boxyard templates push python.yaml            # template 'python'\n  boxyard templates push python.yaml --follow   # and watch its image build\n",
     )
     .action(async (file: string, opts: { name?: string; org?: string; json?: boolean; follow?: boolean }) => {
       let text: string;
@@ -104,6 +147,7 @@ export function registerTemplateCommands(program: Command): void {
       const org = await resolveOrg(conn, opts.org);
       text = await uploadLocalImage(text, file, conn.url, org, opts.json === true);
       const v = await conn.client.call(createTemplate, { params: { org }, body: { name, spec: text } });
+      if (!opts.json) printWarnings(v.warnings);
       if (opts.follow) {
         if (!opts.json)
           process.stdout.write(
@@ -134,7 +178,7 @@ export function registerTemplateCommands(program: Command): void {
       process.stdout.write(
         `${formatTable(items, [
           { header: "version", value: (v) => String(v.version) },
-          { header: "image", value: (v) => imageOf(v.spec) },
+          { header: "image", value: (v) => imageOf(v) },
           { header: "build", value: (v) => v.buildStatus ?? "-" },
           { header: "by", value: (v) => v.createdBy ?? "-" },
           { header: "created", value: (v) => `${age(v.createdAt)} ago` },

@@ -16,9 +16,14 @@ import { poolView } from "./pools.ts";
 import { queuePrebuild } from "./prebuilds.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 import { storeFor } from "./store.ts";
+import { type ExpandedSpec, expandDevcontainer } from "./template-devcontainer.ts";
 
-/** A spec sent as text is YAML (JSON is YAML too); an object is taken as it is. Errors name the field. */
-export function parseTemplateSpec(input: string | Record<string, unknown>): Spec {
+/**
+ * A spec sent as text is YAML (JSON is YAML too); an object is taken as it
+ * is. A devcontainer.json image is converted (template-devcontainer.ts) and
+ * the result validated again. Errors name the field.
+ */
+export function parseTemplateSpec(input: string | Record<string, unknown>): ExpandedSpec {
   let raw: unknown = input;
   if (typeof input === "string") {
     try {
@@ -29,6 +34,11 @@ export function parseTemplateSpec(input: string | Record<string, unknown>): Spec
       });
     }
   }
+  const expanded = expandDevcontainer(validSpec(raw));
+  return { spec: validSpec(expanded.spec), source: expanded.source };
+}
+
+function validSpec(raw: unknown): Spec {
   const r = TemplateSpec.safeParse(raw);
   if (!r.success) {
     const errors = r.error.issues.map((i) => ({
@@ -132,6 +142,7 @@ function versionView(v: TemplateVersionRow) {
     createdBy: v.created_by_username,
     createdAt: v.created_at.toISOString(),
     buildStatus: v.build_status,
+    source: v.source as ExpandedSpec["source"],
   };
 }
 
@@ -140,7 +151,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
 
   r.add(createTemplate, async (ctx) => {
     const access = await authorizeOrg(deps.pool, ctx.actor, ctx.params.org, "template", "write");
-    const spec = parseTemplateSpec(ctx.body.spec);
+    const { spec, source } = parseTemplateSpec(ctx.body.spec);
     const store = storeFor(deps, ctx.actor, ctx.signal);
     if ("oci" in spec.image && !(await store.getOciImage(access.orgId, spec.image.oci)))
       throw new DomainError("validation_failed", {
@@ -155,6 +166,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
         orgId: access.orgId,
         name: ctx.body.name,
         spec,
+        ...(source ? { source } : {}),
         userId: ctx.actor.user.id,
       });
       // A node builds the version's image now, rather than the first box waiting for it.
@@ -180,7 +192,7 @@ export function registerTemplateRoutes(r: RouteRegistrar): void {
       });
       return v;
     });
-    return { ...versionView(row), buildStatus: "queued" as const };
+    return { ...versionView(row), buildStatus: "queued" as const, warnings: source?.warnings ?? [] };
   });
 
   r.add(listTemplates, async (ctx) => {

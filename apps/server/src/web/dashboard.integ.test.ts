@@ -293,6 +293,55 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await ctx.close();
   });
 
+  it("shows a devcontainer.json version's source and warnings, and a box's declared port before any share", async () => {
+    const devcontainer = `{
+  // the project's dev container
+  "image": "debian:bookworm",
+  "forwardPorts": [8080],
+  "portsAttributes": { "8080": { "label": "web" } },
+  "remoteUser": "vscode",
+}`;
+    const res = await api.call("POST", "/api/v1/orgs/acme/templates", {
+      body: { name: "devc", spec: { image: { devcontainer, file: ".devcontainer/devcontainer.json" } } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    await waitFor(
+      async () =>
+        (await api.call("GET", "/api/v1/orgs/acme/templates/devc/versions/1/build")).body.status === "ready",
+      { timeoutMs: 20_000, message: "build of devc ready" },
+    );
+    await api.call("POST", "/api/v1/orgs/acme/boxes", { body: { name: "devbox", template: "devc" } });
+    await waitFor(
+      async () => (await api.call("GET", "/api/v1/orgs/acme/boxes/devbox")).body.actualState === "running",
+      { timeoutMs: 20_000, message: "devbox running" },
+    );
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), api.adminToken);
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${api.url}/templates/devc`);
+    const source = page.locator('[data-source-of="1"]');
+    await source.waitFor();
+    expect(await source.textContent()).toContain(
+      "Made from .devcontainer/devcontainer.json; 1 key(s) not honoured:",
+    );
+    const warnings = page.getByRole("list", {
+      name: "What version 1's devcontainer.json asked for that is not done",
+    });
+    expect(await warnings.textContent()).toContain("remoteUser: the box user is always dev");
+    await mkdir(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}template-devcontainer.png`, fullPage: true });
+    await page.goto(`${api.url}/boxes/acme/devbox`);
+    const port = page.locator('tr[data-port="8080"]');
+    await port.waitFor();
+    expect(await port.locator('td[data-label="Label"]').textContent()).toBe("web (from the template)");
+    expect(await port.getByRole("combobox", { name: "Who sees port 8080" }).inputValue()).toBe("private");
+    await port.getByRole("link", { name: "Open preview of port 8080" }).waitFor();
+    await page.screenshot({ path: `${SHOTS}box-declared-port.png`, fullPage: true });
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+
   it("signs in through the identity provider and acts with the session cookie and CSRF header", async () => {
     await api.call("POST", "/api/v1/users", { body: { username: "carla", email: "carla@corp.example" } });
     await api.call("PUT", "/api/v1/orgs/acme/members/carla", { body: { role: "member" } });

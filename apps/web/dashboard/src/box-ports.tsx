@@ -1,4 +1,5 @@
-// A box's shared ports with preview links, and (for whoever may share them:
+// A box's ports with preview links: those its template declares (private
+// until shared, named) and those shared; and (for whoever may share them:
 // the box's owner, org owners and admins) sharing a port with the org or
 // anyone with the link, or making it private again. Every other port is private.
 import { listBoxPorts, PortVisibility, setBoxPort } from "@boxyard/contract";
@@ -62,7 +63,7 @@ export function BoxPorts(props: {
       <ErrorMessage error={ports.error} />
       {ports.data && items.length === 0 ? (
         <p className="muted">
-          No port is shared: its previews are open only to its owner and the org's admins.
+          No port is declared or shared: its previews are open only to its owner and the org's admins.
         </p>
       ) : null}
       {items.length > 0 ? (
@@ -79,7 +80,10 @@ export function BoxPorts(props: {
             {items.map((p: PortT) => (
               <tr key={p.port} data-port={p.port}>
                 <td data-label="Port">{p.port}</td>
-                <td data-label="Label">{p.label || "–"}</td>
+                <td data-label="Label">
+                  {p.label || "–"}
+                  {p.declared ? <span className="muted"> (from the template)</span> : null}
+                </td>
                 <td data-label="Visible to">
                   {canShare ? (
                     <select

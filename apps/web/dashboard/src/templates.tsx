@@ -25,6 +25,32 @@ function resourcesOf(t: TemplateT): string {
   return parts.length ? parts.join(", ") : "server defaults";
 }
 
+/** Where a converted version came from, and what its devcontainer.json asked for that the template does not do. */
+function DevcontainerSource(props: { version: number; source: NonNullable<TemplateT["source"]> }) {
+  const { devcontainer, warnings } = props.source;
+  return (
+    <div className="devcontainer-source" data-source-of={props.version}>
+      <p>
+        Made from {devcontainer.file ? <code>{devcontainer.file}</code> : "a devcontainer.json"}
+        {warnings.length === 0 ? "; every key was honoured." : `; ${warnings.length} key(s) not honoured:`}
+      </p>
+      {warnings.length > 0 ? (
+        <ul aria-label={`What version ${props.version}'s devcontainer.json asked for that is not done`}>
+          {warnings.map((w) => (
+            <li key={`${w.key}: ${w.message}`}>
+              <code>{w.key}</code>: {w.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <details>
+        <summary>devcontainer.json</summary>
+        <pre>{devcontainer.text}</pre>
+      </details>
+    </div>
+  );
+}
+
 export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
   const { api, org } = props;
   const { data, error } = useLoad(() => api.call(listTemplates, { params: { org } }), [api, org]);
@@ -122,6 +148,7 @@ export function TemplateVersionsPage(props: {
               {imageOf(v)} · {resourcesOf(v)}
             </p>
             <BuildPanel api={api} auth={auth} org={org} name={name} version={v.version} canWrite={canWrite} />
+            {v.source ? <DevcontainerSource version={v.version} source={v.source} /> : null}
             <details>
               <summary>Spec</summary>
               <pre>{JSON.stringify(v.spec, null, 2)}</pre>

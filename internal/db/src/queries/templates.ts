@@ -9,9 +9,11 @@ export interface TemplateVersionRow {
   created_at: Date;
   /** Status of the version's image build; null for versions pushed before builds were recorded. */
   build_status: "queued" | "building" | "ready" | "failed" | null;
+  /** What the spec was converted from (a devcontainer.json), or null. */
+  source: unknown;
 }
 
-const VERSION_VIEW = `SELECT v.template_id, t.name, v.version, v.spec, u.username AS created_by_username, v.created_at,
+const VERSION_VIEW = `SELECT v.template_id, t.name, v.version, v.spec, v.source, u.username AS created_by_username, v.created_at,
   b.status AS build_status
   FROM template_versions v JOIN templates t ON t.id = v.template_id LEFT JOIN users u ON u.id = v.created_by
   LEFT JOIN template_builds b ON b.template_id = v.template_id AND b.version = v.version`;
@@ -22,7 +24,7 @@ const VERSION_VIEW = `SELECT v.template_id, t.name, v.version, v.spec, u.usernam
  */
 export async function addTemplateVersion(
   db: Queryable,
-  t: { id: string; orgId: string; name: string; spec: unknown; userId: string },
+  t: { id: string; orgId: string; name: string; spec: unknown; source?: unknown; userId: string },
 ): Promise<TemplateVersionRow> {
   await db.query(
     `INSERT INTO templates (id, org_id, name) VALUES ($1, $2, $3) ON CONFLICT (org_id, name) DO NOTHING`,
@@ -34,9 +36,9 @@ export async function addTemplateVersion(
   );
   const templateId = tpl[0]!.id;
   await db.query(
-    `INSERT INTO template_versions (template_id, version, spec, created_by)
-     SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM template_versions WHERE template_id = $1`,
-    [templateId, JSON.stringify(t.spec), t.userId],
+    `INSERT INTO template_versions (template_id, version, spec, source, created_by)
+     SELECT $1, coalesce(max(version), 0) + 1, $2, $4, $3 FROM template_versions WHERE template_id = $1`,
+    [templateId, JSON.stringify(t.spec), t.userId, t.source === undefined ? null : JSON.stringify(t.source)],
   );
   const { rows } = await db.query<TemplateVersionRow>(
     `${VERSION_VIEW} WHERE v.template_id = $1 ORDER BY v.version DESC LIMIT 1`,
@@ -63,7 +65,7 @@ export async function getTemplateVersion(
 /** Each template of the org at its latest version. */
 export async function listLatestTemplates(db: Queryable, orgId: string): Promise<TemplateVersionRow[]> {
   const { rows } = await db.query<TemplateVersionRow>(
-    `SELECT DISTINCT ON (t.name) v.template_id, t.name, v.version, v.spec, u.username AS created_by_username, v.created_at,
+    `SELECT DISTINCT ON (t.name) v.template_id, t.name, v.version, v.spec, v.source, u.username AS created_by_username, v.created_at,
             b.status AS build_status
        FROM template_versions v JOIN templates t ON t.id = v.template_id LEFT JOIN users u ON u.id = v.created_by
        LEFT JOIN template_builds b ON b.template_id = v.template_id AND b.version = v.version
