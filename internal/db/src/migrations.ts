@@ -14,6 +14,7 @@ import m0013 from "../migrations/0013_warm_pools.sql?raw";
 import m0014 from "../migrations/0014_secrets.sql?raw";
 import m0015 from "../migrations/0015_box_oom.sql?raw";
 import m0016 from "../migrations/0016_box_history.sql?raw";
+import m0017 from "../migrations/0017_box_env.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -45,4 +46,5 @@ export const migrations: readonly Migration[] = [
   { id: 14, name: "secrets", sql: m0014 },
   { id: 15, name: "box_oom", sql: m0015 },
   { id: 16, name: "box_history", sql: m0016 },
+  { id: 17, name: "box_env", sql: m0017 },
 ];

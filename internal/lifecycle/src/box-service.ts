@@ -91,6 +91,8 @@ export async function createBox(
           machineId,
           secrets: input.template.secrets ?? [],
           repo: input.template.repo ?? null,
+          env: input.template.env ?? {},
+          onStart: input.template.onStart ?? [],
         }));
       // A claimed box is already running: its create is done at once.
       const operation = await s.insertOperation({

@@ -83,7 +83,8 @@ function sameBuild(box: BoxRow, t: ResolvedTemplate): boolean {
     box.template_version === t.version &&
     eq(box.image, t.image) &&
     eq(box.resources, t.resources) &&
-    eq((box as BoxRow & { network?: unknown }).network ?? { egress: "deny-all" }, t.network)
+    eq((box as BoxRow & { network?: unknown }).network ?? { egress: "deny-all" }, t.network) &&
+    eq(box.env ?? {}, t.env ?? {})
   );
 }
 
@@ -238,6 +239,8 @@ export class PoolController {
           persistent: false,
           secrets: template.secrets ?? [],
           repo: template.repo ?? null,
+          env: template.env ?? {},
+          onStart: template.onStart ?? [],
         });
         await asPoolManager(tx).insertBoxEvent({
           boxId: box.id,

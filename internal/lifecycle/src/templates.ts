@@ -21,6 +21,10 @@ export interface ResolvedTemplate {
   secrets?: string[];
   /** Cloned into /workspace at the box's first start. */
   repo?: BoxRepo;
+  /** The environment of every command and session in the box: the image's Env, then the template's env. */
+  env?: Record<string, string>;
+  /** Shell commands run as the box user in /workspace, in the background, each time the box's sandbox boots. */
+  onStart?: string[];
 }
 
 const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {

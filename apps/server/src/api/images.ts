@@ -154,6 +154,7 @@ export function registerImageRoutes(
           format: archive.format,
           layers: archive.layers.length,
           allowSetuid,
+          env: archive.config.env,
           userId: ctx.actor.user.id,
         });
         await auditFor(tx, ctx, {

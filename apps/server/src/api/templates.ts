@@ -44,10 +44,26 @@ export function parseTemplateSpec(input: string | Record<string, unknown>): Spec
   return r.data;
 }
 
-/** A stored spec as what a box is made from: the base's defaults, overridden by the spec. */
-export function resolveSpec(name: string, version: number, spec: Spec): ResolvedTemplate {
+/**
+ * A stored spec as what a box is made from: the base's defaults, overridden
+ * by the spec. `imageEnv` is an imported image's config Env ("NAME=value"
+ * each): the base of the box's environment, the template's env over it.
+ */
+export function resolveSpec(
+  name: string,
+  version: number,
+  spec: Spec,
+  imageEnv: readonly string[] = [],
+): ResolvedTemplate {
   // An imported image gets the small base's defaults: it is the user's own rootfs.
   const base = baseDefaults("base" in spec.image ? spec.image.base : "busybox");
+  const env: Record<string, string> = {};
+  for (const e of imageEnv) {
+    const at = e.indexOf("=");
+    // BOXYARD_ names are Boxyard's own (see the template spec's env).
+    if (at > 0 && !e.startsWith("BOXYARD_")) env[e.slice(0, at)] = e.slice(at + 1);
+  }
+  Object.assign(env, spec.env);
   return {
     name,
     version,
@@ -56,6 +72,8 @@ export function resolveSpec(name: string, version: number, spec: Spec): Resolved
     wakeOnConnect: spec.wakeOnConnect ?? base.wakeOnConnect,
     network: spec.network ?? base.network,
     ...secretsAndRepo(spec),
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+    ...(spec.onStart?.length ? { onStart: [...spec.onStart] } : {}),
   };
 }
 
@@ -99,7 +117,11 @@ export async function resolveOrgTemplate(
         detail: `${row.name} version ${row.version}: ${build.error ?? "the image build failed"}; see 'boxyard templates build ${row.name}@${row.version} --logs'`,
       });
   }
-  if (row) return resolveSpec(row.name, row.version, row.spec as Spec);
+  if (row) {
+    const spec = row.spec as Spec;
+    const image = "oci" in spec.image ? await store.getOciImage(orgId, spec.image.oci) : null;
+    return resolveSpec(row.name, row.version, spec, image?.env ?? []);
+  }
   const own = await store.getTemplateVersion(orgId, name);
   if (own) throw new DomainError("template_not_found", { detail: `${name} version ${version}` });
   return resolveTemplate(name, version);

@@ -54,6 +54,10 @@ export interface BoxRow {
   repo: BoxRepo | null;
   /** The commit the node reported checked out. */
   repo_commit: string | null;
+  /** The environment of every command and session in the box (image Env, then template env). */
+  env: Record<string, string>;
+  /** The template's onStart commands, run each time the box's sandbox boots. */
+  on_start: string[];
   /** Processes killed in the box for lack of memory, as its node reported them. */
   oom_kills: number;
   last_oom_kill: OomKillRecord | null;
@@ -108,15 +112,19 @@ export interface NewBox {
   /** Secret names the box gets at run time (its template's). */
   secrets?: readonly string[];
   repo?: BoxRepo | null;
+  /** The box's environment and onStart commands (its template's). */
+  env?: Readonly<Record<string, string>>;
+  onStart?: readonly string[];
 }
 
 /** A new box wants to run and is due for its first reconcile at once. */
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, team_id, network, pool_id, machine_id, secrets, repo,
+                        persistent, team_id, network, pool_id, machine_id, secrets, repo, env, on_start,
                         desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'running', 'pending', now())
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -134,6 +142,8 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       b.machineId ?? null,
       JSON.stringify(b.secrets ?? []),
       b.repo ? JSON.stringify(b.repo) : null,
+      JSON.stringify(b.env ?? {}),
+      JSON.stringify(b.onStart ?? []),
     ],
   );
   return rows[0]!;
