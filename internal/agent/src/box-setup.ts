@@ -151,6 +151,8 @@ export class BoxSetup {
       ],
       user: "dev",
       cwd: "/workspace",
+      // The credential reaches git only through the helper that reads its file, not as a variable.
+      noSecretsEnv: true,
       timeoutMs: this.o.cloneTimeoutMs ?? 15 * 60_000,
       maxOutputBytes: 64 * 1024,
     });

@@ -55,8 +55,9 @@
  *                           (see secrets_env). They are read here, inside the
  *                           box, so a value never travels on the argv or the
  *                           environment of a host process. The node's own
- *                           secret-handling commands opt out with
- *                           BOXYARD_NO_SECRETS_ENV=1.
+ *                           commands (its secret scripts, the repository
+ *                           checkout) opt out with BOXYARD_NO_SECRETS_ENV=1
+ *                           (the runtime's ExecOptions.noSecretsEnv).
  *   boxinit login           Replaces itself with the calling user's login shell
  *                           from /etc/passwd (argv[0] prefixed with '-').
  *   boxinit relay PORT      Connects to 127.0.0.1:PORT inside the box and

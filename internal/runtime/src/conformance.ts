@@ -317,6 +317,7 @@ export function describeRuntimeConformance(
         expect(await text(mainId, cmd.readFile(file("CF_BETA")))).toBe("beta-1");
         expect(await text(mainId, cmd.printEnv("CF_ALPHA"))).toBe("alpha-1\n");
         expect(await text(mainId, cmd.printEnv("CF_BETA"), { user: "root", cwd: "/" })).toBe("beta-1\n");
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"), { noSecretsEnv: true })).toBe("\n");
 
         // Rotated and one removed: the running box sees exactly the new set.
         await rt.writeSecrets(mainId, [{ name: "CF_ALPHA", value: Buffer.from("alpha-2") }]);

@@ -90,6 +90,8 @@ export interface ExecOptions {
   /** Defaults to /home/dev. */
   cwd?: string;
   env?: Record<string, string>;
+  /** Leave the box's secrets out of the command's environment (for the node's own commands). */
+  noSecretsEnv?: boolean;
   /** Kill the command after this long; result has timedOut = true. */
   timeoutMs?: number;
   /** Cap on captured stdout and stderr each; extra output is dropped, truncated = true. */

@@ -217,7 +217,7 @@ export class FakeRuntime implements Runtime {
       argv: opts.command,
       uid,
       cwd: opts.cwd ?? "/home/dev",
-      env: { HOME: home, ...box.spec.env, ...opts.env, ...secretsEnv(box.files) },
+      env: { HOME: home, ...box.spec.env, ...opts.env, ...(opts.noSecretsEnv ? {} : secretsEnv(box.files)) },
       stdin: opts.stdin === undefined ? "" : opts.stdin.toString(),
       timeoutMs: opts.timeoutMs,
     });

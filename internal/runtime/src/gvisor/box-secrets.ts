@@ -70,9 +70,6 @@ for p in /proc/[0-9]*; do
 done
 exit 0`;
 
-/** The node's own commands here never get the values as environment variables (see boxinit.c). */
-const NO_SECRETS_ENV = { BOXYARD_NO_SECRETS_ENV: "1" };
-
 function markerPath(paths: BoxPaths): string {
   return join(paths.dir, "secrets-in-box");
 }
@@ -100,7 +97,7 @@ export async function writeSecretsInSandbox(
       command: ["/bin/sh", "-c", WRITE_ONE, "sh", s.name],
       user: "root",
       cwd: "/",
-      env: NO_SECRETS_ENV,
+      noSecretsEnv: true,
       stdin: s.value,
       timeoutMs: 30_000,
       maxOutputBytes: 4096,
@@ -111,7 +108,7 @@ export async function writeSecretsInSandbox(
     command: ["/bin/sh", "-c", SCRUB, "sh", ...secrets.map((s) => s.name)],
     user: "root",
     cwd: "/",
-    env: NO_SECRETS_ENV,
+    noSecretsEnv: true,
     timeoutMs: 30_000,
     maxOutputBytes: 4096,
   });
@@ -130,7 +127,7 @@ export async function clearSecretsInSandbox(ctx: BoxExecContext, paths: BoxPaths
     command: ["/bin/sh", "-c", HOLDERS],
     user: "root",
     cwd: "/",
-    env: NO_SECRETS_ENV,
+    noSecretsEnv: true,
     timeoutMs: 30_000,
     maxOutputBytes: 4096,
   });
@@ -146,7 +143,7 @@ export async function clearSecretsInSandbox(ctx: BoxExecContext, paths: BoxPaths
     command: ["/bin/sh", "-c", SCRUB, "sh"],
     user: "root",
     cwd: "/",
-    env: NO_SECRETS_ENV,
+    noSecretsEnv: true,
     timeoutMs: 30_000,
     maxOutputBytes: 4096,
   });
