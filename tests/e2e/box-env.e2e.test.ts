@@ -1,13 +1,15 @@
 // A box's environment end to end (issue 7), through the built server, the
 // CLI, OpenSSH through the gateway and real gVisor boxes: a template's `env`
 // and a secret reach every command (exec) and SSH session as environment
-// variables; the secret is read from its tmpfs file inside the box, so no
+// variables (an interactive login shell on a terminal too); the secret is
+// read from its tmpfs file inside the box, so no
 // host file the server keeps (its debug log, the database, runsc's logs)
 // holds the value. A rotated or deleted secret reaches the running box
 // without a restart. `onStart` runs in the background as dev in /workspace
 // once per boot of the sandbox (again after stop/start, not after a
 // resume), logging to ~/.boxyard/on-start.log; a failing command shows in
 // the box's notice. Ends with a leak census.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { open, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -135,6 +137,20 @@ describe("a box's environment, secrets and onStart", () => {
     await ok(["pause", "envy", "--wait"]);
     await ok(["resume", "envy", "--wait"]);
     expect(await viaSsh("envy")).toBe(`hello from the template|${V3}|vi\n`);
+    // An interactive login shell on a terminal (plain OpenSSH with -tt, as a person logs in).
+    const cfg = join(t.home, ".ssh", "config");
+    await ok(["config-ssh", "--ssh-config", cfg]);
+    const shell = spawn("ssh", ["-tt", "-F", cfg, "-o", "BatchMode=yes", "boxyard.envy"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let seen = "";
+    shell.stdout.on("data", (d: Buffer) => {
+      seen += d.toString();
+    });
+    shell.stdin.write('tty >/dev/null && echo "on-a-tty:$GREETING|$ENV_TOKEN|$EDITOR"; exit\n');
+    const code = await new Promise<number | null>((r) => shell.on("exit", r));
+    expect(seen, seen).toContain(`on-a-tty:hello from the template|${V3}|vi`);
+    expect(code).toBe(0);
     // Give a wrongly repeated run time to show.
     await new Promise((r) => setTimeout(r, 3000));
     expect((await inBox("envy", "wc -l < /workspace/on-start.marker")).trim()).toBe("2");
