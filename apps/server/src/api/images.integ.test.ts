@@ -233,7 +233,14 @@ describe("image uploads", () => {
         "BOXYARD_NO_SECRETS_ENV=1",
       ],
     });
-    expect((await upload(img.archive)).status).toBe(201);
+    const uploaded = await upload(img.archive);
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body.env).toEqual([
+      "PATH=/opt/tool/bin:/usr/bin:/bin",
+      "LANG=C.UTF-8",
+      "TOOL_HOME=/opt/tool",
+      "BOXYARD_NO_SECRETS_ENV=1",
+    ]);
     const v = await api.call("POST", `${org}/templates`, {
       token: owner,
       body: {

@@ -53,6 +53,7 @@ function view(r: OciImageRow): OciImage {
     format: r.format,
     layers: r.layers,
     allowSetuid: r.allow_setuid,
+    env: r.env,
     createdBy: r.created_by_username,
     createdAt: r.created_at.toISOString(),
   };
