@@ -8,7 +8,8 @@
 // without a restart. `onStart` runs in the background as dev in /workspace
 // once per boot of the sandbox (again after stop/start, not after a
 // resume), logging to ~/.boxyard/on-start.log; a failing command shows in
-// the box's notice. Ends with a leak census.
+// the box's notice. The value sweep is the test catalogue's B10 for secrets
+// in the environment. Ends with a leak census.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { open, readdir, writeFile } from "node:fs/promises";
