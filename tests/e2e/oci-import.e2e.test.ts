@@ -6,7 +6,8 @@
 // whiteout and empties a directory with an opaque marker) is uploaded with
 // `boxyard images push`, named by digest in a template whose build (`push
 // --follow`) unpacks it on the node, and a box made from it runs commands in
-// real gVisor and sees exactly the union of the layers. A malicious archive
+// real gVisor and sees exactly the union of the layers, with the image
+// config's Env under the template's env. A malicious archive
 // is refused at upload naming the entry. Ends with a leak census.
 import { execFile } from "node:child_process";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
@@ -85,7 +86,12 @@ describe("a box from an imported OCI image", () => {
       { path: "opt/cache/new", content: "upper\n" },
       { path: "etc/motd", content: "imported through OCI\n" },
     ]);
-    const built = buildImageArchive({ format: "oci", layers: [await busyboxLayerTar(), upper], gzip: true });
+    const built = buildImageArchive({
+      format: "oci",
+      layers: [await busyboxLayerTar(), upper],
+      gzip: true,
+      env: ["PATH=/opt/tool/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TOOL_HOME=/opt/tool", "GREETING=from-image"],
+    });
     digest = built.digest;
     const file = join(t.home, "image.tar");
     await writeFile(file, built.archive);
@@ -111,7 +117,10 @@ describe("a box from an imported OCI image", () => {
 
   it("builds the template's image on the node (push --follow) and runs a box from it in gVisor", async () => {
     const tpl = join(t.home, "imported.yaml");
-    await writeFile(tpl, `image:\n  oci: "${digest}"\nresources: { memoryMiB: 256 }\n`);
+    await writeFile(
+      tpl,
+      `image:\n  oci: "${digest}"\nresources: { memoryMiB: 256 }\nenv: { GREETING: from-template }\n`,
+    );
     const build = await ok(["templates", "push", tpl, "--follow"]);
     expect(build.stdout).toContain("OCI image layout with 2 layer(s)");
     expect(build.stdout).toContain("every entry checked; layers unpacked");
@@ -127,6 +136,9 @@ describe("a box from an imported OCI image", () => {
       "cat /etc/motd; ls /opt/cache; test -e /etc/remove-me && echo present || echo whited-out; id -u; echo hi > /home/dev/f && cat /home/dev/f",
     ]);
     expect(r.stdout).toBe("imported through OCI\nnew\nwhited-out\n1000\nhi\n");
+    // The image config's Env is the base of the box's environment; the template's env goes over it.
+    const env = await ok(["exec", "oci", "--", "sh", "-c", 'echo "$PATH|$TOOL_HOME|$GREETING"']);
+    expect(env.stdout).toBe("/opt/tool/bin:/usr/sbin:/usr/bin:/sbin:/bin|/opt/tool|from-template\n");
     const show = JSON.parse((await ok(["show", "oci", "--json"])).stdout);
     expect(show).toMatchObject({ template: "imported", templateVersion: 1, actualState: "running" });
   }, 180_000);

@@ -1,17 +1,20 @@
 // What a running box gets from its node beyond the runtime's steps: its
-// secrets, written as files each time its sandbox (re)starts, and its
-// repository, cloned into /workspace at its first start. Both are
-// level-triggered: the agent asks `ensure` whenever a box is running as
-// wanted, and whatever is already done costs nothing (secrets: once per
-// sandbox and revision; checkout: once per agent process, then the commit is
-// only reported). A box seen not running (stopped, paused, checkpointed)
-// loses its delivered secrets with its tmpfs or its checkpoint scrub, so it
-// gets them again when it runs.
+// secrets, written as files each time its sandbox (re)starts and again when
+// a value changes (the desired entry's secrets revision), its repository,
+// cloned into /workspace at its first start, and then its onStart commands,
+// once per boot of its sandbox (on-start.ts). All are level-triggered: the
+// agent asks `ensure` whenever a box is running as wanted, and whatever is
+// already done costs nothing (secrets: once per sandbox and revision;
+// checkout: once per agent process, then the commit is only reported;
+// onStart: read back until the run ends). A box seen not running (stopped,
+// paused, checkpointed) loses its delivered secrets with its tmpfs or its
+// checkpoint scrub, so it gets them again when it runs.
 
 import { BOX_SECRETS_DIR, type ControlPlaneLink, type DesiredBox } from "@boxyard/agent-protocol";
 import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
 import type { Runtime } from "@boxyard/runtime";
 import type { Logger } from "pino";
+import { checkOnStart, type OnStartRun } from "./on-start.ts";
 import { CHECKOUT } from "./repo-checkout.ts";
 
 export interface BoxSetupOptions {
@@ -44,16 +47,21 @@ export class BoxSetup {
   private readonly secretProblems = new Map<string, string>();
   private readonly commits = new Map<string, string>();
   private readonly failures = new Map<string, Failure>();
+  /** The onStart run in each box's current sandbox, as last read. */
+  private readonly onStart = new Map<string, OnStartRun>();
 
   constructor(private readonly o: BoxSetupOptions) {}
 
   /** The box is not running: what was in its sandbox's memory is gone (or was scrubbed). */
   notRunning(boxId: string): void {
     this.delivered.delete(boxId);
+    // A resumed sandbox still knows its run; a new one starts it again.
+    this.onStart.delete(boxId);
   }
 
   forget(boxId: string): void {
     this.delivered.delete(boxId);
+    this.onStart.delete(boxId);
     this.secretProblems.delete(boxId);
     this.commits.delete(boxId);
     this.failures.delete(boxId);
@@ -67,9 +75,14 @@ export class BoxSetup {
     try {
       await this.ensureSecrets(nodeId, want);
       const repoCommit = await this.ensureCheckout(want);
+      const run = await this.ensureOnStart(want);
       this.failures.delete(boxId);
-      const problem = this.secretProblems.get(boxId);
-      return { ...(repoCommit ? { repoCommit } : {}), ...(problem ? { problem } : {}) };
+      const problem = [this.secretProblems.get(boxId), run?.problem].filter(Boolean).join("; ");
+      return {
+        ...(repoCommit ? { repoCommit } : {}),
+        ...(problem ? { problem } : {}),
+        ...(run?.status === "running" ? { retryAt: run.nextCheck } : {}),
+      };
     } catch (err) {
       const attempts = (failure?.attempts ?? 0) + 1;
       const message = String((err as Error).message ?? err).slice(0, 500);
@@ -98,13 +111,26 @@ export class BoxSetup {
     if (got.missing.length > 0) {
       this.secretProblems.set(
         want.boxId,
-        `secrets not set: ${got.missing.join(", ")} (set them with 'boxyard secrets set NAME'; the box gets them at its next start)`,
+        `secrets not set: ${got.missing.join(", ")} (set them with 'boxyard secrets set NAME'; the running box gets them at once)`,
       );
     } else this.secretProblems.delete(want.boxId);
     this.o.logger.info(
       { boxId: want.boxId, secrets: values.length, missing: got.missing },
       "secrets written into the box",
     );
+  }
+
+  /** Starts the box's onStart run in this sandbox, or reads how it is going until it ends. */
+  private async ensureOnStart(want: DesiredBox): Promise<OnStartRun | undefined> {
+    const commands = want.spec.onStart;
+    if (!commands?.length) return undefined;
+    const known = this.onStart.get(want.boxId);
+    if (known && (known.status !== "running" || Date.now() < known.nextCheck)) return known;
+    const run = await checkOnStart(this.o.runtime, want.boxId, commands, known);
+    this.onStart.set(want.boxId, run);
+    if (run.status !== known?.status)
+      this.o.logger.info({ boxId: want.boxId, onStart: run.status }, "onStart commands");
+    return run;
   }
 
   private async ensureCheckout(want: DesiredBox): Promise<string | undefined> {
@@ -125,6 +151,8 @@ export class BoxSetup {
       ],
       user: "dev",
       cwd: "/workspace",
+      // The credential reaches git only through the helper that reads its file, not as a variable.
+      noSecretsEnv: true,
       timeoutMs: this.o.cloneTimeoutMs ?? 15 * 60_000,
       maxOutputBytes: 64 * 1024,
     });

@@ -628,6 +628,7 @@ export class NodeAgent {
           layers,
           resources: { cpu, memoryMiB, diskGiB },
           network: want.spec.network,
+          ...(want.spec.env ? { env: want.spec.env } : {}),
         });
         break;
       }

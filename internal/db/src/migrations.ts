@@ -16,6 +16,7 @@ import m0015 from "../migrations/0015_box_oom.sql?raw";
 import m0016 from "../migrations/0016_box_history.sql?raw";
 import m0017 from "../migrations/0017_prebuilds.sql?raw";
 import m0018 from "../migrations/0018_template_source.sql?raw";
+import m0019 from "../migrations/0019_box_env.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -49,4 +50,5 @@ export const migrations: readonly Migration[] = [
   { id: 16, name: "box_history", sql: m0016 },
   { id: 17, name: "prebuilds", sql: m0017 },
   { id: 18, name: "template_source", sql: m0018 },
+  { id: 19, name: "box_env", sql: m0019 },
 ];

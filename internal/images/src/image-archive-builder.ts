@@ -20,12 +20,14 @@ export function buildImageArchive(o: {
   gzip?: boolean;
   /** Replace a layer's recorded digest (tests of digest checks). */
   wrongDigest?: boolean;
+  /** The image config's Env ("NAME=value" each). */
+  env?: string[];
 }): BuiltImageArchive {
   const config = Buffer.from(
     JSON.stringify({
       architecture: "amd64",
       os: "linux",
-      config: { Cmd: ["/bin/sh"] },
+      config: { Cmd: ["/bin/sh"], ...(o.env ? { Env: o.env } : {}) },
       rootfs: { type: "layers", diff_ids: o.layers.map((l) => sha256(l)) },
     }),
   );

@@ -27,6 +27,7 @@ export {
   digestFile,
   type ImageArchive,
   type ImageArchiveFormat,
+  type ImageConfig,
   type ImportOciOptions,
   importOciArchive,
   readImageArchive,

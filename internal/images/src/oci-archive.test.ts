@@ -4,7 +4,8 @@
 // /workspace and dev user added when missing); the same archive again is a
 // cache hit; a malicious archive is refused with the entry named and leaves
 // nothing in the store, not even a temporary tree; a layer whose digest does
-// not match and archives that are not images are refused.
+// not match and archives that are not images are refused. The config's Env
+// is read (a box's base environment).
 
 import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -74,6 +75,19 @@ describe("importOciArchive", () => {
       expect(again.join("\n")).toContain("cache hit");
     });
   }
+
+  it("reads the config's Env in either layout, keeping only well-formed NAME=value entries", async () => {
+    for (const format of ["oci", "docker"] as const) {
+      const env = ["PATH=/opt/tool/bin:/usr/bin:/bin", "LANG=C.UTF-8", "not an entry", "1BAD=x"];
+      const { archive } = buildImageArchive({ format, layers: [lower], env });
+      const read = await checkImageArchive(await save(`env-${format}.tar`, archive));
+      expect(read.config).toEqual({ env: ["PATH=/opt/tool/bin:/usr/bin:/bin", "LANG=C.UTF-8"] });
+      const none = buildImageArchive({ format, layers: [lower] });
+      expect((await checkImageArchive(await save(`noenv-${format}.tar`, none.archive))).config).toEqual({
+        env: [],
+      });
+    }
+  });
 
   it("gives the same layer for the same content in either layout", async () => {
     const store = new LayerStore({ root: join(work, "store-same") });

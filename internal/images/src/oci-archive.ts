@@ -35,6 +35,40 @@ export interface ImageArchive {
   format: ImageArchiveFormat;
   /** Layer blobs, lowest first: where they are in the archive and the digest the layout gives them. */
   layers: Array<{ path: string; digest: string | null; member: Member }>;
+  /** What of the image's config a box uses: its environment (Env, "NAME=value" each). */
+  config: ImageConfig;
+}
+
+/**
+ * The part of an image's config a box applies: Env, as the base of the box's
+ * environment. Cmd, Entrypoint, User and WorkingDir are not applied (the box's
+ * init is Boxyard's, its user is dev, sessions start in the user's home).
+ */
+export interface ImageConfig {
+  env: string[];
+}
+
+const ENV_ENTRY = /^[A-Za-z_][A-Za-z0-9_]{0,127}=/;
+
+/** The config's Env, keeping only well-formed NAME=value entries (at most 100, 32 KiB each). */
+function configOf(doc: unknown): ImageConfig {
+  const env = (doc as { config?: { Env?: unknown } } | null)?.config?.Env;
+  if (!Array.isArray(env)) return { env: [] };
+  return {
+    env: env
+      .filter((e): e is string => typeof e === "string" && ENV_ENTRY.test(e) && e.length <= 32 * 1024)
+      .slice(0, 100),
+  };
+}
+
+/** The config blob a manifest names, read for its Env; an archive without one has an empty config. */
+async function readConfig(
+  path: string,
+  members: Map<string, Member>,
+  name: string | null,
+): Promise<ImageConfig> {
+  if (name === null || !members.has(name)) return { env: [] };
+  return configOf(await readJson(path, members, name));
 }
 
 /** Metadata files (index, manifests, configs) are read into memory; bigger ones are refused. */
@@ -95,7 +129,10 @@ const INDEX_TYPES = new Set([
 ]);
 
 /** The image manifest an OCI index points to (linux/amd64 when it says, else the first), one level of nesting. */
-async function ociManifest(path: string, members: Map<string, Member>): Promise<Descriptor[]> {
+async function ociManifest(
+  path: string,
+  members: Map<string, Member>,
+): Promise<{ layers: Descriptor[]; config: Descriptor | undefined }> {
   let index = (await readJson(path, members, "index.json")) as { manifests?: Descriptor[] };
   for (let depth = 0; depth < 3; depth++) {
     const manifests = Array.isArray(index.manifests) ? index.manifests : [];
@@ -107,13 +144,14 @@ async function ociManifest(path: string, members: Map<string, Member>): Promise<
       mediaType?: string;
       manifests?: Descriptor[];
       layers?: Descriptor[];
+      config?: Descriptor;
     };
     if (INDEX_TYPES.has(pick.mediaType ?? "") || Array.isArray(doc.manifests)) {
       index = doc;
       continue;
     }
     if (!Array.isArray(doc.layers)) throw new TarFormatError("the image manifest lists no layers");
-    return doc.layers;
+    return { layers: doc.layers, config: doc.config };
   }
   throw new TarFormatError("image indexes nested too deep");
 }
@@ -127,9 +165,10 @@ export async function readImageArchive(path: string): Promise<ImageArchive> {
     return m;
   };
   if (members.has("index.json") && members.has("oci-layout")) {
-    const layers = await ociManifest(path, members);
+    const { layers, config } = await ociManifest(path, members);
     return {
       format: "oci",
+      config: await readConfig(path, members, config ? blobPath(config.digest, "the image config") : null),
       layers: layers.map((l, i) => {
         if (l.mediaType?.includes("zstd"))
           throw new TarFormatError(
@@ -141,12 +180,20 @@ export async function readImageArchive(path: string): Promise<ImageArchive> {
     };
   }
   if (members.has("manifest.json")) {
-    const manifest = (await readJson(path, members, "manifest.json")) as Array<{ Layers?: unknown }>;
+    const manifest = (await readJson(path, members, "manifest.json")) as Array<{
+      Layers?: unknown;
+      Config?: unknown;
+    }>;
     const first = Array.isArray(manifest) ? manifest[0] : undefined;
     if (!first || !Array.isArray(first.Layers))
       throw new TarFormatError("manifest.json lists no image with layers");
     return {
       format: "docker",
+      config: await readConfig(
+        path,
+        members,
+        typeof first.Config === "string" ? normalizeEntryPath(first.Config) : null,
+      ),
       layers: first.Layers.map((l: unknown, i) => {
         if (typeof l !== "string") throw new TarFormatError(`manifest.json: layer ${i + 1} is not a path`);
         const p = normalizeEntryPath(l);

@@ -92,6 +92,8 @@ export async function createBox(
           secrets: input.template.secrets ?? [],
           repo: input.template.repo ?? null,
           prebuild: input.template.prebuild ?? null,
+          env: input.template.env ?? {},
+          onStart: input.template.onStart ?? [],
         }));
       // A claimed box is already running: its create is done at once.
       const operation = await s.insertOperation({

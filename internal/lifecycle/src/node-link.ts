@@ -52,10 +52,15 @@ function desiredBox(b: DesiredBoxRow): DesiredBox {
       resources: b.resources,
       // From the box's template; boxes made before templates carried one reach nothing.
       network: { egress: (b.network?.egress ?? "deny-all") as DesiredBox["spec"]["network"]["egress"] },
-      // Whose secrets they are is part of the revision: a box claimed from a pool gets its owner's.
-      ...(b.secrets?.length > 0 ? { secrets: { names: b.secrets, revision: b.owner_id ?? "pool" } } : {}),
+      // Whose secrets they are is part of the revision (a box claimed from a
+      // pool gets its owner's), and so is every value set, rotated or deleted.
+      ...(b.secrets?.length > 0
+        ? { secrets: { names: b.secrets, revision: `${b.owner_id ?? "pool"}:${b.secrets_revision ?? ""}` } }
+        : {}),
       ...(b.repo ? { repo: b.repo } : {}),
       ...(b.prebuild ? { prebuild: b.prebuild } : {}),
+      ...(b.env && Object.keys(b.env).length > 0 ? { env: b.env } : {}),
+      ...(b.on_start?.length > 0 ? { onStart: b.on_start } : {}),
     },
     ...(b.node_phase === "paused" && b.pause_mode === "cold" ? { coldPause: true } : {}),
   };

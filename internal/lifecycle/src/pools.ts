@@ -85,7 +85,8 @@ function sameBuild(box: BoxRow, t: ResolvedTemplate): boolean {
     eq(box.resources, t.resources) &&
     eq((box as BoxRow & { network?: unknown }).network ?? { egress: "deny-all" }, t.network) &&
     // A newer prebuild replaces the pool's boxes: a claimed box is as fresh as a created one.
-    (box.prebuild?.id ?? null) === (t.prebuild?.id ?? null)
+    (box.prebuild?.id ?? null) === (t.prebuild?.id ?? null) &&
+    eq(box.env ?? {}, t.env ?? {})
   );
 }
 
@@ -241,6 +242,8 @@ export class PoolController {
           secrets: template.secrets ?? [],
           repo: template.repo ?? null,
           prebuild: template.prebuild ?? null,
+          env: template.env ?? {},
+          onStart: template.onStart ?? [],
         });
         await asPoolManager(tx).insertBoxEvent({
           boxId: box.id,

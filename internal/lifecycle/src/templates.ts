@@ -25,6 +25,10 @@ export interface ResolvedTemplate {
   init?: string[];
   /** For a new box: the newest ready prebuild of this version and ref, which the box starts from. */
   prebuild?: BoxPrebuild;
+  /** The environment of every command and session in the box: the image's Env, then the template's env. */
+  env?: Record<string, string>;
+  /** Shell commands run as the box user in /workspace, in the background, each time the box's sandbox boots. */
+  onStart?: string[];
 }
 
 const BUILT_IN: Readonly<Record<string, ResolvedTemplate>> = {

@@ -49,6 +49,15 @@
  *                           CMD is init's child, so when a restore ends this
  *                           relay the session sees a hang-up, as on a dropped
  *                           SSH connection: nohup'd and detached jobs live on.
+ *   (exec and pty)          Both give the command the box's secrets as
+ *                           environment variables: NAME=value for each file
+ *                           /run/boxyard/secrets/NAME the caller can read
+ *                           (see secrets_env). They are read here, inside the
+ *                           box, so a value never travels on the argv or the
+ *                           environment of a host process. The node's own
+ *                           commands (its secret scripts, the repository
+ *                           checkout) opt out with BOXYARD_NO_SECRETS_ENV=1
+ *                           (the runtime's ExecOptions.noSecretsEnv).
  *   boxinit login           Replaces itself with the calling user's login shell
  *                           from /etc/passwd (argv[0] prefixed with '-').
  *   boxinit relay PORT      Connects to 127.0.0.1:PORT inside the box and
@@ -118,6 +127,60 @@ static void copy_str(char *dst, size_t cap, const char *src) {
   if (l >= cap) l = cap - 1;
   memcpy(dst, src, l);
   dst[l] = '\0';
+}
+
+/* Whether s is an environment variable name as secrets have them. */
+static int env_name_ok(const char *s) {
+  if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
+  size_t n = 0;
+  for (; *s != '\0'; s++, n++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return 0;
+  return n <= 128;
+}
+
+/* How much of a request to PID 1 the secrets may take together (it holds at most MAX_REQUEST). */
+#define SECRETS_ENV_BUDGET (128 * 1024)
+
+/*
+ * Sets NAME=value in this process's environment for each regular file NAME
+ * in /run/boxyard/secrets that the caller can read (the box user's, or
+ * root's), as the command it starts will see them. A value with a NUL byte
+ * cannot be an environment variable and stays a file only, as do values
+ * beyond SECRETS_ENV_BUDGET together. The buffer a value passes through is
+ * wiped after use.
+ */
+static void secrets_env(void) {
+  DIR *d = opendir("/run/boxyard/secrets");
+  if (d == NULL) return;
+  size_t used = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (!env_name_ok(e->d_name)) continue; /* also ".", ".." and ".NAME.new" being written */
+    int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+        used + (size_t)st.st_size + strlen(e->d_name) + 2 <= SECRETS_ENV_BUDGET) {
+      size_t cap = (size_t)st.st_size + 1;
+      char *buf = malloc(cap);
+      size_t len = 0;
+      if (buf != NULL) {
+        for (;;) {
+          ssize_t n = read(fd, buf + len, cap - 1 - len);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          len += (size_t)n;
+          if (len == cap - 1) break;
+        }
+        buf[len] = '\0';
+        if (memchr(buf, '\0', len) == NULL && setenv(e->d_name, buf, 1) == 0) used += len + strlen(e->d_name) + 2;
+        explicit_bzero(buf, cap);
+        free(buf);
+      }
+    }
+    close(fd);
+  }
+  closedir(d);
 }
 
 /* Splits a colon-separated line in place into at most `max` fields; returns how many. */
@@ -1716,6 +1779,10 @@ int main(int argc, char **argv) {
   base = base == NULL ? argv[0] : base + 1;
   if (strcmp(base, "sudo") == 0) return run_sudo(argc, argv);
   if (argc == 3 && strcmp(argv[1], "relay") == 0) return run_relay(argv[2]);
+  if (argc >= 2 && (strcmp(argv[1], "exec") == 0 || strcmp(argv[1], "pty") == 0)) {
+    if (getenv("BOXYARD_NO_SECRETS_ENV") == NULL) secrets_env();
+    unsetenv("BOXYARD_NO_SECRETS_ENV");
+  }
   if (argc >= 2 && strcmp(argv[1], "exec") == 0) {
     int skip = (argc >= 3 && strcmp(argv[2], "--") == 0) ? 3 : 2;
     return run_exec(argc - skip, argv + skip);

@@ -32,6 +32,7 @@ export type ConformanceCase =
   | "pty-session"
   | "pty-restore"
   | "pipe-session"
+  | "secrets"
   | "destroy"
   | "errors";
 
@@ -301,6 +302,41 @@ export function describeRuntimeConformance(
       long.signal("SIGKILL");
       expect(await long.exited).toBe(128 + 9);
     });
+
+    test(
+      "secrets",
+      "writeSecrets: files the box user reads and env of later commands; a rewrite replaces them; a checkpoint takes them out",
+      async () => {
+        if (!rt.writeSecrets) throw new Error(`the ${rt.name} driver has no writeSecrets`);
+        const file = (name: string) => `/run/boxyard/secrets/${name}`;
+        await rt.writeSecrets(mainId, [
+          { name: "CF_ALPHA", value: Buffer.from("alpha-1") },
+          { name: "CF_BETA", value: Buffer.from("beta-1") },
+        ]);
+        expect(await text(mainId, cmd.readFile(file("CF_ALPHA")))).toBe("alpha-1");
+        expect(await text(mainId, cmd.readFile(file("CF_BETA")))).toBe("beta-1");
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"))).toBe("alpha-1\n");
+        expect(await text(mainId, cmd.printEnv("CF_BETA"), { user: "root", cwd: "/" })).toBe("beta-1\n");
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"), { noSecretsEnv: true })).toBe("\n");
+
+        // Rotated and one removed: the running box sees exactly the new set.
+        await rt.writeSecrets(mainId, [{ name: "CF_ALPHA", value: Buffer.from("alpha-2") }]);
+        expect(await text(mainId, cmd.readFile(file("CF_ALPHA")))).toBe("alpha-2");
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"))).toBe("alpha-2\n");
+        expect((await exec(mainId, cmd.readFile(file("CF_BETA")))).exitCode).not.toBe(0);
+        expect(await text(mainId, cmd.printEnv("CF_BETA"))).toBe("\n");
+
+        // Never in a checkpoint: gone after the restore until written again.
+        expect((await rt.checkpoint(mainId)).phase).toBe("checkpointed");
+        expect((await rt.resume(mainId)).phase).toBe("running");
+        expect((await exec(mainId, cmd.readFile(file("CF_ALPHA")))).exitCode).not.toBe(0);
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"))).toBe("\n");
+        await rt.writeSecrets(mainId, [{ name: "CF_ALPHA", value: Buffer.from("alpha-3") }]);
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"))).toBe("alpha-3\n");
+        await rt.writeSecrets(mainId, []);
+        expect(await text(mainId, cmd.printEnv("CF_ALPHA"))).toBe("\n");
+      },
+    );
 
     test("destroy", "destroy (twice) releases the box; inspect is null and list excludes it", async () => {
       await rt.destroy(mainId);

@@ -30,7 +30,7 @@ export interface BoxSpec {
   layers: string[];
   resources: BoxResources;
   network: { egress: EgressPolicy };
-  /** Extra environment for sessions (never for platform-side processes). */
+  /** The environment of every exec and session in the box (never for platform-side host processes). */
   env?: Record<string, string>;
 }
 
@@ -90,6 +90,8 @@ export interface ExecOptions {
   /** Defaults to /home/dev. */
   cwd?: string;
   env?: Record<string, string>;
+  /** Leave the box's secrets out of the command's environment (for the node's own commands). */
+  noSecretsEnv?: boolean;
   /** Kill the command after this long; result has timedOut = true. */
   timeoutMs?: number;
   /** Cap on captured stdout and stderr each; extra output is dropped, truncated = true. */
@@ -160,9 +162,14 @@ export interface Runtime {
   /**
    * Puts exactly these secrets in the running box as files in
    * /run/boxyard/secrets/NAME (memory-backed, mode 0400, owned by the box
-   * user), removing any others. Drivers that implement it never let a value
-   * reach a checkpoint: checkpoint() removes the files first (the caller
-   * writes them again after resume) and fails rather than save them.
+   * user), removing any others; called again, it replaces them (a rotated
+   * value reaches the running box). Every exec and session started after
+   * gets each as the environment variable NAME (over the spec's env), read
+   * inside the box so no host process carries a value. Drivers that
+   * implement it never let a value reach a checkpoint: checkpoint() removes
+   * the files first (the caller writes them again after resume) and fails
+   * rather than save them, refusing (CheckpointRefusedError) while a process
+   * still has one in its environment.
    */
   writeSecrets?(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void>;
   /**

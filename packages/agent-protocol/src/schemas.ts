@@ -95,10 +95,12 @@ export const DesiredBox = z.strictObject({
     resources: BoxResources,
     network: z.strictObject({ egress: EgressPolicy }),
     /**
-     * Names of the secrets the box gets as files (values come from
+     * Names of the secrets the box gets as files, and as environment
+     * variables of its sessions (values come from
      * ControlPlaneLink.fetchBoxSecrets while the box runs). `revision`
      * changes when whose secrets they are changes (a box claimed from a warm
-     * pool gets its owner's): the node delivers them again.
+     * pool gets its owner's) and when a value is set, rotated or deleted:
+     * the node delivers them again into the running box.
      */
     secrets: z
       .strictObject({ names: z.array(z.string()).max(100), revision: z.string().max(200) })
@@ -111,6 +113,14 @@ export const DesiredBox = z.strictObject({
      * start (only what changed since `commit` is fetched).
      */
     prebuild: BoxPrebuild.optional(),
+    /** The environment of every command and session in the box (never secrets). */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(32 * 1024)).optional(),
+    /**
+     * Shell commands run in order, as the box user in /workspace, in the
+     * background each time the box's sandbox boots (not on resume), once its
+     * secrets and checkout are in place.
+     */
+    onStart: z.array(z.string().max(8192)).max(20).optional(),
   }),
   /** With phase paused: checkpoint to disk now rather than after the node's hot-pause delay. */
   coldPause: z.boolean().optional(),

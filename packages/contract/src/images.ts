@@ -18,6 +18,8 @@ export const OciImage = z
     format: z.enum(["oci", "docker"]),
     layers: z.int(),
     allowSetuid: z.boolean(),
+    /** The image config's Env ("NAME=value" each): the base of the environment of boxes made from it. */
+    env: z.array(z.string()),
     createdBy: z.string().nullable(),
     createdAt: Timestamp,
   })

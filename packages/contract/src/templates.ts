@@ -10,6 +10,7 @@ import { WarmPool } from "./pools.ts";
 import { defineRoute } from "./route.ts";
 
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 const NOT_YET: Record<string, string> = {
   idle: "idle auto-pause/stop is not available yet",
@@ -132,7 +133,11 @@ export const TemplateSpec = z
      * every box from that prebuild starts with. One failing fails the prebuild.
      */
     init: z.array(z.string().min(1, "must not be empty").max(8192)).max(50).optional(),
-    /** Secrets the box gets as files in /run/boxyard/secrets/NAME while it runs. */
+    /**
+     * Secrets the box gets while it runs, as files in /run/boxyard/secrets/NAME
+     * and as environment variables NAME of its sessions and commands. A new
+     * value reaches a running box without a restart.
+     */
     secrets: z
       .array(SecretName)
       .max(100)
@@ -144,12 +149,18 @@ export const TemplateSpec = z
      */
     env: z
       .record(
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be an environment variable name"),
+        // Names are checked in superRefine below, so an error names the variable.
+        z.string(),
         z.string().max(32 * 1024),
       )
       .refine((e) => Object.keys(e).length <= 100, "must have at most 100 variables")
       .optional(),
-    /** Shell commands run as the box user in /workspace each time the box starts, in the background. */
+    /**
+     * Shell commands run in order as the box user in /workspace, in the
+     * background, each time the box's sandbox boots (not on resume), after
+     * its secrets and checkout; output in ~/.boxyard/on-start.log. The first
+     * that fails ends the run and shows in the box's notice.
+     */
     onStart: z.array(z.string().min(1, "must not be empty").max(8192)).max(20).optional(),
     /** Ports the box's port list shows from the start, with their names and previews (private until shared). */
     ports: z
@@ -168,6 +179,27 @@ export const TemplateSpec = z
     maxLifetimeHours: z.unknown().optional(),
   })
   .superRefine((spec, ctx) => {
+    for (const name of Object.keys(spec.env ?? {})) {
+      if (!ENV_NAME.test(name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message: "must be an environment variable name",
+        });
+      else if (name.startsWith("BOXYARD_"))
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message: "names starting BOXYARD_ are reserved",
+        });
+    }
+    for (const name of spec.secrets ?? [])
+      if (spec.env && Object.hasOwn(spec.env, name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message: `${name} is also a secret (its value reaches the box's environment from there); remove one`,
+        });
     for (const [key, why] of Object.entries(NOT_YET))
       if ((spec as Record<string, unknown>)[key] !== undefined)
         ctx.addIssue({ code: "custom", path: [key], message: `${why}; remove it` });

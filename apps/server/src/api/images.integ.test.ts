@@ -4,7 +4,8 @@
 // refused at upload with the entry named and leaves nothing behind (no file,
 // no row); archives over --image-max-bytes get 413; a template names an
 // uploaded image by digest (another org's or an unknown digest is refused)
-// and its build runs; nodes download archives only with their token.
+// and its build runs; its boxes get the image config's Env under the
+// template's env; nodes download archives only with their token.
 
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -219,6 +220,56 @@ describe("image uploads", () => {
       body: { name: "bad", spec: { image: { oci: "img.tar" } } },
     });
     expect(bad.body.detail).toContain("spec.image.oci: must be the sha256:");
+  });
+
+  it("give boxes the image config's Env as the base of their environment, the template's env over it", async () => {
+    const img = buildImageArchive({
+      format: "docker",
+      layers: [lower],
+      env: [
+        "PATH=/opt/tool/bin:/usr/bin:/bin",
+        "LANG=C.UTF-8",
+        "TOOL_HOME=/opt/tool",
+        "BOXYARD_NO_SECRETS_ENV=1",
+      ],
+    });
+    const uploaded = await upload(img.archive);
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body.env).toEqual([
+      "PATH=/opt/tool/bin:/usr/bin:/bin",
+      "LANG=C.UTF-8",
+      "TOOL_HOME=/opt/tool",
+      "BOXYARD_NO_SECRETS_ENV=1",
+    ]);
+    const v = await api.call("POST", `${org}/templates`, {
+      token: owner,
+      body: {
+        name: "envimg",
+        spec: {
+          image: { oci: img.digest },
+          env: { LANG: "en_GB.UTF-8", EDITOR: "vi" },
+          onStart: ["make run"],
+        },
+      },
+    });
+    expect(v.status, JSON.stringify(v.body)).toBe(201);
+    const created = await api.call("POST", `${org}/boxes`, {
+      token: owner,
+      body: { name: "envbox", template: "envimg" },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    const { rows } = await api.server.pool.query("SELECT env, on_start FROM boxes WHERE name = 'envbox'");
+    expect(rows).toEqual([
+      {
+        env: {
+          PATH: "/opt/tool/bin:/usr/bin:/bin",
+          LANG: "en_GB.UTF-8",
+          TOOL_HOME: "/opt/tool",
+          EDITOR: "vi",
+        },
+        on_start: ["make run"],
+      },
+    ]);
   });
 
   it("serve archives to nodes in other processes with their node token only", async () => {

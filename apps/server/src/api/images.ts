@@ -53,6 +53,7 @@ function view(r: OciImageRow): OciImage {
     format: r.format,
     layers: r.layers,
     allowSetuid: r.allow_setuid,
+    env: r.env,
     createdBy: r.created_by_username,
     createdAt: r.created_at.toISOString(),
   };
@@ -154,6 +155,7 @@ export function registerImageRoutes(
           format: archive.format,
           layers: archive.layers.length,
           allowSetuid,
+          env: archive.config.env,
           userId: ctx.actor.user.id,
         });
         await auditFor(tx, ctx, {

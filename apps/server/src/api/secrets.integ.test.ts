@@ -2,7 +2,9 @@
 // never come back from the API and exist in the database only as
 // ciphertext; a box whose template lists a secret gets its value as a file
 // while it runs (the owner's over the team's over the org's), loses it
-// before a checkpoint and gets it again after the restore. B10-style sweep:
+// before a checkpoint and gets it again after the restore; a value set,
+// rotated or deleted reaches the running box without a restart (its node's
+// desired set moves with the box's secrets revision). B10-style sweep:
 // no API response and no database row holds a value in plain text.
 import { randomBytes } from "node:crypto";
 import { waitFor } from "@boxyard/testkit";
@@ -16,7 +18,8 @@ const ORG_VALUE = canary("org");
 const TEAM_VALUE = canary("team");
 const USER_VALUE = canary("user");
 const NEW_VALUE = canary("updated");
-const CANARIES = [ORG_VALUE, TEAM_VALUE, USER_VALUE, NEW_VALUE];
+const ROTATED_VALUE = canary("rotated");
+const CANARIES = [ORG_VALUE, TEAM_VALUE, USER_VALUE, NEW_VALUE, ROTATED_VALUE];
 
 let api: BoxTestApi;
 const tokens: Record<string, string> = {};
@@ -239,6 +242,49 @@ describe("secrets in boxes", () => {
     await call("olive", "POST", `${base}/boxes/orgs/resume`);
     await settled("olive", "orgs", "running");
     await waitFor(async () => secretFile(box.id, "API_TOKEN") === NEW_VALUE, { timeoutMs: 10_000 });
+  });
+
+  it("gives a running box a rotated value, and takes a deleted one away, without a restart", async () => {
+    const box = (await call("olive", "GET", `${base}/boxes/orgs`)).body;
+    const sandbox = api.runtime.state.boxes.get(box.id)?.sandboxPid;
+    expect(sandbox).toBeDefined();
+    // The change wakes the box's node at once (its desired set moves), not at its next poll.
+    const desiredVersion = async () =>
+      Number(
+        (
+          await api.server.pool.query<{ v: string }>(
+            "SELECT n.desired_version AS v FROM nodes n JOIN boxes b ON b.node_id = n.id WHERE b.id = $1",
+            [box.id],
+          )
+        ).rows[0]?.v,
+      );
+    const v0 = await desiredVersion();
+    await call("olive", "POST", `${base}/secrets`, { body: { name: "API_TOKEN", value: ROTATED_VALUE } });
+    const v1 = await desiredVersion();
+    expect(v1).toBeGreaterThan(v0);
+    await waitFor(async () => secretFile(box.id, "API_TOKEN") === ROTATED_VALUE, {
+      timeoutMs: 10_000,
+      message: "the rotated value in the running box",
+    });
+    // mia's boxes keep her own value: her secret did not change.
+    const mine = (await call("mia", "GET", `${base}/boxes/mine`)).body;
+    expect(secretFile(mine.id, "API_TOKEN")).toBe(USER_VALUE);
+    expect((await call("olive", "DELETE", `${base}/secrets/API_TOKEN?scope=org`)).status).toBe(204);
+    expect(await desiredVersion()).toBeGreaterThan(v1);
+    await waitFor(async () => secretFile(box.id, "API_TOKEN") === undefined, {
+      timeoutMs: 10_000,
+      message: "the deleted secret gone from the running box",
+    });
+    await waitFor(
+      async () =>
+        /secrets not set: API_TOKEN, NOT_SET|secrets not set: NOT_SET, API_TOKEN/.test(
+          (await call("olive", "GET", `${base}/boxes/orgs`)).body.notice ?? "",
+        ),
+      { timeoutMs: 10_000, message: "the notice naming the deleted secret" },
+    );
+    // The same sandbox all along.
+    expect(api.runtime.state.boxes.get(box.id)?.sandboxPid).toBe(sandbox);
+    expect(api.runtime.state.boxes.get(box.id)?.phase).toBe("running");
   });
 
   it("answered no request with a value (B10 sweep of every response of this file)", async () => {

@@ -76,6 +76,19 @@ describe("templates", () => {
         "spec.repo.ref: must be a branch, tag or commit id",
       ],
       [{ image: { base: "busybox" }, secrets: ["not a name"] }, "spec.secrets.0"],
+      [
+        { image: { base: "busybox" }, env: { TOKEN: "x" }, secrets: ["TOKEN"] },
+        "spec.env.TOKEN: TOKEN is also a secret",
+      ],
+      [
+        { image: { base: "busybox" }, env: { "NOT-A-NAME": "x" } },
+        "spec.env.NOT-A-NAME: must be an environment variable name",
+      ],
+      [
+        { image: { base: "busybox" }, env: { BOXYARD_X: "1" } },
+        "spec.env.BOXYARD_X: names starting BOXYARD_ are reserved",
+      ],
+      [{ image: { base: "busybox" }, onStart: ["true", ""] }, "spec.onStart.1: must not be empty"],
       [{ image: { oci: "img.tar" } }, "spec.image"],
       [{ image: { base: "busybox" }, colour: "blue" }, "spec"],
       [{ resources: { cpu: 1 } }, "spec.image"],

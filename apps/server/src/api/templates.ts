@@ -55,10 +55,26 @@ function validSpec(raw: unknown): Spec {
   return r.data;
 }
 
-/** A stored spec as what a box is made from: the base's defaults, overridden by the spec. */
-export function resolveSpec(name: string, version: number, spec: Spec): ResolvedTemplate {
+/**
+ * A stored spec as what a box is made from: the base's defaults, overridden
+ * by the spec. `imageEnv` is an imported image's config Env ("NAME=value"
+ * each): the base of the box's environment, the template's env over it.
+ */
+export function resolveSpec(
+  name: string,
+  version: number,
+  spec: Spec,
+  imageEnv: readonly string[] = [],
+): ResolvedTemplate {
   // An imported image gets the small base's defaults: it is the user's own rootfs.
   const base = baseDefaults("base" in spec.image ? spec.image.base : "busybox");
+  const env: Record<string, string> = {};
+  for (const e of imageEnv) {
+    const at = e.indexOf("=");
+    // BOXYARD_ names are Boxyard's own (see the template spec's env).
+    if (at > 0 && !e.startsWith("BOXYARD_")) env[e.slice(0, at)] = e.slice(at + 1);
+  }
+  Object.assign(env, spec.env);
   return {
     name,
     version,
@@ -68,6 +84,8 @@ export function resolveSpec(name: string, version: number, spec: Spec): Resolved
     network: spec.network ?? base.network,
     ...secretsAndRepo(spec),
     ...(spec.init?.length ? { init: [...spec.init] } : {}),
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+    ...(spec.onStart?.length ? { onStart: [...spec.onStart] } : {}),
   };
 }
 
@@ -118,8 +136,10 @@ export async function resolveOrgTemplate(
       });
   }
   if (row) {
-    const t = resolveSpec(row.name, row.version, row.spec as Spec);
-    if (opts.withPrebuild && wantsPrebuild(row.spec as Spec)) {
+    const spec = row.spec as Spec;
+    const image = "oci" in spec.image ? await store.getOciImage(orgId, spec.image.oci) : null;
+    const t = resolveSpec(row.name, row.version, spec, image?.env ?? []);
+    if (opts.withPrebuild && wantsPrebuild(spec)) {
       const pb = await store.latestReadyPrebuild(orgId, {
         templateId: row.template_id,
         version: row.version,

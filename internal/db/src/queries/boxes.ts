@@ -56,6 +56,10 @@ export interface BoxRow {
   repo_commit: string | null;
   /** The prebuild the box starts from (its layer is the box's top image layer). */
   prebuild: BoxPrebuild | null;
+  /** The environment of every command and session in the box (image Env, then template env). */
+  env: Record<string, string>;
+  /** The template's onStart commands, run each time the box's sandbox boots. */
+  on_start: string[];
   /** Processes killed in the box for lack of memory, as its node reported them. */
   oom_kills: number;
   last_oom_kill: OomKillRecord | null;
@@ -119,15 +123,19 @@ export interface NewBox {
   secrets?: readonly string[];
   repo?: BoxRepo | null;
   prebuild?: BoxPrebuild | null;
+  /** The box's environment and onStart commands (its template's). */
+  env?: Readonly<Record<string, string>>;
+  onStart?: readonly string[];
 }
 
 /** A new box wants to run and is due for its first reconcile at once. */
 export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
   const { rows } = await db.query<BoxRow>(
     `INSERT INTO boxes (id, org_id, name, owner_id, template, template_version, image, resources,
-                        persistent, team_id, network, pool_id, machine_id, secrets, repo, prebuild,
+                        persistent, team_id, network, pool_id, machine_id, secrets, repo, prebuild, env, on_start,
                         desired_state, actual_state, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'running', 'pending', now())
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             'running', 'pending', now())
      RETURNING *`,
     [
       b.id,
@@ -146,6 +154,8 @@ export async function insertBox(db: Queryable, b: NewBox): Promise<BoxRow> {
       JSON.stringify(b.secrets ?? []),
       b.repo ? JSON.stringify(b.repo) : null,
       b.prebuild ? JSON.stringify(b.prebuild) : null,
+      JSON.stringify(b.env ?? {}),
+      JSON.stringify(b.onStart ?? []),
     ],
   );
   return rows[0]!;

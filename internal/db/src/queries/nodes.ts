@@ -136,6 +136,14 @@ export interface DesiredBoxRow {
   secrets: string[];
   repo: { url: string; ref?: string; secret?: string } | null;
   prebuild: { id: string; layer: string; commit: string | null } | null;
+  env: Record<string, string>;
+  on_start: string[];
+  /**
+   * Changes whenever a value the box's secret names resolve to is set,
+   * rotated or deleted (a digest of their ids and update times); null for a
+   * box without secrets. The node delivers the secrets again when it moves.
+   */
+  secrets_revision: string | null;
 }
 
 /** The node's version and every live box the reconciler has published to it. */
@@ -150,9 +158,17 @@ export async function getNodeDesiredSet(
   const version = node.rows[0]?.desired_version;
   if (version === undefined) return null;
   const { rows } = await db.query<DesiredBoxRow>(
-    `SELECT id, name, node_generation, node_phase, image, resources, pause_mode, network, machine_id,
-            owner_id, secrets, repo, prebuild FROM boxes
-      WHERE node_id = $1 AND deleted_at IS NULL AND node_phase IS NOT NULL ORDER BY id`,
+    `SELECT b.id, b.name, b.node_generation, b.node_phase, b.image, b.resources, b.pause_mode, b.network,
+            b.machine_id, b.owner_id, b.secrets, b.repo, b.prebuild, b.env, b.on_start,
+            CASE WHEN jsonb_array_length(b.secrets) > 0 THEN
+              (SELECT md5(COALESCE(string_agg(s.id || '@' || s.updated_at::text, ',' ORDER BY s.id), ''))
+                 FROM secrets s
+                WHERE s.org_id = b.org_id AND b.secrets ? s.name
+                  AND (s.scope = 'org' OR (s.scope = 'team' AND s.team_id = b.team_id)
+                       OR (s.scope = 'user' AND s.user_id = b.owner_id)))
+            END AS secrets_revision
+       FROM boxes b
+      WHERE b.node_id = $1 AND b.deleted_at IS NULL AND b.node_phase IS NOT NULL ORDER BY b.id`,
     [nodeId],
   );
   return { version, boxes: rows };

@@ -7,11 +7,13 @@ export interface OciImageRow {
   format: "oci" | "docker";
   layers: number;
   allow_setuid: boolean;
+  /** The image config's Env ("NAME=value" each): the base of a box's environment. */
+  env: string[];
   created_by_username: string | null;
   created_at: Date;
 }
 
-const VIEW = `SELECT i.org_id, i.digest, i.size_bytes, i.format, i.layers, i.allow_setuid,
+const VIEW = `SELECT i.org_id, i.digest, i.size_bytes, i.format, i.layers, i.allow_setuid, i.env,
   u.username AS created_by_username, i.created_at
   FROM oci_images i LEFT JOIN users u ON u.id = i.created_by`;
 
@@ -25,14 +27,26 @@ export async function insertOciImage(
     format: "oci" | "docker";
     layers: number;
     allowSetuid: boolean;
+    /** The config's Env; the same bytes always carry the same one (recorded again for older uploads). */
+    env?: readonly string[];
     userId: string;
   },
 ): Promise<OciImageRow> {
   await db.query(
-    `INSERT INTO oci_images (org_id, digest, size_bytes, format, layers, allow_setuid, created_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (org_id, digest) DO UPDATE SET allow_setuid = oci_images.allow_setuid OR EXCLUDED.allow_setuid`,
-    [i.orgId, i.digest, i.sizeBytes, i.format, i.layers, i.allowSetuid, i.userId],
+    `INSERT INTO oci_images (org_id, digest, size_bytes, format, layers, allow_setuid, created_by, env)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (org_id, digest) DO UPDATE SET allow_setuid = oci_images.allow_setuid OR EXCLUDED.allow_setuid,
+       env = EXCLUDED.env`,
+    [
+      i.orgId,
+      i.digest,
+      i.sizeBytes,
+      i.format,
+      i.layers,
+      i.allowSetuid,
+      i.userId,
+      JSON.stringify(i.env ?? []),
+    ],
   );
   return (await getOciImage(db, i.orgId, i.digest))!;
 }

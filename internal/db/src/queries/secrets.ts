@@ -1,4 +1,5 @@
 import type { Queryable } from "../pool.ts";
+import { bumpNodeDesiredVersion } from "./nodes.ts";
 
 export type SecretScope = "org" | "team" | "user";
 
@@ -74,7 +75,22 @@ export async function upsertSecret(
     );
   }
   const row = (await db.query<SecretMetaRow>(`${META} WHERE s.id = $1`, [id])).rows[0]!;
+  await wakeNodesUsing(db, s.orgId, s.name);
   return { row, created: !existing };
+}
+
+/**
+ * The nodes of the live boxes that list this secret name see their desired
+ * set move (each box's secrets revision changed), so a running box gets the
+ * new value, or loses the deleted one, without a restart.
+ */
+async function wakeNodesUsing(db: Queryable, orgId: string, name: string): Promise<void> {
+  const { rows } = await db.query<{ node_id: string }>(
+    `SELECT DISTINCT node_id FROM boxes
+      WHERE org_id = $1 AND secrets ? $2 AND node_id IS NOT NULL AND deleted_at IS NULL ORDER BY node_id`,
+    [orgId, name],
+  );
+  for (const r of rows) await bumpNodeDesiredVersion(db, r.node_id);
 }
 
 /** The secret of that name held by exactly that scope holder. */
@@ -105,8 +121,13 @@ export async function listSecrets(
 }
 
 export async function deleteSecret(db: Queryable, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(`DELETE FROM secrets WHERE id = $1`, [id]);
-  return (rowCount ?? 0) > 0;
+  const { rows } = await db.query<{ org_id: string; name: string }>(
+    `DELETE FROM secrets WHERE id = $1 RETURNING org_id, name`,
+    [id],
+  );
+  const gone = rows[0];
+  if (gone) await wakeNodesUsing(db, gone.org_id, gone.name);
+  return gone !== undefined;
 }
 
 /**

@@ -41,6 +41,14 @@ interface FakeBox extends FakeBoxState {
 /** Where writeSecrets puts a box's secrets (as the gVisor driver does). */
 export const SECRETS_DIR = "/run/boxyard/secrets";
 
+/** The box's secrets as its commands' environment variables (as the gVisor driver's in-box wrapper reads them). */
+function secretsEnv(files: ReadonlyMap<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [path, value] of files)
+    if (path.startsWith(`${SECRETS_DIR}/`)) env[path.slice(SECRETS_DIR.length + 1)] = value;
+  return env;
+}
+
 export class FakeNodeState {
   readonly boxes = new Map<BoxId, FakeBox>();
   /** Layers captureLayer made: digest -> the files a box listing it starts with. */
@@ -215,7 +223,7 @@ export class FakeRuntime implements Runtime {
       argv: opts.command,
       uid,
       cwd: opts.cwd ?? "/home/dev",
-      env: { HOME: home, ...box.spec.env, ...opts.env },
+      env: { HOME: home, ...box.spec.env, ...opts.env, ...(opts.noSecretsEnv ? {} : secretsEnv(box.files)) },
       stdin: opts.stdin === undefined ? "" : opts.stdin.toString(),
       timeoutMs: opts.timeoutMs,
     });

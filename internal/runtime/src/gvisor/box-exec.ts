@@ -18,6 +18,9 @@ import type { Runsc } from "./runsc.ts";
 
 export const defaultMaxOutputBytes = 16 * 1024 * 1024;
 
+/** Tells boxinit not to put the box's secrets in the command's environment (see boxinit.c). */
+const NO_SECRETS_ENV = { BOXYARD_NO_SECRETS_ENV: "1" };
+
 export interface BoxExecContext {
   runsc: Runsc;
   id: string;
@@ -57,7 +60,9 @@ export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise
     `--cwd=${opts.cwd ?? user.home}`,
     `--internal-pid-file=${pidFile}`,
     ...execCapabilities.map((c) => `--cap=${c}`),
-    ...boxEnv(user, ctx.specEnv, opts.env).map((e) => `--env=${e}`),
+    ...boxEnv(user, ctx.specEnv, opts.env, opts.noSecretsEnv ? NO_SECRETS_ENV : undefined).map(
+      (e) => `--env=${e}`,
+    ),
     ctx.id,
     boxInitPath,
     "exec",

@@ -2,8 +2,15 @@
 // /run/boxyard/secrets (tmpfs, 0400, uid 1000), replacing earlier ones; a
 // checkpoint zeroes and removes them first, so the checkpoint files never
 // hold a value, and the restored box has none until they are written again.
+// Sessions and commands get them as environment variables (read inside the
+// box, never on a host process's argv or environment); a checkpoint is
+// refused, with the box left running and its files in place, while a process
+// still holds one in its environment, and the checkpoint taken once it has
+// ended holds no value, even though the box was then full of such processes.
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
+import { TextCollector } from "../wait-for.ts";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GvisorRuntime } from "./gvisor-runtime.ts";
@@ -50,6 +57,39 @@ describe("secrets in a gVisor box", () => {
     );
     expect(await sh("grep ' /run/boxyard ' /proc/mounts | cut -d' ' -f3")).toBe("tmpfs\n");
     expect((await rt.inspect(id))?.phase).toBe("running");
+  }, 120_000);
+
+  it("gives exec and terminal sessions the values as environment variables, never through the host", async () => {
+    expect(await sh('echo "$A"')).toBe(`${value}\n`);
+    expect(await sh('echo "$A"', "root")).toBe(`${value}\n`);
+    const s = await rt.session(id, { command: ["sh"], pty: { cols: 80, rows: 24 } });
+    const out = new TextCollector(s.stdout);
+    s.stdin.write('echo "got-$A-end"; exit 0\n');
+    await out.until((t) => t.includes(`got-${value}-end`), {
+      timeoutMs: 15_000,
+      what: "the secret in a pty",
+    });
+    expect(await s.exited).toBe(0);
+    // No host process (runsc, its gofer, the sentry) carries it in argv or environment.
+    const hostProcs = execFileSync(
+      "sh",
+      ["-c", "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; true"],
+      {
+        maxBuffer: 256 << 20,
+      },
+    );
+    expect(hostProcs.includes(Buffer.from(value))).toBe(false);
+  }, 120_000);
+
+  it("refuses a checkpoint while a process has a secret in its environment, leaving the box running", async () => {
+    const bg = Number((await sh("nohup sleep 4646 >/dev/null 2>&1 </dev/null & echo $!")).trim());
+    await expect(rt.checkpoint(id)).rejects.toMatchObject({
+      code: "checkpoint_refused",
+      message: expect.stringContaining(`${bg} sleep`),
+    });
+    expect((await rt.inspect(id))?.phase).toBe("running");
+    expect(await sh("cat /run/boxyard/secrets/A")).toBe(value);
+    await sh(`kill ${bg}`);
   }, 120_000);
 
   it("removes them before a checkpoint: the checkpoint holds no value, the restored box no file", async () => {

@@ -6,10 +6,16 @@
 // with zeros in place and removed, so the saved memory holds no value; a
 // marker in the box's host dir says that the box may hold secrets, so a
 // checkpoint of a box that never got any needs no exec (and no shell).
+// Sessions and commands in the box get the values as environment variables,
+// read from these files by the in-box wrapper (boxinit); so a checkpoint is
+// refused while a process in the box still has one in its environment (a
+// shell or server started from a session): the box stays as it was, and the
+// caller may try again once those processes have ended. These scripts
+// themselves run without the values in their environment.
 
 import { access, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { SandboxError } from "../errors.ts";
+import { CheckpointRefusedError, SandboxError } from "../errors.ts";
 import type { ExecResult } from "../runtime.ts";
 import { type BoxExecContext, execInBox } from "./box-exec.ts";
 import type { BoxPaths } from "./box-paths.ts";
@@ -46,6 +52,24 @@ for f in "$d"/* "$d"/.[!.]*; do
 done
 exit $status`;
 
+/**
+ * Prints "PID COMMAND" of each process (other than itself) whose environment
+ * names one of the secrets in the dir.
+ */
+const HOLDERS = `d=${SECRETS_DIR}
+[ -d "$d" ] || exit 0
+names=$(ls -A "$d" | grep -E '^[A-Za-z_][A-Za-z0-9_]*$' | tr '\\n' '|')
+[ -n "$names" ] || exit 0
+names=\${names%|}
+for p in /proc/[0-9]*; do
+  pid=\${p#/proc/}
+  [ "$pid" = "$$" ] && continue
+  if tr '\\0' '\\n' < "$p/environ" 2>/dev/null | grep -qE "^($names)="; then
+    echo "$pid $(cat "$p/comm" 2>/dev/null)"
+  fi
+done
+exit 0`;
+
 function markerPath(paths: BoxPaths): string {
   return join(paths.dir, "secrets-in-box");
 }
@@ -73,6 +97,7 @@ export async function writeSecretsInSandbox(
       command: ["/bin/sh", "-c", WRITE_ONE, "sh", s.name],
       user: "root",
       cwd: "/",
+      noSecretsEnv: true,
       stdin: s.value,
       timeoutMs: 30_000,
       maxOutputBytes: 4096,
@@ -83,6 +108,7 @@ export async function writeSecretsInSandbox(
     command: ["/bin/sh", "-c", SCRUB, "sh", ...secrets.map((s) => s.name)],
     user: "root",
     cwd: "/",
+    noSecretsEnv: true,
     timeoutMs: 30_000,
     maxOutputBytes: 4096,
   });
@@ -91,14 +117,33 @@ export async function writeSecretsInSandbox(
 
 /**
  * Removes every secret file from the running box before its memory is
- * saved. Throws when it cannot: the caller must not checkpoint then.
+ * saved. Throws when it cannot: the caller must not checkpoint then; and
+ * CheckpointRefusedError, with nothing removed, while a process in the box
+ * has a secret in its environment.
  */
 export async function clearSecretsInSandbox(ctx: BoxExecContext, paths: BoxPaths): Promise<void> {
   if (!(await mayHoldSecrets(paths))) return;
+  const held = await execInBox(ctx, {
+    command: ["/bin/sh", "-c", HOLDERS],
+    user: "root",
+    cwd: "/",
+    noSecretsEnv: true,
+    timeoutMs: 30_000,
+    maxOutputBytes: 4096,
+  });
+  check(held, `looking for processes with secrets in box ${ctx.id}`);
+  const holders = held.stdout.toString("utf8").trim().split("\n").filter(Boolean);
+  if (holders.length > 0)
+    throw new CheckpointRefusedError(
+      ctx.id,
+      "paused",
+      `processes hold secrets in their environment: ${holders.slice(0, 5).join(", ")}${holders.length > 5 ? ", ..." : ""}`,
+    );
   const r = await execInBox(ctx, {
     command: ["/bin/sh", "-c", SCRUB, "sh"],
     user: "root",
     cwd: "/",
+    noSecretsEnv: true,
     timeoutMs: 30_000,
     maxOutputBytes: 4096,
   });
