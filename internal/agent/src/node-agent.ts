@@ -613,7 +613,8 @@ export class NodeAgent {
     switch (s) {
       case "prepare": {
         if (!want) throw new Error("prepare needs a desired entry");
-        const layers = await this.o.images.resolve(want.spec.image);
+        // A copy: the resolver may hand every caller the same array.
+        const layers = [...(await this.o.images.resolve(want.spec.image))];
         const pb = want.spec.prebuild;
         if (pb) {
           // The prebuild's layer goes over the image; a node without it makes the box from scratch and says so.

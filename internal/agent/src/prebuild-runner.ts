@@ -169,6 +169,8 @@ export class PrebuildRunner {
         cwd: "/workspace",
         timeoutMs,
         maxOutputBytes: 64 * 1024,
+        // The credential is read from its file by git's helper: not in git's environment.
+        noSecretsEnv: true,
       });
       commit = res.stdout.toString("utf8").trim().split("\n").pop() ?? "";
       if (res.exitCode !== 0 || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) {
@@ -206,6 +208,7 @@ export class PrebuildRunner {
         user: "dev",
         cwd: "/workspace",
         timeoutMs: 60_000,
+        noSecretsEnv: true,
       });
       if (res.exitCode !== 0)
         throw new Error(`cannot mark the checkout: ${res.stderr.toString("utf8").trim()}`);

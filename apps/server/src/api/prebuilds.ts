@@ -55,6 +55,7 @@ export function prebuildJob(t: ResolvedTemplate, ref: string | null): Omit<Prebu
     network: t.network,
     ...(t.repo ? { repo: { ...t.repo, ...(ref !== null ? { ref } : {}) } } : {}),
     init: t.init ?? [],
+    ...(t.env ? { env: t.env } : {}),
     secrets: t.secrets ?? [],
   };
 }

@@ -3,11 +3,12 @@
 // step checks what is already there, so a prepare or start that crashed
 // half-way can simply run again, and release undoes all of it.
 
-import { chmod, chown, cp, lstat, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageLayerMissingError } from "../errors.ts";
 import type { BoxSpec } from "../runtime.ts";
 import { createDisk } from "./box-disk.ts";
+import { hostCommand } from "./host-command.ts";
 import type { BoxPaths } from "./box-paths.ts";
 import { detachLoops, mountDisk, mountOverlay, unmount } from "./mounts.ts";
 import { memoryCgroupFiles } from "./oci-spec.ts";
@@ -54,8 +55,9 @@ export async function createBoxStorage(opts: {
     [join(paths.rootfs, "home/dev"), paths.home],
     [join(paths.rootfs, "workspace"), paths.workspace],
   ] as const) {
+    // cp -a keeps owners and modes: dev's files in the image (or a prebuild's checkout) stay dev's.
     if (await exists(from))
-      await cp(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      await hostCommand("cp", ["-a", `${from}/.`, `${to}/`], { timeoutMs: 30 * 60_000 });
   }
   for (const d of [paths.home, paths.workspace]) {
     await chown(d, 1000, 1000);
