@@ -75,8 +75,9 @@ export class LayerStoreImageResolver implements ImageResolver {
     }
   }
 
+  /** Image keys resolved by this process, and every layer in the store (a prebuild's among them). */
   async cached(): Promise<string[]> {
-    return [...this.#inFlight.keys()];
+    return [...this.#inFlight.keys(), ...(await this.store.list())];
   }
 
   #shared(spec: ImageSpec): Promise<ImageBuildResult> {

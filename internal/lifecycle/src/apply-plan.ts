@@ -106,7 +106,12 @@ export async function applyPlan(
             toNodeSnapshot(n, opts.nodeHeartbeatTimeoutMs),
           );
           const decision = place(
-            { resources: box.resources, runtime: opts.runtime, imageKey: imageKey(box.image as ImageSpec) },
+            {
+              resources: box.resources,
+              runtime: opts.runtime,
+              imageKey: imageKey(box.image as ImageSpec),
+              ...(box.prebuild ? { prebuildLayer: box.prebuild.layer } : {}),
+            },
             nodes,
           );
           if ("node" in decision) {

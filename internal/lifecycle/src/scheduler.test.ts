@@ -32,6 +32,19 @@ describe("place()", () => {
     expect("node" in r && r.node.name).toBe("b");
   });
 
+  it("prefers the node that holds the box's prebuild over one that only holds its image", () => {
+    const layer = `sha256:${"a".repeat(64)}`;
+    const r = place({ resources: small, imageKey: "img_x", prebuildLayer: layer }, [
+      node("a", { cachedImages: ["img_x"] }),
+      node("b", {
+        cachedImages: ["img_x", layer],
+        allocated: { cpu: 4, memoryMiB: 10_000, diskGiB: 0, gpus: 0 },
+      }),
+      node("c"),
+    ]);
+    expect("node" in r && r.node.name).toBe("b");
+  });
+
   it("explains why no node fits: capacity, health, runtime", () => {
     const r = place({ resources: { ...small, gpus: 1 }, runtime: "gvisor" }, [
       node("full", { runtime: "gvisor" }),

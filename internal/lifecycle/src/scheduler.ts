@@ -21,6 +21,8 @@ export interface PlacementRequest {
   /** A driver name the box needs; undefined accepts any. */
   runtime?: string;
   imageKey?: string;
+  /** The layer of the prebuild the box starts from (only the node that made it has it). */
+  prebuildLayer?: string;
 }
 
 export type Placement = { node: NodeSnapshot } | { reasons: string[] };
@@ -40,9 +42,11 @@ function rejection(req: PlacementRequest, n: NodeSnapshot): string | null {
 }
 
 /**
- * Picks the node for a box. Score: a node that already holds the image
- * wins (no layer fetch on the critical path), then the one with the most
- * free memory (spreading), then the name, so the result is deterministic.
+ * Picks the node for a box. Score: a node that holds the box's prebuild
+ * wins (elsewhere the box is made from its image alone), then one that
+ * already holds the image (no layer fetch on the critical path), then the
+ * one with the most free memory (spreading), then the name, so the result
+ * is deterministic.
  */
 export function place(req: PlacementRequest, nodes: readonly NodeSnapshot[]): Placement {
   const reasons: string[] = [];
@@ -54,7 +58,8 @@ export function place(req: PlacementRequest, nodes: readonly NodeSnapshot[]): Pl
   }
   if (fits.length === 0) return { reasons: reasons.length > 0 ? reasons : ["no nodes are registered"] };
   const cached = (n: NodeSnapshot) =>
-    req.imageKey !== undefined && n.cachedImages.includes(req.imageKey) ? 1 : 0;
+    (req.prebuildLayer !== undefined && n.cachedImages.includes(req.prebuildLayer) ? 2 : 0) +
+    (req.imageKey !== undefined && n.cachedImages.includes(req.imageKey) ? 1 : 0);
   const freeMem = (n: NodeSnapshot) => n.capacity.memoryMiB - n.allocated.memoryMiB;
   fits.sort((a, b) => cached(b) - cached(a) || freeMem(b) - freeMem(a) || a.name.localeCompare(b.name));
   return { node: fits[0]! };
