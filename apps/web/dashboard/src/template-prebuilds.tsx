@@ -152,6 +152,14 @@ export function PrebuildsPanel(props: {
     });
   }, [api, org, name, open, items]);
   const shown = listed ?? (extra?.id === open ? extra : undefined);
+  // Arriving from a box's page: bring the prebuild's log into view once.
+  const scrolled = useRef(false);
+  const shownId = shown?.id;
+  useEffect(() => {
+    if (!props.selected || scrolled.current || shownId !== props.selected) return;
+    scrolled.current = true;
+    document.getElementById(`prebuild-log-${shownId}`)?.scrollIntoView({ block: "nearest" });
+  }, [props.selected, shownId]);
 
   const update = useCallback((p: Prebuild) => {
     setItems((list) => list?.map((x) => (x.id === p.id ? p : x)) ?? list);
