@@ -342,6 +342,176 @@ describe("the dashboard in Chromium (fake runtime)", () => {
     await ctx.close();
   });
 
+  it("shows a template's prebuilds with their logs, queues one that turns ready live, and a box's prebuild", async () => {
+    type Pb = { id: string; status: string; error: string | null; requestedBy: string | null };
+    const listOf = async (name: string) =>
+      (await api.call("GET", `/api/v1/orgs/acme/templates/${name}/prebuilds`)).body.items as Pb[];
+    const settled = (name: string) =>
+      waitFor(
+        async () => {
+          const [p] = await listOf(name);
+          return p && (p.status === "ready" || p.status === "failed") ? p : undefined;
+        },
+        { timeoutMs: 20_000, message: `prebuild of ${name}` },
+      );
+    // A push of a template with init commands queues a prebuild that the in-process node runs.
+    for (const [name, init] of [
+      ["prebuilt", ["echo built > /workspace/marker"]],
+      ["brokenpb", ["exit 3"]],
+    ] as const) {
+      const res = await api.call("POST", "/api/v1/orgs/acme/templates", {
+        body: { name, spec: { image: { base: "busybox" }, init } },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+    }
+    const ready = await settled("prebuilt");
+    expect(ready.status).toBe("ready");
+    const failed = await settled("brokenpb");
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toContain("init command 1 exited with 3");
+    const admin = (await api.call("GET", "/api/v1/users/me")).body.username as string;
+
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), api.adminToken);
+    const page = await ctx.newPage();
+    const problems = watchPage(page);
+
+    // The templates list has each template's newest prebuild.
+    await page.goto(`${api.url}/templates`);
+    await page.locator('[data-prebuild-summary-of="prebuilt"] [data-build="ready"]').waitFor();
+    const newest = page.locator('[data-prebuild-summary-of="brokenpb"]');
+    await newest.locator('[data-build="failed"]').waitFor();
+    expect(await newest.textContent()).toContain("init command 1 exited with 3");
+
+    // The failed one: its error in the list, its log with the failing command.
+    await page.goto(`${api.url}/templates/brokenpb`);
+    const prebuilds = page.getByRole("region", { name: "Prebuilds", exact: true });
+    const failedRow = prebuilds.locator(`tr[data-prebuild="${failed.id}"]`);
+    await failedRow.locator('[data-build="failed"]').waitFor();
+    expect(await failedRow.locator("[data-prebuild-error]").textContent()).toContain(
+      "init command 1 exited with 3",
+    );
+    expect(await failedRow.locator('td[data-label="Queued by"]').textContent()).toBe(`push by ${admin}`);
+    await failedRow.getByRole("button", { name: `Show log of prebuild ${failed.id}` }).click();
+    const failedLog = page.getByRole("log", { name: `Prebuild log of ${failed.id}` });
+    await expect
+      .poll(() => failedLog.textContent())
+      .toContain("prebuild failed: init command 1 exited with 3");
+    expect(await failedLog.getAttribute("aria-live")).toBe("off");
+
+    // The ready one: its log has the init line; "Prebuild now" queues another that turns ready in place.
+    await page.goto(`${api.url}/templates/prebuilt`);
+    const readyRow = prebuilds.locator(`tr[data-prebuild="${ready.id}"]`);
+    await readyRow.locator('[data-build="ready"]').waitFor();
+    expect(await readyRow.locator('td[data-label="Version"]').textContent()).toBe("v1");
+    expect(await readyRow.locator('td[data-label="Duration"]').textContent()).toMatch(/^\d+\.\d\u00a0s$/);
+    await readyRow.getByRole("button", { name: `Show log of prebuild ${ready.id}` }).click();
+    const readyLog = page.getByRole("log", { name: `Prebuild log of ${ready.id}` });
+    await expect.poll(() => readyLog.textContent()).toContain("init 1/1: echo built > /workspace/marker");
+    await page.evaluate(() => {
+      (window as unknown as { loadMark: number }).loadMark = 7;
+    });
+    await prebuilds.getByRole("button", { name: "Prebuild now" }).click();
+    await expect.poll(async () => (await listOf("prebuilt")).length).toBe(2);
+    const [asked] = await listOf("prebuilt");
+    expect(asked).toMatchObject({ requestedBy: admin });
+    const askedRow = prebuilds.locator(`tr[data-prebuild="${asked!.id}"]`);
+    await askedRow.locator('[data-build="ready"]').waitFor({ timeout: 20_000 });
+    expect(await askedRow.locator('td[data-label="Queued by"]').textContent()).toBe(`request by ${admin}`);
+    expect(await prebuilds.locator("tbody tr").count()).toBe(2);
+    // The change is said, not only shown.
+    await expect
+      .poll(() => prebuilds.getByRole("status").textContent())
+      .toBe(`Prebuild ${asked!.id} of prebuilt v1 is ready`);
+    // Its log opened on its own, followed until it ended.
+    const askedLog = page.getByRole("log", { name: `Prebuild log of ${asked!.id}` });
+    await expect.poll(() => askedLog.textContent(), { timeout: 20_000 }).toContain("ready in");
+    await page.locator('.build-log-panel [data-build="ready"]').waitFor({ timeout: 20_000 });
+    expect(await page.evaluate(() => (window as unknown as { loadMark?: number }).loadMark)).toBe(7);
+    await mkdir(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}template-prebuilds.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect
+      .poll(() => page.evaluate(() => document.documentElement.scrollWidth))
+      .toBeLessThanOrEqual(390);
+    await page.screenshot({ path: `${SHOTS}template-prebuilds-390px.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // A box made from the template shows the prebuild it started from, with a link to it.
+    await api.call("POST", "/api/v1/orgs/acme/boxes", { body: { name: "pbox", template: "prebuilt" } });
+    const box = await waitFor(
+      async () => {
+        const b = (await api.call("GET", "/api/v1/orgs/acme/boxes/pbox")).body;
+        return b.actualState === "running" ? b : undefined;
+      },
+      { timeoutMs: 20_000, message: "pbox running" },
+    );
+    expect(box.prebuild).toEqual({ id: asked!.id, commit: null });
+    await page.goto(`${api.url}/boxes/acme/pbox`);
+    const source = page.getByRole("region", { name: "Repository and prebuild" });
+    await source.getByRole("link", { name: `Prebuild ${asked!.id} of prebuilt` }).waitFor();
+    expect(await source.textContent()).toContain("None: the template checks nothing out");
+    expect(await source.locator("[data-stale-prebuild]").count()).toBe(0);
+    await page.screenshot({ path: `${SHOTS}box-prebuild.png`, fullPage: true });
+    await source.getByRole("link", { name: `Prebuild ${asked!.id} of prebuilt` }).click();
+    await page.getByRole("heading", { name: "prebuilt: versions", level: 1 }).waitFor();
+    await expect
+      .poll(() => page.getByRole("log", { name: `Prebuild log of ${asked!.id}` }).textContent())
+      .toContain("init 1/1: echo built > /workspace/marker");
+    expect(await prebuilds.locator(`tr[data-prebuild="${asked!.id}"]`).getAttribute("class")).toBe(
+      "selected",
+    );
+
+    // A box whose checkout the node brought past its prebuild's commit says so. The fake runtime has
+    // no git, so the test shapes the API's answer for such a box (and keeps its live stream away).
+    const [old, moved] = ["a1b2c3d4e5f6".padEnd(40, "0"), "0f9e8d7c6b5a".padEnd(40, "1")];
+    await page.route("**/api/v1/orgs/acme/boxes/pbox/events", (r) => r.abort());
+    await page.route("**/api/v1/orgs/acme/boxes/pbox", async (r) => {
+      const res = await r.fetch();
+      const body = (await res.json()) as Record<string, unknown>;
+      body.repo = { url: "http://git.example/app.git", ref: "main", commit: moved };
+      body.prebuild = { id: asked!.id, commit: old };
+      await r.fulfill({ response: res, json: body });
+    });
+    await page.goto(`${api.url}/boxes/acme/pbox`);
+    const stale = source.locator("[data-stale-prebuild]");
+    await stale.waitFor();
+    expect(await stale.textContent()).toContain(
+      "Stale prebuild: it holds commit a1b2c3d4e5f6, and the checkout was brought forward to 0f9e8d7c6b5a",
+    );
+    expect(await source.locator("[data-repo-commit]").textContent()).toBe("0f9e8d7c6b5a");
+    await page.screenshot({ path: `${SHOTS}box-prebuild-stale.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect
+      .poll(() => page.evaluate(() => document.documentElement.scrollWidth))
+      .toBeLessThanOrEqual(390);
+    await page.unrouteAll();
+    expect(problems).toEqual([]);
+    await ctx.close();
+
+    // A member sees the prebuilds and their logs, but no "Prebuild now", and is told why.
+    const member = await api.createUser("pia");
+    expect(
+      (await api.call("PUT", "/api/v1/orgs/acme/members/pia", { body: { role: "member" } })).status,
+    ).toBe(200);
+    const mctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await mctx.addInitScript((t) => sessionStorage.setItem("boxyard.token", t), member);
+    const mp = await mctx.newPage();
+    const mproblems = watchPage(mp);
+    await mp.goto(`${api.url}/templates/prebuilt`);
+    await mp.locator(`tr[data-prebuild="${ready.id}"] [data-build="ready"]`).waitFor();
+    await mp
+      .getByText("You are a member here: only org owners and admins may retry builds or queue prebuilds")
+      .waitFor();
+    expect(await mp.getByRole("button", { name: "Prebuild now" }).count()).toBe(0);
+    expect(mproblems).toEqual([]);
+    await mctx.close();
+    expect(
+      (await api.call("POST", "/api/v1/orgs/acme/templates/prebuilt/prebuilds", { token: member, body: {} }))
+        .status,
+    ).toBe(403);
+  });
+
   it("signs in through the identity provider and acts with the session cookie and CSRF header", async () => {
     await api.call("POST", "/api/v1/users", { body: { username: "carla", email: "carla@corp.example" } });
     await api.call("PUT", "/api/v1/orgs/acme/members/carla", { body: { role: "member" } });

@@ -1,4 +1,4 @@
-// One box: its state (live), what persists and when it auto-stops (the same
+// One box: its state (live), its repository and prebuild, what persists and when it auto-stops (the same
 // words as `boxyard show`), the terminal, its ports with preview links and
 // sharing, and its history (state changes with reasons, who did what).
 import { getBox } from "@boxyard/contract";
@@ -9,6 +9,7 @@ import { type Auth, type BoxT, followBox } from "./api.ts";
 import { BoxActions } from "./box-actions.tsx";
 import { BoxHistory } from "./box-history.tsx";
 import { BoxPorts } from "./box-ports.tsx";
+import { BoxSource } from "./box-source.tsx";
 import { Link, navigate } from "./router.tsx";
 import { ErrorMessage, formatTime, PageTitle, StateBadge, timeAgo, useAnnouncer } from "./ui.tsx";
 
@@ -103,6 +104,11 @@ export function BoxDetailPage(props: {
           Last error ({box.lastError?.code}): {errLine}
         </div>
       ) : null}
+      {box.notice ? (
+        <p className="box-notice" data-box-notice="">
+          <strong>Note:</strong> {box.notice}
+        </p>
+      ) : null}
       <div className="toolbar">
         {!mayAct ? null : running ? (
           <a className="button primary" href={`/boxes/${box.org}/${box.name}/terminal`}>
@@ -159,6 +165,8 @@ export function BoxDetailPage(props: {
             </dd>
           </dl>
         </section>
+
+        <BoxSource box={box} />
 
         <section className="panel" aria-labelledby="persists-title">
           <h2 id="persists-title">What persists</h2>

@@ -14,7 +14,7 @@ import {
   TOKEN_KEY,
   type UserT,
 } from "./api.ts";
-import { type Access, effectiveRole } from "./access.ts";
+import { type Access, effectiveRole, roleNote } from "./access.ts";
 import { ADMIN_TABS, type AdminTab, AdminPage } from "./admin.tsx";
 import { BoxDetailPage } from "./box-detail.tsx";
 import { BoxesPage } from "./boxes.tsx";
@@ -89,11 +89,15 @@ function Shell(props: { signed: Signed; onSignOut: () => void }) {
     );
   }, [api]);
 
-  // A box page names its org; otherwise the remembered one, if this user still sees it.
+  // A box page names its org, and so may a link (?org=, from a box's page to its prebuild);
+  // otherwise the remembered one, if this user still sees it.
   const boxMatch = /^\/boxes\/([a-z0-9-]+)\/([a-z0-9-]+)\/?$/.exec(path);
+  const linked = search.get("org");
   const current =
     boxMatch?.[1] ??
-    (orgs ? (orgs.find((o) => o.name === org) ?? orgs[0])?.name : (org ?? undefined)) ??
+    (orgs
+      ? (orgs.find((o) => o.name === linked) ?? orgs.find((o) => o.name === org) ?? orgs[0])?.name
+      : (linked ?? org ?? undefined)) ??
     null;
   const setOrg = useCallback((name: string) => {
     localStorage.setItem(ORG_KEY, name);
@@ -131,7 +135,17 @@ function Shell(props: { signed: Signed; onSignOut: () => void }) {
     if (tmpl) {
       const role = orgs?.find((o) => o.name === current)?.role;
       const canWrite = role === "owner" || role === "admin" || user.siteAdmin;
-      return <TemplateVersionsPage api={api} auth={auth} org={current} name={tmpl[1]!} canWrite={canWrite} />;
+      return (
+        <TemplateVersionsPage
+          api={api}
+          auth={auth}
+          org={current}
+          name={tmpl[1]!}
+          canWrite={canWrite}
+          writeNote={roleNote(access, "retry builds or queue prebuilds", "org owners and admins")}
+          prebuild={search.get("prebuild")}
+        />
+      );
     }
     if (path.startsWith("/templates")) return <TemplatesPage api={api} org={current} />;
     if (path.startsWith("/org")) {

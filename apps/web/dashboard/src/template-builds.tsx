@@ -9,9 +9,10 @@ import {
   retryTemplateBuild,
   type TemplateBuild,
 } from "@boxyard/contract";
-import { ApiError, type BoxyardClient, readSse } from "@boxyard/sdk";
-import { useCallback, useEffect, useRef, useState } from "react";
-import { type Auth, authHeaders } from "./api.ts";
+import { ApiError, type BoxyardClient } from "@boxyard/sdk";
+import { useCallback, useEffect, useState } from "react";
+import type { Auth } from "./api.ts";
+import { LiveLog } from "./live-log.tsx";
 import { ErrorMessage, formatTime } from "./ui.tsx";
 
 export type BuildStatus = TemplateBuild["status"];
@@ -164,15 +165,19 @@ export function BuildPanel(props: {
       </div>
       <ErrorMessage error={retryError} onDismiss={() => setRetryError(null)} />
       {showLog ? (
-        <BuildLog
+        <LiveLog<TemplateBuild>
           key={attempt}
           id={logId}
           auth={auth}
-          api={api}
-          org={org}
-          name={name}
-          version={version}
-          build={build}
+          url={logUrl(org, name, version)}
+          load={() =>
+            api.call(getTemplateBuildLogs, { params: { org, name, version }, query: { offset: 0 } })
+          }
+          done={DONE.has(build.status)}
+          title="Build log"
+          label={`Build log of ${label}`}
+          finalStatus={<BuildBadge status={build.status} />}
+          waiting="Waiting for the build to start…"
           onEnd={setBuild}
         />
       ) : null}
@@ -180,108 +185,7 @@ export function BuildPanel(props: {
   );
 }
 
-function logUrl(org: string, name: string, version: number, query: string): string {
+function logUrl(org: string, name: string, version: number): string {
   const e = encodeURIComponent;
-  return `/api/v1/orgs/${e(org)}/templates/${e(name)}/versions/${version}/build/logs?${query}`;
-}
-
-/**
- * The build's log: the text so far, then, while the build is queued or
- * building, each piece as it is written (follow=1 SSE, reconnecting from the
- * last offset after a dropped connection) until the `end` event with the
- * final build.
- */
-function BuildLog(props: {
-  id: string;
-  auth: Auth;
-  api: BoxyardClient;
-  org: string;
-  name: string;
-  version: number;
-  build: TemplateBuild;
-  onEnd: (b: TemplateBuild) => void;
-}) {
-  const { id, auth, api, org, name, version, onEnd } = props;
-  const [text, setText] = useState("");
-  const [following, setFollowing] = useState(!DONE.has(props.build.status));
-  const [error, setError] = useState<unknown>(null);
-  const startDone = DONE.has(props.build.status);
-  const pre = useRef<HTMLPreElement>(null);
-  // While following, the newest lines stay in view.
-  useEffect(() => {
-    if (following && text && pre.current) pre.current.scrollTop = pre.current.scrollHeight;
-  }, [following, text]);
-
-  useEffect(() => {
-    const ctl = new AbortController();
-    setText("");
-    setError(null);
-    if (startDone) {
-      setFollowing(false);
-      api.call(getTemplateBuildLogs, { params: { org, name, version }, query: { offset: 0 } }).then(
-        (t) => setText(t),
-        (err) => setError(err),
-      );
-      return () => ctl.abort();
-    }
-    setFollowing(true);
-    void (async () => {
-      let offset = 0;
-      for (let attempt = 0; !ctl.signal.aborted; attempt++) {
-        try {
-          const res = await fetch(logUrl(org, name, version, `follow=1&offset=${offset}`), {
-            headers: { accept: "text/event-stream", ...authHeaders(auth) },
-            credentials: "same-origin",
-            signal: ctl.signal,
-          });
-          if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-          attempt = 0;
-          for await (const ev of readSse(res.body)) {
-            if (ev.event === "log") {
-              const d = JSON.parse(ev.data) as { offset: number; text: string };
-              offset = d.offset + d.text.length;
-              setText((t) => t + d.text);
-            } else if (ev.event === "end") {
-              onEnd(JSON.parse(ev.data) as TemplateBuild);
-              setFollowing(false);
-              return;
-            }
-          }
-        } catch (err) {
-          if (ctl.signal.aborted) return;
-          if (attempt > 3) setError(err);
-        }
-        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** Math.min(attempt, 5))));
-      }
-    })();
-    return () => ctl.abort();
-  }, [api, auth, org, name, version, startDone, onEnd]);
-
-  return (
-    <section className="build-log-panel" aria-labelledby={`${id}-title`}>
-      <h3 id={`${id}-title`}>
-        Build log{" "}
-        {following ? (
-          <span className="muted">(following live)</span>
-        ) : (
-          <>
-            <span className="muted">· final status</span> <BuildBadge status={props.build.status} />
-          </>
-        )}
-      </h3>
-      <ErrorMessage error={error} />
-      <pre
-        ref={pre}
-        id={id}
-        className="build-log"
-        role="log"
-        aria-label={`Build log of ${name} v${version}`}
-        aria-live={following ? "polite" : "off"}
-        // biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls; the keyboard must reach it
-        tabIndex={0}
-      >
-        {text || (following ? "Waiting for the build to start…" : "The log is empty.")}
-      </pre>
-    </section>
-  );
+  return `/api/v1/orgs/${e(org)}/templates/${e(name)}/versions/${version}/build/logs`;
 }

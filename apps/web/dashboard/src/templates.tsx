@@ -1,9 +1,11 @@
-// Templates of the organisation and each template's immutable versions.
+// Templates of the organisation; a template's page has its prebuilds and its
+// immutable versions with each one's image build.
 import { listTemplates, listTemplateVersions } from "@boxyard/contract";
 import type { BoxyardClient } from "@boxyard/sdk";
 import type { Auth, TemplateT } from "./api.ts";
 import { Link } from "./router.tsx";
 import { BuildPanel, BuildSummary } from "./template-builds.tsx";
+import { PrebuildSummary, PrebuildsPanel } from "./template-prebuilds.tsx";
 import { ErrorMessage, formatTime, PageTitle, useLoad } from "./ui.tsx";
 
 function imageOf(t: TemplateT): string {
@@ -60,7 +62,7 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
       <p className="hint">
         New templates and versions are pushed with <code>boxyard templates push NAME FILE</code>; versions
         never change once pushed, and each box keeps the version it was made from. Each pushed version's image
-        is built on a node; a template's page has each version's build log.
+        is built on a node; a template's page has each version's build log, and its prebuilds with theirs.
       </p>
       <ErrorMessage error={error} />
       {!data ? (
@@ -77,6 +79,7 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
               <th scope="col">Image</th>
               <th scope="col">Resources</th>
               <th scope="col">Build</th>
+              <th scope="col">Newest prebuild</th>
               <th scope="col">Pushed</th>
             </tr>
           </thead>
@@ -97,6 +100,13 @@ export function TemplatesPage(props: { api: BoxyardClient; org: string }) {
                     <BuildSummary api={api} org={org} name={t.name} version={t.version} />
                   )}
                 </td>
+                <td data-label="Newest prebuild" data-prebuild-summary-of={t.name}>
+                  {t.builtIn ? (
+                    <span className="muted">–</span>
+                  ) : (
+                    <PrebuildSummary api={api} org={org} name={t.name} />
+                  )}
+                </td>
                 <td data-label="Pushed">
                   {formatTime(t.createdAt)}
                   {t.createdBy ? ` by ${t.createdBy}` : ""}
@@ -115,14 +125,19 @@ export function TemplateVersionsPage(props: {
   auth: Auth;
   org: string;
   name: string;
-  /** Owners and admins may retry a failed build (the server checks again). */
+  /** Owners and admins may retry a failed build and queue a prebuild (the server checks again). */
   canWrite: boolean;
+  /** Why others may not, in one sentence. */
+  writeNote: string;
+  /** A prebuild to show with its log open (?prebuild=ID, from a box's page). */
+  prebuild: string | null;
 }) {
   const { api, auth, org, name, canWrite } = props;
   const { data, error } = useLoad(
     () => api.call(listTemplateVersions, { params: { org, name } }),
     [api, org, name],
   );
+  const versions = [...(data?.items ?? [])].sort((a, b) => b.version - a.version);
   return (
     <>
       <p className="crumbs">
@@ -133,28 +148,38 @@ export function TemplateVersionsPage(props: {
       {data?.items.length === 0 ? (
         <p className="muted">Built-in template: it has one version, shipped with the server.</p>
       ) : null}
-      {[...(data?.items ?? [])]
-        .sort((a, b) => b.version - a.version)
-        .map((v) => (
-          <section key={v.version} className="panel" aria-labelledby={`v${v.version}`}>
-            <h2 id={`v${v.version}`}>
-              Version {v.version}{" "}
-              <span className="muted">
-                {formatTime(v.createdAt)}
-                {v.createdBy ? ` by ${v.createdBy}` : ""}
-              </span>
-            </h2>
-            <p>
-              {imageOf(v)} · {resourcesOf(v)}
-            </p>
-            <BuildPanel api={api} auth={auth} org={org} name={name} version={v.version} canWrite={canWrite} />
-            {v.source ? <DevcontainerSource version={v.version} source={v.source} /> : null}
-            <details>
-              <summary>Spec</summary>
-              <pre>{JSON.stringify(v.spec, null, 2)}</pre>
-            </details>
-          </section>
-        ))}
+      {data && data.items.length > 0 ? (
+        <PrebuildsPanel
+          api={api}
+          auth={auth}
+          org={org}
+          name={name}
+          versions={versions.map((v) => v.version)}
+          canWrite={canWrite}
+          writeNote={props.writeNote}
+          selected={props.prebuild}
+        />
+      ) : null}
+      {versions.map((v) => (
+        <section key={v.version} className="panel" aria-labelledby={`v${v.version}`}>
+          <h2 id={`v${v.version}`}>
+            Version {v.version}{" "}
+            <span className="muted">
+              {formatTime(v.createdAt)}
+              {v.createdBy ? ` by ${v.createdBy}` : ""}
+            </span>
+          </h2>
+          <p>
+            {imageOf(v)} · {resourcesOf(v)}
+          </p>
+          <BuildPanel api={api} auth={auth} org={org} name={name} version={v.version} canWrite={canWrite} />
+          {v.source ? <DevcontainerSource version={v.version} source={v.source} /> : null}
+          <details>
+            <summary>Spec</summary>
+            <pre>{JSON.stringify(v.spec, null, 2)}</pre>
+          </details>
+        </section>
+      ))}
     </>
   );
 }
