@@ -38,8 +38,16 @@ interface SseEvent {
   data: Record<string, unknown>;
 }
 
-/** Reads the box's event stream until `until` holds (or 10 s pass). */
-async function readEvents(name: string, until: (events: SseEvent[]) => boolean): Promise<SseEvent[]> {
+/**
+ * Reads the box's event stream until `until` holds (or 10 s pass). `opened`
+ * is called at its first event (the current state): from then on nothing
+ * that happens to the box is missed.
+ */
+async function readEvents(
+  name: string,
+  until: (events: SseEvent[]) => boolean,
+  opened: () => void = () => {},
+): Promise<SseEvent[]> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 10_000);
   const res = await fetch(`${api.url}${base}/${name}/events`, {
@@ -61,6 +69,7 @@ async function readEvents(name: string, until: (events: SseEvent[]) => boolean):
         const event = /^event: (.*)$/m.exec(chunk)?.[1];
         const data = /^data: (.*)$/m.exec(chunk)?.[1];
         if (event && data) events.push({ event, data: JSON.parse(data) });
+        if (events.length === 1) opened();
       }
     }
   } catch (err) {
@@ -79,7 +88,12 @@ describe("OOM kills in a box", () => {
     expect(created.body.box).toMatchObject({ oomKills: 0, lastOomKill: null });
     const id = (await settled("hog", "running")).id as string;
 
-    const stream = readEvents("hog", (ev) => ev.filter((e) => e.event === "oom_kill").length >= 2);
+    let opened = () => {};
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const stream = readEvents("hog", (ev) => ev.filter((e) => e.event === "oom_kill").length >= 2, opened);
+    await open;
     const first = api.runtime.oomKill(id, { command: "awk", uid: 1000, rssMiB: 70 });
     const second = api.runtime.oomKill(id, { command: "sort", uid: 0, rssMiB: 190 });
     const kills = (await stream).filter((e) => e.event === "oom_kill");
