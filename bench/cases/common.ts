@@ -87,11 +87,10 @@ export function nodeRunscRoot(dataDir: string): string {
   return join(dataDir, "node", "boxes", "runsc");
 }
 
-/** `runsc list` ids under a root ("null" when it has none). */
+/** `runsc list` ids under a root (-quiet: a full list waits on any frozen, hot-paused, sandbox). */
 export async function runscIds(root: string): Promise<string[]> {
-  const out = await run("runsc", [`--root=${root}`, "list", "-format=json"]).catch(() => ({ stdout: "[]" }));
-  const list = (JSON.parse(out.stdout || "[]") ?? []) as Array<{ id: string }>;
-  return list.map((c) => c.id);
+  const out = await run("runsc", [`--root=${root}`, "list", "-quiet"]).catch(() => ({ stdout: "" }));
+  return out.stdout.split("\n").filter(Boolean);
 }
 
 /** Until the box is running at its generation; a timeout names the state it was left in. */
