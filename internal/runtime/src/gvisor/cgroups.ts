@@ -9,9 +9,10 @@ import { join } from "node:path";
 
 const cgroupRoot = "/sys/fs/cgroup";
 
-async function readNumber(path: string): Promise<number | undefined> {
+/** A number from a cgroup file; read synchronously (kernel files never wait on a disk, and each look at a box reads two). */
+function readNumber(path: string): number | undefined {
   try {
-    const n = Number((await readFile(path, "utf8")).trim());
+    const n = Number(readFileSync(path, "utf8").trim());
     return Number.isFinite(n) ? n : undefined;
   } catch {
     return undefined;
@@ -21,8 +22,8 @@ async function readNumber(path: string): Promise<number | undefined> {
 export async function cgroupUsage(
   cgroupsPath: string,
 ): Promise<{ cpuSeconds?: number; memoryBytes?: number }> {
-  const cpuNs = await readNumber(join(cgroupRoot, "cpuacct", cgroupsPath, "cpuacct.usage"));
-  const mem = await readNumber(join(cgroupRoot, "memory", cgroupsPath, "memory.usage_in_bytes"));
+  const cpuNs = readNumber(join(cgroupRoot, "cpuacct", cgroupsPath, "cpuacct.usage"));
+  const mem = readNumber(join(cgroupRoot, "memory", cgroupsPath, "memory.usage_in_bytes"));
   const out: { cpuSeconds?: number; memoryBytes?: number } = {};
   if (cpuNs !== undefined) out.cpuSeconds = cpuNs / 1e9;
   if (mem !== undefined) out.memoryBytes = mem;
