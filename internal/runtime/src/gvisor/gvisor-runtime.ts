@@ -254,6 +254,12 @@ export class GvisorRuntime implements Runtime {
       }
       // Saved: end the still-paused sandbox (never resumed) and release its cgroups.
       await this.endSandbox(id, { graceful: false });
+      // The restore then finds the netns as a sandbox needs it (netstack took the address off its veth).
+      if (this.opts.network)
+        rec.networkReady = await this.opts.network.reset(id).then(
+          () => true,
+          () => undefined,
+        );
       return this.setPhase(paths, rec, "checkpointed", null);
     });
   }
@@ -447,7 +453,11 @@ export class GvisorRuntime implements Runtime {
       const net =
         (await this.opts.network.get(id)) ??
         (await this.opts.network.attach(id, { egress: rec.spec.network.egress }));
-      await this.opts.network.reset(id);
+      if (rec.networkReady) {
+        // Used from here on: a failed start must not leave the record saying it is still clean.
+        rec.networkReady = undefined;
+        await writeRecord(paths.record, rec);
+      } else await this.opts.network.reset(id);
       netnsPath = net.netnsPath;
       rec.netnsPath = net.netnsPath;
       rec.address = net.address;
