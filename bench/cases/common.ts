@@ -87,11 +87,10 @@ export function nodeRunscRoot(dataDir: string): string {
   return join(dataDir, "node", "boxes", "runsc");
 }
 
-/** `runsc list` ids under a root ("null" when it has none). */
+/** `runsc list` ids under a root (-quiet: a full list waits on any frozen, hot-paused, sandbox). */
 export async function runscIds(root: string): Promise<string[]> {
-  const out = await run("runsc", [`--root=${root}`, "list", "-format=json"]).catch(() => ({ stdout: "[]" }));
-  const list = (JSON.parse(out.stdout || "[]") ?? []) as Array<{ id: string }>;
-  return list.map((c) => c.id);
+  const out = await run("runsc", [`--root=${root}`, "list", "-quiet"]).catch(() => ({ stdout: "" }));
+  return out.stdout.split("\n").filter(Boolean);
 }
 
 /** Until the box is running at its generation; a timeout names the state it was left in. */
@@ -110,13 +109,19 @@ export async function waitRunning(api: BenchApi, name: string, timeoutMs = 180_0
 
 /** Boxes created for a case; deleted through the API (the node releases what they took) even on failure. */
 export async function deleteBoxes(api: BenchApi, names: string[]): Promise<void> {
-  await Promise.all(names.map((n) => api.call("DELETE", `/api/v1/orgs/bench/boxes/${n}`).catch(() => {})));
+  const del = (n: string) => api.call("DELETE", `/api/v1/orgs/bench/boxes/${n}`).catch(() => {});
+  await Promise.all(names.map(del));
   // One list poll for all of them: n pollers would load the server they wait on.
-  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(500)) {
+  for (let i = 1, until = Date.now() + 300_000; Date.now() < until; i++, await sleep(500)) {
     const list = await api.call("GET", "/api/v1/orgs/bench/boxes?limit=200").catch(() => undefined);
     if (list?.status !== 200) continue;
-    const left = (list.body.items as Array<{ name: string }>).filter((b) => names.includes(b.name));
+    const left = (list.body.items as Array<{ name: string; desiredState: string }>).filter((b) =>
+      names.includes(b.name),
+    );
     if (!left.length) return;
+    // A delete refused under load (409 while the box changed, 429) is asked again.
+    if (i % 10 === 0)
+      await Promise.all(left.filter((b) => b.desiredState !== "deleted").map((b) => del(b.name)));
   }
   progress(`some of ${names.length} boxes were not deleted within 300 s`);
 }
@@ -126,9 +131,16 @@ export async function deleteBoxes(api: BenchApi, names: string[]): Promise<void>
 export class RawFloor {
   readonly root: string;
   readonly ids = new Set<string>();
+  /**
+   * `limits`: the box's CPU and memory as cgroup limits of each raw sandbox,
+   * so that the floor does the same work under the same quota as the box it
+   * is compared with (a restore under a quarter of a CPU takes about four
+   * times as long).
+   */
   constructor(
     readonly dir: string,
     private readonly rootfs: string,
+    private readonly limits?: { cpu: number; memoryMiB: number },
   ) {
     this.root = join(dir, "runsc");
   }
@@ -163,7 +175,17 @@ export class RawFloor {
           { destination: "/proc", type: "proc", source: "proc" },
           { destination: "/tmp", type: "tmpfs", source: "tmpfs" },
         ],
-        linux: { namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }] },
+        linux: {
+          namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+          ...(this.limits
+            ? {
+                resources: {
+                  cpu: { quota: Math.round(this.limits.cpu * 100_000), period: 100_000 },
+                  memory: { limit: this.limits.memoryMiB * 1024 * 1024 },
+                },
+              }
+            : {}),
+        },
       }),
     );
     return b;

@@ -1,7 +1,8 @@
 // resume-cold: a box paused cold (checkpointed to disk, its sandbox gone) is
 // resumed through the API until a command's output comes back from `exec`.
-// Floor: `runsc checkpoint` of a raw sandbox of the same rootfs, then
-// `runsc restore --detach` + `runsc exec`, sampled in turn with it.
+// Floor: `runsc checkpoint` of a raw sandbox of the same rootfs and the
+// box's CPU and memory limits, then `runsc restore --detach` + `runsc exec`,
+// sampled in turn with it.
 import { join } from "node:path";
 import {
   type CaseContext,
@@ -20,7 +21,8 @@ import {
 export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
   const n = envInt("BENCH_COLD_N", 10);
   const { api } = ctx;
-  const raw = new RawFloor(join(ctx.work, "raw-cold"), ctx.rootfs);
+  // The box's resources (the busybox template's memory, a quarter CPU), for the floor too.
+  const raw = new RawFloor(join(ctx.work, "raw-cold"), ctx.rootfs, { cpu: 0.25, memoryMiB: 256 });
   const box = "cold";
   const boxyard: number[] = [];
   const floor: number[] = [];

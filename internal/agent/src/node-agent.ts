@@ -481,13 +481,14 @@ export class NodeAgent {
       }
       // Progress is reported after every step, so the control plane shows the transient state.
       const after = stepped ?? (await this.o.runtime.inspect(boxId));
+      // With its identity, as the settled report has it: that one is then the same report, not sent again.
       await this.report(
         want,
         after?.phase ?? "absent",
         after?.reason,
         undefined,
         after?.address,
-        undefined,
+        identityOf(after),
         after,
       );
       carried = after;

@@ -17,6 +17,12 @@ export interface BoxRecord {
   layerDirs: string[];
   netnsPath?: string;
   address?: string;
+  /**
+   * The box's netns was reset after its last sandbox ended (a checkpoint
+   * does it, off the resume's critical path): the next start or restore
+   * needs no reset. Cleared on disk before a sandbox uses the netns again.
+   */
+  networkReady?: boolean;
   updatedAt: string;
 }
 

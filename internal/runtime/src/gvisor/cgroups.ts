@@ -1,17 +1,18 @@
 // The box's cgroup v1 directories (runsc creates them from the spec's
-// cgroupsPath on every controller): usage for inspect, and removal when the
-// sandbox is gone, because a sandbox that died without `runsc delete` leaves
-// them behind.
+// cgroupsPath on every controller): usage for inspect, the freezer that
+// hot-pauses a box, and removal when the sandbox is gone, because a sandbox
+// that died without `runsc delete` leaves them behind.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 const cgroupRoot = "/sys/fs/cgroup";
 
-async function readNumber(path: string): Promise<number | undefined> {
+/** A number from a cgroup file; read synchronously (kernel files never wait on a disk, and each look at a box reads two). */
+function readNumber(path: string): number | undefined {
   try {
-    const n = Number((await readFile(path, "utf8")).trim());
+    const n = Number(readFileSync(path, "utf8").trim());
     return Number.isFinite(n) ? n : undefined;
   } catch {
     return undefined;
@@ -21,8 +22,8 @@ async function readNumber(path: string): Promise<number | undefined> {
 export async function cgroupUsage(
   cgroupsPath: string,
 ): Promise<{ cpuSeconds?: number; memoryBytes?: number }> {
-  const cpuNs = await readNumber(join(cgroupRoot, "cpuacct", cgroupsPath, "cpuacct.usage"));
-  const mem = await readNumber(join(cgroupRoot, "memory", cgroupsPath, "memory.usage_in_bytes"));
+  const cpuNs = readNumber(join(cgroupRoot, "cpuacct", cgroupsPath, "cpuacct.usage"));
+  const mem = readNumber(join(cgroupRoot, "memory", cgroupsPath, "memory.usage_in_bytes"));
   const out: { cpuSeconds?: number; memoryBytes?: number } = {};
   if (cpuNs !== undefined) out.cpuSeconds = cpuNs / 1e9;
   if (mem !== undefined) out.memoryBytes = mem;
@@ -75,6 +76,81 @@ export async function preferStubsAsOomVictims(cgroupsPath: string, sandboxPid: n
     }
   }
   return raised;
+}
+
+export type FreezerState = "THAWED" | "FREEZING" | "FROZEN";
+
+/**
+ * The box's v1 freezer state; undefined without one (no freezer hierarchy,
+ * or no sandbox). Read synchronously: a kernel file that never waits on a
+ * disk, asked on every look at a box.
+ */
+export function freezerState(cgroupsPath: string): FreezerState | undefined {
+  try {
+    return readFileSync(
+      join(cgroupRoot, "freezer", cgroupsPath, "freezer.state"),
+      "utf8",
+    ).trim() as FreezerState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Freezes every process of the box's cgroup (sentry, gofer, systrap stubs)
+ * with the v1 freezer, as runc's pause does: nothing in the box runs until
+ * thawed, and no runsc process is started (a `runsc pause` is a process
+ * start plus a call into the sentry). True once all are frozen; false when
+ * the box has no freezer cgroup, or when some process would not freeze
+ * within `timeoutMs` (one stuck in an uninterruptible wait): the box is
+ * thawed again and the caller pauses it another way.
+ */
+export async function freeze(cgroupsPath: string, timeoutMs = 2_000): Promise<boolean> {
+  const file = join(cgroupRoot, "freezer", cgroupsPath, "freezer.state");
+  try {
+    await writeFile(file, "FROZEN");
+  } catch {
+    return false;
+  }
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    if (freezerState(cgroupsPath) === "FROZEN") return true;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await thaw(cgroupsPath);
+  return false;
+}
+
+/** Lets the box's processes run again (a no-op on a thawed or missing cgroup). */
+export async function thaw(cgroupsPath: string): Promise<void> {
+  try {
+    await writeFile(join(cgroupRoot, "freezer", cgroupsPath, "freezer.state"), "THAWED");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+}
+
+/**
+ * The pid of the box's sentry (the process runsc reports as the sandbox's),
+ * found in its freezer cgroup: `runsc state` cannot be asked while the box
+ * is frozen, since it calls into the sentry. Undefined when it is not there.
+ */
+export function frozenSandboxPid(cgroupsPath: string): number | undefined {
+  let pids: string[];
+  try {
+    pids = readFileSync(join(cgroupRoot, "freezer", cgroupsPath, "cgroup.procs"), "utf8").split("\n");
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const argv0 = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
+      if (argv0 === "runsc-sandbox") return Number(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
 }
 
 /** Count of OOM kills in the box's memory cgroup, when it still exists. */

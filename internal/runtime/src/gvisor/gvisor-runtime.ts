@@ -3,7 +3,10 @@
 // image layers, with its writable data on a size-limited loop disk. The
 // sandbox is started detached, so it is not a child of the agent and keeps
 // running when the agent dies; a new driver object re-adopts it from the box
-// record on disk plus `runsc state`.
+// record on disk plus `runsc state`. A hot pause freezes the sandbox's cgroup
+// (no runsc process on the pause or resume path); a frozen sandbox reads as
+// paused from its cgroup, and no runsc command that calls into its sentry
+// runs until it is thawed.
 
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -51,10 +54,21 @@ import {
   releaseBoxStorage,
 } from "./box-storage.ts";
 import { ensureBoxinit } from "./boxinit-binary.ts";
-import { memoryCgroupDir, preferStubsAsOomVictims, removeCgroups } from "./cgroups.ts";
+import {
+  freeze,
+  freezerState,
+  frozenSandboxPid,
+  memoryCgroupDir,
+  preferStubsAsOomVictims,
+  removeCgroups,
+  thaw,
+} from "./cgroups.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { buildOciSpec, sudoPath } from "./oci-spec.ts";
 import { Runsc, type SandboxState } from "./runsc.ts";
+
+/** A sandbox as the driver sees it: runsc's state, or paused when the driver froze its cgroup. */
+type Sandbox = SandboxState & { frozen?: boolean };
 
 export interface GvisorRuntimeOptions {
   /** Root of everything this driver keeps on the node (boxes, runsc state, boxinit). */
@@ -118,7 +132,7 @@ export class GvisorRuntime implements Runtime {
       const existing = await readRecord(paths.record);
       if (existing) {
         await ensureBoxStorage(paths, existing.layerDirs);
-        return this.observe(spec.id, existing, await this.runsc.state(spec.id));
+        return this.observe(spec.id, existing, await this.sandbox(spec.id));
       }
       // A prepare that crashed half-way left no record and no user data:
       // release whatever it took and start over (nothing to do for a new box).
@@ -159,7 +173,7 @@ export class GvisorRuntime implements Runtime {
 
   async start(id: BoxId): Promise<BoxObservation> {
     return this.withRecord(id, async (paths, rec) => {
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
       if (st?.status === "running") return this.setPhase(paths, rec, "running", st);
       if (rec.phase === "paused" || rec.phase === "checkpointed" || st?.status === "paused") {
         throw new InvalidBoxStateError(
@@ -169,7 +183,7 @@ export class GvisorRuntime implements Runtime {
         );
       }
       await this.boot(id, paths, rec);
-      return this.setPhase(paths, rec, "running", await this.runsc.state(id));
+      return this.setPhase(paths, rec, "running", await this.sandbox(id));
     });
   }
 
@@ -185,11 +199,14 @@ export class GvisorRuntime implements Runtime {
 
   async pause(id: BoxId): Promise<BoxObservation> {
     return this.withRecord(id, async (paths, rec) => {
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
       if (st?.status === "paused") return this.setPhase(paths, rec, "paused", st);
       if (st?.status !== "running") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "pause");
+      // Without a freezer (or with a process that will not freeze) the sentry stops its own tasks.
+      if (await freeze(this.cgroupsPath(id)))
+        return this.setPhase(paths, rec, "paused", { status: "paused", pid: st.pid, frozen: true });
       await this.runsc.pause(id);
-      return this.setPhase(paths, rec, "paused", await this.runsc.state(id));
+      return this.setPhase(paths, rec, "paused", await this.sandbox(id));
     });
   }
 
@@ -202,11 +219,15 @@ export class GvisorRuntime implements Runtime {
    */
   async checkpoint(id: BoxId): Promise<BoxObservation> {
     return this.withRecord(id, async (paths, rec) => {
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
       const live = st?.status === "running" || st?.status === "paused";
       if (rec.phase === "checkpointed" && !live) return this.observe(id, rec, null);
       if (!live) throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "checkpoint");
       const before = st?.status === "paused" ? "paused" : "running";
+      // runsc checkpoint (and ps, exec, kill) call into the sentry: a frozen
+      // box is thawed and paused by its sentry instead, so it runs only for
+      // that one command. A refused save leaves it paused that way.
+      if (st?.frozen) await this.sentryPause(id, st);
       // Secrets never enter a checkpoint: removed first, delivered again after the restore.
       await this.clearSecrets(id, paths, before === "paused");
       await this.endExecSessions(id, before === "paused");
@@ -217,10 +238,10 @@ export class GvisorRuntime implements Runtime {
         await this.runsc.checkpoint(id, paths.checkpoint, { leaveRunning: true });
       } catch (err) {
         await rm(paths.checkpoint, { recursive: true, force: true });
-        const after = await this.runsc.state(id, { fresh: true });
+        const after = await this.sandbox(id, { fresh: true });
         if (after?.status === "running" || after?.status === "paused") {
           if (before === "running") await this.runsc.resume(id);
-          await this.setPhase(paths, rec, before, await this.runsc.state(id));
+          await this.setPhase(paths, rec, before, await this.sandbox(id));
           throw new CheckpointRefusedError(id, before, checkpointFailure(err), { cause: err });
         }
         // Not expected with --leave-running; if the sandbox is gone anyway,
@@ -234,22 +255,34 @@ export class GvisorRuntime implements Runtime {
       }
       // Saved: end the still-paused sandbox (never resumed) and release its cgroups.
       await this.endSandbox(id, { graceful: false });
+      // The restore then finds the netns as a sandbox needs it (netstack took the address off its veth).
+      if (this.opts.network)
+        rec.networkReady = await this.opts.network.reset(id).then(
+          () => true,
+          () => undefined,
+        );
       return this.setPhase(paths, rec, "checkpointed", null);
     });
   }
 
   async resume(id: BoxId): Promise<BoxObservation> {
     return this.withRecord(id, async (paths, rec) => {
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
+      if (st?.frozen) {
+        await thaw(this.cgroupsPath(id));
+        const running: SandboxState = { status: "running", pid: st.pid };
+        this.runsc.assume(id, running);
+        return this.setPhase(paths, rec, "running", running);
+      }
       if (st?.status === "paused") {
         await this.runsc.resume(id);
-        return this.setPhase(paths, rec, "running", await this.runsc.state(id));
+        return this.setPhase(paths, rec, "running", await this.sandbox(id));
       }
       if (st?.status === "running") return this.setPhase(paths, rec, "running", st);
       if (rec.phase !== "checkpointed") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "resume");
       await this.boot(id, paths, rec, { restore: true });
       await rm(paths.checkpoint, { recursive: true, force: true });
-      return this.setPhase(paths, rec, "running", await this.runsc.state(id));
+      return this.setPhase(paths, rec, "running", await this.sandbox(id));
     });
   }
 
@@ -261,7 +294,7 @@ export class GvisorRuntime implements Runtime {
   async writeSecrets(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void> {
     // Under the box's lock, so no checkpoint runs between its scrub and this write.
     await this.withRecord(id, async (paths, rec) => {
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
       if (st?.status !== "running")
         throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "write secrets");
       await writeSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch }, paths, secrets);
@@ -277,7 +310,7 @@ export class GvisorRuntime implements Runtime {
   async setIdentity(id: BoxId, identity: Required<BoxIdentity>): Promise<BoxObservation> {
     assertIdentity(identity);
     return this.withRecord(id, async (paths, rec) => {
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
       // The record says what the sandbox has (it is written after the change): nothing to do twice.
       if (rec.spec.hostname === identity.hostname && rec.spec.machineId === identity.machineId)
         return this.observe(id, rec, st);
@@ -322,7 +355,7 @@ export class GvisorRuntime implements Runtime {
     assertBoxId(id);
     const paths = boxPaths(this.stateDir, id);
     const rec = await readRecord(paths.record);
-    const st = await this.runsc.state(id).catch(() => null);
+    const st = await this.sandbox(id).catch(() => null);
     if (rec) return this.observe(id, rec, st);
     if (await exists(paths.dir))
       return { id, phase: "failed", reason: "prepare did not finish; destroy and prepare again" };
@@ -337,14 +370,13 @@ export class GvisorRuntime implements Runtime {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    let sandboxes = new Map<string, SandboxState>();
+    let sandboxes: string[] = [];
     try {
-      sandboxes = await this.runsc.list();
+      sandboxes = await this.runsc.ids();
     } catch {
       // No runsc state dir yet: no sandboxes.
     }
-    for (const sid of sandboxes.keys())
-      if (!ids.includes(sid) && /^[a-z0-9_]{1,32}$/.test(sid)) ids.push(sid);
+    for (const sid of sandboxes) if (!ids.includes(sid) && /^[a-z0-9_]{1,32}$/.test(sid)) ids.push(sid);
     const out: BoxObservation[] = [];
     for (const id of ids.sort()) {
       const obs = await this.inspect(id);
@@ -384,7 +416,7 @@ export class GvisorRuntime implements Runtime {
     const paths = boxPaths(this.stateDir, id);
     const rec = await readRecord(paths.record);
     if (!rec) throw new BoxNotFoundError(id);
-    const st = await this.runsc.state(id);
+    const st = await this.sandbox(id);
     if (st?.status !== "running") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), action);
     return { rec, paths };
   }
@@ -436,7 +468,11 @@ export class GvisorRuntime implements Runtime {
       const net =
         (await this.opts.network.get(id)) ??
         (await this.opts.network.attach(id, { egress: rec.spec.network.egress }));
-      await this.opts.network.reset(id);
+      if (rec.networkReady) {
+        // Used from here on: a failed start must not leave the record saying it is still clean.
+        rec.networkReady = undefined;
+        await writeRecord(paths.record, rec);
+      } else await this.opts.network.reset(id);
       netnsPath = net.netnsPath;
       rec.netnsPath = net.netnsPath;
       rec.address = net.address;
@@ -465,7 +501,7 @@ export class GvisorRuntime implements Runtime {
       await this.endSandbox(id, { graceful: false }).catch(() => {});
       throw err;
     }
-    const st = await this.runsc.state(id);
+    const st = await this.sandbox(id);
     if (st?.pid) await preferStubsAsOomVictims(this.cgroupsPath(id), st.pid);
   }
 
@@ -475,7 +511,13 @@ export class GvisorRuntime implements Runtime {
    * cgroups runsc may leave behind.
    */
   private async endSandbox(id: BoxId, opts: { graceful: boolean }): Promise<void> {
-    let st = await this.runsc.state(id);
+    let st: Sandbox | null = await this.sandbox(id);
+    // runsc kill and delete call into the sentry, which must run for them.
+    if (st?.frozen) {
+      await thaw(this.cgroupsPath(id));
+      st = { status: "running", pid: st.pid };
+      this.runsc.assume(id, st);
+    }
     if (st) {
       // A sandbox that is only killed stays paused (a checkpointed one must not run again).
       if (opts.graceful && st.status === "paused") await this.runsc.resume(id).catch(() => {});
@@ -483,7 +525,7 @@ export class GvisorRuntime implements Runtime {
         await this.runsc.kill(id, "TERM").catch(() => {});
         st = await waitFor(
           async () => {
-            const s = await this.runsc.state(id, { fresh: true });
+            const s = await this.sandbox(id, { fresh: true });
             return s === null || s.status === "stopped" ? { s } : undefined;
           },
           { timeoutMs: this.opts.stopTimeoutMs ?? 10_000, what: `box ${id} to stop` },
@@ -493,7 +535,7 @@ export class GvisorRuntime implements Runtime {
       }
       if (st && st.status !== "stopped") await this.runsc.kill(id, "KILL", { all: true }).catch(() => {});
       await this.runsc.delete(id).catch(async (err) => {
-        if (await this.runsc.state(id)) throw err;
+        if (await this.sandbox(id)) throw err;
       });
     }
     // The sandbox's processes take a moment to leave the cgroups after delete.
@@ -512,6 +554,26 @@ export class GvisorRuntime implements Runtime {
     });
   }
 
+  /**
+   * What the sandbox is now. A frozen one is paused, read from its cgroup:
+   * `runsc state` would call into its frozen sentry and wait until a thaw.
+   */
+  private async sandbox(id: BoxId, opts: { fresh?: boolean } = {}): Promise<Sandbox | null> {
+    const freezer = freezerState(this.cgroupsPath(id));
+    if (freezer === "FROZEN" || freezer === "FREEZING") {
+      const pid = frozenSandboxPid(this.cgroupsPath(id));
+      if (pid !== undefined) return { status: "paused", pid, frozen: true };
+    }
+    return this.runsc.state(id, opts);
+  }
+
+  /** Turns a frozen sandbox into one its sentry paused (`runsc pause`), for runsc commands that need the sentry. */
+  private async sentryPause(id: BoxId, st: Sandbox): Promise<void> {
+    await thaw(this.cgroupsPath(id));
+    this.runsc.assume(id, { status: "running", pid: st.pid });
+    await this.runsc.pause(id);
+  }
+
   private observe(id: BoxId, rec: BoxRecord, st: SandboxState | null): Promise<BoxObservation> {
     return observeBox({ rec, st, paths: boxPaths(this.stateDir, id), cgroupsPath: this.cgroupsPath(id) });
   }
@@ -523,7 +585,7 @@ export class GvisorRuntime implements Runtime {
     return rec.phase;
   }
 
-  private async setPhase(paths: BoxPaths, rec: BoxRecord, phase: RecordedPhase, st: SandboxState | null) {
+  private async setPhase(paths: BoxPaths, rec: BoxRecord, phase: RecordedPhase, st: Sandbox | null) {
     if (rec.phase !== phase || phase === "running") {
       rec.phase = phase;
       await writeRecord(paths.record, rec);

@@ -98,6 +98,24 @@ describe("Runsc.state cache", () => {
     expect(await calls()).toEqual(["pause", "state"]);
   });
 
+  it("answers a state the driver assumed (a thaw of the sandbox's cgroup) without runsc, while its process lives", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    const child = spawn("sleep", ["30"]);
+    const r = runsc();
+    r.assume("b7", { status: "running", pid: child.pid ?? -1 });
+    expect(await r.state("b7")).toEqual({ status: "running", pid: child.pid });
+    expect(await calls()).toEqual([]);
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect((await r.state("b7"))?.status).toBe("stopped");
+    // A pid that is not alive is not assumed: runsc is asked.
+    await writeFile(join(dir, "pid"), String(process.pid));
+    await writeFile(join(dir, "status"), "running");
+    r.assume("b8", { status: "running", pid: child.pid ?? -1 });
+    expect((await r.state("b8"))?.status).toBe("running");
+    expect(await calls()).toEqual(["state"]);
+  });
+
   it("reads a cached live sandbox whose process has gone as stopped", async () => {
     const child = spawn("sleep", ["30"]);
     await writeFile(join(dir, "pid"), String(child.pid));

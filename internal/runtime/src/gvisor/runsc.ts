@@ -165,10 +165,24 @@ export class Runsc {
       .filter((pid) => pid > 1);
   }
 
-  async list(): Promise<Map<string, SandboxState>> {
-    const r = await this.cmd(["list", "--format=json"]);
-    const raw = (JSON.parse(r.stdout || "[]") ?? []) as Array<{ id: string; status: string; pid: number }>;
-    return new Map(raw.map((c) => [c.id, { status: c.status as SandboxStatus, pid: c.pid }]));
+  /**
+   * The ids of every sandbox under the root. `list -quiet` reads only the
+   * state dir; a full `list` calls into each sentry, and waits for as long
+   * as one of them is frozen (a hot-paused box).
+   */
+  async ids(): Promise<string[]> {
+    const r = await this.cmd(["list", "-quiet"]);
+    return r.stdout.split("\n").filter(Boolean);
+  }
+
+  /**
+   * Records what a change made without runsc did to a sandbox (the driver
+   * thawed its cgroup), so `state` answers from the cache as it does after
+   * a command of this object.
+   */
+  assume(id: string, state: SandboxState): void {
+    this.#forget(id);
+    if (pidAlive(state.pid)) this.#states.set(id, { state: { ...state }, at: Date.now() });
   }
 
   async kill(id: string, signal: string, opts: { pid?: number; all?: boolean } = {}): Promise<void> {

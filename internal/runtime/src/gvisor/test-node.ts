@@ -74,15 +74,11 @@ export async function createTestNode(
         );
         for (const e of entries) if (e.isDirectory()) found.push(`cgroup ${c}/${cgroupParent}/${e.name}`);
       }
-      const list = await hostCommand(
-        "runsc",
-        [`--root=${join(stateDir, "runsc")}`, "list", "--format=json"],
-        {
-          check: false,
-        },
-      );
-      for (const c of (JSON.parse(list.stdout || "[]") ?? []) as Array<{ id: string }>)
-        found.push(`sandbox ${c.id}`);
+      // -quiet reads only the state dir (a full list waits on a frozen sandbox's sentry).
+      const list = await hostCommand("runsc", [`--root=${join(stateDir, "runsc")}`, "list", "-quiet"], {
+        check: false,
+      });
+      for (const id of list.stdout.split("\n").filter(Boolean)) found.push(`sandbox ${id}`);
       const boxes = await readdir(join(stateDir, "boxes")).catch(() => [] as string[]);
       for (const b of boxes) found.push(`box dir ${b}`);
       return found;
