@@ -333,7 +333,7 @@ export class GvisorRuntime implements Runtime {
       const paths = boxPaths(this.stateDir, id);
       const rec = await readRecord(paths.record);
       if (!rec) throw new BoxNotFoundError(id);
-      const st = await this.runsc.state(id);
+      const st = await this.sandbox(id);
       if (st || (rec.phase !== "stopped" && rec.phase !== "prepared"))
         throw new InvalidBoxStateError(id, st?.status ?? rec.phase, "capture a layer (stop it first)");
       await ensureBoxStorage(paths, rec.layerDirs);
