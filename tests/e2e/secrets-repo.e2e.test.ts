@@ -27,7 +27,7 @@ import {
   startServerProcess,
 } from "../../apps/server/src/testing/server-process.ts";
 import { filesHolding, type GitUpstream, git, makePrivateRepo, startGitUpstream } from "./git-upstream.ts";
-import { type CliResult, cliRunner, expectNodeClean, nodeEnv } from "./kit.ts";
+import { type CliResult, cliRunner, expectNodeClean, LAYERS, nodeEnv } from "./kit.ts";
 import { releaseTestNode } from "./node-cleanup.ts";
 
 const NODE = { prefix: "bysr", subnet: "10.222.0.0/24" };
@@ -95,6 +95,14 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // The repo template's push prebuilt it: that layer (this run's commit) goes from the shared cache.
+  if (server && server.child.exitCode === null) {
+    const listed = await cli(["templates", "prebuilds", "repo", "--json"]).catch(() => undefined);
+    const items = listed?.code === 0 ? (JSON.parse(listed.stdout) as Array<{ layer: string | null }>) : [];
+    for (const p of items)
+      if (p.layer)
+        await rm(join(LAYERS, "layers", p.layer.replace(":", "-")), { recursive: true, force: true });
+  }
   // For a failed run: what the server said (the sweep above proved it holds no value).
   if (server) {
     await mkdir(join(REPO, "test-artifacts"), { recursive: true });
