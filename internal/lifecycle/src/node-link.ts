@@ -27,7 +27,7 @@ import { authorizedStore } from "@boxyard/authz";
 import type { IdGen } from "@boxyard/platform";
 import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
-import type { PgListener } from "./pg-listener.ts";
+import type { Channel, PgListener } from "./pg-listener.ts";
 
 /** Every query here runs as the agent system actor (B2). */
 const asAgent = (q: Queryable) => authorizedStore(q, { kind: "system", name: "agent" });
@@ -247,19 +247,30 @@ export class InProcessNodeLink implements ControlPlaneLink {
 
   /** The next prebuild for this node to run, claimed with a lease; long-polls up to `waitMs`. */
   async claimPrebuild(nodeId: string, opts: FetchDesiredOptions): Promise<PrebuildJob | null> {
+    return this.claimJob("boxyard_prebuilds", opts, async () => {
+      const row = await asAgent(this.o.pool).claimPrebuild({ nodeId, leaseMs: BUILD_LEASE_MS });
+      return row && PrebuildJob.parse({ ...(row.job as object), id: row.id, attempt: row.attempts });
+    });
+  }
+
+  /**
+   * Claims a job with `claim`, long-polling up to `waitMs`: woken by the
+   * channel's notifications, else every pollMs.
+   */
+  private async claimJob<J>(
+    channel: Channel,
+    opts: FetchDesiredOptions,
+    claim: () => Promise<J | null>,
+  ): Promise<J | null> {
     const deadline = Date.now() + opts.waitMs;
     for (;;) {
       const remaining = Math.max(0, deadline - Date.now());
-      const waiting = this.o.listener?.waitFor(
-        "boxyard_prebuilds",
-        () => true,
-        Math.min(remaining, this.o.pollMs ?? 1_000),
-        opts.signal,
-      );
-      const row = await asAgent(this.o.pool).claimPrebuild({ nodeId, leaseMs: BUILD_LEASE_MS });
-      if (row) return PrebuildJob.parse({ ...(row.job as object), id: row.id, attempt: row.attempts });
+      const pollMs = Math.min(remaining, this.o.pollMs ?? 1_000);
+      const waiting = this.o.listener?.waitFor(channel, () => true, pollMs, opts.signal);
+      const job = await claim();
+      if (job) return job;
       if (remaining === 0 || opts.signal?.aborted) return null;
-      await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
+      await (waiting ?? new Promise((r) => setTimeout(r, pollMs)));
     }
   }
 
@@ -279,20 +290,10 @@ export class InProcessNodeLink implements ControlPlaneLink {
 
   /** The next template build for this node to do, claimed with a lease; long-polls up to `waitMs`. */
   async claimBuild(nodeId: string, opts: FetchDesiredOptions): Promise<BuildJob | null> {
-    const deadline = Date.now() + opts.waitMs;
-    for (;;) {
-      const remaining = Math.max(0, deadline - Date.now());
-      const waiting = this.o.listener?.waitFor(
-        "boxyard_template_builds",
-        () => true,
-        Math.min(remaining, this.o.pollMs ?? 1_000),
-        opts.signal,
-      );
+    return this.claimJob("boxyard_template_builds", opts, async () => {
       const row = await asAgent(this.o.pool).claimTemplateBuild({ nodeId, leaseMs: BUILD_LEASE_MS });
-      if (row) return { id: row.id, image: row.image as BuildJob["image"], attempt: row.attempts };
-      if (remaining === 0 || opts.signal?.aborted) return null;
-      await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
-    }
+      return row && { id: row.id, image: row.image as BuildJob["image"], attempt: row.attempts };
+    });
   }
 
   async updateBuild(nodeId: string, buildId: string, update: BuildUpdate): Promise<boolean> {

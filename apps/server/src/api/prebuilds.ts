@@ -17,6 +17,7 @@ import { DomainError } from "@boxyard/errors";
 import type { ResolvedTemplate } from "@boxyard/lifecycle";
 import type pg from "pg";
 import { auditFor } from "./audit.ts";
+import { streamJobLog } from "./job-log-stream.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 import { storeFor } from "./store.ts";
@@ -94,8 +95,6 @@ async function findPrebuild(store: AuthorizedStore, orgId: string, name: string,
   return p;
 }
 
-const DONE = new Set(["ready", "failed"]);
-
 export function registerPrebuildRoutes(r: RouteRegistrar, lc: LifecycleDeps): void {
   const { deps } = r;
 
@@ -172,36 +171,18 @@ export function registerPrebuildRoutes(r: RouteRegistrar, lc: LifecycleDeps): vo
       });
       return log.text;
     }
-    let offset = ctx.query.offset;
-    reply.hijack();
-    const timers: NodeJS.Timeout[] = [];
-    let unsubscribe = () => {};
-    let draining = Promise.resolve();
-    const stream = lc.sse.begin(reply.raw, ctx.requestId, () => {
-      unsubscribe();
-      for (const t of timers) clearInterval(t);
+    streamJobLog({
+      lc,
+      reply,
+      requestId: ctx.requestId,
+      channel: "boxyard_prebuild_changed",
+      id: pb.id,
+      offset: ctx.query.offset,
+      get: () => store.getPrebuild(access.orgId, pb.id),
+      read: (offset) => store.readPrebuildLog(access.orgId, { id: pb.id, offset }),
+      view: (p) => prebuildView(p, deps.clock.now()),
+      onError: (err) => deps.logger.warn({ err, prebuild: pb.id }, "cannot read the prebuild log"),
     });
-    const drain = () => {
-      draining = draining
-        .then(async () => {
-          // Status first: log written before it ended is all there by the time it reads ended.
-          const now = await store.getPrebuild(access.orgId, pb.id);
-          const log = await store.readPrebuildLog(access.orgId, { id: pb.id, offset });
-          if (log.text) stream.send("log", { offset: log.from, text: log.text });
-          offset = log.from + log.text.length;
-          if (now && DONE.has(now.status)) {
-            stream.send("end", prebuildView(now, deps.clock.now()));
-            stream.end();
-          }
-        })
-        .catch((err) => deps.logger.warn({ err, prebuild: pb.id }, "cannot read the prebuild log"));
-    };
-    unsubscribe = lc.listener.subscribe("boxyard_prebuild_changed", (id) => {
-      if (id === pb.id) drain();
-    });
-    timers.push(setInterval(() => stream.comment("keep-alive"), lc.sseHeartbeatMs));
-    timers.push(setInterval(drain, 1_000));
-    drain();
     return "";
   });
 }

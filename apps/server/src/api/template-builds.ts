@@ -14,6 +14,7 @@ import {
 import { inTx, type TemplateBuildRow } from "@boxyard/db";
 import { DomainError } from "@boxyard/errors";
 import { auditFor } from "./audit.ts";
+import { streamJobLog } from "./job-log-stream.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 import { storeFor } from "./store.ts";
@@ -47,8 +48,6 @@ async function findBuild(store: AuthorizedStore, orgId: string, name: string, ve
     });
   return build;
 }
-
-const DONE = new Set(["ready", "failed"]);
 
 export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps): void {
   const { deps } = r;
@@ -99,36 +98,18 @@ export function registerTemplateBuildRoutes(r: RouteRegistrar, lc: LifecycleDeps
       return log.text;
     }
     // Followed: the log from `offset` as `log` events as it is written, then `end` with the build.
-    let offset = ctx.query.offset;
-    reply.hijack();
-    const timers: NodeJS.Timeout[] = [];
-    let unsubscribe = () => {};
-    let draining = Promise.resolve();
-    const stream = lc.sse.begin(reply.raw, ctx.requestId, () => {
-      unsubscribe();
-      for (const t of timers) clearInterval(t);
+    streamJobLog({
+      lc,
+      reply,
+      requestId: ctx.requestId,
+      channel: "boxyard_template_build_changed",
+      id: build.id,
+      offset: ctx.query.offset,
+      get: () => store.getTemplateBuildById(build.id),
+      read: (offset) => store.readTemplateBuildLog({ id: build.id, offset }),
+      view: (b) => buildView(ctx.params.name, b, deps.clock.now()),
+      onError: (err) => deps.logger.warn({ err, build: build.id }, "cannot read the build log"),
     });
-    const drain = () => {
-      draining = draining
-        .then(async () => {
-          // Status first: log written before a build ended is all there by the time it reads ended.
-          const now = await store.getTemplateBuildById(build.id);
-          const log = await store.readTemplateBuildLog({ id: build.id, offset });
-          if (log.text) stream.send("log", { offset: log.from, text: log.text });
-          offset = log.from + log.text.length;
-          if (now && DONE.has(now.status)) {
-            stream.send("end", buildView(ctx.params.name, now, deps.clock.now()));
-            stream.end();
-          }
-        })
-        .catch((err) => deps.logger.warn({ err, build: build.id }, "cannot read the build log"));
-    };
-    unsubscribe = lc.listener.subscribe("boxyard_template_build_changed", (id) => {
-      if (id === build.id) drain();
-    });
-    timers.push(setInterval(() => stream.comment("keep-alive"), lc.sseHeartbeatMs));
-    timers.push(setInterval(drain, 1_000));
-    drain();
     return "";
   });
 }
