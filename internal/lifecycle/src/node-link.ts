@@ -197,23 +197,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
     const box = await asAgent(this.o.pool).getBoxById(boxId);
     if (!box || box.node_id !== nodeId || box.deleted_at !== null) throw new UnknownBoxError(boxId);
     const names = box.secrets ?? [];
-    if (names.length === 0) return { secrets: [], missing: [] };
-    if (!this.o.secrets) return { secrets: [], missing: [...names] };
-    const keyring = this.o.secrets;
-    const rows = await asAgent(this.o.pool).resolveSecretsForBox(
-      { orgId: box.org_id, ownerId: box.owner_id, teamId: box.team_id },
-      names,
-    );
-    const found = new Set(rows.map((r) => r.name));
-    return {
-      secrets: rows.map((r) => ({
-        name: r.name,
-        value: keyring
-          .open(r.id, { ciphertext: r.ciphertext, wrappedKey: r.wrapped_key, keyId: r.key_id })
-          .toString("base64"),
-      })),
-      missing: names.filter((n) => !found.has(n)),
-    };
+    return this.openSecrets({ orgId: box.org_id, ownerId: box.owner_id, teamId: box.team_id }, names);
   }
 
   /**
@@ -226,13 +210,18 @@ export class InProcessNodeLink implements ControlPlaneLink {
     const pb = await asAgent(this.o.pool).getPrebuildForNode(prebuildId);
     if (!pb || pb.node_id !== nodeId || pb.status !== "building") throw new UnknownBoxError(prebuildId);
     const names = (pb.job as PrebuildJob).secrets ?? [];
+    return this.openSecrets({ orgId: pb.org_id, ownerId: null, teamId: null }, names);
+  }
+
+  /** Each name's value from the most specific scope that holds it, opened; the names none holds. */
+  private async openSecrets(
+    scope: { orgId: string; ownerId: string | null; teamId: string | null },
+    names: readonly string[],
+  ): Promise<BoxSecretValues> {
     if (names.length === 0) return { secrets: [], missing: [] };
     if (!this.o.secrets) return { secrets: [], missing: [...names] };
     const keyring = this.o.secrets;
-    const rows = await asAgent(this.o.pool).resolveSecretsForBox(
-      { orgId: pb.org_id, ownerId: null, teamId: null },
-      names,
-    );
+    const rows = await asAgent(this.o.pool).resolveSecretsForBox(scope, names);
     const found = new Set(rows.map((r) => r.name));
     return {
       secrets: rows.map((r) => ({
