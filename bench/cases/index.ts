@@ -6,6 +6,7 @@ import { burst } from "./burst.ts";
 import type { CaseContext, CaseOutput, CaseResult } from "./common.ts";
 import { density } from "./density.ts";
 import { resumeCold } from "./resume-cold.ts";
+import { snapshot } from "./snapshot.ts";
 import { sshCase } from "./ssh.ts";
 
 export type { CaseContext } from "./common.ts";
@@ -15,6 +16,7 @@ const CASES: Array<[string, (ctx: CaseContext) => Promise<CaseOutput>]> = [
   ["burst", burst],
   ["density", density],
   ["ssh", sshCase],
+  ["snapshot", snapshot],
   // Last: in one run a box created after it did not start within 120 s (not understood yet).
   ["api-load", apiLoad],
 ];
