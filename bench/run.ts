@@ -189,6 +189,8 @@ async function main(): Promise<void> {
         BOXYARD_LAYER_DIR: LAYERS,
         BOXYARD_RATE_LIMIT: "0",
         BOXYARD_COLD_PAUSE_AFTER: "0",
+        // burst and density pack 50-100 quarter-CPU boxes onto one 2-core node (the default 4x fits 32).
+        BOXYARD_CPU_OVERCOMMIT: "16",
       },
     });
     const token = (await readFile(join(work, "data", "admin-token"), "utf8")).trim();

@@ -96,6 +96,8 @@ export interface LifecycleOverrides {
   nodeHeartbeatTimeoutMs?: number;
   /** Warm pool controller: a full pass at least this often (default 2 s). */
   poolPollMs?: number;
+  /** The HTTP server's idle timeout (default 60 s; tests shorten it). */
+  httpIdleTimeoutMs?: number;
 }
 
 /** Fails fast with a clear message instead of after the database has been started. */
@@ -259,7 +261,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     }
     let sshAddress: { host: string; port: number } | null = null;
 
-    const app = createApp({ deps, httpMetrics });
+    const app = createApp({ deps, httpMetrics, idleTimeoutMs: overrides.httpIdleTimeoutMs });
     const routes = new RouteRegistrar(app, deps);
     registerSystemRoutes(routes);
     registerUserRoutes(routes);

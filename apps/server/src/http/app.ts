@@ -11,6 +11,12 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface AppOptions {
   deps: ApiDeps;
   httpMetrics: HttpMetrics;
+  /**
+   * A connection with nothing sent either way for this long is closed (default
+   * 60 s). A handler that may rightly stay quiet for longer (an exec's own
+   * timeout) lifts it for its request with holdConnection().
+   */
+  idleTimeoutMs?: number;
 }
 
 export function createApp(opts: AppOptions): FastifyInstance {
@@ -27,7 +33,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
       return typeof given === "string" && REQUEST_ID_RE.test(given) ? given : randomUUID();
     },
     requestTimeout: 120_000,
-    connectionTimeout: 60_000,
+    connectionTimeout: opts.idleTimeoutMs ?? 60_000,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
     forceCloseConnections: "idle",

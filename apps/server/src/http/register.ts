@@ -72,6 +72,16 @@ export function cancelledWhenClientLeaves(reply: FastifyReply): AbortSignal {
 }
 
 /**
+ * Lets this request's connection stay quiet (no byte either way) for up to
+ * `ms`, beyond the server's idle timeout: for a handler whose answer may rightly
+ * take longer (an exec runs up to its own timeout). Without it the socket was
+ * closed under the waiting client ("other side closed") after 60 s.
+ */
+export function holdConnection(reply: FastifyReply, ms: number): void {
+  reply.raw.setTimeout(ms);
+}
+
+/**
  * Registers a handler for a contract route. Validation of path, query and
  * body (unknown fields rejected by the strict schemas), authentication, and
  * response shaping happen here, once, for every route.
