@@ -1,5 +1,5 @@
 // density-N: memory per idle busybox box at N boxes (BENCH_DENSITY, a comma
-// list, default 10,20; boxes are added up to each level). Per box: the RSS of
+// list, default 20,50,100; boxes are added up to each level, 0.25 CPU and 128 MiB each). Per box: the RSS of
 // its sandbox's host processes (sentry, gofer, systrap stubs) plus Boxyard's
 // per-box overhead (the server process tree's RSS growth since before the
 // first box, divided by N). Floor: N raw sandboxes of the same rootfs, each
@@ -50,7 +50,7 @@ async function idleCpu(pids: number[]): Promise<number> {
 }
 
 export async function density(ctx: CaseContext): Promise<CaseOutput> {
-  const levels = (process.env.BENCH_DENSITY ?? "10,20")
+  const levels = (process.env.BENCH_DENSITY ?? "20,50,100")
     .split(",")
     .map((x) => Number(x.trim()))
     .sort((a, b) => a - b);
@@ -73,7 +73,8 @@ export async function density(ctx: CaseContext): Promise<CaseOutput> {
         const r = await api.call("POST", "/api/v1/orgs/bench/boxes", {
           name,
           template: "busybox",
-          resources: { cpu: 0.25 },
+          // The smallest box: 100 of them fit this 24 GiB node's memory (which is not overcommitted).
+          resources: { cpu: 0.25, memoryMiB: 128 },
         });
         if (r.status !== 202) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
         boxes.push({ name, id: r.body.box.id });
