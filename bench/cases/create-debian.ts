@@ -285,6 +285,21 @@ export async function createDebian(ctx: CaseContext): Promise<CaseOutput> {
           const p = (await api.call("GET", poolPath)).body;
           return p.ready === ready && p.starting === 0 && p.draining === 0 ? true : undefined;
         });
+      // A full pool at rest: every box booted has also finished its set-up (secrets, the checkout's
+      // fetch), seen as an `init` observation per `boot` one (counted from here: a box deleted before
+      // its set-up ended has none); nothing of the fills runs beside a sample.
+      const unfinished = async () => {
+        const b = phaseBuckets(await phaseText(api.url));
+        const count = (phase: string) => b.get(phase)?.at(-1)?.[1] ?? 0;
+        return count("boot") - count("init");
+      };
+      const unfinishedBefore = await unfinished();
+      const atRest = async () => {
+        await poolSettled(POOL_SIZE);
+        await until("the pool's boxes to finish their set-up", 300_000, async () =>
+          (await unfinished()) <= unfinishedBefore ? true : undefined,
+        );
+      };
       const ms: number[] = [];
       const floor: number[] = [];
       const parts: Array<{ api: number; toRunning: number; exec: number }> = [];
@@ -294,9 +309,8 @@ export async function createDebian(ctx: CaseContext): Promise<CaseOutput> {
       const before = phaseBuckets(await phaseText(api.url));
       for (let i = 0; i < n; i++) {
         progress(`create-debian-pool ${i + 1}/${n}`);
-        // From a full pool: the refill after the previous claim is running (its checkout done or under way).
-        await poolSettled(POOL_SIZE);
-        await sleep(1000);
+        // From a full pool at rest: the refill after the previous claim is done, set-up included.
+        await atRest();
         const name = `q${i}`;
         const c = await createOnce(name);
         if (!c.claimed) throw new Error(`${name} was not claimed from the pool`);
@@ -318,6 +332,8 @@ export async function createDebian(ctx: CaseContext): Promise<CaseOutput> {
         if (marker.body?.exitCode !== 0 || marker.body.stdout !== `first\n${commit}\n`)
           throw new Error(`${name}: the checkout is not as prebuilt: ${JSON.stringify(marker.body)}`);
         await remove(name);
+        // The floor too runs beside no refill.
+        await atRest();
         floor.push(await floorOnce(`g${String(i).padStart(2, "0")}`));
       }
       results["create-debian-pool"] = { boxyard: stats(ms), floor: stats(floor), ratio: 0, unit: "ms" };
