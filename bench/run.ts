@@ -7,6 +7,12 @@
 //   create-to-ready (warm pool)
 //                    the same with a warm pool of the template: the create
 //                    claims a running box; same floor, sampled in turn with it
+//   create-debian    the same from a Debian template with a private repository
+//                    (prebuilt), until `exec git -C /workspace rev-parse HEAD`
+//                    answers its commit; floor: `runsc run` + `runsc exec` of the
+//                    same command on the same layers (bench/cases/create-debian.ts)
+//   create-debian-pool
+//                    the same claiming a box from a warm pool of 2; same floor
 //   resume-hot       API resume of a hot-paused box -> first `exec` output
 //                    floor: `runsc pause`/`runsc resume` + `runsc exec` on a raw sandbox
 //   resume-hot-state the same resume until the API shows the box running (the
@@ -31,6 +37,7 @@ import { NodeNetwork } from "@boxyard/netns";
 import pg from "pg";
 import { ensureBuilt, REPO_ROOT, startServerProcess } from "../apps/server/src/testing/server-process.ts";
 import { progress, RawFloor, type Stats, stats, timed } from "./cases/common.ts";
+import { type DebianUpstream, startDebianUpstream } from "./cases/create-debian.ts";
 import { runExtraCases } from "./cases/index.ts";
 
 const run = promisify(execFile);
@@ -178,11 +185,18 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const store = new LayerStore({ root: LAYERS });
   const raw = new RawFloor(join(work, "raw"), store.pathOf(await buildBusyboxLayer(store)));
+  let upstream: DebianUpstream | undefined;
   try {
+    // create-debian's git server: its veth is the node's box uplink, so it must exist before the server starts.
+    if (wanted("create-debian") || wanted("create-debian-pool")) {
+      progress("starting the git server for create-debian");
+      upstream = await startDebianUpstream();
+    }
     progress("starting the server (gVisor runtime)");
     server = await startServerProcess({
       dataDir: join(work, "data"),
-      args: ["--database-url", dbUrl],
+      // BENCH_SERVER_LOG=FILE: the server logs at info level, written to FILE at the end (for tracing a case).
+      args: ["--database-url", dbUrl, ...(process.env.BENCH_SERVER_LOG ? ["--log-level", "info"] : [])],
       env: {
         BOXYARD_NETWORK_PREFIX: PREFIX,
         BOXYARD_BOX_SUBNET: SUBNET,
@@ -191,6 +205,7 @@ async function main(): Promise<void> {
         BOXYARD_COLD_PAUSE_AFTER: "0",
         // burst and density pack 50-100 quarter-CPU boxes onto one 2-core node (the default 4x fits 32).
         BOXYARD_CPU_OVERCOMMIT: "16",
+        ...(upstream ? { BOXYARD_BOX_UPLINK: upstream.uplink } : {}),
       },
     });
     const token = (await readFile(join(work, "data", "admin-token"), "utf8")).trim();
@@ -388,6 +403,9 @@ async function main(): Promise<void> {
         dbUrl,
         rootfs: store.pathOf(await buildBusyboxLayer(store)),
         serverPid: server.child.pid ?? 0,
+        layerPath: (digest) => store.pathOf(digest),
+        wanted,
+        ...(upstream ? { gitUpstream: upstream } : {}),
       },
       wanted,
     );
@@ -408,7 +426,10 @@ async function main(): Promise<void> {
       server.child.kill("SIGTERM");
       await server.exited;
     }
+    if (server && process.env.BENCH_SERVER_LOG)
+      await writeFile(process.env.BENCH_SERVER_LOG, server.output()).catch(() => {});
     await raw.destroyAll();
+    await upstream?.stop().catch((err) => progress(`cannot stop the git server: ${err}`));
     const net = await NodeNetwork.open({ stateDir: join(work, "net"), prefix: PREFIX, subnet: SUBNET }).catch(
       () => undefined,
     );

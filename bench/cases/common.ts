@@ -4,6 +4,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import type { DebianUpstream } from "./create-debian.ts";
 
 export const run = promisify(execFile);
 
@@ -26,6 +27,12 @@ export interface CaseContext {
   /** The busybox image layer the boxes use, as a read-only rootfs for raw sandboxes. */
   rootfs: string;
   serverPid: number;
+  /** A layer's directory in the layer store the server uses. */
+  layerPath: (digest: string) => string;
+  /** Whether BENCH_ONLY selects a benchmark (cases with more than one row). */
+  wanted?: (name: string) => boolean;
+  /** The run's git server, when create-debian is selected (the server's box uplink leads to it). */
+  gitUpstream?: DebianUpstream;
 }
 
 export interface Stats {
@@ -211,8 +218,18 @@ export class RawFloor {
     if (code !== 0) throw new Error(`runsc ${sub[0]} ${id} exited with ${code}`);
   }
 
-  async exec(id: string): Promise<string> {
-    return (await this.runsc(["exec", id, "/bin/echo", "ready"])).stdout;
+  /** `runsc exec` of `argv` (default `echo ready`); `user` as "uid:gid", `cwd` and `env` as runsc takes them. */
+  async exec(
+    id: string,
+    argv: string[] = ["/bin/echo", "ready"],
+    opts: { user?: string; cwd?: string; env?: string[] } = {},
+  ): Promise<string> {
+    const flags = [
+      ...(opts.user ? [`--user=${opts.user}`] : []),
+      ...(opts.cwd ? [`--cwd=${opts.cwd}`] : []),
+      ...(opts.env ?? []).map((e) => `--env=${e}`),
+    ];
+    return (await this.runsc(["exec", ...flags, id, ...argv])).stdout;
   }
 
   pause(id: string) {
@@ -268,6 +285,27 @@ export class RawFloor {
       if (line.split(" ")[1]?.startsWith(this.dir)) left.push(`mount ${line}`);
     return left;
   }
+}
+
+/**
+ * A read-only overlayfs of image layers (lowest first, as a box's root has
+ * them) at `target`, for raw sandboxes of a multi-layer rootfs. Without an
+ * upper dir overlayfs needs at least two layers; one is returned as is.
+ */
+export async function mountLayers(layers: string[], target: string): Promise<string> {
+  if (layers.length === 1) return layers[0]!;
+  await mkdir(target, { recursive: true });
+  const lowerdir = [...layers].reverse().join(":");
+  await run("mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lowerdir}`, target]);
+  return target;
+}
+
+/** Unmounts what mountLayers mounted (nothing when it is not a mount point). */
+export async function unmountLayers(target: string): Promise<void> {
+  const mounted = (await readFile("/proc/mounts", "utf8"))
+    .split("\n")
+    .some((l) => l.split(" ")[1] === target);
+  if (mounted) await run("umount", [target]);
 }
 
 // ---- processes and their memory ----------------------------------------

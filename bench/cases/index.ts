@@ -4,6 +4,7 @@
 import { apiLoad } from "./api-load.ts";
 import { burst } from "./burst.ts";
 import type { CaseContext, CaseOutput, CaseResult } from "./common.ts";
+import { createDebian } from "./create-debian.ts";
 import { density } from "./density.ts";
 import { resumeCold } from "./resume-cold.ts";
 import { snapshot } from "./snapshot.ts";
@@ -11,7 +12,9 @@ import { sshCase } from "./ssh.ts";
 
 export type { CaseContext } from "./common.ts";
 
-const CASES: Array<[string, (ctx: CaseContext) => Promise<CaseOutput>]> = [
+/** Name, the case, and the BENCH_ONLY names that select it (default: its name). */
+const CASES: Array<[string, (ctx: CaseContext) => Promise<CaseOutput>, string[]?]> = [
+  ["create-debian", createDebian, ["create-debian", "create-debian-pool"]],
   ["resume-cold", resumeCold],
   ["burst", burst],
   ["density", density],
@@ -21,7 +24,7 @@ const CASES: Array<[string, (ctx: CaseContext) => Promise<CaseOutput>]> = [
   ["api-load", apiLoad],
 ];
 
-export const EXTRA_CASE_NAMES = CASES.map(([name]) => name);
+export const EXTRA_CASE_NAMES = CASES.flatMap(([name, , names]) => names ?? [name]);
 
 export async function runExtraCases(
   ctx: CaseContext,
@@ -29,8 +32,8 @@ export async function runExtraCases(
 ): Promise<{ results: Record<string, CaseResult>; notes: string[] }> {
   const results: Record<string, CaseResult> = {};
   const notes: string[] = [];
-  for (const [name, fn] of CASES) {
-    if (!wanted(name)) continue;
+  for (const [name, fn, names] of CASES) {
+    if (!(names ?? [name]).some(wanted)) continue;
     try {
       const out = await fn(ctx);
       Object.assign(results, out.results);

@@ -66,7 +66,23 @@ export async function startGitUpstream(o: GitUpstreamOptions): Promise<GitUpstre
   child.stdout!.on("data", (d) => {
     log += d;
   });
-  await waitFor(async () => log.includes('"listening"'), { timeoutMs: 10_000, message: "the git server" });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    // Deleting the netns removes the veth pair with it.
+    await ip("netns", "del", o.netns).catch(() => undefined);
+  };
+  // Generous: on a loaded machine node alone may take many seconds to start.
+  await waitFor(async () => log.includes('"listening"'), {
+    timeoutMs: 60_000,
+    message: "the git server",
+  }).catch(async (err) => {
+    await stop();
+    throw err;
+  });
   return {
     log: () => log,
     requests: () =>
@@ -74,15 +90,7 @@ export async function startGitUpstream(o: GitUpstreamOptions): Promise<GitUpstre
         .split("\n")
         .filter((l) => l.includes('"path"'))
         .map((l) => JSON.parse(l) as { method: string; path: string; auth: string }),
-    stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
-      // Deleting the netns removes the veth pair with it.
-      await ip("netns", "del", o.netns).catch(() => undefined);
-    },
+    stop,
   };
 }
 

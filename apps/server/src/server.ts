@@ -11,6 +11,7 @@ import { type Clock, type IdGen, RateLimiter, randomIds, systemClock } from "@bo
 import { loadSecretKeyring } from "@boxyard/secrets";
 import {
   createLifecycleMetrics,
+  createPhaseHistogram,
   createPoolMetrics,
   InProcessNodeLink,
   PgListener,
@@ -399,6 +400,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     }
     if (localNode) {
       const runtime = instrumentRuntime(localNode.runtime, httpMetrics.registry);
+      const createPhases = createPhaseHistogram(httpMetrics.registry);
       const agent = new NodeAgent({
         runtime,
         images: localNode.images,
@@ -408,6 +410,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         logger: logger.child({ component: "agent" }),
         capacity: await localCapacity(config.dataDir),
         coldPauseAfterMs: config.coldPauseAfterSeconds * 1000,
+        onCreatePhase: (phase, seconds) => createPhases.labels(phase).observe(seconds),
         ...overrides.agent,
       });
       await agent.start();

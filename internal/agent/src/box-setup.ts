@@ -10,6 +10,7 @@
 // paused, checkpointed) loses its delivered secrets with its tmpfs or its
 // checkpoint scrub, so it gets them again when it runs.
 
+import { createHash } from "node:crypto";
 import { BOX_SECRETS_DIR, type ControlPlaneLink, type DesiredBox } from "@boxyard/agent-protocol";
 import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
 import type { Runtime } from "@boxyard/runtime";
@@ -44,6 +45,12 @@ interface Failure {
 export class BoxSetup {
   /** Secrets revision delivered into each box's current sandbox. */
   private readonly delivered = new Map<string, string>();
+  /**
+   * A digest of the names and values in each box's current sandbox: a new
+   * revision with the same content (a box claimed from a warm pool whose
+   * owner has no secret of their own by those names) is not written again.
+   */
+  private readonly deliveredDigest = new Map<string, string>();
   private readonly secretProblems = new Map<string, string>();
   private readonly commits = new Map<string, string>();
   private readonly failures = new Map<string, Failure>();
@@ -55,12 +62,14 @@ export class BoxSetup {
   /** The box is not running: what was in its sandbox's memory is gone (or was scrubbed). */
   notRunning(boxId: string): void {
     this.delivered.delete(boxId);
+    this.deliveredDigest.delete(boxId);
     // A resumed sandbox still knows its run; a new one starts it again.
     this.onStart.delete(boxId);
   }
 
   forget(boxId: string): void {
     this.delivered.delete(boxId);
+    this.deliveredDigest.delete(boxId);
     this.onStart.delete(boxId);
     this.secretProblems.delete(boxId);
     this.commits.delete(boxId);
@@ -102,12 +111,20 @@ export class BoxSetup {
     if (!this.o.link.fetchBoxSecrets) throw new Error("this control-plane link cannot fetch secrets");
     const got = wanted ? await this.o.link.fetchBoxSecrets(nodeId, want.boxId) : { secrets: [], missing: [] };
     const values = got.secrets.map((s) => ({ name: s.name, value: Buffer.from(s.value, "base64") }));
+    // Keyed per box, so equal digests of two boxes tell nothing; it never leaves this process.
+    const h = createHash("sha256").update(want.boxId);
+    for (const v of [...values].sort((a, b) => a.name.localeCompare(b.name)))
+      h.update(`\0${v.name}\0${v.value.length}\0`).update(v.value);
+    const digest = h.digest("hex");
+    const unchanged = this.deliveredDigest.get(want.boxId) === digest;
     try {
-      await this.o.runtime.writeSecrets(want.boxId, values);
+      // The same names and values are in the sandbox already: nothing to write (one runsc exec fewer).
+      if (!unchanged) await this.o.runtime.writeSecrets(want.boxId, values);
     } finally {
       for (const v of values) v.value.fill(0);
     }
     this.delivered.set(want.boxId, key);
+    this.deliveredDigest.set(want.boxId, digest);
     if (got.missing.length > 0) {
       this.secretProblems.set(
         want.boxId,
@@ -115,8 +132,8 @@ export class BoxSetup {
       );
     } else this.secretProblems.delete(want.boxId);
     this.o.logger.info(
-      { boxId: want.boxId, secrets: values.length, missing: got.missing },
-      "secrets written into the box",
+      { boxId: want.boxId, secrets: values.length, missing: got.missing, unchanged },
+      unchanged ? "secrets in the box already as they are" : "secrets written into the box",
     );
   }
 

@@ -65,6 +65,11 @@ export interface NodeAgentOptions {
    * first wait before trying again; it doubles up to 10 minutes.
    */
   coldPauseRetryMs?: number;
+  /**
+   * The node's phases of a new box, as it does them (image, volume, boot,
+   * init), for the control plane's create-phase histogram.
+   */
+  onCreatePhase?: (phase: "image" | "volume" | "boot" | "init", seconds: number) => void;
 }
 
 interface Reported {
@@ -93,6 +98,8 @@ export class NodeAgent {
   private readonly crashSeen = new Map<string, number>();
   private readonly reported = new Map<string, Reported>();
   private readonly timings = new Map<string, Record<string, number>>();
+  /** Boxes this agent prepared whose first boot and set-up are still to be timed (onCreatePhase). */
+  private readonly creating = new Map<string, "boot" | "init">();
   /** When each box was first seen hot-paused, for demotion to a cold pause. */
   private readonly pausedSince = new Map<string, number>();
   /** Failed attempts to set a box's identity, for backoff. */
@@ -595,7 +602,12 @@ export class NodeAgent {
       this.setup.notRunning(boxId);
       return;
     }
+    const setupStarted = Date.now();
     const out = await this.setup.ensure(this.nodeId, want);
+    if (this.creating.get(boxId) === "init") {
+      this.creating.delete(boxId);
+      this.o.onCreatePhase?.("init", (Date.now() - setupStarted) / 1000);
+    }
     if (this.prebuildMissing.has(boxId)) {
       const missing = `its prebuild ${want.spec.prebuild?.id} is not on this node: the box was made from the image alone`;
       out.problem = out.problem ? `${out.problem}; ${missing}` : missing;
@@ -615,6 +627,7 @@ export class NodeAgent {
       case "prepare": {
         if (!want) throw new Error("prepare needs a desired entry");
         // A copy: the resolver may hand every caller the same array.
+        const resolving = Date.now();
         const layers = [...(await this.o.images.resolve(want.spec.image))];
         const pb = want.spec.prebuild;
         if (pb) {
@@ -622,6 +635,8 @@ export class NodeAgent {
           if (!this.o.images.hasLayer || (await this.o.images.hasLayer(pb.layer))) layers.push(pb.layer);
           else this.prebuildMissing.add(boxId);
         }
+        const preparing = Date.now();
+        this.o.onCreatePhase?.("image", (preparing - resolving) / 1000);
         const { cpu, memoryMiB, diskGiB } = want.spec.resources;
         obs = await rt.prepare({
           id: boxId,
@@ -632,10 +647,16 @@ export class NodeAgent {
           network: want.spec.network,
           ...(want.spec.env ? { env: want.spec.env } : {}),
         });
+        this.o.onCreatePhase?.("volume", (Date.now() - preparing) / 1000);
+        if (this.o.onCreatePhase) this.creating.set(boxId, "boot");
         break;
       }
       case "start":
         obs = await rt.start(boxId);
+        if (this.creating.get(boxId) === "boot") {
+          this.creating.set(boxId, "init");
+          this.o.onCreatePhase?.("boot", (Date.now() - started) / 1000);
+        }
         break;
       case "stop":
         obs = await rt.stop(boxId);
@@ -729,6 +750,7 @@ export class NodeAgent {
     this.crashSeen.delete(boxId);
     this.reported.delete(boxId);
     this.timings.delete(boxId);
+    this.creating.delete(boxId);
     this.pausedSince.delete(boxId);
     this.coldPauseFailed.delete(boxId);
     this.coldPauseRefused.delete(boxId);

@@ -5,6 +5,9 @@ export { RetryableError, StaleWriteError, TerminalError } from "./errors.ts";
 export { FailpointCrash, Failpoints, failpoints, isCrash } from "./failpoints.ts";
 export {
   createLifecycleMetrics,
+  createPhaseHistogram,
+  CREATE_PHASES,
+  type CreatePhase,
   createPoolMetrics,
   type LifecycleMetrics,
   poolClaimCounter,

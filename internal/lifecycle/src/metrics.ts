@@ -10,6 +10,36 @@ const asMetrics = (q: Queryable) => authorizedStore(q, { kind: "system", name: "
 export interface LifecycleMetrics {
   stateSeconds: Histogram<"state" | "template">;
   reconcileErrors: Counter<"code">;
+  createPhaseSeconds: Histogram<"phase">;
+}
+
+/**
+ * The phases of a new box, for create-to-ready's split (`make bench`):
+ * schedule (created to placed on a node, the reconciler), image (the node
+ * resolves the image's and the prebuild's layers), volume (the runtime's
+ * prepare: disk, root overlay, /home/dev and /workspace seeded, network),
+ * boot (the runtime's start), init (secrets, checkout, onStart started, once
+ * the box runs: the node does it after reporting running), ready (created
+ * to the control plane's first `running`: the whole server-side path).
+ */
+export const CREATE_PHASES = ["schedule", "image", "volume", "boot", "init", "ready"] as const;
+export type CreatePhase = (typeof CREATE_PHASES)[number];
+const CREATE_PHASE_SECONDS = "boxyard_box_create_phase_seconds";
+
+/** The create-phase histogram of a registry (one per registry: the reconciler and the node agent share it). */
+export function createPhaseHistogram(registry: Registry): Histogram<"phase"> {
+  const existing = registry.getSingleMetric(CREATE_PHASE_SECONDS);
+  if (existing) return existing as Histogram<"phase">;
+  return new Histogram({
+    name: CREATE_PHASE_SECONDS,
+    help: "Time of each phase of a new box: schedule, image, volume, boot, init, ready (created to running)",
+    labelNames: ["phase"] as const,
+    buckets: [
+      0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60,
+      300,
+    ],
+    registers: [registry],
+  });
 }
 
 /**
@@ -57,7 +87,7 @@ export function createLifecycleMetrics(registry: Registry, pool: pg.Pool): Lifec
       for (const s of ACTUAL_STATES) this.labels(s).set(counts.get(s) ?? 0);
     },
   });
-  return { stateSeconds, reconcileErrors };
+  return { stateSeconds, reconcileErrors, createPhaseSeconds: createPhaseHistogram(registry) };
 }
 
 const POOL_CLAIMS = "boxyard_pool_claims_total";

@@ -222,6 +222,16 @@ export class Reconciler {
     if (applied.left && TRANSIENT_STATES.has(applied.left.state)) {
       this.o.metrics?.stateSeconds.labels(applied.left.state, box.template).observe(applied.left.seconds);
     }
+    // A new box's control-plane phases: placed on a node; first running (observed_generation 0: never settled).
+    const sinceCreated = (now.getTime() - box.created_at.getTime()) / 1000;
+    if (box.node_id === null && applied.box.node_id !== null)
+      this.o.metrics?.createPhaseSeconds?.labels("schedule").observe(sinceCreated);
+    if (
+      box.observed_generation === 0 &&
+      box.actual_state !== "running" &&
+      applied.box.actual_state === "running"
+    )
+      this.o.metrics?.createPhaseSeconds?.labels("ready").observe(sinceCreated);
     if (applied.box !== box) this.o.failpoints.hit(`reconciler.after-write:${applied.box.actual_state}`);
     if (applied.retry) throw applied.retry;
     return {
