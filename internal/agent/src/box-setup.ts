@@ -10,7 +10,7 @@
 // paused, checkpointed) loses its delivered secrets with its tmpfs or its
 // checkpoint scrub, so it gets them again when it runs.
 
-import { createHash } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { BOX_SECRETS_DIR, type ControlPlaneLink, type DesiredBox } from "@boxyard/agent-protocol";
 import { type BackoffOptions, backoffMs } from "@boxyard/lifecycle/backoff";
 import type { Runtime } from "@boxyard/runtime";
@@ -51,6 +51,8 @@ export class BoxSetup {
    * owner has no secret of their own by those names) is not written again.
    */
   private readonly deliveredDigest = new Map<string, string>();
+  /** The digests' key: random per process, so a digest in memory (a core dump) cannot be checked against guesses. */
+  private readonly digestKey = randomBytes(32);
   private readonly secretProblems = new Map<string, string>();
   private readonly commits = new Map<string, string>();
   private readonly failures = new Map<string, Failure>();
@@ -111,8 +113,8 @@ export class BoxSetup {
     if (!this.o.link.fetchBoxSecrets) throw new Error("this control-plane link cannot fetch secrets");
     const got = wanted ? await this.o.link.fetchBoxSecrets(nodeId, want.boxId) : { secrets: [], missing: [] };
     const values = got.secrets.map((s) => ({ name: s.name, value: Buffer.from(s.value, "base64") }));
-    // Keyed per box, so equal digests of two boxes tell nothing; it never leaves this process.
-    const h = createHash("sha256").update(want.boxId);
+    // An HMAC with this process's random key, per box: it never leaves the process and tells nothing without the key.
+    const h = createHmac("sha256", this.digestKey).update(want.boxId);
     for (const v of [...values].sort((a, b) => a.name.localeCompare(b.name)))
       h.update(`\0${v.name}\0${v.value.length}\0`).update(v.value);
     const digest = h.digest("hex");
