@@ -200,8 +200,15 @@ export class Runsc {
     else await this.#changing(id, () => this.cmd([...args, id, signal]));
   }
 
+  /**
+   * After a successful delete the sandbox is known gone, for the cache's
+   * lifetime as a `state` answer would be: the driver's and the agent's look
+   * right after a checkpoint or stop (on a cold resume's critical path when
+   * it comes at once) needs no runsc process.
+   */
   async delete(id: string): Promise<void> {
     await this.#changing(id, () => this.cmd(["delete", "--force", id]));
+    this.#states.set(id, { state: null, at: Date.now() });
   }
 
   async pause(id: string): Promise<void> {
