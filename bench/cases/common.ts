@@ -135,9 +135,26 @@ export async function deleteBoxes(api: BenchApi, names: string[]): Promise<void>
 
 // ---- the raw floor: runsc by hand, with checkpoint and restore ----------
 
+/**
+ * What makes a raw sandbox like a box beyond its limits (resume-cold's floor):
+ * `overlayRoot` gives each sandbox a writable host overlayfs over the image
+ * layer as its root, with runsc's own overlay off, as the driver does;
+ * `sandboxNetwork` gives it a netns of its own with a veth and an address
+ * (`--network=sandbox --net-disconnect-ok`), started with the mount-namespace
+ * wrapper of machine-notes.md that this machine needs for it.
+ */
+export interface RawFloorOptions {
+  overlayRoot?: boolean;
+  sandboxNetwork?: boolean;
+}
+
 export class RawFloor {
   readonly root: string;
   readonly ids = new Set<string>();
+  /** The floor's own netns (sandboxNetwork), made on the first start and removed by destroyAll. */
+  private netns?: string;
+  /** Every netns name this floor made, for the census. */
+  private readonly netnsMade: string[] = [];
   /**
    * `limits`: the box's CPU and memory as cgroup limits of each raw sandbox,
    * so that the floor does the same work under the same quota as the box it
@@ -148,15 +165,65 @@ export class RawFloor {
     readonly dir: string,
     private readonly rootfs: string,
     private readonly limits?: { cpu: number; memoryMiB: number },
+    private readonly opts: RawFloorOptions = {},
   ) {
     this.root = join(dir, "runsc");
   }
 
+  private get globalArgs(): string[] {
+    return [
+      `--root=${this.root}`,
+      "--platform=systrap",
+      ...(this.opts.sandboxNetwork ? ["--network=sandbox", "--net-disconnect-ok"] : ["--network=none"]),
+      ...(this.opts.overlayRoot ? ["--overlay2=none"] : []),
+    ];
+  }
+
   private runsc(args: string[]) {
-    return run("runsc", [`--root=${this.root}`, "--platform=systrap", "--network=none", ...args], {
+    return run("runsc", [...this.globalArgs, ...args], {
       maxBuffer: 1 << 20,
       timeout: 120_000,
     });
+  }
+
+  /** A netns with lo and a veth (eth0, 10.231.0.2/24) whose host end stays unattached. */
+  private async ensureNetns(): Promise<string> {
+    if (this.netns) return this.netns;
+    const name = `bycf${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
+    this.netns = name;
+    this.netnsMade.push(name);
+    await run("ip", ["netns", "add", name]);
+    await run("ip", ["link", "add", `${name}h`, "type", "veth", "peer", "name", "eth0", "netns", name]);
+    await run("ip", ["link", "set", `${name}h`, "up"]);
+    await this.resetNetns();
+    return name;
+  }
+
+  /** netstack takes the address off the veth: put it back before each start (untimed), as the driver does. */
+  private async resetNetns(): Promise<void> {
+    if (!this.netns) return;
+    const ns = this.netns;
+    await run("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    await run("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+    await run("ip", ["-n", ns, "addr", "replace", "10.231.0.2/24", "dev", "eth0"]);
+    await run("ip", ["-n", ns, "route", "replace", "default", "via", "10.231.0.1"]);
+  }
+
+  private async overlayRootOf(id: string): Promise<string> {
+    const base = join(this.dir, `${id}-root`);
+    const target = join(base, "merged");
+    if (!(await readFile("/proc/mounts", "utf8")).split("\n").some((l) => l.split(" ")[1] === target)) {
+      for (const d of ["upper", "work", "merged"]) await mkdir(join(base, d), { recursive: true });
+      await run("mount", [
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        `lowerdir=${this.rootfs},upperdir=${join(base, "upper")},workdir=${join(base, "work")}`,
+        target,
+      ]);
+    }
+    return target;
   }
 
   bundlePath(id: string): string {
@@ -166,6 +233,10 @@ export class RawFloor {
   private async bundle(id: string): Promise<string> {
     const b = this.bundlePath(id);
     await mkdir(b, { recursive: true });
+    const root = this.opts.overlayRoot
+      ? { path: await this.overlayRootOf(id), readonly: false }
+      : { path: this.rootfs, readonly: true };
+    const netns = this.opts.sandboxNetwork ? await this.ensureNetns() : undefined;
     await writeFile(
       join(b, "config.json"),
       JSON.stringify({
@@ -176,14 +247,20 @@ export class RawFloor {
           env: ["PATH=/bin:/usr/bin"],
           cwd: "/",
         },
-        root: { path: this.rootfs, readonly: true },
+        root,
         hostname: id,
         mounts: [
           { destination: "/proc", type: "proc", source: "proc" },
           { destination: "/tmp", type: "tmpfs", source: "tmpfs" },
         ],
         linux: {
-          namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+          namespaces: [
+            { type: "pid" },
+            { type: "ipc" },
+            { type: "uts" },
+            { type: "mount" },
+            ...(netns ? [{ type: "network", path: `/var/run/netns/${netns}` }] : []),
+          ],
           ...(this.limits
             ? {
                 resources: {
@@ -208,10 +285,24 @@ export class RawFloor {
     const sub = imagePath
       ? ["restore", "--detach", `--image-path=${imagePath}`, `--bundle=${bundle}`, id]
       : ["run", "--detach", `--bundle=${bundle}`, id];
+    const argv = ["runsc", ...this.globalArgs, ...sub];
+    // runsc refuses a netns that shows /proc/sys/net/core/rmem_default: the driver's recipe (machine-notes.md).
+    const cmd = this.netns
+      ? [
+          "unshare",
+          "-m",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'ns="$1"; shift; nsenter --net="$ns" mount -t tmpfs -o size=4k floor-hide /proc/sys/net/core && exec "$@"',
+          "sh",
+          `/var/run/netns/${this.netns}`,
+          ...argv,
+        ]
+      : argv;
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn("runsc", [`--root=${this.root}`, "--platform=systrap", "--network=none", ...sub], {
-        stdio: "ignore",
-      });
+      const child = spawn(cmd[0] as string, cmd.slice(1), { stdio: "ignore" });
       child.on("error", reject);
       child.on("exit", resolve);
     });
@@ -256,6 +347,7 @@ export class RawFloor {
       await sleep(10);
     }
     await this.runsc(["delete", "--force", id]).catch(() => {});
+    await this.resetNetns();
   }
 
   /** Host processes of one sandbox: its sentry and gofer and their children (systrap stubs). */
@@ -266,6 +358,10 @@ export class RawFloor {
 
   async destroy(id: string): Promise<void> {
     await this.runsc(["delete", "--force", id]).catch(() => {});
+    const merged = join(this.dir, `${id}-root`, "merged");
+    if ((await readFile("/proc/mounts", "utf8")).split("\n").some((l) => l.split(" ")[1] === merged))
+      await run("umount", [merged]).catch(() => run("umount", ["-l", merged]));
+    await rm(join(this.dir, `${id}-root`), { recursive: true, force: true });
     await rm(join(this.dir, id), { recursive: true, force: true });
     this.ids.delete(id);
   }
@@ -273,6 +369,11 @@ export class RawFloor {
   async destroyAll(): Promise<void> {
     for (const id of [...this.ids]) await this.destroy(id);
     for (const id of await runscIds(this.root)) await this.runsc(["delete", "--force", id]).catch(() => {});
+    if (this.netns) {
+      await run("ip", ["netns", "del", this.netns]).catch(() => {});
+      await run("ip", ["link", "del", `${this.netns}h`]).catch(() => {});
+      this.netns = undefined;
+    }
   }
 
   /** Leak census: no sandbox, no process and no mount of this floor is left. */
@@ -283,6 +384,9 @@ export class RawFloor {
       if (p.argv.some((a) => a.includes(this.dir))) left.push(`process ${p.pid} ${p.argv.join(" ")}`);
     for (const line of (await readFile("/proc/mounts", "utf8")).split("\n"))
       if (line.split(" ")[1]?.startsWith(this.dir)) left.push(`mount ${line}`);
+    const netns = (await run("ip", ["netns", "list"]).catch(() => ({ stdout: "" }))).stdout;
+    for (const line of netns.split("\n"))
+      if (this.netnsMade.includes(line.split(" ")[0] ?? "")) left.push(`netns ${line}`);
     return left;
   }
 }

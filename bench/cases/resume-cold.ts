@@ -22,7 +22,14 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
   const n = envInt("BENCH_COLD_N", 10);
   const { api } = ctx;
   // The box's resources (the busybox template's memory, a quarter CPU), for the floor too.
-  const raw = new RawFloor(join(ctx.work, "raw-cold"), ctx.rootfs, { cpu: 0.25, memoryMiB: 256 });
+  // The floor is made like the box in everything runsc sees (RawFloorOptions):
+  // a writable host overlay root over the same layer and a netns with a veth.
+  const raw = new RawFloor(
+    join(ctx.work, "raw-cold"),
+    ctx.rootfs,
+    { cpu: 0.25, memoryMiB: 256 },
+    { overlayRoot: true, sandboxNetwork: true },
+  );
   const box = "cold";
   const boxyard: number[] = [];
   const floor: number[] = [];

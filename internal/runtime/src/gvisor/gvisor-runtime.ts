@@ -495,6 +495,7 @@ export class GvisorRuntime implements Runtime {
         logPath: paths.runLog,
         netnsPath,
         imagePath: opts.restore ? paths.checkpoint : undefined,
+        pidFile: join(paths.bundle, "sandbox.pid"),
       });
     } catch (err) {
       // Release the half-started sandbox so a retry starts clean.
@@ -502,7 +503,10 @@ export class GvisorRuntime implements Runtime {
       throw err;
     }
     const st = await this.sandbox(id);
-    if (st?.pid) await preferStubsAsOomVictims(this.cgroupsPath(id), st.pid);
+    // Off the critical path (a start or resume is done once runsc is): a few
+    // /proc writes that end within milliseconds; stubs cloned meanwhile
+    // inherit the score or are caught by its second pass.
+    if (st?.pid) void preferStubsAsOomVictims(this.cgroupsPath(id), st.pid).catch(() => {});
   }
 
   /**
