@@ -2,6 +2,7 @@
 // all-in-one server hands its local NodeAgent as its ControlPlaneLink. An
 // HTTP transport for remote agents would call the same functions.
 
+import { hop } from "@boxyard/platform";
 import {
   type AgentCommands,
   BoxReport,
@@ -24,9 +25,12 @@ import {
 } from "@boxyard/agent-protocol";
 import { type DesiredBoxRow, inTx, type Queryable } from "@boxyard/db";
 import { authorizedStore } from "@boxyard/authz";
-import type { IdGen } from "@boxyard/platform";
+import type { Clock, IdGen } from "@boxyard/platform";
 import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
+import type { Failpoints } from "./failpoints.ts";
+import { recordLeft, settleStep, takeStepInTx } from "./inline-steps.ts";
+import type { LifecycleMetrics } from "./metrics.ts";
 import type { Channel, PgListener } from "./pg-listener.ts";
 
 /** Every query here runs as the agent system actor (B2). */
@@ -83,6 +87,10 @@ export class InProcessNodeLink implements ControlPlaneLink {
       pollMs?: number;
       /** Opens secret values for delivery into boxes; without it boxes get none. */
       secrets?: SecretKeyring;
+      clock?: Clock;
+      /** Time-in-state of the boxes a report settles. */
+      metrics?: LifecycleMetrics;
+      failpoints?: Failpoints;
     },
   ) {}
 
@@ -123,7 +131,9 @@ export class InProcessNodeLink implements ControlPlaneLink {
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
+      hop("link fetchDesired read");
       const set = await asAgent(this.o.pool).getNodeDesiredSet(nodeId);
+      hop(`link fetchDesired v=${set?.version} since=${sinceVersion}`);
       if (!set) throw new UnknownNodeError(nodeId);
       if (set.version > sinceVersion || remaining === 0 || opts.signal?.aborted) {
         return { nodeId, version: set.version, boxes: set.boxes.map(desiredBox) };
@@ -132,30 +142,49 @@ export class InProcessNodeLink implements ControlPlaneLink {
     }
   }
 
+  /**
+   * Applies each report; when one completes the box's desired change (the
+   * node reports the phase it asked for), the reconciler's settling step is
+   * taken in the same transaction (inline-steps.ts): the box is, say,
+   * running with its operations done as the report commits.
+   */
   async report(nodeId: string, reports: BoxReport[]): Promise<{ accepted: number }> {
     let accepted = 0;
     for (const raw of reports) {
       const r = BoxReport.parse(raw);
-      const ok = await asAgent(this.o.pool).applyAgentReport({
-        boxId: r.boxId,
-        nodeId,
-        generation: r.generation,
-        seq: r.seq,
-        phase: r.phase,
-        reason: r.reason ?? null,
-        error: r.error ?? null,
-        address: r.address ?? null,
-        identity: r.identity ?? null,
-        repoCommit: r.repoCommit ?? null,
-      });
-      if (ok) {
-        accepted++;
+      hop(`link report ${r.phase}`);
+      const done = await inTx(this.o.pool, async (tx) => {
+        const box = await asAgent(tx).applyAgentReport({
+          boxId: r.boxId,
+          nodeId,
+          generation: r.generation,
+          seq: r.seq,
+          phase: r.phase,
+          reason: r.reason ?? null,
+          error: r.error ?? null,
+          address: r.address ?? null,
+          identity: r.identity ?? null,
+          repoCommit: r.repoCommit ?? null,
+        });
+        if (!box) return null;
         // Each process killed for lack of memory becomes a box event, once.
         if (r.oomKills?.length)
-          await inTx(this.o.pool, (tx) =>
-            asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
-          );
-        await asAgent(this.o.pool).notifyBoxChanged(r.boxId);
+          await asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills });
+        const step = settleStep(box);
+        const settled = step
+          ? await takeStepInTx(tx, box, step, this.o.clock?.now() ?? new Date())
+          : undefined;
+        // The report leaves the row due, so the reconciler still looks (level-triggered) within its
+        // poll; after a settle there is nothing for it to do now, so it is woken only when the step is its own.
+        if (!settled) await asAgent(tx).notifyBoxChanged(r.boxId);
+        return { box, settled };
+      });
+      if (!done) continue;
+      accepted++;
+      hop("link report applied+notified");
+      if (done.settled) {
+        recordLeft(this.o.metrics, done.box.template, done.settled.left);
+        this.o.failpoints?.hit(`link.after-settle:${done.settled.box.actual_state}`);
       }
     }
     return { accepted };
