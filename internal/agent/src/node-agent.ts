@@ -5,7 +5,6 @@
 // a running box, and it destroys a box only when a successfully fetched
 // desired set no longer lists it (test-catalogue D1).
 
-import { hop } from "@boxyard/platform";
 import type {
   BoxReport,
   Capacity,
@@ -245,7 +244,6 @@ export class NodeAgent {
           signal: this.abort.signal,
         });
         if (!this.running) break;
-        hop("agent fetched");
         this.fetchFailures = 0;
         this.version = set.version;
         this.desired = new Map(set.boxes.map((b) => [b.boxId, b]));
@@ -409,9 +407,7 @@ export class NodeAgent {
     for (let i = 0; i < 10 && this.running && !this.crashed; i++) {
       if (!this.desired) return;
       const want = this.desired.get(boxId);
-      hop(`agent drive ${boxId} carried=${carried !== undefined}`);
       const obs = carried !== undefined ? carried : await this.o.runtime.inspect(boxId);
-      hop("agent inspected");
       carried = undefined;
       const have: ObservedPhase = obs?.phase ?? "absent";
       if (!want) {
@@ -463,9 +459,7 @@ export class NodeAgent {
       }
       let stepped: BoxObservation | null;
       try {
-        hop(`agent step ${s}`);
         stepped = await this.step(s, boxId, want);
-        hop(`agent stepped ${s}`);
         if (s === "stop") this.crashSeen.delete(boxId);
       } catch (err) {
         if (isCrash(err)) throw err;

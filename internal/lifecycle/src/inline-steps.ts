@@ -1,30 +1,31 @@
-// Two of the reconciler's steps taken where the change happens, in that
-// change's own transaction, instead of one reconcile pass (a notification,
-// a claim, a read and a transaction) later:
+// Two of the reconciler's steps taken where the change happens instead of
+// one reconcile pass (a notification, a claim, a read, a transaction and a
+// release) later:
 //
 //   - publishing a desired change to the box's node, in the API's
 //     transaction that made the change (the node's agent wakes at its
 //     commit), and
 //   - settling the state a node's report completes (the box's actual state,
-//     observedGeneration, its operations), in the report's transaction.
+//     observedGeneration, its operations), in a transaction right after the
+//     report, fenced on the version the report left.
 //
 // plan() decides both, exactly as it does for the reconciler, and the
 // writes are the reconciler's (applyPlanIn, as the reconciler actor, fenced
-// on the row version read under the row lock the caller's transaction
-// holds). Any other step is left to the reconciler, which is still woken
-// and finds nothing to do for these: one source of truth, no second path.
+// on the row version). Any other step is left to the reconciler. The row
+// stays due, so the reconciler still looks (level-triggered) and finds
+// nothing to do for these: one source of truth, no second path.
 
 import type { BoxRow } from "@boxyard/db";
 import type pg from "pg";
 import { type Applied, applyPlanIn, snapshotOf } from "./apply-plan.ts";
 import type { LifecycleMetrics } from "./metrics.ts";
 import { type Action, plan } from "./plan.ts";
-import { TRANSIENT_STATES } from "./states.ts";
+import { type ActualState, canTransition, TRANSIENT_STATES } from "./states.ts";
 
 /** The reconciler's next step for `box` when it publishes a desired change to the box's node; else null. */
 export function publishStep(box: BoxRow): Action[] | null {
   const actions = plan(snapshotOf(box));
-  return actions.some((a) => a.kind === "publish") ? actions : null;
+  return actions.some((a) => a.kind === "publish") && legal(box, actions) ? actions : null;
 }
 
 /**
@@ -33,14 +34,26 @@ export function publishStep(box: BoxRow): Action[] | null {
  * A failure or a delete is left to the reconciler.
  */
 export function settleStep(box: BoxRow): Action[] | null {
+  // A report on a box already settled (a re-report) changes nothing the reconciler would write.
+  if (box.actual_state === box.desired_state && box.observed_generation >= box.generation) return null;
   const actions = plan(snapshotOf(box));
   const settles = actions.some((a) => a.kind === "completeOperations" && a.status === "succeeded");
-  return settles && !actions.some((a) => a.kind === "markDeleted") ? actions : null;
+  return settles && !actions.some((a) => a.kind === "markDeleted") && legal(box, actions) ? actions : null;
 }
 
 /**
- * Takes `actions` (from publishStep or settleStep) in `tx`; `box` must have
- * been read or written in `tx` under its row lock.
+ * Whether the step's state change is in the transition table: applyPlan
+ * throws on one that is not, which here would undo the caller's whole
+ * transaction (the desired change, the report); the reconciler meets it instead.
+ */
+function legal(box: BoxRow, actions: readonly Action[]): boolean {
+  const from = box.actual_state as ActualState;
+  return actions.every((a) => a.kind !== "setState" || a.to === from || canTransition(from, a.to));
+}
+
+/**
+ * Takes `actions` (from publishStep or settleStep) in `tx`, fenced on
+ * `box.version`: a row written since throws StaleWriteError.
  */
 export async function takeStepInTx(
   tx: pg.PoolClient,

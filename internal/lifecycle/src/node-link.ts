@@ -2,7 +2,6 @@
 // all-in-one server hands its local NodeAgent as its ControlPlaneLink. An
 // HTTP transport for remote agents would call the same functions.
 
-import { hop } from "@boxyard/platform";
 import {
   type AgentCommands,
   BoxReport,
@@ -23,11 +22,13 @@ import {
   NodeRegistration,
   type Registered,
 } from "@boxyard/agent-protocol";
-import { type DesiredBoxRow, inTx, type Queryable } from "@boxyard/db";
+import { type BoxRow, type DesiredBoxRow, inTx, type Queryable } from "@boxyard/db";
 import { authorizedStore } from "@boxyard/authz";
 import type { Clock, IdGen } from "@boxyard/platform";
 import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
+import type { Applied } from "./apply-plan.ts";
+import { StaleWriteError } from "./errors.ts";
 import type { Failpoints } from "./failpoints.ts";
 import { recordLeft, settleStep, takeStepInTx } from "./inline-steps.ts";
 import type { LifecycleMetrics } from "./metrics.ts";
@@ -131,9 +132,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
-      hop("link fetchDesired read");
       const set = await asAgent(this.o.pool).getNodeDesiredSet(nodeId);
-      hop(`link fetchDesired v=${set?.version} since=${sinceVersion}`);
       if (!set) throw new UnknownNodeError(nodeId);
       if (set.version > sinceVersion || remaining === 0 || opts.signal?.aborted) {
         return { nodeId, version: set.version, boxes: set.boxes.map(desiredBox) };
@@ -145,49 +144,59 @@ export class InProcessNodeLink implements ControlPlaneLink {
   /**
    * Applies each report; when one completes the box's desired change (the
    * node reports the phase it asked for), the reconciler's settling step is
-   * taken in the same transaction (inline-steps.ts): the box is, say,
-   * running with its operations done as the report commits.
+   * taken at once (inline-steps.ts), fenced on the version the report left:
+   * the box is, say, running with its operations done one transaction after
+   * the report. The report itself stays one statement, so the row is locked
+   * no longer than before (claims of pooled boxes skip locked rows).
    */
   async report(nodeId: string, reports: BoxReport[]): Promise<{ accepted: number }> {
     let accepted = 0;
     for (const raw of reports) {
       const r = BoxReport.parse(raw);
-      hop(`link report ${r.phase}`);
-      const done = await inTx(this.o.pool, async (tx) => {
-        const box = await asAgent(tx).applyAgentReport({
-          boxId: r.boxId,
-          nodeId,
-          generation: r.generation,
-          seq: r.seq,
-          phase: r.phase,
-          reason: r.reason ?? null,
-          error: r.error ?? null,
-          address: r.address ?? null,
-          identity: r.identity ?? null,
-          repoCommit: r.repoCommit ?? null,
-        });
-        if (!box) return null;
-        // Each process killed for lack of memory becomes a box event, once.
-        if (r.oomKills?.length)
-          await asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills });
-        const step = settleStep(box);
-        const settled = step
-          ? await takeStepInTx(tx, box, step, this.o.clock?.now() ?? new Date())
-          : undefined;
-        // The report leaves the row due, so the reconciler still looks (level-triggered) within its
-        // poll; after a settle there is nothing for it to do now, so it is woken only when the step is its own.
-        if (!settled) await asAgent(tx).notifyBoxChanged(r.boxId);
-        return { box, settled };
+      const box = await asAgent(this.o.pool).applyAgentReport({
+        boxId: r.boxId,
+        nodeId,
+        generation: r.generation,
+        seq: r.seq,
+        phase: r.phase,
+        reason: r.reason ?? null,
+        error: r.error ?? null,
+        address: r.address ?? null,
+        identity: r.identity ?? null,
+        repoCommit: r.repoCommit ?? null,
       });
-      if (!done) continue;
+      if (!box) continue;
       accepted++;
-      hop("link report applied+notified");
-      if (done.settled) {
-        recordLeft(this.o.metrics, done.box.template, done.settled.left);
-        this.o.failpoints?.hit(`link.after-settle:${done.settled.box.actual_state}`);
+      // Each process killed for lack of memory becomes a box event, once.
+      if (r.oomKills?.length)
+        await inTx(this.o.pool, (tx) =>
+          asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
+        );
+      const settled = await this.settle(box);
+      // The report leaves the row due, so the reconciler still looks (level-triggered) within its
+      // poll; after a settle there is nothing for it to do now, so it is woken only when the step is its own.
+      if (!settled) {
+        await asAgent(this.o.pool).notifyBoxChanged(r.boxId);
+        continue;
       }
+      recordLeft(this.o.metrics, box.template, settled.left);
+      this.o.failpoints?.hit(`link.after-settle:${settled.box.actual_state}`);
     }
     return { accepted };
+  }
+
+  /** The reconciler's settling step for the row a report left, when it is one; undefined if not, or if the row moved on. */
+  private async settle(box: BoxRow): Promise<Applied | undefined> {
+    const step = settleStep(box);
+    if (!step) return undefined;
+    this.o.failpoints?.hit("link.before-settle");
+    try {
+      return await inTx(this.o.pool, (tx) => takeStepInTx(tx, box, step, this.o.clock?.now() ?? new Date()));
+    } catch (err) {
+      // Written since the report (a desired change, a newer report): the reconciler looks again.
+      if (err instanceof StaleWriteError) return undefined;
+      throw err;
+    }
   }
 
   /** The calls waiting for this node's agent, claimed; long-polls up to `waitMs` when there are none. */

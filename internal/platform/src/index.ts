@@ -1,4 +1,3 @@
 export { type Clock, ManualClock, systemClock } from "./clock.ts";
 export { ID_PATTERN, type IdGen, type IdPrefix, newId, randomBase32, randomIds } from "./ids.ts";
 export { RateLimiter } from "./rate-limit.ts";
-export { hop } from "./hops.ts";

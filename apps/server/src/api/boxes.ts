@@ -1,5 +1,4 @@
 import { type AuthorizedStore, assertOwnsOrPrivileged, authorizeOrg, type OrgAccess } from "@boxyard/authz";
-import { hop } from "@boxyard/platform";
 import type { Actor } from "@boxyard/auth";
 import {
   createBox,
@@ -214,9 +213,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
   ];
   for (const [route, verb] of verbs) {
     r.add(route, async (ctx) => {
-      hop(`api ${verb} start`);
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
-      hop("api authorized");
       const store = storeFor(deps, ctx.actor, ctx.signal);
       const out = await changeBoxDesiredState(
         store,
@@ -248,10 +245,7 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
         },
       );
       recordLeft(lc?.metrics, out.box.template, out.left);
-      hop("api committed");
-      const v = await view(store, out.box.id);
-      hop("api viewed");
-      return { box: v, operation: operationView(out.operation) };
+      return { box: await view(store, out.box.id), operation: operationView(out.operation) };
     });
   }
 }
