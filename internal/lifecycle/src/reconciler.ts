@@ -5,7 +5,6 @@
 // fenced on the row version read, so a worker whose lease expired (paused,
 // partitioned) cannot overwrite newer state.
 
-import { hop } from "@boxyard/platform";
 import { randomBytes } from "node:crypto";
 import { inTx, type Queryable } from "@boxyard/db";
 import { authorizedStore } from "@boxyard/authz";
@@ -97,10 +96,7 @@ export class Reconciler {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.o.listener?.subscribe("boxyard_box_changed", () => {
-      hop("rec notified");
-      this.poke();
-    });
+    this.unsubscribe = this.o.listener?.subscribe("boxyard_box_changed", () => this.poke());
     const resync = setInterval(() => {
       asReconciler(this.o.pool)
         .enqueueAllBoxes()
@@ -153,7 +149,6 @@ export class Reconciler {
           this.o.logger.warn({ err }, "cannot claim reconcile work");
         }
       }
-      if (claimed.length) hop(`rec claimed ${claimed.length}`);
       for (const { id } of claimed) {
         // Our own lease on a key still being worked on here ran out and we took it again: the work in flight finishes it.
         if (this.inFlight.has(id)) continue;
@@ -196,7 +191,6 @@ export class Reconciler {
         seenVersion: r.version,
         requeueAfterMs: r.requeueAfter ?? null,
       });
-      hop("rec released");
     } catch (err) {
       if (isCrash(err)) {
         // Sudden death: no more writes, leases are left to expire.
@@ -218,7 +212,6 @@ export class Reconciler {
     const box = await asReconciler(this.o.pool).getBoxById(id);
     if (!box || box.deleted_at) return { version: box?.version ?? 0 };
     const now = this.o.clock.now();
-    hop(`rec read ${box.actual_state} a=${box.agent_phase}`);
     const actions = plan(snapshotOf(box));
     const applied = await applyPlan(box, actions, {
       pool: this.o.pool,
@@ -226,7 +219,6 @@ export class Reconciler {
       nodeHeartbeatTimeoutMs: this.o.nodeHeartbeatTimeoutMs,
       runtime: this.o.runtime,
     });
-    hop(`rec applied ${actions.map((a) => a.kind).join(",")} -> ${applied.box.actual_state}`);
     if (applied.left && TRANSIENT_STATES.has(applied.left.state)) {
       this.o.metrics?.stateSeconds.labels(applied.left.state, box.template).observe(applied.left.seconds);
     }

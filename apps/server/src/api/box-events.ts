@@ -1,5 +1,4 @@
 import { boxEvents } from "@boxyard/contract";
-import { hop } from "@boxyard/platform";
 import { authorizeBox } from "./boxes.ts";
 import { boxView } from "./box-view.ts";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
@@ -38,7 +37,6 @@ export function registerBoxEventRoutes(r: RouteRegistrar, lc: LifecycleDeps): vo
           const events = await store.listBoxEventsAfter(box.id, lastId);
           for (const e of events) {
             lastId = e.id;
-            hop(`sse send ${e.to_state}`);
             stream.send(
               e.kind === "oom_kill" ? "oom_kill" : "transition",
               {
@@ -57,10 +55,7 @@ export function registerBoxEventRoutes(r: RouteRegistrar, lc: LifecycleDeps): vo
         .catch((err) => deps.logger.warn({ err, boxId: box.id }, "cannot read box events"));
     };
     unsubscribe = lc.listener.subscribe("boxyard_box_events", (id) => {
-      if (id === box.id) {
-        hop("sse notified");
-        drain();
-      }
+      if (id === box.id) drain();
     });
     timers.push(setInterval(() => stream.comment("keep-alive"), lc.sseHeartbeatMs));
     timers.push(setInterval(drain, Math.max(1_000, lc.sseHeartbeatMs)));
