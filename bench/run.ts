@@ -292,8 +292,8 @@ async function main(): Promise<void> {
     // Each cycle times both: resume until the API says running (its event
     // stream), and until the first exec answers. The server's metrics split
     // the first: the runtime's resume, and the time the box spends resuming
-    // (the reconciler's publish to the node, the agent, the runtime, the
-    // report and the reconciler's observe).
+    // (from the API's commit, which publishes the change to the node: the
+    // agent's wake-up, the runtime, the report and its settle).
     const hot: number[] = [];
     const hotFloor: number[] = [];
     const hotState: number[] = [];
@@ -328,7 +328,7 @@ async function main(): Promise<void> {
       const mean = (k: "runtime" | "resuming") =>
         ((after[k].sum - phasesBefore[k].sum) / Math.max(1, after[k].count - phasesBefore[k].count)) * 1000;
       notes.push(
-        `resume-hot-state split (server metrics, means): runtime resume ${mean("runtime").toFixed(1)} ms; box in "resuming" ${mean("resuming").toFixed(1)} ms (reconciler publish -> agent -> runtime -> report -> reconciler); the rest is the API call and the reconciler's first pass`,
+        `resume-hot-state split (server metrics, means): runtime resume ${mean("runtime").toFixed(1)} ms; box in "resuming" ${mean("resuming").toFixed(1)} ms (API commit -> agent -> runtime -> report -> settle); the rest is the API call up to its commit and the event stream's delivery`,
       );
     }
     if (wanted("resume-hot")) {

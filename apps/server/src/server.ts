@@ -221,7 +221,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
     cleanups.push(() => listener.close());
     const lifecycleMetrics = createLifecycleMetrics(httpMetrics.registry, pool);
     createPoolMetrics(httpMetrics.registry, pool);
-    const link = new InProcessNodeLink({ pool, ids, listener, secrets });
+    const link = new InProcessNodeLink({ pool, ids, listener, secrets, clock, metrics: lifecycleMetrics });
     const sse = new SseStreams();
     const lifecycleDeps: LifecycleDeps = {
       link,
@@ -229,6 +229,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       sse,
       execMaxOutputBytes: 1024 * 1024,
       sseHeartbeatMs: overrides.sseHeartbeatMs ?? 15_000,
+      metrics: lifecycleMetrics,
     };
 
     // The node this process runs boxes on (role `all`), prepared before the

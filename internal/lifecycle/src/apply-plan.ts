@@ -87,137 +87,144 @@ export async function applyPlan(
   actions: readonly Action[],
   opts: ApplyOptions,
 ): Promise<Applied> {
-  return inTx(opts.pool, async (tx) => {
-    const write: BoxReconcileWrite = {};
-    let waiting = false;
-    let retry: RetryableError | undefined;
-    let reason = "";
-    let completion: Extract<Action, { kind: "completeOperations" }> | undefined;
-    let placedOn: string | undefined;
-    const from = box.actual_state as ActualState;
+  return inTx(opts.pool, (tx) => applyPlanIn(tx, box, actions, opts));
+}
 
-    for (const a of actions) {
-      switch (a.kind) {
-        case "schedule": {
-          // Placement reads every node's allocation; serialise placements so
-          // two workers cannot both fill the last slot of one node.
-          await asReconciler(tx).lockScheduler();
-          const nodes = (await asReconciler(tx).listNodesWithAllocation()).map((n) =>
-            toNodeSnapshot(n, opts.nodeHeartbeatTimeoutMs),
-          );
-          const decision = place(
-            {
-              resources: box.resources,
-              runtime: opts.runtime,
-              imageKey: imageKey(box.image as ImageSpec),
-              ...(box.prebuild ? { prebuildLayer: box.prebuild.layer } : {}),
-            },
-            nodes,
-          );
-          if ("node" in decision) {
-            placedOn = decision.node.id;
-            write.nodeId = placedOn;
-            write.nodePhase = a.phase;
-            write.nodeGeneration = box.generation;
-            write.actualState = "provisioning";
-            waiting = true;
-            reason = `placed on node ${decision.node.name}`;
-          } else {
-            write.actualState = "scheduling";
-            reason = "waiting for a node with capacity";
-            retry = new RetryableError(
-              "no_capacity",
-              `no node can take this box: ${decision.reasons.join("; ")}`,
-            );
-          }
-          break;
-        }
-        case "publish":
+/**
+ * applyPlan in the caller's transaction: the step's writes commit with
+ * whatever else that transaction holds (the API's desired change, the
+ * node's report), or not at all. Every write runs as the reconciler.
+ */
+export async function applyPlanIn(
+  tx: pg.PoolClient,
+  box: BoxRow,
+  actions: readonly Action[],
+  opts: Omit<ApplyOptions, "pool">,
+): Promise<Applied> {
+  const write: BoxReconcileWrite = {};
+  let waiting = false;
+  let retry: RetryableError | undefined;
+  let reason = "";
+  let completion: Extract<Action, { kind: "completeOperations" }> | undefined;
+  let placedOn: string | undefined;
+  const from = box.actual_state as ActualState;
+
+  for (const a of actions) {
+    switch (a.kind) {
+      case "schedule": {
+        // Placement reads every node's allocation; serialise placements so
+        // two workers cannot both fill the last slot of one node.
+        await asReconciler(tx).lockScheduler();
+        const nodes = (await asReconciler(tx).listNodesWithAllocation()).map((n) =>
+          toNodeSnapshot(n, opts.nodeHeartbeatTimeoutMs),
+        );
+        const decision = place(
+          {
+            resources: box.resources,
+            runtime: opts.runtime,
+            imageKey: imageKey(box.image as ImageSpec),
+            ...(box.prebuild ? { prebuildLayer: box.prebuild.layer } : {}),
+          },
+          nodes,
+        );
+        if ("node" in decision) {
+          placedOn = decision.node.id;
+          write.nodeId = placedOn;
           write.nodePhase = a.phase;
-          write.nodeGeneration = a.generation;
-          break;
-        case "setState":
-          write.actualState = a.to;
-          reason = a.reason;
-          break;
-        case "observe":
-          write.observedGeneration = a.generation;
-          break;
-        case "completeOperations":
-          completion = a;
-          break;
-        case "clearError":
-          if (box.last_error !== null || box.attempts !== 0) {
-            write.lastError = null;
-            write.attempts = 0;
-          }
-          break;
-        case "retry":
-          write.lastError = lastError(
-            a.error,
-            opts.now,
-            box.agent_error?.attempts ?? box.attempts + 1,
-            false,
+          write.nodeGeneration = box.generation;
+          write.actualState = "provisioning";
+          waiting = true;
+          reason = `placed on node ${decision.node.name}`;
+        } else {
+          write.actualState = "scheduling";
+          reason = "waiting for a node with capacity";
+          retry = new RetryableError(
+            "no_capacity",
+            `no node can take this box: ${decision.reasons.join("; ")}`,
           );
-          waiting = true;
-          break;
-        case "fail":
-          write.lastError = lastError(a.error, opts.now, box.agent_error?.attempts ?? box.attempts, true);
-          break;
-        case "markDeleted":
-          write.deleted = true;
-          break;
-        case "wait":
-          waiting = true;
-          break;
-        default: {
-          const never: never = a;
-          throw new Error(`unknown action ${JSON.stringify(never)}`);
         }
+        break;
+      }
+      case "publish":
+        write.nodePhase = a.phase;
+        write.nodeGeneration = a.generation;
+        break;
+      case "setState":
+        write.actualState = a.to;
+        reason = a.reason;
+        break;
+      case "observe":
+        write.observedGeneration = a.generation;
+        break;
+      case "completeOperations":
+        completion = a;
+        break;
+      case "clearError":
+        if (box.last_error !== null || box.attempts !== 0) {
+          write.lastError = null;
+          write.attempts = 0;
+        }
+        break;
+      case "retry":
+        write.lastError = lastError(a.error, opts.now, box.agent_error?.attempts ?? box.attempts + 1, false);
+        waiting = true;
+        break;
+      case "fail":
+        write.lastError = lastError(a.error, opts.now, box.agent_error?.attempts ?? box.attempts, true);
+        break;
+      case "markDeleted":
+        write.deleted = true;
+        break;
+      case "wait":
+        waiting = true;
+        break;
+      default: {
+        const never: never = a;
+        throw new Error(`unknown action ${JSON.stringify(never)}`);
       }
     }
+  }
 
-    if (write.actualState === from) write.actualState = undefined;
-    if (write.observedGeneration === box.observed_generation) write.observedGeneration = undefined;
-    const to = write.actualState as ActualState | undefined;
-    if (to !== undefined && !canTransition(from, to)) {
-      throw new Error(`illegal transition ${from} -> ${to} for box ${box.id}`);
-    }
-    const changed = Object.values(write).some((v) => v !== undefined);
-    if (!changed && !completion) return { box, waiting, retry };
+  if (write.actualState === from) write.actualState = undefined;
+  if (write.observedGeneration === box.observed_generation) write.observedGeneration = undefined;
+  const to = write.actualState as ActualState | undefined;
+  if (to !== undefined && !canTransition(from, to)) {
+    throw new Error(`illegal transition ${from} -> ${to} for box ${box.id}`);
+  }
+  const changed = Object.values(write).some((v) => v !== undefined);
+  if (!changed && !completion) return { box, waiting, retry };
 
-    let written = box;
-    if (changed) {
-      const row = await asReconciler(tx).updateBoxFenced(box.id, box.version, write);
-      if (!row) throw new StaleWriteError(`box ${box.id}`);
-      written = row;
-    }
-    if (to !== undefined) {
-      await asReconciler(tx).insertBoxEvent({
-        boxId: box.id,
-        orgId: box.org_id,
-        generation: box.generation,
-        from,
-        to,
-        reason,
-      });
-    }
-    if (completion) {
-      await asReconciler(tx).completeOperations({
-        boxId: box.id,
-        generation: completion.generation,
-        status: completion.status,
-        error: completion.error,
-      });
-    }
-    // The node's desired set changes when a box lands on it or leaves it.
-    const publishedTo = placedOn ?? (write.nodeGeneration !== undefined ? box.node_id : null);
-    if (publishedTo) await asReconciler(tx).bumpNodeDesiredVersion(publishedTo);
-    if (write.deleted && box.node_id) await asReconciler(tx).bumpNodeDesiredVersion(box.node_id);
-    const left =
-      to !== undefined
-        ? { state: from, seconds: (opts.now.getTime() - box.state_entered_at.getTime()) / 1000 }
-        : undefined;
-    return { box: written, waiting, retry, left };
-  });
+  let written = box;
+  if (changed) {
+    const row = await asReconciler(tx).updateBoxFenced(box.id, box.version, write);
+    if (!row) throw new StaleWriteError(`box ${box.id}`);
+    written = row;
+  }
+  if (to !== undefined) {
+    await asReconciler(tx).insertBoxEvent({
+      boxId: box.id,
+      orgId: box.org_id,
+      generation: box.generation,
+      from,
+      to,
+      reason,
+    });
+  }
+  if (completion) {
+    await asReconciler(tx).completeOperations({
+      boxId: box.id,
+      generation: completion.generation,
+      status: completion.status,
+      error: completion.error,
+    });
+  }
+  // The node's desired set changes when a box lands on it or leaves it.
+  const publishedTo = placedOn ?? (write.nodeGeneration !== undefined ? box.node_id : null);
+  if (publishedTo) await asReconciler(tx).bumpNodeDesiredVersion(publishedTo);
+  if (write.deleted && box.node_id) await asReconciler(tx).bumpNodeDesiredVersion(box.node_id);
+  const left =
+    to !== undefined
+      ? { state: from, seconds: (opts.now.getTime() - box.state_entered_at.getTime()) / 1000 }
+      : undefined;
+  return { box: written, waiting, retry, left };
 }

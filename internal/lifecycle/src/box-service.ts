@@ -10,6 +10,8 @@ import type { IdGen } from "@boxyard/platform";
 import type pg from "pg";
 import { type ActualState, type BoxVerb, type DesiredState, desiredChange } from "./states.ts";
 import type { ResolvedTemplate } from "./templates.ts";
+import type { Applied } from "./apply-plan.ts";
+import { publishStep, takeStepInTx } from "./inline-steps.ts";
 
 export interface CreateBoxInput {
   orgId: string;
@@ -131,14 +133,18 @@ export async function createBox(
 /**
  * Applies a user's verb: a legal change bumps the generation and makes the
  * box due; a no-op returns an operation for the current generation; an
- * illegal one is 409 invalid_transition.
+ * illegal one is 409 invalid_transition. When the box is on a node, the
+ * reconciler's first step (the transient state, the change published to
+ * the node) is taken in the same transaction, so the node's agent wakes at
+ * its commit (inline-steps.ts); `left` is the state it left, for the
+ * time-in-state histogram.
  */
 export async function changeBoxDesiredState(
   store: AuthorizedStore,
   ids: IdGen,
-  c: { boxId: string; verb: BoxVerb },
+  c: { boxId: string; verb: BoxVerb; now?: Date },
   inSameTx?: InSameTx,
-): Promise<{ box: BoxRow; operation: OperationRow }> {
+): Promise<{ box: BoxRow; operation: OperationRow; left?: Applied["left"] }> {
   return store.transaction(async (s, tx) => {
     const current = await s.getBoxByIdForUpdate(c.boxId);
     if (!current || current.deleted_at) throw new DomainError("box_not_found");
@@ -164,12 +170,16 @@ export async function changeBoxDesiredState(
       await inSameTx?.(tx, { box: current, operation, noop: true });
       return { box: current, operation };
     }
-    const box = await s.setBoxDesiredState({
+    const desired = await s.setBoxDesiredState({
       id: current.id,
       version: current.version,
       desiredState: decision.to,
     });
-    if (!box) throw new DomainError("conflict", { detail: "the box changed while this request ran; retry" });
+    if (!desired)
+      throw new DomainError("conflict", { detail: "the box changed while this request ran; retry" });
+    const step = publishStep(desired);
+    const published = step ? await takeStepInTx(tx, desired, step, c.now ?? new Date()) : undefined;
+    const box = published?.box ?? desired;
     const operation = await s.insertOperation({
       id: ids.newId("op"),
       boxId: box.id,
@@ -177,8 +187,10 @@ export async function changeBoxDesiredState(
       kind: c.verb,
       targetGeneration: box.generation,
     });
-    await s.notifyBoxChanged(box.id);
+    // The row is due either way, so the reconciler still looks (level-triggered) within its poll;
+    // after a publish there is nothing for it to do now, so it is woken only when the step is its own.
+    if (!published) await s.notifyBoxChanged(box.id);
     await inSameTx?.(tx, { box, operation, noop: false });
-    return { box, operation };
+    return { box, operation, ...(published?.left ? { left: published.left } : {}) };
   });
 }

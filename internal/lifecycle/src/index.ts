@@ -2,6 +2,7 @@ export { applyPlan, snapshotOf, toNodeSnapshot } from "./apply-plan.ts";
 export { type BackoffOptions, backoffMs } from "./backoff.ts";
 export { changeBoxDesiredState, type CreateBoxInput, createBox, newMachineId } from "./box-service.ts";
 export { RetryableError, StaleWriteError, TerminalError } from "./errors.ts";
+export { publishStep, recordLeft, settleStep, takeStepInTx } from "./inline-steps.ts";
 export { FailpointCrash, Failpoints, failpoints, isCrash } from "./failpoints.ts";
 export {
   createLifecycleMetrics,

@@ -22,11 +22,16 @@ import {
   NodeRegistration,
   type Registered,
 } from "@boxyard/agent-protocol";
-import { type DesiredBoxRow, inTx, type Queryable } from "@boxyard/db";
+import { type BoxRow, type DesiredBoxRow, inTx, type Queryable } from "@boxyard/db";
 import { authorizedStore } from "@boxyard/authz";
-import type { IdGen } from "@boxyard/platform";
+import type { Clock, IdGen } from "@boxyard/platform";
 import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
+import type { Applied } from "./apply-plan.ts";
+import { StaleWriteError } from "./errors.ts";
+import type { Failpoints } from "./failpoints.ts";
+import { recordLeft, settleStep, takeStepInTx } from "./inline-steps.ts";
+import type { LifecycleMetrics } from "./metrics.ts";
 import type { Channel, PgListener } from "./pg-listener.ts";
 
 /** Every query here runs as the agent system actor (B2). */
@@ -83,6 +88,10 @@ export class InProcessNodeLink implements ControlPlaneLink {
       pollMs?: number;
       /** Opens secret values for delivery into boxes; without it boxes get none. */
       secrets?: SecretKeyring;
+      clock?: Clock;
+      /** Time-in-state of the boxes a report settles. */
+      metrics?: LifecycleMetrics;
+      failpoints?: Failpoints;
     },
   ) {}
 
@@ -132,11 +141,19 @@ export class InProcessNodeLink implements ControlPlaneLink {
     }
   }
 
+  /**
+   * Applies each report; when one completes the box's desired change (the
+   * node reports the phase it asked for), the reconciler's settling step is
+   * taken at once (inline-steps.ts), fenced on the version the report left:
+   * the box is, say, running with its operations done one transaction after
+   * the report. The report itself stays one statement, so the row is locked
+   * no longer than before (claims of pooled boxes skip locked rows).
+   */
   async report(nodeId: string, reports: BoxReport[]): Promise<{ accepted: number }> {
     let accepted = 0;
     for (const raw of reports) {
       const r = BoxReport.parse(raw);
-      const ok = await asAgent(this.o.pool).applyAgentReport({
+      const box = await asAgent(this.o.pool).applyAgentReport({
         boxId: r.boxId,
         nodeId,
         generation: r.generation,
@@ -148,17 +165,38 @@ export class InProcessNodeLink implements ControlPlaneLink {
         identity: r.identity ?? null,
         repoCommit: r.repoCommit ?? null,
       });
-      if (ok) {
-        accepted++;
-        // Each process killed for lack of memory becomes a box event, once.
-        if (r.oomKills?.length)
-          await inTx(this.o.pool, (tx) =>
-            asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
-          );
+      if (!box) continue;
+      accepted++;
+      // Each process killed for lack of memory becomes a box event, once.
+      if (r.oomKills?.length)
+        await inTx(this.o.pool, (tx) =>
+          asAgent(tx).recordOomKills({ boxId: r.boxId, nodeId, kills: r.oomKills ?? [] }),
+        );
+      const settled = await this.settle(box);
+      // The report leaves the row due, so the reconciler still looks (level-triggered) within its
+      // poll; after a settle there is nothing for it to do now, so it is woken only when the step is its own.
+      if (!settled) {
         await asAgent(this.o.pool).notifyBoxChanged(r.boxId);
+        continue;
       }
+      recordLeft(this.o.metrics, box.template, settled.left);
+      this.o.failpoints?.hit(`link.after-settle:${settled.box.actual_state}`);
     }
     return { accepted };
+  }
+
+  /** The reconciler's settling step for the row a report left, when it is one; undefined if not, or if the row moved on. */
+  private async settle(box: BoxRow): Promise<Applied | undefined> {
+    const step = settleStep(box);
+    if (!step) return undefined;
+    this.o.failpoints?.hit("link.before-settle");
+    try {
+      return await inTx(this.o.pool, (tx) => takeStepInTx(tx, box, step, this.o.clock?.now() ?? new Date()));
+    } catch (err) {
+      // Written since the report (a desired change, a newer report): the reconciler looks again.
+      if (err instanceof StaleWriteError) return undefined;
+      throw err;
+    }
   }
 
   /** The calls waiting for this node's agent, claimed; long-polls up to `waitMs` when there are none. */

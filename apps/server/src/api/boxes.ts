@@ -15,6 +15,7 @@ import { DomainError, isDomainError } from "@boxyard/errors";
 import {
   type BoxVerb,
   changeBoxDesiredState,
+  recordLeft,
   createBox as createBoxRow,
   poolClaimCounter,
 } from "@boxyard/lifecycle";
@@ -93,7 +94,7 @@ async function hasPool(store: AuthorizedStore, orgId: string, template: string):
   return ((await store.getPoolStatus(orgId, template))?.size ?? 0) > 0;
 }
 
-export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "link">): void {
+export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "link" | "metrics">): void {
   const { deps } = r;
   const poolClaims = poolClaimCounter(deps.metrics);
 
@@ -214,28 +215,36 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
     r.add(route, async (ctx) => {
       const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
       const store = storeFor(deps, ctx.actor, ctx.signal);
-      const out = await changeBoxDesiredState(store, deps.ids, { boxId: box.id, verb }, async (tx, c) => {
-        // Starting or resuming takes compute again: admit it against the quota.
-        if (!c.noop && (verb === "start" || verb === "resume"))
-          await admitWithinQuota(store.on(tx), access.orgId, c.box.team_id);
-        // How to keep a paused box; asking again with --cold demotes a hot-paused one now.
-        const mode =
-          verb === "pause" ? ((ctx.body as { mode?: "hot" | "cold" } | undefined)?.mode ?? "hot") : undefined;
-        if (mode) await store.on(tx).setBoxPauseMode(box.id, mode);
-        await auditFor(tx, ctx, {
-          orgId: access.orgId,
-          action: `box.${verb}`,
-          target: { kind: "box", id: box.id, name: box.name },
-          result: "success",
-          details: {
-            ...(c.noop
-              ? { noop: true }
-              : { desiredState: c.box.desired_state, generation: c.box.generation }),
-            ...(mode ? { mode } : {}),
-          },
-          at: deps.clock.now(),
-        });
-      });
+      const out = await changeBoxDesiredState(
+        store,
+        deps.ids,
+        { boxId: box.id, verb, now: deps.clock.now() },
+        async (tx, c) => {
+          // Starting or resuming takes compute again: admit it against the quota.
+          if (!c.noop && (verb === "start" || verb === "resume"))
+            await admitWithinQuota(store.on(tx), access.orgId, c.box.team_id);
+          // How to keep a paused box; asking again with --cold demotes a hot-paused one now.
+          const mode =
+            verb === "pause"
+              ? ((ctx.body as { mode?: "hot" | "cold" } | undefined)?.mode ?? "hot")
+              : undefined;
+          if (mode) await store.on(tx).setBoxPauseMode(box.id, mode);
+          await auditFor(tx, ctx, {
+            orgId: access.orgId,
+            action: `box.${verb}`,
+            target: { kind: "box", id: box.id, name: box.name },
+            result: "success",
+            details: {
+              ...(c.noop
+                ? { noop: true }
+                : { desiredState: c.box.desired_state, generation: c.box.generation }),
+              ...(mode ? { mode } : {}),
+            },
+            at: deps.clock.now(),
+          });
+        },
+      );
+      recordLeft(lc?.metrics, out.box.template, out.left);
       return { box: await view(store, out.box.id), operation: operationView(out.operation) };
     });
   }

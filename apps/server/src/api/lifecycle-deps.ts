@@ -1,4 +1,4 @@
-import type { InProcessNodeLink, PgListener } from "@boxyard/lifecycle";
+import type { InProcessNodeLink, LifecycleMetrics, PgListener } from "@boxyard/lifecycle";
 import type { SseStreams } from "../http/sse.ts";
 
 /** What the box routes need besides ApiDeps: the node link (exec), notifications (SSE). */
@@ -10,4 +10,6 @@ export interface LifecycleDeps {
   execMaxOutputBytes: number;
   /** Interval of SSE keep-alive comments and of the fallback poll for events. */
   sseHeartbeatMs: number;
+  /** Time-in-state of the steps the API takes itself (a desired change published to the node). */
+  metrics?: LifecycleMetrics;
 }

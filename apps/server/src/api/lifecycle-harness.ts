@@ -44,7 +44,6 @@ export const FAST_AGENT: Partial<NodeAgentOptions> = {
 
 export class LifecycleHarness {
   readonly nodeState = new FakeNodeState();
-  readonly failpoints = new Failpoints();
   readonly reconcilers: Reconciler[] = [];
   readonly agents: NodeAgent[] = [];
   private readonly extraPools: pg.Pool[] = [];
@@ -56,6 +55,7 @@ export class LifecycleHarness {
     readonly pool: pg.Pool,
     readonly listener: PgListener,
     readonly link: InProcessNodeLink,
+    readonly failpoints: Failpoints,
   ) {}
 
   static async start(): Promise<LifecycleHarness> {
@@ -64,8 +64,10 @@ export class LifecycleHarness {
     await migrate(pool, migrations);
     const listener = new PgListener({ pool, logger, reconnectMs: 100 });
     await listener.start();
-    const link = new InProcessNodeLink({ pool, ids: randomIds, listener, pollMs: 100 });
-    const h = new LifecycleHarness(db, pool, listener, link);
+    // The link's settling of reports has failpoints too: a crash there kills the reporting agent.
+    const failpoints = new Failpoints();
+    const link = new InProcessNodeLink({ pool, ids: randomIds, listener, pollMs: 100, failpoints });
+    const h = new LifecycleHarness(db, pool, listener, link, failpoints);
     await pool.query(`INSERT INTO users (id, username) VALUES ($1, 'owner')`, [h.userId]);
     await pool.query(`INSERT INTO orgs (id, name) VALUES ($1, 'acme')`, [h.orgId]);
     return h;

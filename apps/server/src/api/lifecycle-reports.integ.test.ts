@@ -69,6 +69,27 @@ describe("node reports (D5)", () => {
     expect(b.observed_generation).toBe(2);
   });
 
+  it("the API publishes a change in its transaction and the completing report settles it in its own", async () => {
+    const { id } = await h.create("r9");
+    await published(id, 1);
+    await h.link.report(nodeId, [report(id, 1, 1, "running")]);
+    await h.settled(id, "running");
+    // No reconciler from here on: both steps are taken where the change happens.
+    for (const r of h.reconcilers) await r.stop();
+    await h.verb(id, "pause");
+    let b = await h.box(id);
+    expect([b.actual_state, b.node_generation, b.node_phase]).toEqual(["pausing", 2, "paused"]);
+    await h.link.report(nodeId, [report(id, 2, 2, "paused")]);
+    b = await h.box(id);
+    expect([b.actual_state, b.observed_generation]).toEqual(["paused", 2]);
+    expect(await h.pendingOperations(id)).toBe(0);
+    // A report that does not complete the change (a progress report) leaves the box to the reconciler.
+    await h.verb(id, "resume");
+    await h.link.report(nodeId, [report(id, 3, 3, "paused")]);
+    b = await h.box(id);
+    expect([b.actual_state, b.observed_generation]).toEqual(["resuming", 2]);
+  });
+
   it("a report from before a newer desired change does not settle the newer generation", async () => {
     const { id } = await h.create("r2");
     await published(id, 1);

@@ -18,11 +18,13 @@ export async function insertBoxEvent(
   db: Queryable,
   e: { boxId: string; orgId: string; generation: number; from: string | null; to: string; reason: string },
 ): Promise<void> {
+  // One round trip: a data-modifying WITH runs in full whatever the outer SELECT reads.
   await db.query(
-    `INSERT INTO box_events (box_id, org_id, generation, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)`,
+    `WITH e AS (
+       INSERT INTO box_events (box_id, org_id, generation, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6))
+     SELECT pg_notify('boxyard_box_events', $1)`,
     [e.boxId, e.orgId, e.generation, e.from, e.to, e.reason],
   );
-  await db.query(`SELECT pg_notify('boxyard_box_events', $1)`, [e.boxId]);
 }
 
 export async function listBoxEventsAfter(

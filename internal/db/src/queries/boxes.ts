@@ -314,15 +314,17 @@ export interface AgentReportWrite {
  * Applies a node's report only when it is newer, by (generation, seq), than
  * the last one applied, comes from the box's node, and is not about a
  * generation the control plane never published to the node. Duplicates and reordered or
- * stale reports match no row. Makes the box due for reconcile.
+ * stale reports match no row. Makes the box due for reconcile. Returns the row as the report
+ * left it, or null when the report was not applied.
  */
-export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Promise<boolean> {
-  const { rowCount } = await db.query(
+export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Promise<BoxRow | null> {
+  const { rows } = await db.query<BoxRow>(
     `UPDATE boxes SET agent_phase = $5, agent_generation = $3, agent_seq = $4, agent_reason = $6,
             agent_error = $7::jsonb, agent_address = $8, agent_identity = COALESCE($9, agent_identity),
             repo_commit = COALESCE($10, repo_commit), version = version + 1, next_attempt_at = now()
       WHERE id = $1 AND node_id = $2 AND deleted_at IS NULL AND $3 <= node_generation
-        AND ($3 > agent_generation OR ($3 = agent_generation AND $4 > agent_seq))`,
+        AND ($3 > agent_generation OR ($3 = agent_generation AND $4 > agent_seq))
+      RETURNING *`,
     [
       r.boxId,
       r.nodeId,
@@ -336,5 +338,5 @@ export async function applyAgentReport(db: Queryable, r: AgentReportWrite): Prom
       r.repoCommit ?? null,
     ],
   );
-  return (rowCount ?? 0) > 0;
+  return rows[0] ?? null;
 }

@@ -118,8 +118,12 @@ export async function listNodesWithAllocation(db: Queryable): Promise<NodeWithAl
 
 /** Marks the node's desired set changed; its agent's long poll wakes on the notification. */
 export async function bumpNodeDesiredVersion(db: Queryable, nodeId: string): Promise<void> {
-  await db.query(`UPDATE nodes SET desired_version = nextval('node_desired_seq') WHERE id = $1`, [nodeId]);
-  await db.query(`SELECT pg_notify('boxyard_node_desired', $1)`, [nodeId]);
+  // One round trip: a data-modifying WITH runs in full whatever the outer SELECT reads.
+  await db.query(
+    `WITH n AS (UPDATE nodes SET desired_version = nextval('node_desired_seq') WHERE id = $1)
+     SELECT pg_notify('boxyard_node_desired', $1)`,
+    [nodeId],
+  );
 }
 
 export interface DesiredBoxRow {
