@@ -1,5 +1,5 @@
 // density-N: memory per idle busybox box at N boxes (BENCH_DENSITY, a comma
-// list, default 20,50,100; boxes are added up to each level, 0.25 CPU and 128 MiB each). Per box: the RSS of
+// list, default 20,50,100 from 10 cores, else 10,20 (idle systrap sandboxes take CPU: see burst.ts); boxes are added up to each level, 0.25 CPU and 128 MiB each). Per box: the RSS of
 // its sandbox's host processes (sentry, gofer, systrap stubs) plus Boxyard's
 // per-box overhead (the server process tree's RSS growth since before the
 // first box, divided by N). Floor: N raw sandboxes of the same rootfs, each
@@ -8,6 +8,7 @@
 // and so is the CPU an idle box takes (systrap sandboxes are not free when
 // idle). Boxyard's boxes are measured first and deleted, then the raw ones.
 import { readFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import {
   type CaseContext,
@@ -50,7 +51,7 @@ async function idleCpu(pids: number[]): Promise<number> {
 }
 
 export async function density(ctx: CaseContext): Promise<CaseOutput> {
-  const levels = (process.env.BENCH_DENSITY ?? "20,50,100")
+  const levels = (process.env.BENCH_DENSITY ?? (cpus().length >= 10 ? "20,50,100" : "10,20"))
     .split(",")
     .map((x) => Number(x.trim()))
     .sort((a, b) => a - b);
