@@ -322,7 +322,10 @@ describe("warm pools: crashes", () => {
       const pooledId = await waitFor(
         async () => {
           const { rows } = await h.pool.query<{ id: string }>(
-            `SELECT id FROM boxes WHERE pool_id = 'pool_1' AND actual_state = 'running' AND deleted_at IS NULL`,
+            // Ready as a claim takes it: running and settled at its generation (running alone can be seen
+            // a moment before the settle of its latest generation, and then nothing is claimed).
+            `SELECT id FROM boxes WHERE pool_id = 'pool_1' AND desired_state = 'running' AND actual_state = 'running'
+               AND observed_generation >= generation AND deleted_at IS NULL`,
           );
           return rows[0]?.id ?? null;
         },
