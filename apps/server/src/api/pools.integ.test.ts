@@ -322,10 +322,11 @@ describe("warm pools: crashes", () => {
       const pooledId = await waitFor(
         async () => {
           const { rows } = await h.pool.query<{ id: string }>(
-            // Ready as a claim takes it: running and settled at its generation (running alone can be seen
-            // a moment before the settle of its latest generation, and then nothing is claimed).
+            // Ready as a claim takes it (running, settled at its generation, its fill's identity reported, and
+            // no report holding its row: a claim skips locked rows and would make a fresh box instead).
             `SELECT id FROM boxes WHERE pool_id = 'pool_1' AND desired_state = 'running' AND actual_state = 'running'
-               AND observed_generation >= generation AND deleted_at IS NULL`,
+               AND observed_generation >= generation AND agent_identity IS NOT NULL AND deleted_at IS NULL
+             FOR UPDATE SKIP LOCKED`,
           );
           return rows[0]?.id ?? null;
         },
