@@ -407,3 +407,103 @@ describe("warm pools: crashes", () => {
     expect(newMachineId()).not.toBe(newMachineId());
   });
 });
+
+// A create that meets a pooled box while another transaction holds its row
+// (a node's report, the reconciler) waits briefly for it instead of making a
+// fresh, slower box; a holder that keeps it longer costs only the wait.
+describe("warm pools: a claim and a locked pooled box", () => {
+  let h: LifecycleHarness;
+  let controller: PoolController;
+  beforeAll(async () => {
+    h = await LifecycleHarness.start();
+    h.startReconciler();
+    h.startAgent();
+    controller = new PoolController({
+      pool: h.pool,
+      ids: randomIds,
+      logger: pino({ level: "silent" }),
+      listener: h.listener,
+      resolveTemplate: async (_org, name) => resolveTemplate(name),
+      pollMs: 50,
+    });
+    await h.pool.query(
+      `INSERT INTO box_pools (id, org_id, template, size) VALUES ('pool_2', $1, 'busybox', 1)`,
+      [h.orgId],
+    );
+    controller.start();
+  });
+  afterAll(async () => {
+    await controller?.stop();
+    await h?.close();
+  });
+
+  /** The pooled box once it is claimable, with its row locked by another transaction until `release`. */
+  async function lockedPooledBox() {
+    const holder = await h.pool.connect();
+    await holder.query("BEGIN");
+    const id = await waitFor(
+      async () => {
+        const { rows } = await holder.query<{ id: string }>(
+          `SELECT id FROM boxes WHERE pool_id = 'pool_2' AND desired_state = 'running' AND actual_state = 'running'
+             AND observed_generation >= generation AND agent_identity IS NOT NULL AND deleted_at IS NULL
+           FOR UPDATE SKIP LOCKED`,
+        );
+        return rows[0]?.id ?? null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "a claimable pooled box" },
+    );
+    return {
+      id,
+      release: async () => {
+        await holder.query("COMMIT");
+        holder.release();
+      },
+    };
+  }
+
+  const create = (name: string) =>
+    createBox(h.store(), randomIds, {
+      orgId: h.orgId,
+      ownerId: h.userId,
+      name,
+      template: resolveTemplate("busybox"),
+      persistent: false,
+      fromPool: true,
+    });
+
+  it("waits for the holder to let go and claims that box", async () => {
+    const held = await lockedPooledBox();
+    let settled = false;
+    const pending = create("waited").finally(() => {
+      settled = true;
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 120));
+      expect(settled).toBe(false);
+    } finally {
+      await held.release();
+    }
+    const { box, claimed } = await pending;
+    expect(claimed).toBe(true);
+    expect(box.id).toBe(held.id);
+    expect(box.name).toBe("waited");
+  });
+
+  it("a holder that keeps the row past the wait: a fresh box, the transaction intact, the pooled box still pooled", async () => {
+    const held = await lockedPooledBox();
+    try {
+      const started = Date.now();
+      const { box, claimed } = await create("fresh");
+      expect(claimed).toBe(false);
+      expect(box.id).not.toBe(held.id);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      // The fresh box and its operation committed with the create.
+      const { rows } = await h.pool.query(`SELECT o.kind FROM operations o WHERE o.box_id = $1`, [box.id]);
+      expect(rows).toEqual([{ kind: "create" }]);
+    } finally {
+      await held.release();
+    }
+    const { rows } = await h.pool.query(`SELECT pool_id, owner_id FROM boxes WHERE id = $1`, [held.id]);
+    expect(rows[0]).toEqual({ pool_id: "pool_2", owner_id: null });
+  });
+});

@@ -107,8 +107,11 @@ export async function recordPoolDecision(
  * Takes a ready pooled box of exactly this template version, image,
  * resources and network, and makes it the caller's, all in the caller's
  * transaction: owner, name, team, a new machine-id. SKIP LOCKED lets
- * concurrent creates pass each other, so no box is handed out twice. The
- * pooled history (its events) goes: the box starts its life at the claim.
+ * concurrent creates pass each other, so no box is handed out twice. If
+ * every matching box is locked (a node's report or the reconciler is
+ * updating its row, for milliseconds), the claim waits for one up to
+ * `waitMs` (default 300) instead of falling back to a fresh, slower box.
+ * The pooled history (its events) goes: the box starts its life at the claim.
  */
 export async function claimPooledBox(
   db: Queryable,
@@ -124,41 +127,85 @@ export async function claimPooledBox(
     teamId: string | null;
     persistent: boolean;
     machineId: string;
+    /** How long to wait for a matching box that another transaction holds (ms; 0: never wait). */
+    waitMs?: number;
   },
 ): Promise<BoxRow | null> {
-  const { rows } = await db.query<BoxRow>(
-    `WITH pick AS (
-       SELECT b.id FROM boxes b JOIN box_pools p ON p.id = b.pool_id
-        WHERE p.org_id = $1 AND p.template = $2 AND b.deleted_at IS NULL AND ${READY}
-          AND b.template_version = $3 AND b.image = $4::jsonb AND b.resources = $5::jsonb
-          AND b.network = $6::jsonb
-        ORDER BY b.created_at, b.id
-        LIMIT 1
-        FOR UPDATE OF b SKIP LOCKED)
-     UPDATE boxes b SET owner_id = $7, name = $8, team_id = $9, persistent = $10, machine_id = $11,
-            pool_id = NULL, claimed_at = now(), created_at = now(), state_entered_at = now(),
-            version = version + 1, updated_at = now()
-       FROM pick WHERE b.id = pick.id
-     RETURNING b.*`,
-    [
-      c.orgId,
-      c.template,
-      c.templateVersion,
-      JSON.stringify(c.image),
-      JSON.stringify(c.resources),
-      JSON.stringify(c.network),
-      c.ownerId,
-      c.name,
-      c.teamId,
-      c.persistent,
-      c.machineId,
-    ],
-  );
+  const params = [
+    c.orgId,
+    c.template,
+    c.templateVersion,
+    JSON.stringify(c.image),
+    JSON.stringify(c.resources),
+    JSON.stringify(c.network),
+    c.ownerId,
+    c.name,
+    c.teamId,
+    c.persistent,
+    c.machineId,
+  ];
+  const claim = (lock: string) =>
+    db.query<BoxRow>(
+      `WITH pick AS (
+         SELECT b.id FROM boxes b JOIN box_pools p ON p.id = b.pool_id
+          WHERE ${CLAIMABLE}
+          ORDER BY b.created_at, b.id
+          LIMIT 1
+          ${lock})
+       UPDATE boxes b SET owner_id = $7, name = $8, team_id = $9, persistent = $10, machine_id = $11,
+              pool_id = NULL, claimed_at = now(), created_at = now(), state_entered_at = now(),
+              version = version + 1, updated_at = now()
+         FROM pick WHERE b.id = pick.id
+       RETURNING b.*`,
+      params,
+    );
+  let { rows } = await claim("FOR UPDATE OF b SKIP LOCKED");
+  if (!rows[0] && (c.waitMs ?? 300) > 0) rows = await claimLockedBox(db, claim, params, c.waitMs ?? 300);
   const box = rows[0];
   if (!box) return null;
   await db.query(`DELETE FROM box_events WHERE box_id = $1`, [box.id]);
   await db.query(`DELETE FROM operations WHERE box_id = $1`, [box.id]);
   return box;
+}
+
+/** A ready pooled box matching the claim's template version, image, resources and network ($1-$6). */
+const CLAIMABLE = `p.org_id = $1 AND p.template = $2 AND b.deleted_at IS NULL AND ${READY}
+  AND b.template_version = $3 AND b.image = $4::jsonb AND b.resources = $5::jsonb AND b.network = $6::jsonb`;
+
+/**
+ * The claim's second try when SKIP LOCKED found nothing: if a matching box
+ * exists but is locked, wait for it under a lock timeout, in a savepoint so a
+ * timeout leaves the caller's transaction usable. A box that no longer
+ * matches once its lock is released is passed over (PostgreSQL re-checks the
+ * row); none left means a fresh box, as before.
+ */
+async function claimLockedBox(
+  db: Queryable,
+  claim: (lock: string) => Promise<{ rows: BoxRow[] }>,
+  params: unknown[],
+  waitMs: number,
+): Promise<BoxRow[]> {
+  const { rows: any } = await db.query(
+    `SELECT 1 FROM boxes b JOIN box_pools p ON p.id = b.pool_id WHERE ${CLAIMABLE} LIMIT 1`,
+    params.slice(0, 6),
+  );
+  if (any.length === 0) return [];
+  await db.query("SAVEPOINT claim_locked_box");
+  try {
+    const { rows: prev } = await db.query<{ was: string }>(`SELECT current_setting('lock_timeout') AS was`);
+    await db.query(`SELECT set_config('lock_timeout', $1, true)`, [`${Math.ceil(waitMs)}ms`]);
+    const { rows } = await claim("FOR UPDATE OF b");
+    // The rest of the caller's transaction keeps its own lock timeout.
+    await db.query(`SELECT set_config('lock_timeout', $1, true)`, [prev[0]!.was]);
+    await db.query("RELEASE SAVEPOINT claim_locked_box");
+    return rows;
+  } catch (err) {
+    // 55P03 lock_not_available: the holder kept it longer than we wait.
+    if ((err as { code?: string }).code !== "55P03") throw err;
+    await db.query("ROLLBACK TO SAVEPOINT claim_locked_box");
+    await db.query("RELEASE SAVEPOINT claim_locked_box");
+    return [];
+  }
 }
 
 /** The pool's row as it is now (the manager re-reads it under its lock). */
