@@ -13,7 +13,7 @@ import { authorizedStore } from "@boxyard/authz";
 import type pg from "pg";
 import { RetryableError, StaleWriteError } from "./errors.ts";
 import type { Action, BoxSnapshot, ErrorInfo } from "./plan.ts";
-import { type NodeSnapshot, place } from "./scheduler.ts";
+import { makeRoom, type NodeSnapshot, place, roomWantedByUsers } from "./scheduler.ts";
 import { type ActualState, canTransition, type DesiredState } from "./states.ts";
 import { imageKey, type ImageSpec } from "@boxyard/agent-protocol";
 
@@ -118,15 +118,61 @@ export async function applyPlanIn(
         const nodes = (await asReconciler(tx).listNodesWithAllocation()).map((n) =>
           toNodeSnapshot(n, opts.nodeHeartbeatTimeoutMs),
         );
-        const decision = place(
-          {
-            resources: box.resources,
-            runtime: opts.runtime,
-            imageKey: imageKey(box.image as ImageSpec),
-            ...(box.prebuild ? { prebuildLayer: box.prebuild.layer } : {}),
-          },
-          nodes,
-        );
+        const req = {
+          resources: box.resources,
+          runtime: opts.runtime,
+          imageKey: imageKey(box.image as ImageSpec),
+          ...(box.prebuild ? { prebuildLayer: box.prebuild.layer } : {}),
+        };
+        const decision = place(req, nodes);
+        const pooled = box.pool_id !== null;
+        if (pooled && "node" in decision) {
+          // Pool priority: a fill never takes room a user's box is waiting for.
+          const waiting = await asReconciler(tx).listBoxesWaitingForRoom();
+          if (
+            roomWantedByUsers(
+              decision.node,
+              waiting.map((w) => w.resources),
+            )
+          ) {
+            write.actualState = "scheduling";
+            reason = "a warm-pool fill waits: users' boxes are waiting for room";
+            retry = new RetryableError(
+              "no_capacity",
+              `node ${decision.node.name} has room, but users' boxes are waiting for it`,
+            );
+            break;
+          }
+        }
+        if (!pooled && !("node" in decision)) {
+          // Pool priority: warm-pool boxes give way to a user's box that fits nowhere else.
+          const holds = (await asReconciler(tx).listPooledHolds()).map((h) => ({
+            id: h.id,
+            version: h.version,
+            nodeId: h.node_id,
+            resources: h.resources,
+            ready: h.ready,
+            draining: h.draining,
+            createdAt: h.created_at,
+          }));
+          const room = makeRoom(req, nodes, holds);
+          if (room) {
+            let evicted = 0;
+            for (const p of room.evict) {
+              // Asked to go as a drain would; the user's box's own event says why it waits.
+              if (!(await asReconciler(tx).evictPooledBox(p))) continue;
+              await asReconciler(tx).notifyBoxChanged(p.id);
+              evicted++;
+            }
+            write.actualState = "scheduling";
+            reason = `waiting for warm-pool boxes on node ${room.node.name} to make room`;
+            retry = new RetryableError(
+              "no_capacity",
+              `waiting for ${evicted > 0 ? `${evicted} warm-pool box(es) just evicted` : "warm-pool boxes already leaving"} on node ${room.node.name} to make room`,
+            );
+            break;
+          }
+        }
         if ("node" in decision) {
           placedOn = decision.node.id;
           write.nodeId = placedOn;
@@ -222,6 +268,10 @@ export async function applyPlanIn(
   const publishedTo = placedOn ?? (write.nodeGeneration !== undefined ? box.node_id : null);
   if (publishedTo) await asReconciler(tx).bumpNodeDesiredVersion(publishedTo);
   if (write.deleted && box.node_id) await asReconciler(tx).bumpNodeDesiredVersion(box.node_id);
+  // A box that left its node (deleted, stopped) freed room: boxes waiting for room look again now
+  // rather than at their next backoff (an evicted warm-pool box makes room for a user's box this way).
+  if (box.node_id && (write.deleted || write.actualState === "stopped"))
+    await asReconciler(tx).wakeBoxesWaitingForRoom();
   const left =
     to !== undefined
       ? { state: from, seconds: (opts.now.getTime() - box.state_entered_at.getTime()) / 1000 }

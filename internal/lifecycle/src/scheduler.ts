@@ -64,3 +64,68 @@ export function place(req: PlacementRequest, nodes: readonly NodeSnapshot[]): Pl
   fits.sort((a, b) => cached(b) - cached(a) || freeMem(b) - freeMem(a) || a.name.localeCompare(b.name));
   return { node: fits[0]! };
 }
+
+/** A warm-pool box holding room on a node. */
+export interface PooledHold {
+  id: string;
+  version: number;
+  nodeId: string;
+  resources: BoxResources;
+  ready: boolean;
+  /** Already asked to go: its room frees without another eviction. */
+  draining: boolean;
+  createdAt: Date;
+}
+
+const minus = (a: Capacity, b: BoxResources): Capacity => ({
+  cpu: a.cpu - b.cpu,
+  memoryMiB: a.memoryMiB - b.memoryMiB,
+  diskGiB: a.diskGiB - b.diskGiB,
+  gpus: a.gpus - b.gpus,
+});
+
+/**
+ * Pool priority: a user's box that fits on no node as it is, but would fit
+ * if warm-pool boxes gave way. Returns the node (placed as `place` would,
+ * with every pooled box's room counted free) and the fewest pooled boxes
+ * there to evict, those still starting first, then the newest; boxes
+ * already draining count as freed and are not chosen again. Null when even
+ * an empty pool would not make room.
+ */
+export function makeRoom(
+  req: PlacementRequest,
+  nodes: readonly NodeSnapshot[],
+  pooled: readonly PooledHold[],
+): { node: NodeSnapshot; evict: PooledHold[] } | null {
+  const on = (n: NodeSnapshot) => pooled.filter((p) => p.nodeId === n.id);
+  const freed = nodes.map((n) => ({
+    ...n,
+    allocated: on(n).reduce((a, p) => minus(a, p.resources), n.allocated),
+  }));
+  const d = place(req, freed);
+  if (!("node" in d)) return null;
+  const node = nodes.find((n) => n.id === d.node.id)!;
+  let allocated = node.allocated;
+  const fits = () => DIMENSIONS.every((k) => req.resources[k] <= node.capacity[k] - allocated[k] + 1e-9);
+  for (const p of on(node).filter((p) => p.draining)) allocated = minus(allocated, p.resources);
+  const candidates = on(node)
+    .filter((p) => !p.draining)
+    .sort((a, b) => Number(a.ready) - Number(b.ready) || b.createdAt.getTime() - a.createdAt.getTime());
+  const evict: PooledHold[] = [];
+  while (!fits()) {
+    const p = candidates.shift();
+    if (!p) return null;
+    evict.push(p);
+    allocated = minus(allocated, p.resources);
+  }
+  return { node, evict };
+}
+
+/**
+ * Whether a warm-pool fill placed on `node` would take room a user's box is
+ * waiting for: one of `waiting` fits in the node's free room now. The fill
+ * then waits; a waiting box that fits nowhere does not hold pools back.
+ */
+export function roomWantedByUsers(node: NodeSnapshot, waiting: readonly BoxResources[]): boolean {
+  return waiting.some((r) => DIMENSIONS.every((k) => r[k] <= node.capacity[k] - node.allocated[k] + 1e-9));
+}

@@ -507,3 +507,120 @@ describe("warm pools: a claim and a locked pooled box", () => {
     expect(rows[0]).toEqual({ pool_id: "pool_2", owner_id: null });
   });
 });
+
+// Pool priority: warm-pool boxes hold room on a node only until a user's box
+// needs it. A create that fits nowhere evicts the fewest pooled boxes it
+// needs, and the pool's refills wait while users' boxes wait for room.
+describe("warm pools: users' boxes come first", () => {
+  let h: LifecycleHarness;
+  let controller: PoolController;
+  const pooledOnNode = async () =>
+    (
+      await h.pool.query<{ id: string; actual_state: string; desired_state: string }>(
+        `SELECT id, actual_state, desired_state FROM boxes
+          WHERE pool_id = 'pool_3' AND node_id IS NOT NULL AND deleted_at IS NULL ORDER BY created_at`,
+      )
+    ).rows;
+  beforeAll(async () => {
+    h = await LifecycleHarness.start();
+    h.startReconciler();
+    // Room for three busybox boxes (1 CPU each), or one Debian box (2 CPUs) and one busybox.
+    h.startAgent({ capacity: { cpu: 3, memoryMiB: 4096, diskGiB: 100, gpus: 0 } });
+    controller = new PoolController({
+      pool: h.pool,
+      ids: randomIds,
+      logger: pino({ level: "silent" }),
+      listener: h.listener,
+      resolveTemplate: async (_org, name) => resolveTemplate(name),
+      pollMs: 50,
+      notifyDelayMs: 0,
+    });
+    await h.pool.query(
+      `INSERT INTO box_pools (id, org_id, template, size) VALUES ('pool_3', $1, 'busybox', 3)`,
+      [h.orgId],
+    );
+    controller.start();
+  });
+  afterAll(async () => {
+    await controller?.stop();
+    await h?.close();
+  });
+
+  it("a user's box that fits nowhere evicts pooled boxes and runs; the refills wait and take the room it frees", async () => {
+    await waitFor(
+      async () => {
+        const rows = await pooledOnNode();
+        return rows.length === 3 && rows.every((r) => r.actual_state === "running") ? rows : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "the pool to fill the node" },
+    );
+    const { box } = await createBox(h.store(), randomIds, {
+      orgId: h.orgId,
+      ownerId: h.userId,
+      name: "dev",
+      template: resolveTemplate("debian"),
+      persistent: false,
+      fromPool: false,
+    });
+    const running = await waitFor(
+      async () => {
+        const b = await h.box(box.id);
+        return b.actual_state === "running" ? b : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "the user's box to run" },
+    );
+    expect(running.node_id).not.toBeNull();
+    // Two pooled boxes made room; one is left, and the refills wait off the node.
+    await waitFor(
+      async () => {
+        const rows = await pooledOnNode();
+        return rows.length === 1 && rows[0]!.actual_state === "running" ? rows : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "one pooled box left on the node" },
+    );
+    const { rows: waiting } = await h.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM boxes WHERE pool_id = 'pool_3' AND node_id IS NULL AND deleted_at IS NULL`,
+    );
+    expect(waiting[0]!.n).toBe(2);
+    expect((await h.box(box.id)).actual_state).toBe("running");
+
+    // The user's box goes: its room goes back to the pool, at once rather than at the next backoff.
+    const del = await h.pool.query(
+      `UPDATE boxes SET desired_state = 'deleted', generation = generation + 1, version = version + 1,
+              next_attempt_at = now() WHERE id = $1 RETURNING id`,
+      [box.id],
+    );
+    expect(del.rowCount).toBe(1);
+    await h.pool.query(`SELECT pg_notify('boxyard_box_changed', $1)`, [box.id]);
+    await waitFor(
+      async () => {
+        const rows = await pooledOnNode();
+        return rows.length === 3 && rows.every((r) => r.actual_state === "running") ? rows : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "the pool to refill the node" },
+    );
+  });
+
+  it("a user's box too big even for an empty pool evicts nothing", async () => {
+    const before = await pooledOnNode();
+    expect(before).toHaveLength(3);
+    const big = resolveTemplate("debian");
+    const { box } = await createBox(h.store(), randomIds, {
+      orgId: h.orgId,
+      ownerId: h.userId,
+      name: "huge",
+      template: { ...big, resources: { ...big.resources, cpu: 8 } },
+      persistent: false,
+      fromPool: false,
+    });
+    const waitingBox = await waitFor(
+      async () => {
+        const b = await h.box(box.id);
+        return b.actual_state === "scheduling" && b.last_error?.code === "no_capacity" ? b : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "the big box to wait for capacity" },
+    );
+    expect(waitingBox.last_error?.message).toContain("not enough cpu");
+    expect(await pooledOnNode()).toEqual(before);
+  });
+});

@@ -222,3 +222,71 @@ export async function tryLockPool(db: Queryable, id: string): Promise<boolean> {
   );
   return rows[0]?.ok === true;
 }
+
+/** A warm-pool box on a node, as the scheduler weighs it against a user's box that fits nowhere. */
+export interface PooledHoldRow {
+  id: string;
+  version: number;
+  node_id: string;
+  resources: { cpu: number; memoryMiB: number; diskGiB: number; gpus: number };
+  ready: boolean;
+  /** Already asked to go (drained or evicted): its room frees without another eviction. */
+  draining: boolean;
+  created_at: Date;
+}
+
+/** Every unclaimed pooled box that holds room on a node. */
+export async function listPooledHolds(db: Queryable): Promise<PooledHoldRow[]> {
+  const { rows } = await db.query<PooledHoldRow>(
+    `SELECT b.id, b.version, b.node_id, b.resources, (${READY}) AS ready,
+            b.desired_state = 'deleted' AS draining, b.created_at
+       FROM boxes b
+      WHERE b.pool_id IS NOT NULL AND b.node_id IS NOT NULL AND b.deleted_at IS NULL
+      ORDER BY b.node_id, b.created_at, b.id`,
+  );
+  return rows;
+}
+
+/**
+ * Evicts a pooled box to make room for a user's box: asked to go, as a
+ * drain would. Fenced on its version and on still being pooled, so a box a
+ * create has just claimed is never touched.
+ */
+export async function evictPooledBox(db: Queryable, b: { id: string; version: number }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE boxes SET desired_state = 'deleted', generation = generation + 1, version = version + 1,
+            next_attempt_at = now(), attempts = 0, updated_at = now()
+      WHERE id = $1 AND version = $2 AND pool_id IS NOT NULL AND deleted_at IS NULL
+        AND desired_state <> 'deleted'`,
+    [b.id, b.version],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** Resources of users' boxes (not pooled) waiting for a node with room, oldest first. */
+export async function listBoxesWaitingForRoom(
+  db: Queryable,
+  limit = 100,
+): Promise<Array<{ id: string; resources: PooledHoldRow["resources"] }>> {
+  const { rows } = await db.query<{ id: string; resources: PooledHoldRow["resources"] }>(
+    `SELECT id, resources FROM boxes
+      WHERE pool_id IS NULL AND node_id IS NULL AND actual_state = 'scheduling' AND deleted_at IS NULL
+        AND desired_state NOT IN ('deleted', 'stopped')
+      ORDER BY created_at LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/** Brings forward the next attempt of every box waiting for room (a node just freed some); never waits on a lock. */
+export async function wakeBoxesWaitingForRoom(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query(
+    // SKIP LOCKED: a row someone holds is being looked at already, and the caller never waits here.
+    `UPDATE boxes SET next_attempt_at = now()
+      WHERE id IN (SELECT id FROM boxes
+                    WHERE node_id IS NULL AND actual_state = 'scheduling' AND deleted_at IS NULL
+                      AND next_attempt_at > now()
+                    FOR UPDATE SKIP LOCKED)`,
+  );
+  return rowCount ?? 0;
+}
