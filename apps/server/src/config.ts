@@ -49,6 +49,21 @@ export const ServerConfigSchema = z.strictObject({
   /** A box hot-paused this long is checkpointed to disk (cold pause); 0 keeps boxes hot. */
   coldPauseAfterSeconds: z.coerce.number().int().min(0),
   /**
+   * Hot-paused boxes are demoted to cold pauses at once while the node's
+   * available memory is below this: a percentage of its memory ("10%") or
+   * MiB ("2048"); "0" turns it off (env BOXYARD_COLD_PAUSE_MEMORY_LOW).
+   */
+  coldPauseMemoryLow: z
+    .string()
+    .regex(
+      /^(\d+(\.\d+)?%|\d+)$/,
+      "must be a percentage of the node's memory (10%) or a size in MiB (2048); 0 turns it off",
+    )
+    .refine(
+      (v) => !v.endsWith("%") || Number(v.slice(0, -1)) <= 90,
+      "must be at most 90% of the node's memory",
+    ),
+  /**
    * The host interface box egress leaves through (masqueraded), for templates
    * whose network policy allows it. Unset: no box reaches anything outside the node.
    */
@@ -140,6 +155,7 @@ export function resolveServerConfig(
     layerDir: env.BOXYARD_LAYER_DIR || undefined,
     boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
+    coldPauseMemoryLow: env.BOXYARD_COLD_PAUSE_MEMORY_LOW ?? "10%",
     imageMaxBytes: flags.imageMaxBytes ?? env.BOXYARD_IMAGE_MAX_BYTES ?? String(2 * 1024 ** 3),
     imageMaxUnpackedBytes: env.BOXYARD_IMAGE_MAX_UNPACKED_BYTES ?? String(8 * 1024 ** 3),
     rateLimit: env.BOXYARD_RATE_LIMIT ?? "20/200",

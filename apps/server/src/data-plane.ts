@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { NodeAgent } from "@boxyard/agent";
+import { memoryPressureFromSetting, NodeAgent } from "@boxyard/agent";
 import { HttpControlPlaneLink } from "@boxyard/agent-protocol";
 import { TicketSigner } from "@boxyard/auth";
 import {
@@ -141,6 +141,7 @@ export async function runDataPlane(opts: {
         logger: logger.child({ component: "agent" }),
         capacity: await localCapacity(config.dataDir),
         coldPauseAfterMs: config.coldPauseAfterSeconds * 1000,
+        memoryPressure: await memoryPressureFromSetting(config.coldPauseMemoryLow),
       });
       await agent.start();
       // Stopping the agent leaves every box running.

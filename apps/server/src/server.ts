@@ -1,6 +1,11 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { NodeAgent, type NodeAgentOptions, StaticImageResolver } from "@boxyard/agent";
+import {
+  memoryPressureFromSetting,
+  NodeAgent,
+  type NodeAgentOptions,
+  StaticImageResolver,
+} from "@boxyard/agent";
 import { AnchorFile } from "@boxyard/audit";
 import { OidcLogin, TicketSigner } from "@boxyard/auth";
 import { authorizedStore } from "@boxyard/authz";
@@ -411,6 +416,7 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
         logger: logger.child({ component: "agent" }),
         capacity: await localCapacity(config.dataDir),
         coldPauseAfterMs: config.coldPauseAfterSeconds * 1000,
+        memoryPressure: await memoryPressureFromSetting(config.coldPauseMemoryLow),
         onCreatePhase: (phase, seconds) => createPhases.labels(phase).observe(seconds),
         ...overrides.agent,
       });

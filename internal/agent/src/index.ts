@@ -9,3 +9,8 @@ export {
 } from "./image-resolver.ts";
 export { AGENT_VERSION, NodeAgent, type NodeAgentOptions } from "./node-agent.ts";
 export { nextStep, type Step, satisfies } from "./step.ts";
+export {
+  type MemoryPressureOptions,
+  memoryPressureFromSetting,
+  parseMemoryLow,
+} from "./memory-pressure.ts";

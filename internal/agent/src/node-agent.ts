@@ -27,6 +27,12 @@ import { BoxSetup, type SetupOutcome } from "./box-setup.ts";
 import { BuildRunner } from "./build-runner.ts";
 import { isPrebuildBox, PrebuildRunner } from "./prebuild-runner.ts";
 import type { ImageResolver } from "./image-resolver.ts";
+import {
+  type HotPausedBox,
+  type MemoryPressureOptions,
+  memAvailableBytes,
+  pickForColdPause,
+} from "./memory-pressure.ts";
 import { nextStep, type Step } from "./step.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -66,6 +72,13 @@ export interface NodeAgentOptions {
    */
   coldPauseRetryMs?: number;
   /**
+   * Under memory pressure (the node's available memory below lowBytes),
+   * hot-paused boxes are demoted to cold pauses at once, the longest-paused
+   * first, until what they hold covers the shortfall; checked with each
+   * heartbeat. Undefined: only coldPauseAfterMs demotes.
+   */
+  memoryPressure?: MemoryPressureOptions;
+  /**
    * The node's phases of a new box, as it does them (image, volume, boot,
    * init), for the control plane's create-phase histogram.
    */
@@ -104,6 +117,8 @@ export class NodeAgent {
   private readonly pausedSince = new Map<string, number>();
   /** Failed attempts to set a box's identity, for backoff. */
   private readonly identityFailures = new Map<string, number>();
+  /** Hot-paused boxes picked for a cold pause now (memory pressure), whatever their timer says. */
+  private readonly demoteNow = new Set<string>();
   /** Boxes whose demotion failed once: left hot-paused rather than tried again. */
   private readonly coldPauseFailed = new Set<string>();
   /** Secrets and repository checkout of running boxes, and what their reports say about them. */
@@ -363,6 +378,9 @@ export class NodeAgent {
       }
       const listed = new Set(boxes.map((b) => b.id));
       for (const id of this.seenKills.keys()) if (!listed.has(id)) this.seenKills.delete(id);
+      await this.relieveMemoryPressure(boxes).catch((err) =>
+        this.o.logger.warn({ err }, "cannot check the node's memory pressure"),
+      );
       await this.o.link.heartbeat(nodeId, {
         usage: { boxes: boxes.length, running: boxes.filter((b) => b.phase === "running").length },
         health: { ok: true },
@@ -371,6 +389,39 @@ export class NodeAgent {
       this.lastHeartbeatOk = Date.now();
     } catch (err) {
       this.o.logger.warn({ err }, "heartbeat failed");
+    }
+  }
+
+  /** Picks hot-paused boxes for a cold pause while the node is short of memory (see memoryPressure). */
+  private async relieveMemoryPressure(boxes: readonly BoxObservation[]): Promise<void> {
+    const mp = this.o.memoryPressure;
+    if (!mp || !this.desired) return;
+    const now = this.o.clock.now().getTime();
+    const held = (obs: BoxObservation) =>
+      // No figure (or none yet: 0) means its limit.
+      obs.usage?.memoryBytes || (this.desired?.get(obs.id)?.spec.resources.memoryMiB ?? 0) * 1024 * 1024;
+    let leaving = 0;
+    const candidates: HotPausedBox[] = [];
+    for (const obs of boxes) {
+      if (obs.phase !== "paused" || this.desired.get(obs.id)?.phase !== "paused") continue;
+      // A box the runtime would not save (tried again later) frees nothing soon; neither does a failed one.
+      if (this.coldPauseRefused.has(obs.id) || this.coldPauseFailed.has(obs.id)) continue;
+      // Boxes already on their way to disk count as freed.
+      if (this.demoteNow.has(obs.id)) leaving += held(obs);
+      else
+        candidates.push({ id: obs.id, pausedSince: this.pausedSince.get(obs.id) ?? now, bytes: held(obs) });
+    }
+    if (candidates.length === 0) return;
+    const available = await (mp.availableBytes ?? memAvailableBytes)();
+    const picked = pickForColdPause(available + leaving, mp.lowBytes, candidates);
+    if (picked.length === 0) return;
+    this.o.logger.warn(
+      { availableBytes: available, lowBytes: mp.lowBytes, boxes: picked.map((b) => b.id) },
+      "memory pressure: demoting hot-paused boxes to cold pauses",
+    );
+    for (const b of picked) {
+      this.demoteNow.add(b.id);
+      this.schedule(b.id);
     }
   }
 
@@ -509,23 +560,26 @@ export class NodeAgent {
    * true when it checkpointed, so the caller looks at the box again.
    */
   private async demoteIfDue(boxId: string, want: DesiredBox, have: ObservedPhase): Promise<boolean> {
-    // The owner may ask for a cold pause at once (pause --cold).
-    const after = want.coldPause ? 0 : (this.o.coldPauseAfterMs ?? 0);
+    // The owner may ask for a cold pause at once (pause --cold); so may the node's memory pressure.
+    const now = this.o.clock.now().getTime();
+    const atOnce = want.coldPause || this.demoteNow.has(boxId);
+    const after = atOnce ? 0 : (this.o.coldPauseAfterMs ?? 0);
+    if (want.phase === "paused" && have === "paused" && !this.pausedSince.has(boxId))
+      this.pausedSince.set(boxId, now);
     if (
       want.phase !== "paused" ||
       have !== "paused" ||
-      (!after && !want.coldPause) ||
+      (!after && !atOnce) ||
       this.coldPauseFailed.has(boxId)
     ) {
       if (have !== "paused") {
         this.pausedSince.delete(boxId);
         this.coldPauseRefused.delete(boxId);
       }
+      this.demoteNow.delete(boxId);
       return false;
     }
-    const now = this.o.clock.now().getTime();
     const since = this.pausedSince.get(boxId) ?? now;
-    this.pausedSince.set(boxId, since);
     const refused = this.coldPauseRefused.get(boxId);
     const due = Math.max(since + after, refused?.at ?? 0);
     if (now < due) {
@@ -555,6 +609,7 @@ export class NodeAgent {
     }
     this.pausedSince.delete(boxId);
     this.coldPauseRefused.delete(boxId);
+    this.demoteNow.delete(boxId);
     return true;
   }
 
@@ -752,6 +807,7 @@ export class NodeAgent {
     this.timings.delete(boxId);
     this.creating.delete(boxId);
     this.pausedSince.delete(boxId);
+    this.demoteNow.delete(boxId);
     this.coldPauseFailed.delete(boxId);
     this.coldPauseRefused.delete(boxId);
     this.identityFailures.delete(boxId);

@@ -152,3 +152,75 @@ describe("cold pause on demand (pause --cold)", () => {
     expect((await slow.call("GET", `${b}/odd`, { token: t })).body.desiredState).toBe("running");
   });
 });
+
+// Hot-paused boxes hold RAM; when the node runs short of it, they are the
+// first to give it back: the longest-paused go to disk, only as many as the
+// shortfall needs, and resume as usual.
+describe("cold pause under memory pressure", () => {
+  let node: BoxTestApi;
+  let t: string;
+  const b = "/api/v1/orgs/pressure/boxes";
+  const MiB = 1024 * 1024;
+  // The node's available memory, as the agent's probe reads it: a base, plus what each
+  // box on disk gave back (a busybox box holds 256 MiB), as MemAvailable would rise.
+  let base = 8192 * MiB;
+  const available = () =>
+    base +
+    [...node.runtime.state.boxes.values()].filter((x) => x.phase === "checkpointed").length * 256 * MiB;
+  beforeAll(async () => {
+    node = await startBoxTestApi({
+      lifecycle: {
+        agent: {
+          ...FAST_LIFECYCLE.agent,
+          coldPauseAfterMs: 3_600_000,
+          memoryPressure: { lowBytes: 1024 * MiB, availableBytes: async () => available() },
+        },
+      },
+    });
+    t = await node.createUser("petra");
+    await node.call("POST", "/api/v1/orgs", { token: t, body: { name: "pressure" } });
+  });
+  afterAll(async () => node?.close());
+
+  async function settledOn(name: string, state: string) {
+    return waitFor(
+      async () => {
+        const box = (await node.call("GET", `${b}/${name}`, { token: t })).body;
+        return box.actualState === state && box.observedGeneration === box.generation ? box : null;
+      },
+      { timeoutMs: 15_000, message: `${name} to be ${state}` },
+    );
+  }
+
+  it("demotes the longest-paused hot boxes, as many as the shortfall needs, and they resume", async () => {
+    const ids: Record<string, string> = {};
+    for (const name of ["first", "second", "third"]) {
+      await node.call("POST", b, { token: t, body: { name, template: "busybox" } });
+      ids[name] = (await settledOn(name, "running")).id as string;
+    }
+    for (const name of ["first", "second", "third"]) {
+      await node.call("POST", `${b}/${name}/pause`, { token: t });
+      await settledOn(name, "paused");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Plenty of memory: all stay hot for a few heartbeats.
+    await new Promise((r) => setTimeout(r, 700));
+    for (const name of ["first", "second", "third"])
+      expect((await node.runtime.inspect(ids[name]!))?.phase).toBe("paused");
+    // 300 MiB short of the 1 GiB floor: two busybox boxes (256 MiB each) cover it.
+    base = 724 * MiB;
+    await waitFor(
+      async () =>
+        (await node.runtime.inspect(ids.first!))?.phase === "checkpointed" &&
+        (await node.runtime.inspect(ids.second!))?.phase === "checkpointed",
+      { timeoutMs: 10_000, intervalMs: 20, message: "the two longest-paused boxes to be demoted" },
+    );
+    // What they gave back covers the floor: the third stays hot.
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await node.runtime.inspect(ids.third!))?.phase).toBe("paused");
+    expect((await node.call("GET", `${b}/first`, { token: t })).body.actualState).toBe("paused");
+    await node.call("POST", `${b}/first/resume`, { token: t });
+    await settledOn("first", "running");
+    expect((await node.runtime.inspect(ids.first!))?.phase).toBe("running");
+  });
+});

@@ -1,0 +1,20 @@
+// Server settings read from flags and the environment: values checked before
+// anything starts, with a message that says what to write instead.
+import { describe, expect, it } from "vitest";
+import { resolveServerConfig } from "./config.ts";
+
+describe("BOXYARD_COLD_PAUSE_MEMORY_LOW", () => {
+  it("defaults to 10% and takes a percentage or MiB", () => {
+    expect(resolveServerConfig({}, {}).coldPauseMemoryLow).toBe("10%");
+    expect(resolveServerConfig({}, { BOXYARD_COLD_PAUSE_MEMORY_LOW: "2048" }).coldPauseMemoryLow).toBe(
+      "2048",
+    );
+    expect(resolveServerConfig({}, { BOXYARD_COLD_PAUSE_MEMORY_LOW: "0" }).coldPauseMemoryLow).toBe("0");
+  });
+  it("refuses anything else, saying what it takes", () => {
+    expect(() => resolveServerConfig({}, { BOXYARD_COLD_PAUSE_MEMORY_LOW: "2GiB" })).toThrow(
+      /percentage of the node's memory \(10%\) or a size in MiB/,
+    );
+    expect(() => resolveServerConfig({}, { BOXYARD_COLD_PAUSE_MEMORY_LOW: "95%" })).toThrow(/at most 90%/);
+  });
+});
