@@ -17,6 +17,7 @@ import {
   sleep,
   stats,
 } from "./common.ts";
+import { phaseBuckets, phaseMeans, phaseQuantiles, phaseText } from "./phases.ts";
 
 export async function burst(ctx: CaseContext): Promise<CaseOutput> {
   // The issue's 50 where the node has the cores for it. An idle systrap sandbox takes about 4.5% of a core
@@ -32,7 +33,9 @@ export async function burst(ctx: CaseContext): Promise<CaseOutput> {
   let boxyard: number[] = [];
   let floor: number[] = [];
   let watchErrors = 0;
+  let phases = "";
   try {
+    const metricsBefore = await phaseText(api.url);
     progress(`burst: ${n} creates at once`);
     const t0 = performance.now();
     const ready = new Map<string, Promise<number>>();
@@ -82,6 +85,13 @@ export async function burst(ctx: CaseContext): Promise<CaseOutput> {
       if (ready.size < n) await sleep(50);
     }
     boxyard = await Promise.all(ready.values());
+    // The server's split of the burst's creates (init ends after the first exec began: it overlaps it).
+    const metricsAfter = await phaseText(api.url);
+    const fmt = (p: Array<[string, number, number]>) =>
+      p.map(([ph, ms]) => `${ph} ${ms.toFixed(0)}`).join(", ");
+    const [b0, b1] = [phaseBuckets(metricsBefore), phaseBuckets(metricsAfter)];
+    phases = `burst phases (server metrics, ms; n=${n}): p50 ${fmt(phaseQuantiles(b0, b1, 0.5))}; p90 ${fmt(phaseQuantiles(b0, b1, 0.9))}; mean ${fmt(phaseMeans(metricsBefore, metricsAfter))}`;
+    progress(phases);
     if (listErrors) progress(`burst: ${listErrors} list calls failed while watching (retried)`);
     watchErrors = listErrors;
     progress(`burst: all ${n} ready in ${Math.max(...boxyard).toFixed(0)} ms; deleting`);
@@ -132,6 +142,7 @@ export async function burst(ctx: CaseContext): Promise<CaseOutput> {
     },
     notes: [
       `burst: ${n} creates at once (BENCH_BURST), ${cpu} CPU each (the floor too), 0 failures; all ready in ${all.toFixed(0)} ms vs ${allFloor.toFixed(0)} ms for ${n} raw sandboxes (ratio = all-ready time, p99 = last box)${watchErrors ? `; ${watchErrors} list calls of the watcher failed` : ""}`,
+      phases,
     ],
   };
 }

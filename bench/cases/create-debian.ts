@@ -32,6 +32,7 @@ import {
   stats,
   unmountLayers,
 } from "./common.ts";
+import { phaseBuckets, phaseP50s, phaseText, splitLine } from "./phases.ts";
 
 const TEMPLATE = "deb";
 const POOL_SIZE = 2;
@@ -100,58 +101,6 @@ async function probe(api: BenchApi, box: string): Promise<string> {
   if (r.status !== 200 || r.body.exitCode !== 0)
     throw new Error(`exec ${box}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.stdout.trim();
-}
-
-/** The server's metrics, as Prometheus scrapes them. */
-async function phaseText(url: string): Promise<string> {
-  return (await fetch(`${url}/metrics`)).text();
-}
-
-type Buckets = Map<string, Array<[number, number]>>;
-function phaseBuckets(text: string): Buckets {
-  const out: Buckets = new Map();
-  for (const l of text.split("\n")) {
-    const m = /^boxyard_box_create_phase_seconds_bucket\{(.*)\} (\S+)$/.exec(l);
-    if (!m) continue;
-    const phase = /phase="([^"]+)"/.exec(m[1]!)?.[1];
-    const le = /le="([^"]+)"/.exec(m[1]!)?.[1];
-    if (!phase || !le) continue;
-    const b = out.get(phase) ?? [];
-    b.push([le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(m[2])]);
-    out.set(phase, b);
-  }
-  return out;
-}
-
-/** Per phase: the p50 (interpolated in its bucket, ms) and count of what was observed between two scrapes. */
-function phaseP50s(before: Buckets, after: Buckets): Array<[string, number, number]> {
-  const out: Array<[string, number, number]> = [];
-  for (const [phase, b] of after) {
-    const prev = new Map(before.get(phase) ?? []);
-    const diff = b.map(([le, c]) => [le, c - (prev.get(le) ?? 0)] as [number, number]);
-    const total = diff.at(-1)?.[1] ?? 0;
-    if (total <= 0) continue;
-    let lo = 0;
-    let below = 0;
-    for (const [le, c] of diff) {
-      if (c >= total / 2) {
-        const hi = Number.isFinite(le) ? le : lo;
-        const inBucket = c - below;
-        const p = inBucket > 0 ? lo + ((total / 2 - below) / inBucket) * (hi - lo) : hi;
-        out.push([phase, p * 1000, total]);
-        break;
-      }
-      lo = le;
-      below = c;
-    }
-  }
-  const order = ["schedule", "image", "volume", "boot", "init", "ready"];
-  return out.sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
-}
-
-function splitLine(name: string, p: Array<[string, number, number]>): string {
-  if (!p.length) return `${name} phases: none observed`;
-  return `${name} phases (server metrics, p50 ms): ${p.map(([ph, ms, n]) => `${ph} ${ms.toFixed(0)} (n=${n})`).join(", ")}`;
 }
 
 export async function createDebian(ctx: CaseContext): Promise<CaseOutput> {

@@ -298,7 +298,8 @@ export class NodeNetwork implements BoxNetworks {
           runChecked(this.#runner, ["nft", "-f", "-"], rules),
         ]);
         cleanup.dismiss();
-        return this.#describe(boxId, allocation);
+        const described = this.#describe(boxId, allocation);
+        return present.hostVeth ? described : { ...described, configured: true };
       } catch (err) {
         await cleanup.unwind();
         throw err;

@@ -26,6 +26,12 @@ export interface BoxNetwork {
    */
   mac: string;
   egress: EgressPolicy;
+  /**
+   * Only in attach()'s answer: true when that call made the box's veth and
+   * so configured the inside of the netns (address, route) itself. No
+   * sandbox has used it yet, so the box's first start needs no reset().
+   */
+  configured?: boolean;
 }
 
 export interface BoxNetworks {

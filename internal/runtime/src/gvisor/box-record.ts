@@ -19,8 +19,9 @@ export interface BoxRecord {
   address?: string;
   /**
    * The box's netns was reset after its last sandbox ended (a checkpoint
-   * does it, off the resume's critical path): the next start or restore
-   * needs no reset. Cleared on disk before a sandbox uses the netns again.
+   * does it, off the resume's critical path), or was configured by the
+   * prepare's attach and never used: the next start or restore needs no
+   * reset. Cleared on disk before a sandbox uses the netns again.
    */
   networkReady?: boolean;
   updatedAt: string;

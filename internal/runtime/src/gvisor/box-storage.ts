@@ -3,7 +3,7 @@
 // step checks what is already there, so a prepare or start that crashed
 // half-way can simply run again, and release undoes all of it.
 
-import { chmod, chown, lstat, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageLayerMissingError } from "../errors.ts";
 import type { BoxSpec } from "../runtime.ts";
@@ -55,14 +55,41 @@ export async function createBoxStorage(opts: {
     [join(paths.rootfs, "home/dev"), paths.home],
     [join(paths.rootfs, "workspace"), paths.workspace],
   ] as const) {
-    // cp -a keeps owners and modes: dev's files in the image (or a prebuild's checkout) stay dev's.
-    if (await exists(from))
-      await hostCommand("cp", ["-a", `${from}/.`, `${to}/`], { timeoutMs: 30 * 60_000 });
+    await seedVolume(from, to);
   }
   for (const d of [paths.home, paths.workspace]) {
     await chown(d, 1000, 1000);
     await chmod(d, 0o755);
   }
+}
+
+/**
+ * Copies the image's `from` (a directory in the box's root) into the volume
+ * `to`. `cp -a` keeps owners and modes: dev's files in the image (or a
+ * prebuild's checkout) stay dev's. An image without the directory, or with
+ * it empty (busybox's), has nothing to copy: no process is started for it,
+ * which on a burst of creates is one host process fewer per volume. A
+ * symlink is not followed (it would resolve on the host). Returns whether it
+ * copied.
+ */
+export async function seedVolume(
+  from: string,
+  to: string,
+  run: typeof hostCommand = hostCommand,
+): Promise<boolean> {
+  let entries: string[];
+  try {
+    // Only a real directory: a symlink in the image would point the copy at the host's files.
+    if (!(await lstat(from)).isDirectory()) return false;
+    entries = await readdir(from);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw err;
+  }
+  if (entries.length === 0) return false;
+  await run("cp", ["-a", `${from}/.`, `${to}/`], { timeoutMs: 30 * 60_000 });
+  return true;
 }
 
 /** Mounts the disk and overlay root if needed and makes the bundle's mount points exist. */

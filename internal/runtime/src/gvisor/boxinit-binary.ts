@@ -20,7 +20,20 @@ export const boxinitSource = [
   fileURLToPath(new URL("../../boxinit/boxinit.c", import.meta.url)),
 ].find((p) => existsSync(p)) as string;
 
+/** The binary's path per state dir, once this process has found or built it (the source does not change while it runs). */
+const known = new Map<string, string>();
+
 export async function ensureBoxinit(stateDir: string): Promise<string> {
+  const cached = known.get(stateDir);
+  if (cached !== undefined) {
+    // One stat instead of reading and hashing the source: every prepare and boot calls this.
+    try {
+      await access(cached);
+      return cached;
+    } catch {
+      known.delete(stateDir);
+    }
+  }
   if (!boxinitSource)
     throw new RuntimeUnavailableError("boxinit.c is missing from this installation; rebuild Boxyard");
   const source = await readFile(boxinitSource);
@@ -29,6 +42,7 @@ export async function ensureBoxinit(stateDir: string): Promise<string> {
   const target = join(binDir, `boxinit-${hash}`);
   try {
     await access(target);
+    known.set(stateDir, target);
     return target;
   } catch {}
   await mkdir(binDir, { recursive: true });
@@ -36,6 +50,7 @@ export async function ensureBoxinit(stateDir: string): Promise<string> {
   try {
     await hostCommand("gcc", ["-static", "-Os", "-Wall", "-o", tmp, boxinitSource], { timeoutMs: 120_000 });
     await rename(tmp, target);
+    known.set(stateDir, target);
   } catch (err) {
     await rm(tmp, { force: true });
     throw new RuntimeUnavailableError("cannot build boxinit (needs gcc and static glibc, libc6-dev)", {

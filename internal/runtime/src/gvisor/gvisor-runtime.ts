@@ -160,6 +160,8 @@ export class GvisorRuntime implements Runtime {
           const net = await this.opts.network.attach(spec.id, { egress: spec.network.egress });
           record.netnsPath = net.netnsPath;
           record.address = net.address;
+          // A netns the attach configured itself is as a reset leaves it: the first boot skips the reset.
+          if (net.configured) record.networkReady = true;
         }
         await writeRecord(paths.record, record);
         return this.observe(spec.id, record, null);

@@ -28,6 +28,8 @@ exit 0
 `,
   );
   await chmod(fake, 0o755);
+  // runsc's state files (the root is this dir): the ids below are asked about; b9 has none.
+  for (let i = 1; i <= 8; i++) await writeFile(join(dir, `b${i}_sandbox:b${i}.state`), "{}");
 });
 
 afterAll(async () => {
@@ -141,6 +143,33 @@ describe("Runsc.state cache", () => {
     await r.startDetached({ id: "b3", bundle: dir, logPath: join(dir, "b3.log") });
     expect(await r.state("b3")).toBeNull();
     expect(await calls()).toEqual(["state", "delete", "run", "state"]);
+  });
+
+  it("answers that a sandbox does not exist without runsc when its root has no state file for it", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    await writeFile(join(dir, "pid"), String(process.pid));
+    await writeFile(join(dir, "status"), "running");
+    const r = runsc();
+    // A new box's looks before its first start: no runsc process for them.
+    expect(await r.state("b9", { fresh: true })).toBeNull();
+    expect(await calls()).toEqual([]);
+    // Once runsc has a file for it, it is asked.
+    await writeFile(join(dir, "b9_sandbox:b9.state"), "{}");
+    try {
+      expect(await r.state("b9", { fresh: true })).toEqual({ status: "running", pid: process.pid });
+      expect(await calls()).toEqual(["state"]);
+    } finally {
+      await rm(join(dir, "b9_sandbox:b9.state"), { force: true });
+    }
+    // No root at all (before the first sandbox on a node): nothing either.
+    const none = new Runsc({
+      runscPath: fake,
+      root: join(dir, "no-root"),
+      platform: "systrap",
+      network: "none",
+    });
+    expect(await none.state("b1")).toBeNull();
+    expect(await calls()).toEqual(["state"]);
   });
 
   it("does not keep an answer that a change overtook (a state read before a start)", async () => {

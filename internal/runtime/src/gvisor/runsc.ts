@@ -6,6 +6,7 @@
 
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { RuntimeUnavailableError, SandboxError } from "../errors.ts";
 import { HostCommandError, hostCommand } from "./host-command.ts";
 
@@ -137,6 +138,10 @@ export class Runsc {
   }
 
   async #stateUncached(id: string): Promise<SandboxState | null> {
+    // runsc keeps a state file per container in its root (`<id>_sandbox:<sandbox id>.state`):
+    // without one it has no such container, and no runsc process needs to say so. A new
+    // box's looks before its first start (several per create) are then a directory read.
+    if (!(await this.#mayHaveStateFile(id))) return null;
     const r = await this.cmd(["state", id], { check: false });
     if (r.code !== 0) {
       if (/does not exist|not exist|no such/i.test(r.stderr)) return null;
@@ -150,6 +155,17 @@ export class Runsc {
     if ((state.status === "running" || state.status === "paused") && !pidAlive(state.pid))
       state.status = "stopped";
     return state;
+  }
+
+  /** False only when runsc's root holds nothing named after `id` (or there is no root yet). */
+  async #mayHaveStateFile(id: string): Promise<boolean> {
+    let names: string[];
+    try {
+      names = await readdir(this.opts.root);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== "ENOENT";
+    }
+    return names.some((n) => n === id || n.startsWith(`${id}_`));
   }
 
   /**
