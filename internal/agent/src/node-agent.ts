@@ -157,6 +157,21 @@ export class NodeAgent {
     return this.crashed;
   }
 
+  /**
+   * Layers the control plane still wants on this node, as far as the agent
+   * knows without asking: the images (once resolved here) and prebuilds of
+   * the boxes in its desired set, pooled boxes among them. The layer cache's
+   * garbage collection removes these last and never for age alone.
+   */
+  wantedLayers(): string[] {
+    const out = new Set<string>();
+    for (const want of this.desired?.values() ?? []) {
+      for (const d of this.o.images.layersOf?.(want.spec.image) ?? []) out.add(d);
+      if (want.spec.prebuild) out.add(want.spec.prebuild.layer);
+    }
+    return [...out];
+  }
+
   /** Ready once registered and the last heartbeat went through recently. */
   readiness(): { ok: boolean; detail?: string } {
     if (!this.nodeId) return { ok: false, detail: "not registered with the control plane" };
