@@ -641,28 +641,46 @@ export class NodeAgent {
     switch (s) {
       case "prepare": {
         if (!want) throw new Error("prepare needs a desired entry");
-        // A copy: the resolver may hand every caller the same array.
-        const resolving = Date.now();
-        const layers = [...(await this.o.images.resolve(want.spec.image))];
-        const pb = want.spec.prebuild;
-        if (pb) {
-          // The prebuild's layer goes over the image; a node without it makes the box from scratch and says so.
-          if (!this.o.images.hasLayer || (await this.o.images.hasLayer(pb.layer))) layers.push(pb.layer);
-          else this.prebuildMissing.add(boxId);
+        // The layer cache's garbage collection may remove a layer between the
+        // resolve and the prepare (it was unused until this box): the image
+        // is resolved again (the resolver rebuilds what is gone) and the
+        // prepare tried once more, rather than failing the box for good.
+        for (let attempt = 1; ; attempt++) {
+          // A copy: the resolver may hand every caller the same array.
+          const resolving = Date.now();
+          const layers = [...(await this.o.images.resolve(want.spec.image))];
+          const pb = want.spec.prebuild;
+          if (pb) {
+            // The prebuild's layer goes over the image; a node without it makes the box from scratch and says so.
+            if (!this.o.images.hasLayer || (await this.o.images.hasLayer(pb.layer))) layers.push(pb.layer);
+            else this.prebuildMissing.add(boxId);
+          }
+          const preparing = Date.now();
+          this.o.onCreatePhase?.("image", (preparing - resolving) / 1000);
+          const { cpu, memoryMiB, diskGiB } = want.spec.resources;
+          try {
+            obs = await rt.prepare({
+              id: boxId,
+              hostname: want.spec.hostname,
+              ...(want.spec.machineId !== undefined ? { machineId: want.spec.machineId } : {}),
+              layers,
+              resources: { cpu, memoryMiB, diskGiB },
+              network: want.spec.network,
+              ...(want.spec.env ? { env: want.spec.env } : {}),
+            });
+          } catch (err) {
+            if (attempt === 1 && (err as { code?: unknown }).code === "image_layer_missing") {
+              this.o.logger.info(
+                { boxId, err: (err as Error).message },
+                "a layer went from the node's cache; resolving again",
+              );
+              continue;
+            }
+            throw err;
+          }
+          this.o.onCreatePhase?.("volume", (Date.now() - preparing) / 1000);
+          break;
         }
-        const preparing = Date.now();
-        this.o.onCreatePhase?.("image", (preparing - resolving) / 1000);
-        const { cpu, memoryMiB, diskGiB } = want.spec.resources;
-        obs = await rt.prepare({
-          id: boxId,
-          hostname: want.spec.hostname,
-          ...(want.spec.machineId !== undefined ? { machineId: want.spec.machineId } : {}),
-          layers,
-          resources: { cpu, memoryMiB, diskGiB },
-          network: want.spec.network,
-          ...(want.spec.env ? { env: want.spec.env } : {}),
-        });
-        this.o.onCreatePhase?.("volume", (Date.now() - preparing) / 1000);
         if (this.o.onCreatePhase) this.creating.set(boxId, "boot");
         break;
       }

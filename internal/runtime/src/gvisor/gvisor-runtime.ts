@@ -625,11 +625,11 @@ function checkpointFailure(err: unknown): string {
   return `runsc checkpoint failed: ${message.slice(0, 300)}`;
 }
 
-/** A failure for lack of disk space (ENOSPC, or a host tool saying so). */
+/** A failure for lack of disk space (ENOSPC, NodeDiskFullError, or a host tool saying so). */
 function isNoSpace(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; cause?: unknown } | null;
   if (!e) return false;
-  if (e.code === "ENOSPC") return true;
+  if (e.code === "ENOSPC" || e.code === "node_disk_full") return true;
   if (typeof e.message === "string" && /no space left on device/i.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== err && isNoSpace(e.cause);
 }
