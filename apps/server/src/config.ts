@@ -46,6 +46,36 @@ export const ServerConfigSchema = z.strictObject({
   imageMaxBytes: z.coerce.number().int().min(1024),
   /** Largest content an image may unpack to (env BOXYARD_IMAGE_MAX_UNPACKED_BYTES; default 8 GiB). */
   imageMaxUnpackedBytes: z.coerce.number().int().min(1024),
+  /**
+   * The node's layer cache may hold this much before unused layers go, least
+   * recently used first (env BOXYARD_LAYER_CACHE_BUDGET): a share of the
+   * filesystem holding it ("25%", the default), a size ("40GiB"), or "off".
+   */
+  layerCacheBudget: z
+    .string()
+    .regex(
+      /^(off|\d+(\.\d+)?%|\d+(\.\d+)?([KMGT]i?B?)?)$/i,
+      'must be a share of the disk ("25%"), a size ("40GiB", bytes) or "off"',
+    )
+    .transform((v, ctx) => {
+      if (v.toLowerCase() === "off") return null;
+      if (v.endsWith("%")) {
+        const fraction = Number(v.slice(0, -1)) / 100;
+        if (!(fraction > 0 && fraction <= 1)) {
+          ctx.addIssue({ code: "custom", message: "a share of the disk must be over 0% and at most 100%" });
+          return z.NEVER;
+        }
+        return { fraction };
+      }
+      const m = /^(\d+(?:\.\d+)?)([KMGT])?/i.exec(v)!;
+      const unit =
+        { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m[2] ?? "").toUpperCase()] ?? 1;
+      return { bytes: Math.floor(Number(m[1]) * unit) };
+    }),
+  /** An unused layer the node's desired boxes do not want goes after this many seconds (env BOXYARD_LAYER_CACHE_TTL; default 7 days; 0: never for age alone). */
+  layerCacheTtlSeconds: z.coerce.number().int().min(0),
+  /** Seconds between garbage-collection passes of the layer cache (env BOXYARD_LAYER_GC_INTERVAL; default 600; 0 turns the collection off). */
+  layerGcIntervalSeconds: z.coerce.number().int().min(0),
   /** A box hot-paused this long is checkpointed to disk (cold pause); 0 keeps boxes hot. */
   coldPauseAfterSeconds: z.coerce.number().int().min(0),
   /**
@@ -156,6 +186,9 @@ export function resolveServerConfig(
     boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
     coldPauseMemoryLow: env.BOXYARD_COLD_PAUSE_MEMORY_LOW ?? "10%",
+    layerCacheBudget: env.BOXYARD_LAYER_CACHE_BUDGET || "25%",
+    layerCacheTtlSeconds: env.BOXYARD_LAYER_CACHE_TTL ?? String(7 * 24 * 3600),
+    layerGcIntervalSeconds: env.BOXYARD_LAYER_GC_INTERVAL ?? "600",
     imageMaxBytes: flags.imageMaxBytes ?? env.BOXYARD_IMAGE_MAX_BYTES ?? String(2 * 1024 ** 3),
     imageMaxUnpackedBytes: env.BOXYARD_IMAGE_MAX_UNPACKED_BYTES ?? String(8 * 1024 ** 3),
     rateLimit: env.BOXYARD_RATE_LIMIT ?? "20/200",

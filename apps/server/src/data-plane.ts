@@ -33,6 +33,7 @@ import { type ServerConfig, StartupError } from "./config.ts";
 import { prepareDataDir } from "./data-dir.ts";
 import { dispatchUpgrades, type GatewayWiring, startGateway } from "./gateway-wiring.ts";
 import { localCapacity, localNodeName } from "./node-identity.ts";
+import { startLayerGc } from "./layer-gc-wiring.ts";
 import { createLocalNode, downloadingArchiveSource } from "./node-runtime.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
 import { assertPortFree } from "./server.ts";
@@ -146,6 +147,14 @@ export async function runDataPlane(opts: {
       await agent.start();
       // Stopping the agent leaves every box running.
       cleanups.push(() => agent.stop());
+      const layerGc = startLayerGc({
+        node,
+        config,
+        registry,
+        logger,
+        wanted: () => agent.wantedLayers(),
+      });
+      if (layerGc) cleanups.push(() => layerGc.stop());
       checks.set("agent", () => agent.readiness());
       logger.info({ url, node: name, control: controlUrl }, "boxyard node agent ready");
       return {

@@ -52,6 +52,31 @@ describe("LayerStoreImageResolver", () => {
     expect(fresh).toEqual({ layers: first.layers, cacheHit: true });
   });
 
+  it("builds an image again when the layer cache's garbage collection removed its layer", async () => {
+    const store = new LayerStore({ root: join(work, "bb-gc") });
+    const images = new LayerStoreImageResolver(store, silent);
+    const [layer] = await images.resolve({ base: "busybox" });
+    expect(images.layersOf({ base: "busybox" })).toEqual([layer]);
+    // What a pass does to a layer unused for long.
+    const sweep = store.beginSweep();
+    try {
+      expect(await sweep.remove(layer!)).toBe(true);
+    } finally {
+      sweep.end();
+    }
+    expect(await store.has(layer!)).toBe(false);
+    // The same digest comes back (the build is reproducible), present again.
+    expect(await images.resolve({ base: "busybox" })).toEqual([layer]);
+    expect(await store.has(layer!)).toBe(true);
+    // A template build after a removal builds again too, rather than reporting a cache hit.
+    await rm(store.pathOf(layer!), { recursive: true });
+    expect(await images.build({ base: "busybox" }, { onLog: () => {} })).toEqual({
+      layers: [layer],
+      cacheHit: false,
+    });
+    expect(await store.has(layer!)).toBe(true);
+  });
+
   it("unpacks an uploaded archive from the control plane's store, and reports a cache hit after", async () => {
     const dataDir = join(work, "cp");
     const { archive, digest } = buildImageArchive({

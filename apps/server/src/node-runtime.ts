@@ -21,7 +21,7 @@ import {
   LayerStore,
 } from "@boxyard/images";
 import { NodeNetwork } from "@boxyard/netns";
-import { FakeRuntime, GvisorRuntime, type Runtime } from "@boxyard/runtime";
+import { FakeRuntime, GvisorRuntime, layersOfBoxes, type Runtime } from "@boxyard/runtime";
 import { StaticImageResolver } from "@boxyard/agent";
 import type { Logger } from "pino";
 import { ociArchiveAllowsSetuid, ociArchivePath } from "./api/images.ts";
@@ -37,6 +37,7 @@ import { type ServerConfig, StartupError } from "./config.ts";
 export class LayerStoreImageResolver implements ImageResolver {
   readonly #inFlight = new Map<string, Promise<ImageBuildResult>>();
   readonly #listeners = new Map<string, Set<(line: string) => void>>();
+  readonly #settled = new Map<string, string[]>();
 
   constructor(
     private readonly store: LayerStore,
@@ -46,7 +47,20 @@ export class LayerStoreImageResolver implements ImageResolver {
   ) {}
 
   async resolve(spec: ImageSpec): Promise<string[]> {
+    const p = this.#shared(spec);
+    const { layers } = await p;
+    // The layer cache's garbage collection may have removed a layer resolved
+    // earlier: build the image again (a use marks the layers, so a pass
+    // running now keeps them).
+    await this.store.touch(layers);
+    if ((await Promise.all(layers.map((d) => this.store.has(d)))).every(Boolean)) return layers;
+    if (this.#inFlight.get(imageKey(spec)) === p) this.#inFlight.delete(imageKey(spec));
     return (await this.#shared(spec)).layers;
+  }
+
+  /** The layers an image resolved to in this process, if it did (for the cache's garbage collection). */
+  layersOf(spec: ImageSpec): string[] | undefined {
+    return this.#settled.get(imageKey(spec));
   }
 
   hasLayer(digest: string): Promise<boolean> {
@@ -58,7 +72,11 @@ export class LayerStoreImageResolver implements ImageResolver {
     const settled = this.#inFlight.has(key) && !this.#listeners.has(key);
     if (settled) {
       const r = await this.#shared(spec);
-      return { layers: r.layers, cacheHit: true };
+      await this.store.touch(r.layers);
+      if ((await Promise.all(r.layers.map((d) => this.store.has(d)))).every(Boolean))
+        return { layers: r.layers, cacheHit: true };
+      // Garbage-collected since: built again below.
+      this.#inFlight.delete(key);
     }
     let set = this.#listeners.get(key);
     const joined = set !== undefined;
@@ -92,6 +110,7 @@ export class LayerStoreImageResolver implements ImageResolver {
       p = this.#build(spec, log).then(
         (r) => {
           this.#listeners.delete(key);
+          this.#settled.set(key, r.layers);
           return r;
         },
         (err) => {
@@ -217,6 +236,8 @@ export function downloadingArchiveSource(link: ArchiveDownloader, dir: string): 
 export interface LocalNode {
   runtime: Runtime;
   images: ImageResolver;
+  /** The node's layer cache and the layers its boxes mount (gvisor), for garbage collection. */
+  layers?: { store: LayerStore; inUse(): Promise<Set<string>> };
   close(): Promise<void>;
 }
 
@@ -256,8 +277,19 @@ export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode
     );
   }
   const runtime = new GvisorRuntime({ stateDir: join(nodeDir, "boxes"), layers, network });
+  await runtime.registerLayerUse();
   return {
     runtime,
+    layers: {
+      store: layers,
+      // Every node sharing the store (BOXYARD_LAYER_DIR) registered its state dir: their boxes count too.
+      inUse: async () => {
+        const out = await layersOfBoxes(runtime.stateDir);
+        for (const dir of await layers.users())
+          if (dir !== runtime.stateDir) for (const d of await layersOfBoxes(dir)) out.add(d);
+        return out;
+      },
+    },
     images: new LayerStoreImageResolver(
       layers,
       opts.logger.child({ component: "images" }),

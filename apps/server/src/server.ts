@@ -66,6 +66,7 @@ import type { ReadinessCheck } from "./http/context.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { SseStreams } from "./http/sse.ts";
 import { databaseGatewayControl, dispatchUpgrades, startGateway } from "./gateway-wiring.ts";
+import { startLayerGc } from "./layer-gc-wiring.ts";
 import { createLocalNode, type LocalNode } from "./node-runtime.ts";
 import { localCapacity, localNodeName } from "./node-identity.ts";
 import { instrumentRuntime } from "./runtime-metrics.ts";
@@ -423,6 +424,14 @@ export async function runServer(opts: RunServerOptions): Promise<RunningServer> 
       await agent.start();
       // Stopping the agent leaves every box running (contract.md "SIGTERM").
       cleanups.push(() => agent.stop());
+      const layerGc = startLayerGc({
+        node: localNode,
+        config,
+        registry: httpMetrics.registry,
+        logger,
+        wanted: () => agent.wantedLayers(),
+      });
+      if (layerGc) cleanups.push(() => layerGc.stop());
       readiness.set("agent", async () => agent.readiness());
       lifecycle.agent = agent;
       lifecycle.runtime = runtime;

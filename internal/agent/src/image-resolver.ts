@@ -15,6 +15,8 @@ export interface ImageResolver {
   build?(spec: ImageSpec, opts: ImageBuildOptions): Promise<ImageBuildResult>;
   /** Whether a layer (a prebuild's) is in the node's store; resolvers without it have every layer. */
   hasLayer?(digest: string): Promise<boolean>;
+  /** The layers an image resolved to on this node, when known without building (for the layer cache's GC). */
+  layersOf?(spec: ImageSpec): string[] | undefined;
   /** Image keys (imageKey(spec)) already cached on this node, for scheduling affinity. */
   cached?(): Promise<string[]>;
 }

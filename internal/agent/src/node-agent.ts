@@ -172,6 +172,21 @@ export class NodeAgent {
     return this.crashed;
   }
 
+  /**
+   * Layers the control plane still wants on this node, as far as the agent
+   * knows without asking: the images (once resolved here) and prebuilds of
+   * the boxes in its desired set, pooled boxes among them. The layer cache's
+   * garbage collection removes these last and never for age alone.
+   */
+  wantedLayers(): string[] {
+    const out = new Set<string>();
+    for (const want of this.desired?.values() ?? []) {
+      for (const d of this.o.images.layersOf?.(want.spec.image) ?? []) out.add(d);
+      if (want.spec.prebuild) out.add(want.spec.prebuild.layer);
+    }
+    return [...out];
+  }
+
   /** Ready once registered and the last heartbeat went through recently. */
   readiness(): { ok: boolean; detail?: string } {
     if (!this.nodeId) return { ok: false, detail: "not registered with the control plane" };
@@ -681,28 +696,46 @@ export class NodeAgent {
     switch (s) {
       case "prepare": {
         if (!want) throw new Error("prepare needs a desired entry");
-        // A copy: the resolver may hand every caller the same array.
-        const resolving = Date.now();
-        const layers = [...(await this.o.images.resolve(want.spec.image))];
-        const pb = want.spec.prebuild;
-        if (pb) {
-          // The prebuild's layer goes over the image; a node without it makes the box from scratch and says so.
-          if (!this.o.images.hasLayer || (await this.o.images.hasLayer(pb.layer))) layers.push(pb.layer);
-          else this.prebuildMissing.add(boxId);
+        // The layer cache's garbage collection may remove a layer between the
+        // resolve and the prepare (it was unused until this box): the image
+        // is resolved again (the resolver rebuilds what is gone) and the
+        // prepare tried once more, rather than failing the box for good.
+        for (let attempt = 1; ; attempt++) {
+          // A copy: the resolver may hand every caller the same array.
+          const resolving = Date.now();
+          const layers = [...(await this.o.images.resolve(want.spec.image))];
+          const pb = want.spec.prebuild;
+          if (pb) {
+            // The prebuild's layer goes over the image; a node without it makes the box from scratch and says so.
+            if (!this.o.images.hasLayer || (await this.o.images.hasLayer(pb.layer))) layers.push(pb.layer);
+            else this.prebuildMissing.add(boxId);
+          }
+          const preparing = Date.now();
+          this.o.onCreatePhase?.("image", (preparing - resolving) / 1000);
+          const { cpu, memoryMiB, diskGiB } = want.spec.resources;
+          try {
+            obs = await rt.prepare({
+              id: boxId,
+              hostname: want.spec.hostname,
+              ...(want.spec.machineId !== undefined ? { machineId: want.spec.machineId } : {}),
+              layers,
+              resources: { cpu, memoryMiB, diskGiB },
+              network: want.spec.network,
+              ...(want.spec.env ? { env: want.spec.env } : {}),
+            });
+          } catch (err) {
+            if (attempt === 1 && (err as { code?: unknown }).code === "image_layer_missing") {
+              this.o.logger.info(
+                { boxId, err: (err as Error).message },
+                "a layer went from the node's cache; resolving again",
+              );
+              continue;
+            }
+            throw err;
+          }
+          this.o.onCreatePhase?.("volume", (Date.now() - preparing) / 1000);
+          break;
         }
-        const preparing = Date.now();
-        this.o.onCreatePhase?.("image", (preparing - resolving) / 1000);
-        const { cpu, memoryMiB, diskGiB } = want.spec.resources;
-        obs = await rt.prepare({
-          id: boxId,
-          hostname: want.spec.hostname,
-          ...(want.spec.machineId !== undefined ? { machineId: want.spec.machineId } : {}),
-          layers,
-          resources: { cpu, memoryMiB, diskGiB },
-          network: want.spec.network,
-          ...(want.spec.env ? { env: want.spec.env } : {}),
-        });
-        this.o.onCreatePhase?.("volume", (Date.now() - preparing) / 1000);
         if (this.o.onCreatePhase) this.creating.set(boxId, "boot");
         break;
       }

@@ -12,7 +12,18 @@ export {
 } from "./errors.ts";
 export type { ImageErrorCode } from "./errors.ts";
 export { LayerStore } from "./layer-store.ts";
-export type { LayerStoreOptions } from "./layer-store.ts";
+export type { LayerLease, LayerStoreOptions, LayerSweep } from "./layer-store.ts";
+export { LayerGc } from "./layer-gc.ts";
+export type { LayerGcLogger, LayerGcOptions, LayerGcResult, LayerGcSettings } from "./layer-gc.ts";
+export { planLayerGc } from "./layer-gc-plan.ts";
+export type {
+  LayerFacts,
+  LayerGcInput,
+  LayerGcPlan,
+  LayerGcPolicy,
+  LayerRemovalReason,
+  PlannedRemoval,
+} from "./layer-gc-plan.ts";
 export { digestTree } from "./tree-digest.ts";
 export {
   checkLayers,

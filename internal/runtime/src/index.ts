@@ -10,5 +10,6 @@ export type { FakeMethod, FakeRuntimeOptions } from "./fake/fake-runtime.ts";
 export { TextCollector, waitFor } from "./wait-for.ts";
 export type { WaitForOptions } from "./wait-for.ts";
 export { GvisorRuntime } from "./gvisor/gvisor-runtime.ts";
+export { layersOfBoxes } from "./gvisor/box-layers.ts";
 export type { GvisorRuntimeOptions } from "./gvisor/gvisor-runtime.ts";
 export { defaultMaxProcesses } from "./gvisor/oci-spec.ts";

@@ -137,40 +137,59 @@ export class GvisorRuntime implements Runtime {
       // A prepare that crashed half-way left no record and no user data:
       // release whatever it took and start over (nothing to do for a new box).
       if (await exists(paths.dir)) await releaseBoxStorage(paths);
-      const layerDirs: string[] = [];
-      for (const digest of spec.layers) {
-        if (!(await this.opts.layers.has(digest))) throw new ImageLayerMissingError(digest);
-        layerDirs.push(this.opts.layers.pathOf(digest));
-      }
-      await this.runsc.version();
-      await ensureBoxinit(this.stateDir);
-      // From here on a failure releases everything this call took (mounts,
-      // loop device, box dir, network), so the node is as before.
-      const hadNetwork = this.opts.network ? (await this.opts.network.get(spec.id)) !== null : false;
+      // Pinned from the check to the record: the layer cache's garbage
+      // collection then sees the layers as the box's (layersOfBoxes).
+      const lease = await this.opts.layers.pin(spec.layers);
       try {
-        await createBoxStorage({
-          spec,
-          paths,
-          layerDirs,
-          allowDiskOvercommit: this.opts.allowDiskOvercommit,
-        });
-        if (spec.machineId !== undefined) await writeMachineId(paths.rootfs, spec.machineId);
-        const record: BoxRecord = { version: 1, spec, phase: "prepared", layerDirs, updatedAt: "" };
-        if (this.opts.network) {
-          const net = await this.opts.network.attach(spec.id, { egress: spec.network.egress });
-          record.netnsPath = net.netnsPath;
-          record.address = net.address;
-          // A netns the attach configured itself is as a reset leaves it: the first boot skips the reset.
-          if (net.configured) record.networkReady = true;
-        }
-        await writeRecord(paths.record, record);
-        return this.observe(spec.id, record, null);
+        return await this.prepareNew(spec, paths);
       } catch (err) {
-        await releaseBoxStorage(paths).catch(() => {});
-        if (this.opts.network && !hadNetwork) await this.opts.network.detach(spec.id).catch(() => {});
+        if (isNoSpace(err)) this.opts.layers.reportNoSpace();
         throw err;
+      } finally {
+        lease.release();
       }
     });
+  }
+
+  /** The layer store's user: registered so that a store shared by nodes keeps every node's layers. */
+  async registerLayerUse(): Promise<void> {
+    await this.opts.layers.registerUser(this.stateDir);
+  }
+
+  private async prepareNew(spec: BoxSpec, paths: BoxPaths): Promise<BoxObservation> {
+    const layerDirs: string[] = [];
+    for (const digest of spec.layers) {
+      if (!(await this.opts.layers.has(digest))) throw new ImageLayerMissingError(digest);
+      layerDirs.push(this.opts.layers.pathOf(digest));
+    }
+    await this.runsc.version();
+    await ensureBoxinit(this.stateDir);
+    // From here on a failure releases everything this call took (mounts,
+    // loop device, box dir, network), so the node is as before.
+    const hadNetwork = this.opts.network ? (await this.opts.network.get(spec.id)) !== null : false;
+    try {
+      await createBoxStorage({
+        spec,
+        paths,
+        layerDirs,
+        allowDiskOvercommit: this.opts.allowDiskOvercommit,
+      });
+      if (spec.machineId !== undefined) await writeMachineId(paths.rootfs, spec.machineId);
+      const record: BoxRecord = { version: 1, spec, phase: "prepared", layerDirs, updatedAt: "" };
+      if (this.opts.network) {
+        const net = await this.opts.network.attach(spec.id, { egress: spec.network.egress });
+        record.netnsPath = net.netnsPath;
+        record.address = net.address;
+        // A netns the attach configured itself is as a reset leaves it: the first boot skips the reset.
+        if (net.configured) record.networkReady = true;
+      }
+      await writeRecord(paths.record, record);
+      return this.observe(spec.id, record, null);
+    } catch (err) {
+      await releaseBoxStorage(paths).catch(() => {});
+      if (this.opts.network && !hadNetwork) await this.opts.network.detach(spec.id).catch(() => {});
+      throw err;
+    }
   }
 
   async start(id: BoxId): Promise<BoxObservation> {
@@ -606,4 +625,13 @@ function checkpointFailure(err: unknown): string {
   if (/unsupported networking state|cannot be saved in connected state|connecting state/.test(message))
     return "it has a TCP connection that is open or closed less than a minute ago (TIME_WAIT), and its sandbox cannot drop connections";
   return `runsc checkpoint failed: ${message.slice(0, 300)}`;
+}
+
+/** A failure for lack of disk space (ENOSPC, NodeDiskFullError, or a host tool saying so). */
+function isNoSpace(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown } | null;
+  if (!e) return false;
+  if (e.code === "ENOSPC" || e.code === "node_disk_full") return true;
+  if (typeof e.message === "string" && /no space left on device/i.test(e.message)) return true;
+  return e.cause !== undefined && e.cause !== err && isNoSpace(e.cause);
 }
