@@ -110,8 +110,21 @@ describe("runtime failures", () => {
     expect(rows).toEqual([{ status: "succeeded" }]);
   });
 
+  it("a layer gone from the cache between resolve and prepare (layer GC): resolved again, the box runs", async () => {
+    const runtime = new FakeRuntime({ state: h.nodeState });
+    runtime.failNext("prepare", new ImageLayerMissingError("sha256:collected"));
+    h.startReconciler();
+    h.startAgent({ runtime });
+    const { id } = await h.create("retried");
+    const running = await h.settled(id, "running");
+    expect(running.last_error).toBeNull();
+    expect(running.attempts).toBe(0);
+  });
+
   it("shows a permanent failure with its reason; start of the failed box works", async () => {
     const runtime = new FakeRuntime({ state: h.nodeState });
+    // Missing again after the agent's one fresh resolve: permanent.
+    runtime.failNext("prepare", new ImageLayerMissingError("sha256:gone"));
     runtime.failNext("prepare", new ImageLayerMissingError("sha256:gone"));
     h.startReconciler();
     h.startAgent({ runtime });
