@@ -45,6 +45,7 @@ const N = Number(process.env.BENCH_N ?? 20);
 const ONLY = process.env.BENCH_ONLY?.split(",").map((x) => x.trim());
 const wanted = (name: string) => !ONLY || ONLY.includes(name);
 const POOL_SIZE = 2;
+const SPLIT = process.env.BENCH_SPLIT === "1";
 const LAYERS = process.env.BOXYARD_IMAGE_CACHE ?? "/var/cache/boxyard/images";
 // Each run has its own node network (bridge, netns, nft tables) so that two runs on one machine never share one.
 const RUN_ID = Math.random().toString(36).slice(2, 6).padEnd(4, "0");
@@ -181,6 +182,8 @@ async function main(): Promise<void> {
 
   const results: Record<string, { boxyard: Stats; floor: Stats; ratio: number; unit: string }> = {};
   let server: Awaited<ReturnType<typeof startServerProcess>> | undefined;
+  /** With BENCH_SPLIT=1, the control plane; `server` is then the node agent's process. */
+  let control: Awaited<ReturnType<typeof startServerProcess>> | undefined;
   let api: Api | undefined;
   const notes: string[] = [];
   const store = new LayerStore({ root: LAYERS });
@@ -192,24 +195,45 @@ async function main(): Promise<void> {
       progress("starting the git server for create-debian");
       upstream = await startDebianUpstream();
     }
-    progress("starting the server (gVisor runtime)");
-    server = await startServerProcess({
-      dataDir: join(work, "data"),
-      // BENCH_SERVER_LOG=FILE: the server logs at info level, written to FILE at the end (for tracing a case).
-      args: ["--database-url", dbUrl, ...(process.env.BENCH_SERVER_LOG ? ["--log-level", "info"] : [])],
-      env: {
-        BOXYARD_NETWORK_PREFIX: PREFIX,
-        BOXYARD_BOX_SUBNET: SUBNET,
-        BOXYARD_LAYER_DIR: LAYERS,
-        BOXYARD_RATE_LIMIT: "0",
-        BOXYARD_COLD_PAUSE_AFTER: "0",
-        // burst and density pack 50-100 quarter-CPU boxes onto one 2-core node (the default 4x fits 32).
-        BOXYARD_CPU_OVERCOMMIT: "16",
-        ...(upstream ? { BOXYARD_BOX_UPLINK: upstream.uplink } : {}),
-      },
-    });
-    const token = (await readFile(join(work, "data", "admin-token"), "utf8")).trim();
-    const a = new Api(server.url, token);
+    const serverEnv = {
+      BOXYARD_NETWORK_PREFIX: PREFIX,
+      BOXYARD_BOX_SUBNET: SUBNET,
+      BOXYARD_LAYER_DIR: LAYERS,
+      BOXYARD_RATE_LIMIT: "0",
+      BOXYARD_COLD_PAUSE_AFTER: "0",
+      // burst and density pack 50-100 quarter-CPU boxes onto one 2-core node (the default 4x fits 32).
+      BOXYARD_CPU_OVERCOMMIT: "16",
+      ...(upstream ? { BOXYARD_BOX_UPLINK: upstream.uplink } : {}),
+    };
+    // BENCH_SERVER_LOG=FILE: the server logs at info level, written to FILE at the end (for tracing a case).
+    const logArgs = process.env.BENCH_SERVER_LOG ? ["--log-level", "info"] : [];
+    let token: string;
+    if (SPLIT) {
+      // BENCH_SPLIT=1: the control plane and the node agent as separate processes, talking over HTTP
+      // (`--role control` + `--role agent`), as a fleet runs them. The agent's data dir is the one the
+      // cases look in (work/data); the control plane's is work/control.
+      progress("starting the control plane and, as its own process, the node agent (gVisor runtime)");
+      control = await startServerProcess({
+        dataDir: join(work, "control"),
+        args: ["--role", "control", "--database-url", dbUrl, ...logArgs],
+        env: serverEnv,
+      });
+      token = (await readFile(join(work, "control", "admin-token"), "utf8")).trim();
+      server = await startServerProcess({
+        dataDir: join(work, "data"),
+        args: ["--role", "agent", "--control-url", control.url, ...logArgs],
+        env: { ...serverEnv, BOXYARD_CONTROL_TOKEN: token, BOXYARD_NODE_NAME: "bench-node" },
+      });
+    } else {
+      progress("starting the server (gVisor runtime)");
+      server = await startServerProcess({
+        dataDir: join(work, "data"),
+        args: ["--database-url", dbUrl, ...logArgs],
+        env: serverEnv,
+      });
+      token = (await readFile(join(work, "data", "admin-token"), "utf8")).trim();
+    }
+    const a = new Api((control ?? server).url, token);
     api = a;
     await a.call("POST", "/api/v1/orgs", { name: "bench" });
 
@@ -422,12 +446,20 @@ async function main(): Promise<void> {
       for (const b of left as Array<{ name: string }>)
         await api.until(b.name, "deleted", 60_000).catch(() => {});
     }
-    if (server && server.child.exitCode === null) {
-      server.child.kill("SIGTERM");
-      await server.exited;
+    // The node agent first (it releases its boxes' resources), then the control plane.
+    for (const p of [server, control]) {
+      if (p && p.child.exitCode === null && p.child.signalCode === null) {
+        p.child.kill("SIGTERM");
+        await p.exited;
+      }
     }
     if (server && process.env.BENCH_SERVER_LOG)
-      await writeFile(process.env.BENCH_SERVER_LOG, server.output()).catch(() => {});
+      await writeFile(
+        process.env.BENCH_SERVER_LOG,
+        control
+          ? `--- control plane ---\n${control.output()}\n--- node agent ---\n${server.output()}`
+          : server.output(),
+      ).catch(() => {});
     await raw.destroyAll();
     await upstream?.stop().catch((err) => progress(`cannot stop the git server: ${err}`));
     const net = await NodeNetwork.open({ stateDir: join(work, "net"), prefix: PREFIX, subnet: SUBNET }).catch(
@@ -458,6 +490,7 @@ async function main(): Promise<void> {
   lines.push(
     "",
     `times in ms, ${N} samples each (BENCH_N); floors measured in the same run`,
+    ...(SPLIT ? ["BENCH_SPLIT=1: control plane and node agent as separate processes over HTTP"] : []),
     `create-pool: create-to-ready with a warm pool of ${POOL_SIZE} (the create claims a running box)`,
     ...notes,
     "",
@@ -466,7 +499,7 @@ async function main(): Promise<void> {
   await mkdir(join(REPO_ROOT, "bench", "results"), { recursive: true });
   await writeFile(
     join(REPO_ROOT, "bench", "results", "latest.json"),
-    `${JSON.stringify({ startedAt: started.toISOString(), samples: N, results }, null, 2)}\n`,
+    `${JSON.stringify({ startedAt: started.toISOString(), samples: N, split: SPLIT, results }, null, 2)}\n`,
   );
   process.stdout.write("written to bench/results/latest.json\n");
 }
