@@ -59,10 +59,12 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
         if (Date.now() > deadline) throw new Error("the cold-paused box still has a sandbox");
         await sleep(20);
       }
+      // The event stream says when the box is running, with no polling interval added (as in resume-hot).
+      const running = await api.nextTransition(box, "running");
       const [ms] = await timed(async () => {
         const q = await api.call("POST", `/api/v1/orgs/bench/boxes/${box}/resume`);
         if (q.status !== 202) throw new Error(`resume: ${q.status} ${JSON.stringify(q.body)}`);
-        await api.until(box, "running");
+        await running.reached;
         if ((await api.exec(box)) !== "ready\n") throw new Error("exec output");
       });
       boxyard.push(ms);
