@@ -14,6 +14,8 @@ export interface BenchApi {
   // biome-ignore lint/suspicious/noExplicitAny: API answers are walked loosely here.
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   until(box: string, state: string, timeoutMs?: number): Promise<void>;
+  /** Opens the box's event stream; `reached` resolves at its next transition to `state`. */
+  nextTransition(box: string, state: string): Promise<{ reached: Promise<void> }>;
   exec(box: string): Promise<string>;
 }
 

@@ -59,10 +59,12 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
         if (Date.now() > deadline) throw new Error("the cold-paused box still has a sandbox");
         await sleep(20);
       }
+      // The event stream says when the box is running, with no polling interval added (as in resume-hot).
+      const running = await api.nextTransition(box, "running");
       const [ms] = await timed(async () => {
         const q = await api.call("POST", `/api/v1/orgs/bench/boxes/${box}/resume`);
         if (q.status !== 202) throw new Error(`resume: ${q.status} ${JSON.stringify(q.body)}`);
-        await api.until(box, "running");
+        await running.reached;
         if ((await api.exec(box)) !== "ready\n") throw new Error("exec output");
       });
       boxyard.push(ms);
@@ -73,6 +75,76 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
         if ((await raw.exec("ck")) !== "ready\n") throw new Error("raw exec output");
       });
       floor.push(f);
+    }
+    if (process.env.BENCH_EXEC_PROBE) {
+      // BENCH_EXEC_PROBE=1: after the cycles, times 6 rounds of `runsc exec` variants into the box's
+      // sandbox and the floor's, to find what makes the box's exec slower (see README.md); on stderr.
+      const { execFile } = await import("node:child_process");
+      const { execCapabilities } = await import("../../internal/runtime/src/gvisor/capabilities.ts");
+      const g = (root: string) => [
+        `--root=${root}`,
+        "--platform=systrap",
+        "--network=sandbox",
+        "--net-disconnect-ok",
+        "--overlay2=none",
+      ];
+      const br = nodeRunscRoot(ctx.dataDir);
+      const env = [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME=/home/dev",
+        "USER=dev",
+        "LOGNAME=dev",
+      ].map((e) => `--env=${e}`);
+      const user = ["--user=1000:1000", "--cwd=/home/dev"];
+      const caps = execCapabilities.map((c) => `--cap=${c}`);
+      const variants: Array<[string, string[]]> = [
+        ["floor /bin/echo", [...g(raw.root), "exec", "ck", "/bin/echo", "ready"]],
+        ["box root /bin/echo", [...g(br), "exec", id, "/bin/echo", "ready"]],
+        ["box user /bin/echo", [...g(br), "exec", ...user, id, "/bin/echo", "ready"]],
+        [
+          "box user caps env /bin/echo",
+          [...g(br), "exec", ...user, ...caps, ...env, id, "/bin/echo", "ready"],
+        ],
+        ["box user caps env echo", [...g(br), "exec", ...user, ...caps, ...env, id, "echo", "ready"]],
+        [
+          "box boxinit /bin/echo",
+          [
+            ...g(br),
+            "exec",
+            ...user,
+            ...caps,
+            ...env,
+            id,
+            "/.boxyard/init",
+            "exec",
+            "--",
+            "/bin/echo",
+            "ready",
+          ],
+        ],
+        [
+          "box boxinit echo",
+          [...g(br), "exec", ...user, ...caps, ...env, id, "/.boxyard/init", "exec", "--", "echo", "ready"],
+        ],
+        [
+          "box root boxinit /bin/echo",
+          [...g(br), "exec", id, "/.boxyard/init", "exec", "--", "/bin/echo", "ready"],
+        ],
+      ];
+      const times = new Map<string, number[]>();
+      for (let k = 0; k < 6; k++)
+        for (const [name, args] of variants) {
+          const t = performance.now();
+          const out = await new Promise<string>((res, rej) =>
+            execFile("runsc", args, (e, so) => (e ? rej(e) : res(so))),
+          );
+          if (out !== "ready\n") throw new Error(`${name}: ${out}`);
+          times.set(name, [...(times.get(name) ?? []), performance.now() - t]);
+        }
+      for (const [name, t] of times)
+        process.stderr.write(
+          `PROBE ${name}: ${t.map((x) => x.toFixed(0)).join(" ")} median ${[...t].sort((a, b) => a - b)[3]?.toFixed(0)}\n`,
+        );
     }
   } finally {
     await deleteBoxes(api, [box]);

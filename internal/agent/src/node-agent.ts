@@ -285,13 +285,19 @@ export class NodeAgent {
         this.version = set.version;
         this.desired = new Map(set.boxes.map((b) => [b.boxId, b]));
         for (const id of this.desired.keys()) this.known.add(id);
+        // The boxes known now get their steps first: the change that woke this fetch (a resume, say)
+        // never waits for the listing below, which costs a runtime call per box.
+        for (const id of this.known) this.schedule(id);
         // Whatever else the runtime holds (left by an earlier process) is compared against this set
-        // too; listing costs a runtime call per box, so it is not on every change's critical path.
+        // too, at most every rescanMs.
         if (Date.now() - this.lastListAt >= this.o.rescanMs) {
-          for (const obs of await this.o.runtime.list()) if (!isPrebuildBox(obs.id)) this.known.add(obs.id);
+          for (const obs of await this.o.runtime.list())
+            if (!isPrebuildBox(obs.id) && !this.known.has(obs.id)) {
+              this.known.add(obs.id);
+              this.schedule(obs.id);
+            }
           this.lastListAt = Date.now();
         }
-        for (const id of this.known) this.schedule(id);
       } catch (err) {
         if (!this.running) break;
         // A failed fetch proves nothing about what is wanted: keep every box as it is.
