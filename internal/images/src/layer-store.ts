@@ -202,7 +202,8 @@ export class LayerStore {
       let lastUsedMs: number;
       try {
         const st = await stat(used);
-        lastUsedMs = Math.floor(st.mtimeMs);
+        // Rounded, not floored: a time written back through utimes can read as N.99999 ms.
+        lastUsedMs = Math.round(st.mtimeMs);
         const raw = JSON.parse(await readFile(used, "utf8")) as { bytes?: unknown };
         if (typeof raw.bytes === "number") bytes = raw.bytes;
       } catch (err) {
@@ -210,7 +211,7 @@ export class LayerStore {
         if (code !== "ENOENT" && !(err instanceof SyntaxError)) throw err;
         // Never used since the cache started keeping track: its publish is its last use.
         try {
-          lastUsedMs = Math.floor((await stat(dir)).mtimeMs);
+          lastUsedMs = Math.round((await stat(dir)).mtimeMs);
         } catch {
           continue;
         }
