@@ -408,6 +408,31 @@ describe("warm pools: crashes", () => {
   });
 });
 
+/** A busybox pool of `size` in the harness's org, with a fast controller converging it. */
+async function startPool(
+  h: LifecycleHarness,
+  id: string,
+  size: number,
+  o: { notifyDelayMs?: number } = {},
+): Promise<PoolController> {
+  const controller = new PoolController({
+    pool: h.pool,
+    ids: randomIds,
+    logger: pino({ level: "silent" }),
+    listener: h.listener,
+    resolveTemplate: async (_org, name) => resolveTemplate(name),
+    pollMs: 50,
+    ...o,
+  });
+  await h.pool.query(`INSERT INTO box_pools (id, org_id, template, size) VALUES ($1, $2, 'busybox', $3)`, [
+    id,
+    h.orgId,
+    size,
+  ]);
+  controller.start();
+  return controller;
+}
+
 // A create that meets a pooled box while another transaction holds its row
 // (a node's report, the reconciler) waits briefly for it instead of making a
 // fresh, slower box; a holder that keeps it longer costs only the wait.
@@ -418,19 +443,7 @@ describe("warm pools: a claim and a locked pooled box", () => {
     h = await LifecycleHarness.start();
     h.startReconciler();
     h.startAgent();
-    controller = new PoolController({
-      pool: h.pool,
-      ids: randomIds,
-      logger: pino({ level: "silent" }),
-      listener: h.listener,
-      resolveTemplate: async (_org, name) => resolveTemplate(name),
-      pollMs: 50,
-    });
-    await h.pool.query(
-      `INSERT INTO box_pools (id, org_id, template, size) VALUES ('pool_2', $1, 'busybox', 1)`,
-      [h.orgId],
-    );
-    controller.start();
+    controller = await startPool(h, "pool_2", 1);
   });
   afterAll(async () => {
     await controller?.stop();
@@ -526,20 +539,7 @@ describe("warm pools: users' boxes come first", () => {
     h.startReconciler();
     // Room for three busybox boxes (1 CPU each), or one Debian box (2 CPUs) and one busybox.
     h.startAgent({ capacity: { cpu: 3, memoryMiB: 4096, diskGiB: 100, gpus: 0 } });
-    controller = new PoolController({
-      pool: h.pool,
-      ids: randomIds,
-      logger: pino({ level: "silent" }),
-      listener: h.listener,
-      resolveTemplate: async (_org, name) => resolveTemplate(name),
-      pollMs: 50,
-      notifyDelayMs: 0,
-    });
-    await h.pool.query(
-      `INSERT INTO box_pools (id, org_id, template, size) VALUES ('pool_3', $1, 'busybox', 3)`,
-      [h.orgId],
-    );
-    controller.start();
+    controller = await startPool(h, "pool_3", 3, { notifyDelayMs: 0 });
   });
   afterAll(async () => {
     await controller?.stop();
