@@ -305,19 +305,7 @@ describe("warm pools: crashes", () => {
   it("a node agent that dies between the claim and the rename converges: the box gets its name and machine-id", async () => {
     h.startReconciler();
     h.startAgent();
-    const controller = new PoolController({
-      pool: h.pool,
-      ids: randomIds,
-      logger: pino({ level: "silent" }),
-      listener: h.listener,
-      resolveTemplate: async (_org, name) => resolveTemplate(name),
-      pollMs: 50,
-    });
-    await h.pool.query(
-      `INSERT INTO box_pools (id, org_id, template, size) VALUES ('pool_1', $1, 'busybox', 1)`,
-      [h.orgId],
-    );
-    controller.start();
+    const controller = await startPool(h, "pool_1", 1);
     try {
       const pooledId = await waitFor(
         async () => {
