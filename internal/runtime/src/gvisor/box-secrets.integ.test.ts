@@ -9,7 +9,7 @@
 // ended holds no value, even though the box was then full of such processes.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { TextCollector } from "../wait-for.ts";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,5 +103,35 @@ describe("secrets in a gVisor box", () => {
     await rt.writeSecrets(id, [{ name: "A", value: Buffer.from(value) }]);
     expect(await sh("cat /run/boxyard/secrets/A")).toBe(value);
     await rt.destroy(id);
+  }, 120_000);
+
+  it("writing no secrets into a sandbox that never had any runs nothing in it; after a write it removes them", async () => {
+    // runsc through a wrapper that logs each command, so the test sees every exec into the box.
+    const log = join(node.dir, "runsc-calls.log");
+    const wrapper = join(node.dir, "runsc-logged");
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nexec runsc "$@"\n`, { mode: 0o755 });
+    const logged = node.runtime({ runscPath: wrapper });
+    const execs = async () =>
+      (await readFile(log, "utf8").catch(() => "")).split("\n").filter((l) => / exec /.test(` ${l} `)).length;
+    const quiet = `${id}q`;
+    await logged.prepare(node.spec(quiet));
+    await logged.start(quiet);
+    const before = await execs();
+    await logged.writeSecrets(quiet, []);
+    expect(await execs()).toBe(before);
+
+    await logged.writeSecrets(quiet, [{ name: "A", value: Buffer.from(value) }]);
+    expect(await execs()).toBeGreaterThan(before);
+    await logged.writeSecrets(quiet, []);
+    const r = await logged.exec(quiet, { command: ["ls", "-A", "/run/boxyard/secrets"] });
+    expect(r.stdout.toString()).toBe("");
+
+    // A restored sandbox has none (they were scrubbed before its checkpoint): again nothing to run.
+    await logged.checkpoint(quiet);
+    await logged.resume(quiet);
+    const restored = await execs();
+    await logged.writeSecrets(quiet, []);
+    expect(await execs()).toBe(restored);
+    await logged.destroy(quiet);
   }, 120_000);
 });

@@ -90,6 +90,11 @@ export async function writeSecretsInSandbox(
 ): Promise<void> {
   for (const s of secrets)
     if (!NAME.test(s.name)) throw new SandboxError(`secret name ${JSON.stringify(s.name)} is not valid`);
+  // None wanted, and none ever written into this sandbox (a new box, or one
+  // just restored): nothing to write or scrub. This saves every new and every
+  // resumed box an exec of a shell, which costs the box's own CPU quota while
+  // its owner's first command waits for the same quota.
+  if (secrets.length === 0 && !(await mayHoldSecrets(paths))) return;
   // Marked first: a crash half-way still has the next checkpoint scrub.
   await writeFile(markerPath(paths), "");
   for (const s of secrets) {
