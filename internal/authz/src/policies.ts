@@ -175,6 +175,7 @@ export const policies = {
   getPoolById: systemOnly("pool-manager"),
   tryLockPool: systemOnly("pool-manager"),
   claimPooledBox: inOrg("box", "create", "org_not_found", ([c]) => c.orgId),
+  hasClaimablePooledBox: inOrg("box", "create", "org_not_found", ([c]) => c.orgId),
   // Pool priority: users' boxes take precedence over warm-pool boxes for a node's room.
   listPooledHolds: systemOnly("reconciler"),
   evictPooledBox: systemOnly("reconciler"),

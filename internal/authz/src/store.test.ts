@@ -208,6 +208,7 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
   listPooledBoxes: ["p"],
   recordPoolDecision: [{ id: "p", target: 1, templateVersion: null, lastError: null }],
   claimPooledBox: [{ orgId: "org-a" } as QueryArgs<"claimPooledBox">[0]],
+  hasClaimablePooledBox: [{ orgId: "org-a" } as QueryArgs<"hasClaimablePooledBox">[0]],
   listPooledHolds: [],
   evictPooledBox: [{ id: "box-1", version: 1 }],
   listBoxesWaitingForRoom: [],

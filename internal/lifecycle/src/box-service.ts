@@ -56,19 +56,25 @@ export async function createBox(
   try {
     const out = await store.transaction(async (s, tx) => {
       const machineId = newMachineId();
-      // Creates of one org queue here (the lock admission takes anyway) before looking at the pool:
-      // each sees the claims committed before it, so with quota room every ready box is handed out
-      // before anyone falls back to a fresh create, and never twice.
-      if (input.fromPool) await s.lockOrgForAdmission(input.orgId);
+      const match = {
+        orgId: input.orgId,
+        template: input.template.name,
+        templateVersion: input.template.version,
+        image: input.template.image,
+        resources: input.template.resources,
+        network: input.template.network,
+      };
+      // Only where a ready pooled box matches now: with none (no pool, or all taken) the create
+      // goes straight to a fresh box and holds the org's lock only for its admission at the end.
+      const tryPool = input.fromPool === true && (await s.hasClaimablePooledBox(match));
+      // Creates of one org that may claim queue here (the lock admission takes anyway) before looking
+      // at the pool: each sees the claims committed before it, so with quota room every ready box is
+      // handed out before anyone falls back to a fresh create, and never twice.
+      if (tryPool) await s.lockOrgForAdmission(input.orgId);
       // A claim binds the pooled box in this transaction; if admission (inSameTx) refuses, it stays pooled.
-      const claimed = input.fromPool
+      const claimed = tryPool
         ? await s.claimPooledBox({
-            orgId: input.orgId,
-            template: input.template.name,
-            templateVersion: input.template.version,
-            image: input.template.image,
-            resources: input.template.resources,
-            network: input.template.network,
+            ...match,
             ownerId: input.ownerId,
             name: input.name,
             teamId: input.teamId ?? null,

@@ -507,6 +507,56 @@ describe("warm pools: a claim and a locked pooled box", () => {
     const { rows } = await h.pool.query(`SELECT pool_id, owner_id FROM boxes WHERE id = $1`, [held.id]);
     expect(rows[0]).toEqual({ pool_id: "pool_2", owner_id: null });
   });
+
+  it("a create that no pooled box matches holds no org lock before its admission; one that claims does", async () => {
+    // What the create's own transaction holds when its admission (inSameTx) starts.
+    const advisoryLocks = async (tx: { query: (q: string) => Promise<{ rows: { n: number }[] }> }) =>
+      (
+        await tx.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`,
+        )
+      ).rows[0]?.n;
+    let held: number | undefined;
+    // Other resources than the pool's boxes: nothing to claim, so a burst of such creates queues only at admission.
+    const other = resolveTemplate("busybox");
+    other.resources = { ...other.resources, cpu: other.resources.cpu + 0.5 };
+    const fresh = await createBox(
+      h.store(),
+      randomIds,
+      {
+        orgId: h.orgId,
+        ownerId: h.userId,
+        name: "no-match",
+        template: other,
+        persistent: false,
+        fromPool: true,
+      },
+      async (tx) => {
+        held = await advisoryLocks(tx);
+      },
+    );
+    expect(fresh.claimed).toBe(false);
+    expect(held).toBe(0);
+
+    await lockedPooledBox().then((b) => b.release()); // waits until the pool's box is claimable again
+    const claim = await createBox(
+      h.store(),
+      randomIds,
+      {
+        orgId: h.orgId,
+        ownerId: h.userId,
+        name: "match",
+        template: resolveTemplate("busybox"),
+        persistent: false,
+        fromPool: true,
+      },
+      async (tx) => {
+        held = await advisoryLocks(tx);
+      },
+    );
+    expect(claim.claimed).toBe(true);
+    expect(held).toBe(1);
+  });
 });
 
 // Pool priority: warm-pool boxes hold room on a node only until a user's box

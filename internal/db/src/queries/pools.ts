@@ -104,6 +104,38 @@ export async function recordPoolDecision(
 }
 
 /**
+ * Whether a ready pooled box of exactly this template version, image,
+ * resources and network exists now (no lock taken, nothing changed). A
+ * create asks this first: an org without such a box skips the claim and the
+ * org-wide lock the claim is serialised under, so a burst of creates where
+ * no pool matches queues only for its short admission check.
+ */
+export async function hasClaimablePooledBox(
+  db: Queryable,
+  c: {
+    orgId: string;
+    template: string;
+    templateVersion: number;
+    image: unknown;
+    resources: unknown;
+    network: unknown;
+  },
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM boxes b JOIN box_pools p ON p.id = b.pool_id WHERE ${CLAIMABLE} LIMIT 1`,
+    [
+      c.orgId,
+      c.template,
+      c.templateVersion,
+      JSON.stringify(c.image),
+      JSON.stringify(c.resources),
+      JSON.stringify(c.network),
+    ],
+  );
+  return rows.length > 0;
+}
+
+/**
  * Takes a ready pooled box of exactly this template version, image,
  * resources and network, and makes it the caller's, all in the caller's
  * transaction: owner, name, team, a new machine-id. SKIP LOCKED lets
