@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Runsc } from "./runsc.ts";
+import { Runsc, readStateFile } from "./runsc.ts";
 
 // A stand-in runsc that logs each subcommand and answers `state` with the pid
 // written in a file, so the test can count how often the real one would run.
@@ -192,5 +192,70 @@ describe("Runsc.state cache", () => {
     } finally {
       await rm(join(dir, "slow"), { force: true });
     }
+  });
+});
+
+// runsc's state file holds what `runsc state` prints (status, sandbox pid); the
+// driver reads it instead of starting a runsc process, and asks runsc only when
+// the file cannot say. (runsc-state.integ compares the two on real sandboxes.)
+describe("runsc state files", () => {
+  const stateFile = (status: unknown, pid: unknown) =>
+    JSON.stringify({ id: "x", status, goferPid: 1, sandbox: { id: "x", pid } });
+  const dead = 2 ** 22 + 12345; // above pid_max's default: no such process
+
+  it("reads status and sandbox pid; a live status whose process is gone reads as stopped", async () => {
+    const f = join(dir, "one.state");
+    await writeFile(f, stateFile("running", process.pid));
+    expect(await readStateFile(f)).toEqual({ status: "running", pid: process.pid });
+    await writeFile(f, stateFile("paused", process.pid));
+    expect(await readStateFile(f)).toEqual({ status: "paused", pid: process.pid });
+    await writeFile(f, stateFile("running", dead));
+    expect(await readStateFile(f)).toEqual({ status: "stopped", pid: dead });
+    await writeFile(f, stateFile("stopped", 0));
+    expect(await readStateFile(f)).toEqual({ status: "stopped", pid: 0 });
+  });
+
+  it("cannot say for a file being rewritten, gone, or in a form it does not know", async () => {
+    const f = join(dir, "two.state");
+    const whole = stateFile("running", process.pid);
+    await writeFile(f, whole.slice(0, whole.length - 5));
+    expect(await readStateFile(f)).toBeUndefined();
+    await writeFile(f, stateFile("creating", process.pid));
+    expect(await readStateFile(f)).toBeUndefined();
+    await writeFile(f, stateFile(3, process.pid));
+    expect(await readStateFile(f)).toBeUndefined();
+    await writeFile(f, JSON.stringify({ status: "running" }));
+    expect(await readStateFile(f)).toBeUndefined();
+    expect(await readStateFile(join(dir, "absent.state"))).toBeUndefined();
+  });
+
+  it("Runsc.state answers from a readable file without runsc, and asks runsc when the file cannot say", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    await writeFile(join(dir, "f1_sandbox:f1.state"), stateFile("running", process.pid));
+    await writeFile(join(dir, "f1_sandbox:f1.lock"), "");
+    expect(await runsc().state("f1")).toEqual({ status: "running", pid: process.pid });
+    expect(await calls()).toEqual([]);
+    // Half-written: runsc answers (the stand-in says paused).
+    await writeFile(join(dir, "f2_sandbox:f2.state"), "{");
+    await writeFile(join(dir, "pid"), String(process.pid));
+    await writeFile(join(dir, "status"), "paused");
+    expect(await runsc().state("f2")).toEqual({ status: "paused", pid: process.pid });
+    expect(await calls()).toEqual(["state"]);
+  });
+
+  it("ids lists the container of each state file without runsc", async () => {
+    await rm(join(dir, "calls"), { force: true });
+    const ids = await runsc().ids();
+    expect(ids).toEqual(expect.arrayContaining(["b1", "b8", "f1", "f2"]));
+    expect(ids).not.toContain("b9");
+    expect(ids.some((i) => i.includes("lock") || i.includes(":"))).toBe(false);
+    expect(await calls()).toEqual([]);
+    const none = new Runsc({
+      runscPath: fake,
+      root: join(dir, "no-root"),
+      platform: "systrap",
+      network: "none",
+    });
+    expect(await none.ids()).toEqual([]);
   });
 });
