@@ -1,8 +1,8 @@
 // Running short host commands (runsc, mount, mkfs...) with a deadline and
-// captured output. Long-lived processes (sandboxes, sessions) do not go
-// through here.
+// captured output, spawned from a worker thread (see off-thread-spawn.ts).
+// Long-lived processes (sandboxes, sessions) do not go through here.
 
-import { spawn } from "node:child_process";
+import { runOffThread } from "@boxyard/platform";
 
 export interface HostCommandResult {
   code: number | null;
@@ -32,32 +32,18 @@ export class HostCommandError extends Error {
   }
 }
 
-export function hostCommand(
+export async function hostCommand(
   cmd: string,
   args: string[],
   opts: HostCommandOptions = {},
 ): Promise<HostCommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      if (stdout.length < 1 << 20) stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      if (stderr.length < 1 << 20) stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-    child.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const result = { code: null, signal: null, stdout, stderr: err.message };
-      reject(new HostCommandError(cmd, args, result, err.code));
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const result = { code, signal, stdout, stderr };
-      if ((opts.check ?? true) && code !== 0) reject(new HostCommandError(cmd, args, result));
-      else resolve(result);
-    });
-  });
+  // From a worker thread: a spawn on the event loop blocks it until the child has exec'd.
+  const r = await runOffThread({ file: cmd, args, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 60_000 });
+  if (r.spawnError) {
+    const result = { code: null, signal: null, stdout: "", stderr: r.spawnError.message };
+    throw new HostCommandError(cmd, args, result, r.spawnError.code);
+  }
+  const result = { code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  if ((opts.check ?? true) && r.code !== 0) throw new HostCommandError(cmd, args, result);
+  return result;
 }

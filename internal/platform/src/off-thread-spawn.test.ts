@@ -1,0 +1,84 @@
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { runOffThread } from "./off-thread-spawn.ts";
+
+describe("runOffThread", () => {
+  it("returns the exit code and both streams", async () => {
+    const r = await runOffThread({ file: "sh", args: ["-c", "echo out; echo err >&2; exit 3"] });
+    expect(r).toEqual({ code: 3, signal: null, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("writes the input to stdin and closes it; without input stdin is empty", async () => {
+    expect((await runOffThread({ file: "cat", args: [], input: "abc\n" })).stdout).toBe("abc\n");
+    expect((await runOffThread({ file: "cat", args: [] })).stdout).toBe("");
+    // A command that never reads its input still gives its own status.
+    expect(
+      (await runOffThread({ file: "sh", args: ["-c", "exit 4"], input: "x".repeat(1 << 20) })).code,
+    ).toBe(4);
+  });
+
+  it("runs in the given cwd", async () => {
+    expect((await runOffThread({ file: "pwd", args: [], cwd: "/tmp" })).stdout).toBe("/tmp\n");
+  });
+
+  it("a command that cannot start says why, and nothing ran", async () => {
+    const r = await runOffThread({ file: "/nonexistent/boxyard-no-such-command", args: [] });
+    expect(r.spawnError?.code).toBe("ENOENT");
+    expect(r.code).toBeNull();
+  });
+
+  it("kills a command past its deadline", async () => {
+    const started = Date.now();
+    const r = await runOffThread({ file: "sleep", args: ["30"], timeoutMs: 200 });
+    expect(r.signal).toBe("SIGKILL");
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("keeps at most maxOutputBytes of each stream and still reads the rest", async () => {
+    const r = await runOffThread({
+      file: "head",
+      args: ["-c", "3000000", "/dev/zero"],
+      maxOutputBytes: 1000,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(1000);
+  });
+
+  it("many commands at once each get their own answer", async () => {
+    const all = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        runOffThread({ file: "sh", args: ["-c", `echo ${i}; exit ${i % 7}`] }),
+      ),
+    );
+    all.forEach((r, i) => {
+      expect(r.stdout).toBe(`${i}\n`);
+      expect(r.code).toBe(i % 7);
+    });
+  });
+
+  it("idle workers do not keep a process alive", async () => {
+    const mod = fileURLToPath(new URL("./off-thread-spawn.ts", import.meta.url));
+    const dir = await mkdtemp(join(tmpdir(), "boxyard-offthread-"));
+    try {
+      const script = join(dir, "run.mts");
+      await writeFile(
+        script,
+        `import { runOffThread } from ${JSON.stringify(mod)};
+const r = await runOffThread({ file: "echo", args: ["done"] });
+process.stdout.write(r.stdout);
+`,
+      );
+      // The script ends by itself once its command has answered (the timeout would end a hung one).
+      const r = spawnSync("npx", ["--no-install", "tsx", script], { timeout: 30_000, encoding: "utf8" });
+      expect(r.error).toBeUndefined();
+      expect(r.stdout).toBe("done\n");
+      expect(r.status).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

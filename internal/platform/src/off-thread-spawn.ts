@@ -1,0 +1,152 @@
+// Short host commands (mount, mkfs, ip, nft...) spawned from worker threads.
+//
+// Node's spawn is synchronous up to the child's exec: libuv forks the whole
+// process (page tables of a server's few hundred MiB) and then waits on a pipe
+// until the child has called exec, so it can report ENOENT. On a quiet node
+// that is 6-10 ms of the event loop per command; on a busy one the child waits
+// for a CPU before it gets to exec, and in a 20-box burst on two cores the
+// server's event loop spent ~8 s inside spawn(), in front of every API
+// request, reconcile and agent step. Spawning from a worker thread leaves only
+// the page-table copy on the process (it holds the memory map's lock while it
+// copies) and moves the wait off the event loop.
+//
+// Only whole-output commands go through here; long-lived processes with
+// streams (sandboxes, exec sessions) keep their own spawn.
+
+import { SHARE_ENV, Worker } from "node:worker_threads";
+
+export interface OffThreadCommand {
+  file: string;
+  args: readonly string[];
+  /** Written to the command's stdin, then closed; without it stdin is /dev/null. */
+  input?: string;
+  cwd?: string;
+  /** SIGKILL after this long (default 60 s). */
+  timeoutMs?: number;
+  /** Output kept per stream (default 1 MiB); the rest is read and dropped. */
+  maxOutputBytes?: number;
+}
+
+export interface OffThreadResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The command could not be started (ENOENT, EACCES...): nothing ran. */
+  spawnError?: { code?: string; message: string };
+}
+
+// Plain CommonJS for an eval'd worker: it is not bundled, so it needs nothing but Node.
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const { spawn } = require("node:child_process");
+parentPort.on("message", (m) => {
+  let done = false;
+  const reply = (r) => {
+    if (done) return;
+    done = true;
+    parentPort.postMessage({ id: m.id, ...r });
+  };
+  let child;
+  try {
+    child = spawn(m.file, m.args, { stdio: [m.input === undefined ? "ignore" : "pipe", "pipe", "pipe"], cwd: m.cwd });
+  } catch (e) {
+    reply({ code: null, signal: null, stdout: "", stderr: "", spawnError: { code: e.code, message: String(e.message) } });
+    return;
+  }
+  const out = [];
+  const err = [];
+  let outLen = 0;
+  let errLen = 0;
+  child.stdout.on("data", (b) => { if (outLen < m.max) { out.push(b); outLen += b.length; } });
+  child.stderr.on("data", (b) => { if (errLen < m.max) { err.push(b); errLen += b.length; } });
+  const timer = setTimeout(() => child.kill("SIGKILL"), m.timeoutMs);
+  child.on("error", (e) => {
+    // Only a failed start ends the request here; other errors (a failed kill) wait for the exit.
+    if (child.pid !== undefined) return;
+    clearTimeout(timer);
+    reply({ code: null, signal: null, stdout: "", stderr: "", spawnError: { code: e.code, message: String(e.message) } });
+  });
+  if (m.input !== undefined) {
+    // A command that exits before reading its input closes the pipe: its status is the answer, not EPIPE.
+    child.stdin.on("error", () => {});
+    child.stdin.end(m.input);
+  }
+  child.on("close", (code, signal) => {
+    clearTimeout(timer);
+    const cut = (parts, n) => Buffer.concat(parts).subarray(0, n).toString("utf8");
+    reply({ code, signal, stdout: cut(out, m.max), stderr: cut(err, m.max) });
+  });
+});
+`;
+
+interface Pending {
+  resolve: (r: OffThreadResult) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+const POOL_SIZE = 2;
+const slots: (Slot | undefined)[] = [];
+let nextId = 1;
+
+function newSlot(index: number): Slot {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, env: SHARE_ENV, name: "boxyard-spawn" });
+  const slot: Slot = { worker, pending: new Map() };
+  // An idle worker does not keep the process alive; one with a command running does.
+  worker.unref();
+  worker.on("message", (r: OffThreadResult & { id: number }) => {
+    const p = slot.pending.get(r.id);
+    if (!p) return;
+    slot.pending.delete(r.id);
+    if (slot.pending.size === 0) worker.unref();
+    const { id: _id, ...result } = r;
+    p.resolve(result);
+  });
+  const fail = (err: Error) => {
+    // A worker that died takes its requests with it; the next request starts a new one.
+    if (slots[index] === slot) slots[index] = undefined;
+    for (const p of slot.pending.values()) p.reject(err);
+    slot.pending.clear();
+  };
+  worker.on("error", fail);
+  worker.on("exit", (code) => fail(new Error(`the spawn worker exited (${code})`)));
+  return slot;
+}
+
+/** An idle worker, else a new one while the pool has room, else the least busy. */
+function pickSlot(): Slot {
+  const idle = slots.find((s) => s !== undefined && s.pending.size === 0);
+  if (idle) return idle;
+  for (let i = 0; i < POOL_SIZE; i++) {
+    if (slots[i] === undefined) {
+      const s = newSlot(i);
+      slots[i] = s;
+      return s;
+    }
+  }
+  return (slots as Slot[]).reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+}
+
+/** Runs a command to its end from a worker thread and returns its whole output. */
+export function runOffThread(cmd: OffThreadCommand): Promise<OffThreadResult> {
+  const slot = pickSlot();
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    slot.pending.set(id, { resolve, reject });
+    slot.worker.ref();
+    slot.worker.postMessage({
+      id,
+      file: cmd.file,
+      args: [...cmd.args],
+      input: cmd.input,
+      cwd: cmd.cwd,
+      timeoutMs: cmd.timeoutMs ?? 60_000,
+      max: cmd.maxOutputBytes ?? 1 << 20,
+    });
+  });
+}
