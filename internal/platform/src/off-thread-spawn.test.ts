@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,6 +58,23 @@ describe("runOffThread", () => {
       expect(r.stdout).toBe(`${i}\n`);
       expect(r.code).toBe(i % 7);
     });
+  });
+
+  it("outputFile takes both streams (mode 0600); detached gives the command a session of its own", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "boxyard-offthread-"));
+    try {
+      const file = join(dir, "log");
+      // /proc/self/stat of the shell: field 1 is its pid, field 6 its session.
+      const script = "echo out; echo err >&2; awk '{print ($1 == $6)}' /proc/$$/stat";
+      const r = await runOffThread({ file: "sh", args: ["-c", script], outputFile: file, detached: true });
+      expect(r).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      expect(await readFile(file, "utf8")).toBe("out\nerr\n1\n");
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      await runOffThread({ file: "sh", args: ["-c", script], outputFile: file });
+      expect((await readFile(file, "utf8")).endsWith("0\n")).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("idle workers do not keep a process alive", async () => {

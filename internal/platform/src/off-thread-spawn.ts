@@ -25,6 +25,10 @@ export interface OffThreadCommand {
   timeoutMs?: number;
   /** Output kept per stream (default 1 MiB); the rest is read and dropped. */
   maxOutputBytes?: number;
+  /** stdout and stderr go to this file (created or truncated, mode 0600) instead of the result. */
+  outputFile?: string;
+  /** A session of its own (setsid): a signal to this process's group does not reach it. */
+  detached?: boolean;
 }
 
 export interface OffThreadResult {
@@ -40,6 +44,7 @@ export interface OffThreadResult {
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { spawn } = require("node:child_process");
+const { openSync, closeSync } = require("node:fs");
 parentPort.on("message", (m) => {
   let done = false;
   const reply = (r) => {
@@ -48,18 +53,24 @@ parentPort.on("message", (m) => {
     parentPort.postMessage({ id: m.id, ...r });
   };
   let child;
+  let fd = -1;
   try {
-    child = spawn(m.file, m.args, { stdio: [m.input === undefined ? "ignore" : "pipe", "pipe", "pipe"], cwd: m.cwd });
+    if (m.outputFile !== undefined) fd = openSync(m.outputFile, "w", 0o600);
+    const stdin = m.input === undefined ? "ignore" : "pipe";
+    const stdio = fd >= 0 ? [stdin, fd, fd] : [stdin, "pipe", "pipe"];
+    child = spawn(m.file, m.args, { stdio, cwd: m.cwd, detached: m.detached === true });
   } catch (e) {
     reply({ code: null, signal: null, stdout: "", stderr: "", spawnError: { code: e.code, message: String(e.message) } });
     return;
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
   const out = [];
   const err = [];
   let outLen = 0;
   let errLen = 0;
-  child.stdout.on("data", (b) => { if (outLen < m.max) { out.push(b); outLen += b.length; } });
-  child.stderr.on("data", (b) => { if (errLen < m.max) { err.push(b); errLen += b.length; } });
+  child.stdout?.on("data", (b) => { if (outLen < m.max) { out.push(b); outLen += b.length; } });
+  child.stderr?.on("data", (b) => { if (errLen < m.max) { err.push(b); errLen += b.length; } });
   const timer = setTimeout(() => child.kill("SIGKILL"), m.timeoutMs);
   child.on("error", (e) => {
     // Only a failed start ends the request here; other errors (a failed kill) wait for the exit.
@@ -147,6 +158,8 @@ export function runOffThread(cmd: OffThreadCommand): Promise<OffThreadResult> {
       cwd: cmd.cwd,
       timeoutMs: cmd.timeoutMs ?? 60_000,
       max: cmd.maxOutputBytes ?? 1 << 20,
+      outputFile: cmd.outputFile,
+      detached: cmd.detached,
     });
   });
 }

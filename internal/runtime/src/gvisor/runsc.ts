@@ -1,13 +1,7 @@
-// A thin wrapper over the runsc command line. Every call uses the same global
-// flags (state root, platform, network mode, no runsc overlay because the
-// host overlayfs is the box's root). `run` and `restore` start sandboxes that
-// must outlive this process, so they are spawned detached with their stdio on
-// a log file, never on pipes the agent holds.
-
-import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { runOffThread } from "@boxyard/platform";
 import { RuntimeUnavailableError, SandboxError } from "../errors.ts";
 import { HostCommandError, hostCommand } from "./host-command.ts";
 
@@ -318,7 +312,7 @@ export class Runsc {
     }
   }
 
-  #startDetached(opts: StartSandboxOptions): Promise<void> {
+  async #startDetached(opts: StartSandboxOptions): Promise<void> {
     const pidFile = opts.pidFile ? [`--pid-file=${opts.pidFile}`] : [];
     const sub = opts.imagePath
       ? [
@@ -337,32 +331,27 @@ export class Runsc {
           ["-m", "--propagation", "private", "sh", "-c", netnsWrapper, "sh", opts.netnsPath, ...runscArgv],
         ]
       : [runscArgv[0] as string, runscArgv.slice(1)];
-    const log = openSync(opts.logPath, "w", 0o600);
-    return new Promise((resolve, reject) => {
-      // detached: the sandbox gets its own session, so neither a signal to the
-      // agent's process group nor the agent's death reaches it.
-      const child = spawn(cmd, args, { cwd: opts.bundle, detached: true, stdio: ["ignore", log, log] });
-      closeSync(log);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-      child.on("error", (err) => {
-        clearTimeout(timer);
-        reject(new RuntimeUnavailableError(`cannot start ${cmd}: ${err.message}`, { cause: err }));
-      });
-      child.on("exit", (code, signal) => {
-        clearTimeout(timer);
-        if (code === 0) return resolve();
-        let detail = "";
-        try {
-          detail = readFileSync(opts.logPath, "utf8")
-            .trim()
-            .split("\n")
-            .slice(0, 3)
-            .join(" | ")
-            .slice(0, 2000);
-        } catch {}
-        reject(new SandboxError(`runsc ${sub[0]} ${opts.id} failed (${signal ?? code}): ${detail}`));
-      });
+    // From a worker thread (off-thread-spawn.ts): a spawn on the event loop blocks it until the child has exec'd.
+    // detached: the sandbox gets its own session, so neither a signal to the
+    // agent's process group nor the agent's death reaches it.
+    const r = await runOffThread({
+      file: cmd,
+      args,
+      cwd: opts.bundle,
+      detached: true,
+      outputFile: opts.logPath,
+      timeoutMs: 120_000,
     });
+    if (r.spawnError)
+      throw new RuntimeUnavailableError(`cannot start ${cmd}: ${r.spawnError.message}`, {
+        cause: Object.assign(new Error(r.spawnError.message), { code: r.spawnError.code }),
+      });
+    if (r.code === 0) return;
+    let detail = "";
+    try {
+      detail = readFileSync(opts.logPath, "utf8").trim().split("\n").slice(0, 3).join(" | ").slice(0, 2000);
+    } catch {}
+    throw new SandboxError(`runsc ${sub[0]} ${opts.id} failed (${r.signal ?? r.code}): ${detail}`);
   }
 
   private async cmd(args: string[], opts: { check?: boolean; timeoutMs?: number } = {}) {
