@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runOffThread } from "./off-thread-spawn.ts";
+import { runOffThread, runOffThreadRaw } from "./off-thread-spawn.ts";
 
 describe("runOffThread", () => {
   it("returns the exit code and both streams", async () => {
@@ -58,6 +58,22 @@ describe("runOffThread", () => {
       expect(r.stdout).toBe(`${i}\n`);
       expect(r.code).toBe(i % 7);
     });
+  });
+
+  it("raw: bytes as they are, the cut flagged, byte input copied (the caller's buffer is left as it was)", async () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const r = await runOffThreadRaw({ file: "cat", args: [], input: all });
+    expect(r.stdout.equals(all)).toBe(true);
+    expect(r.truncated).toBe(false);
+    expect(all[255]).toBe(255);
+    const cut = await runOffThreadRaw({ file: "cat", args: [], input: all, maxOutputBytes: 100 });
+    expect(cut.stdout.equals(all.subarray(0, 100))).toBe(true);
+    expect(cut.truncated).toBe(true);
+  });
+
+  it("timeoutMs null sets no deadline", async () => {
+    const r = await runOffThread({ file: "sh", args: ["-c", "sleep 0.3; echo slow"], timeoutMs: null });
+    expect(r).toMatchObject({ code: 0, signal: null, stdout: "slow\n" });
   });
 
   it("outputFile takes both streams (mode 0600); detached gives the command a session of its own", async () => {

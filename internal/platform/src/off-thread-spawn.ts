@@ -18,11 +18,15 @@ import { SHARE_ENV, Worker } from "node:worker_threads";
 export interface OffThreadCommand {
   file: string;
   args: readonly string[];
-  /** Written to the command's stdin, then closed; without it stdin is /dev/null. */
-  input?: string;
+  /**
+   * Written to the command's stdin, then closed; without it stdin is /dev/null.
+   * Bytes are copied once and moved to the worker, which zeroes its copy once
+   * written (a secret's value travels this way; the caller zeroes its own).
+   */
+  input?: string | Uint8Array;
   cwd?: string;
-  /** SIGKILL after this long (default 60 s). */
-  timeoutMs?: number;
+  /** SIGKILL after this long (default 60 s; null: never). */
+  timeoutMs?: number | null;
   /** Output kept per stream (default 1 MiB); the rest is read and dropped. */
   maxOutputBytes?: number;
   /** stdout and stderr go to this file (created or truncated, mode 0600) instead of the result. */
@@ -40,6 +44,13 @@ export interface OffThreadResult {
   spawnError?: { code?: string; message: string };
 }
 
+/** The same with the output as bytes, and whether either stream was cut at maxOutputBytes. */
+export interface OffThreadRawResult extends Omit<OffThreadResult, "stdout" | "stderr"> {
+  stdout: Buffer;
+  stderr: Buffer;
+  truncated: boolean;
+}
+
 // Plain CommonJS for an eval'd worker: it is not bundled, so it needs nothing but Node.
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
@@ -47,11 +58,15 @@ const { spawn } = require("node:child_process");
 const { openSync, closeSync } = require("node:fs");
 parentPort.on("message", (m) => {
   let done = false;
+  const none = new Uint8Array(0);
   const reply = (r) => {
     if (done) return;
     done = true;
     parentPort.postMessage({ id: m.id, ...r });
   };
+  const failed = (e) =>
+    reply({ code: null, signal: null, stdout: none, stderr: none, truncated: false,
+            spawnError: { code: e.code, message: String(e.message) } });
   let child;
   let fd = -1;
   try {
@@ -60,7 +75,7 @@ parentPort.on("message", (m) => {
     const stdio = fd >= 0 ? [stdin, fd, fd] : [stdin, "pipe", "pipe"];
     child = spawn(m.file, m.args, { stdio, cwd: m.cwd, detached: m.detached === true });
   } catch (e) {
-    reply({ code: null, signal: null, stdout: "", stderr: "", spawnError: { code: e.code, message: String(e.message) } });
+    failed(e);
     return;
   } finally {
     if (fd >= 0) closeSync(fd);
@@ -69,30 +84,41 @@ parentPort.on("message", (m) => {
   const err = [];
   let outLen = 0;
   let errLen = 0;
-  child.stdout?.on("data", (b) => { if (outLen < m.max) { out.push(b); outLen += b.length; } });
-  child.stderr?.on("data", (b) => { if (errLen < m.max) { err.push(b); errLen += b.length; } });
-  const timer = setTimeout(() => child.kill("SIGKILL"), m.timeoutMs);
+  child.stdout?.on("data", (b) => { if (outLen < m.max) out.push(b); outLen += b.length; });
+  child.stderr?.on("data", (b) => { if (errLen < m.max) err.push(b); errLen += b.length; });
+  const timer = m.timeoutMs === null ? undefined : setTimeout(() => child.kill("SIGKILL"), m.timeoutMs);
   child.on("error", (e) => {
     // Only a failed start ends the request here; other errors (a failed kill) wait for the exit.
     if (child.pid !== undefined) return;
     clearTimeout(timer);
-    reply({ code: null, signal: null, stdout: "", stderr: "", spawnError: { code: e.code, message: String(e.message) } });
+    failed(e);
   });
   if (m.input !== undefined) {
     // A command that exits before reading its input closes the pipe: its status is the answer, not EPIPE.
     child.stdin.on("error", () => {});
-    child.stdin.end(m.input);
+    const wipe = () => { if (typeof m.input !== "string") m.input.fill(0); };
+    child.stdin.end(m.input, wipe);
+    child.stdin.on("close", wipe);
   }
   child.on("close", (code, signal) => {
     clearTimeout(timer);
-    const cut = (parts, n) => Buffer.concat(parts).subarray(0, n).toString("utf8");
-    reply({ code, signal, stdout: cut(out, m.max), stderr: cut(err, m.max) });
+    const cut = (parts, n) => {
+      const b = Buffer.concat(parts);
+      return new Uint8Array(b.buffer, b.byteOffset, Math.min(n, b.length));
+    };
+    reply({ code, signal, stdout: cut(out, m.max), stderr: cut(err, m.max), truncated: outLen > m.max || errLen > m.max });
   });
 });
 `;
 
+/** What the worker answers (before the bytes become Buffers). */
+interface WorkerReply extends Omit<OffThreadRawResult, "stdout" | "stderr"> {
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
 interface Pending {
-  resolve: (r: OffThreadResult) => void;
+  resolve: (r: WorkerReply) => void;
   reject: (err: Error) => void;
 }
 
@@ -110,7 +136,7 @@ function newSlot(index: number): Slot {
   const slot: Slot = { worker, pending: new Map() };
   // An idle worker does not keep the process alive; one with a command running does.
   worker.unref();
-  worker.on("message", (r: OffThreadResult & { id: number }) => {
+  worker.on("message", (r: WorkerReply & { id: number }) => {
     const p = slot.pending.get(r.id);
     if (!p) return;
     slot.pending.delete(r.id);
@@ -143,23 +169,41 @@ function pickSlot(): Slot {
   return (slots as Slot[]).reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
 }
 
-/** Runs a command to its end from a worker thread and returns its whole output. */
-export function runOffThread(cmd: OffThreadCommand): Promise<OffThreadResult> {
+/** Runs a command to its end from a worker thread and returns its whole output as text. */
+export async function runOffThread(cmd: OffThreadCommand): Promise<OffThreadResult> {
+  const { truncated: _t, stdout, stderr, ...rest } = await runOffThreadRaw(cmd);
+  return { ...rest, stdout: stdout.toString("utf8"), stderr: stderr.toString("utf8") };
+}
+
+/** Runs a command to its end from a worker thread and returns its whole output as bytes. */
+export function runOffThreadRaw(cmd: OffThreadCommand): Promise<OffThreadRawResult> {
   const slot = pickSlot();
   const id = nextId++;
+  // Bytes go as a copy of our own, moved (not cloned) to the worker, which zeroes it once written.
+  const input = typeof cmd.input === "object" ? new Uint8Array(cmd.input) : cmd.input;
   return new Promise((resolve, reject) => {
-    slot.pending.set(id, { resolve, reject });
-    slot.worker.ref();
-    slot.worker.postMessage({
-      id,
-      file: cmd.file,
-      args: [...cmd.args],
-      input: cmd.input,
-      cwd: cmd.cwd,
-      timeoutMs: cmd.timeoutMs ?? 60_000,
-      max: cmd.maxOutputBytes ?? 1 << 20,
-      outputFile: cmd.outputFile,
-      detached: cmd.detached,
+    slot.pending.set(id, {
+      resolve: (r) => resolve({ ...r, stdout: toBuffer(r.stdout), stderr: toBuffer(r.stderr) }),
+      reject,
     });
+    slot.worker.ref();
+    slot.worker.postMessage(
+      {
+        id,
+        file: cmd.file,
+        args: [...cmd.args],
+        input,
+        cwd: cmd.cwd,
+        timeoutMs: cmd.timeoutMs === undefined ? 60_000 : cmd.timeoutMs,
+        max: cmd.maxOutputBytes ?? 1 << 20,
+        outputFile: cmd.outputFile,
+        detached: cmd.detached,
+      },
+      typeof input === "object" ? [input.buffer] : [],
+    );
   });
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

@@ -5,11 +5,11 @@
 // --internal-pid-file), which SIGKILLs the whole group inside the sandbox; the
 // host runsc process is killed too if it does not end by itself.
 
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { runOffThreadRaw } from "@boxyard/platform";
 import type { ExecOptions, ExecResult } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
 import { boxEnv, boxUser, execCapabilities } from "./box-process.ts";
@@ -26,27 +26,6 @@ export interface BoxExecContext {
   id: string;
   scratchDir: string;
   specEnv?: Record<string, string>;
-}
-
-class CappedBuffer {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  truncated = false;
-
-  constructor(private readonly cap: number) {}
-
-  push(chunk: Buffer): void {
-    const room = this.cap - this.size;
-    if (chunk.length > room) this.truncated = true;
-    if (room <= 0) return;
-    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    this.chunks.push(part);
-    this.size += part.length;
-  }
-
-  get buffer(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
 }
 
 export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise<ExecResult> {
@@ -70,47 +49,38 @@ export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise
     ...opts.command,
   ];
   const cap = opts.maxOutputBytes ?? defaultMaxOutputBytes;
-  const out = new CappedBuffer(cap);
-  const err = new CappedBuffer(cap);
-  const child = spawn(ctx.runsc.path, args, { stdio: ["pipe", "pipe", "pipe"] });
-  child.stdout.on("data", (c: Buffer) => out.push(c));
-  child.stderr.on("data", (c: Buffer) => err.push(c));
-  child.stdin.on("error", () => {}); // the command may exit without reading its input
-  child.stdin.end(opts.stdin ?? "");
-
+  // At the deadline the command and everything it started end inside the box
+  // (killInBox); the host's runsc exec goes too if it outlives that by 3 s.
   let timedOut = false;
-  const timers: NodeJS.Timeout[] = [];
-  if (opts.timeoutMs !== undefined) {
-    timers.push(
-      setTimeout(() => {
-        timedOut = true;
-        void killInBox(ctx, pidFile).finally(() => {
-          // If the sandbox did not end it, stop waiting for the host side.
-          timers.push(setTimeout(() => child.kill("SIGKILL"), 3000));
-        });
-      }, opts.timeoutMs),
-    );
-  }
+  let timer: NodeJS.Timeout | undefined;
+  if (opts.timeoutMs !== undefined)
+    timer = setTimeout(() => {
+      timedOut = true;
+      void killInBox(ctx, pidFile);
+    }, opts.timeoutMs);
   try {
-    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-      (resolve, reject) => {
-        child.on("error", reject);
-        child.on("close", (code, signal) => resolve({ code, signal }));
-      },
-    );
-    const exitCode = code ?? 128 + (signal ? (osSignals[signal] ?? 9) : 9);
-    return {
-      exitCode,
-      stdout: out.buffer,
-      stderr: err.buffer,
-      timedOut,
-      truncated: out.truncated || err.truncated,
-    };
+    // From a worker thread (off-thread-spawn.ts): a spawn on the event loop blocks it until runsc has exec'd.
+    const r = await runOffThreadRaw({
+      file: ctx.runsc.path,
+      args,
+      input: opts.stdin === undefined ? "" : opts.stdin,
+      maxOutputBytes: cap,
+      timeoutMs: opts.timeoutMs === undefined ? null : opts.timeoutMs + KILL_GRACE_MS,
+    });
+    if (r.spawnError)
+      throw Object.assign(new Error(`cannot start ${ctx.runsc.path}: ${r.spawnError.message}`), {
+        code: r.spawnError.code,
+      });
+    const exitCode = r.code ?? 128 + (r.signal ? (osSignals[r.signal] ?? 9) : 9);
+    return { exitCode, stdout: r.stdout, stderr: r.stderr, timedOut, truncated: r.truncated };
   } finally {
-    for (const t of timers) clearTimeout(t);
+    clearTimeout(timer);
     await rm(pidFile, { force: true });
   }
 }
+
+/** How long the host's runsc exec may outlive the deadline (the in-box kill takes up to ~2 s to find its pid). */
+const KILL_GRACE_MS = 5000;
 
 const osSignals = constants.signals as Record<string, number>;
 
