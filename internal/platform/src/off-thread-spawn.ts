@@ -10,8 +10,9 @@
 // the page-table copy on the process (it holds the memory map's lock while it
 // copies) and moves the wait off the event loop.
 //
-// Only whole-output commands go through here; long-lived processes with
-// streams (sandboxes, exec sessions) keep their own spawn.
+// Commands that run to their end go through here (their output comes back
+// whole, or goes to a file); sessions, with streams both ways, keep their own
+// spawn.
 
 import { SHARE_ENV, Worker } from "node:worker_threads";
 
@@ -102,10 +103,8 @@ parentPort.on("message", (m) => {
   }
   child.on("close", (code, signal) => {
     clearTimeout(timer);
-    const cut = (parts, n) => {
-      const b = Buffer.concat(parts);
-      return new Uint8Array(b.buffer, b.byteOffset, Math.min(n, b.length));
-    };
+    // A copy of exactly the bytes kept: a view would send the whole of a pooled buffer along.
+    const cut = (parts, n) => new Uint8Array(Buffer.concat(parts).subarray(0, n));
     reply({ code, signal, stdout: cut(out, m.max), stderr: cut(err, m.max), truncated: outLen > m.max || errLen > m.max });
   });
 });
