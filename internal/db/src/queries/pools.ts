@@ -110,29 +110,33 @@ export async function recordPoolDecision(
  * org-wide lock the claim is serialised under, so a burst of creates where
  * no pool matches queues only for its short admission check.
  */
-export async function hasClaimablePooledBox(
-  db: Queryable,
-  c: {
-    orgId: string;
-    template: string;
-    templateVersion: number;
-    image: unknown;
-    resources: unknown;
-    network: unknown;
-  },
-): Promise<boolean> {
+export async function hasClaimablePooledBox(db: Queryable, c: PooledBoxMatch): Promise<boolean> {
   const { rows } = await db.query(
     `SELECT 1 FROM boxes b JOIN box_pools p ON p.id = b.pool_id WHERE ${CLAIMABLE} LIMIT 1`,
-    [
-      c.orgId,
-      c.template,
-      c.templateVersion,
-      JSON.stringify(c.image),
-      JSON.stringify(c.resources),
-      JSON.stringify(c.network),
-    ],
+    matchParams(c),
   );
   return rows.length > 0;
+}
+
+/** What a claimed box must be exactly (CLAIMABLE's $1-$6). */
+export interface PooledBoxMatch {
+  orgId: string;
+  template: string;
+  templateVersion: number;
+  image: unknown;
+  resources: unknown;
+  network: unknown;
+}
+
+function matchParams(c: PooledBoxMatch): unknown[] {
+  return [
+    c.orgId,
+    c.template,
+    c.templateVersion,
+    JSON.stringify(c.image),
+    JSON.stringify(c.resources),
+    JSON.stringify(c.network),
+  ];
 }
 
 /**
@@ -147,13 +151,7 @@ export async function hasClaimablePooledBox(
  */
 export async function claimPooledBox(
   db: Queryable,
-  c: {
-    orgId: string;
-    template: string;
-    templateVersion: number;
-    image: unknown;
-    resources: unknown;
-    network: unknown;
+  c: PooledBoxMatch & {
     ownerId: string;
     name: string;
     teamId: string | null;
@@ -163,19 +161,7 @@ export async function claimPooledBox(
     waitMs?: number;
   },
 ): Promise<BoxRow | null> {
-  const params = [
-    c.orgId,
-    c.template,
-    c.templateVersion,
-    JSON.stringify(c.image),
-    JSON.stringify(c.resources),
-    JSON.stringify(c.network),
-    c.ownerId,
-    c.name,
-    c.teamId,
-    c.persistent,
-    c.machineId,
-  ];
+  const params = [...matchParams(c), c.ownerId, c.name, c.teamId, c.persistent, c.machineId];
   const claim = (lock: string) =>
     db.query<BoxRow>(
       `WITH pick AS (

@@ -166,16 +166,19 @@ export class Runsc {
    * not a state file is passed on too, so the caller asks runsc then.
    */
   async #stateFiles(id: string): Promise<string[]> {
-    let names: string[];
+    return (await this.#rootNames()).filter(
+      (n) => n === id || (n.startsWith(`${id}_`) && !(n.startsWith(`${id}_sandbox:`) && n.endsWith(".lock"))),
+    );
+  }
+
+  /** The names in runsc's root (none before the first sandbox made it). */
+  async #rootNames(): Promise<string[]> {
     try {
-      names = await readdir(this.opts.root);
+      return await readdir(this.opts.root);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw err;
     }
-    return names.filter(
-      (n) => n === id || (n.startsWith(`${id}_`) && !(n.startsWith(`${id}_sandbox:`) && n.endsWith(".lock"))),
-    );
   }
 
   /**
@@ -205,15 +208,8 @@ export class Runsc {
   async ids(): Promise<string[]> {
     // What `list -quiet` prints: the container id of each state file in the root
     // (`<container>_sandbox:<sandbox>.state`), read here without a runsc process.
-    let names: string[];
-    try {
-      names = await readdir(this.opts.root);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw err;
-    }
     const ids = new Set<string>();
-    for (const n of names) {
+    for (const n of await this.#rootNames()) {
       const m = /^(.+)_sandbox:.+\.state$/.exec(n);
       if (m) ids.add(m[1]!);
     }
