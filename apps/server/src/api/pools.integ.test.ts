@@ -516,46 +516,26 @@ describe("warm pools: a claim and a locked pooled box", () => {
           `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`,
         )
       ).rows[0]?.n;
-    let held: number | undefined;
+    /** A create from the pool, and the advisory locks its transaction holds when its admission starts. */
+    const createSeeingLocks = async (name: string, template: ReturnType<typeof resolveTemplate>) => {
+      let held: number | undefined;
+      const { claimed } = await createBox(
+        h.store(),
+        randomIds,
+        { orgId: h.orgId, ownerId: h.userId, name, template, persistent: false, fromPool: true },
+        async (tx) => {
+          held = await advisoryLocks(tx);
+        },
+      );
+      return { claimed, held };
+    };
     // Other resources than the pool's boxes: nothing to claim, so a burst of such creates queues only at admission.
     const other = resolveTemplate("busybox");
     other.resources = { ...other.resources, cpu: other.resources.cpu + 0.5 };
-    const fresh = await createBox(
-      h.store(),
-      randomIds,
-      {
-        orgId: h.orgId,
-        ownerId: h.userId,
-        name: "no-match",
-        template: other,
-        persistent: false,
-        fromPool: true,
-      },
-      async (tx) => {
-        held = await advisoryLocks(tx);
-      },
-    );
-    expect(fresh.claimed).toBe(false);
-    expect(held).toBe(0);
+    expect(await createSeeingLocks("no-match", other)).toEqual({ claimed: false, held: 0 });
 
     await lockedPooledBox().then((b) => b.release()); // waits until the pool's box is claimable again
-    const claim = await createBox(
-      h.store(),
-      randomIds,
-      {
-        orgId: h.orgId,
-        ownerId: h.userId,
-        name: "match",
-        template: resolveTemplate("busybox"),
-        persistent: false,
-        fromPool: true,
-      },
-      async (tx) => {
-        held = await advisoryLocks(tx);
-      },
-    );
-    expect(claim.claimed).toBe(true);
-    expect(held).toBe(1);
+    expect(await createSeeingLocks("match", resolveTemplate("busybox"))).toEqual({ claimed: true, held: 1 });
   });
 });
 
@@ -569,7 +549,7 @@ describe("warm pools: users' boxes come first", () => {
     (
       await h.pool.query<{ id: string; actual_state: string; desired_state: string }>(
         `SELECT id, actual_state, desired_state FROM boxes
-          WHERE pool_id = 'pool_3' AND node_id IS NOT NULL AND deleted_at IS NULL ORDER BY created_at`,
+          WHERE pool_id = 'pool_3' AND node_id IS NOT NULL AND deleted_at IS NULL ORDER BY created_at, id`,
       )
     ).rows;
   beforeAll(async () => {
