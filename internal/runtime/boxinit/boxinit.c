@@ -58,6 +58,18 @@
  *                           commands (its secret scripts, the repository
  *                           checkout) opt out with BOXYARD_NO_SECRETS_ENV=1
  *                           (the runtime's ExecOptions.noSecretsEnv).
+ *   (PID 1's exec port)     With BOXYARD_EXEC_TOKEN in its environment (the
+ *                           driver's, never a command's), PID 1 also listens
+ *                           on 127.0.0.1:1019 in the box. The host reaches it
+ *                           through `runsc port-forward --stream`, which makes
+ *                           no process in the box: a request there carries the
+ *                           token and the command, PID 1 starts the command on
+ *                           in-box pipes and relays them over the connection
+ *                           (see serve_port). So an exec costs the box one new
+ *                           address space (the command) instead of two (a
+ *                           `runsc exec` of `boxinit exec`, then the command).
+ *                           Any box process can connect; only the token (wiped
+ *                           from /proc/1/environ) lets it ask for anything.
  *   boxinit login           Replaces itself with the calling user's login shell
  *                           from /etc/passwd (argv[0] prefixed with '-').
  *   boxinit relay PORT      Connects to 127.0.0.1:PORT inside the box and
@@ -623,10 +635,13 @@ fail:
   close(conn);
 }
 
+static int relay_reaped(pid_t pid, int status);
+
 static void reap(void) {
   int st;
   pid_t p;
   while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+    if (relay_reaped(p, st)) continue;
     for (int i = 0; i < MAX_JOBS; i++) {
       if (jobs[i].pid != p) continue;
       int32_t v = st;
@@ -914,6 +929,505 @@ static void oom_guard(void) {
   guard_log(msg);
 }
 
+/*
+ * PID 1's exec port (see the top). Wire format, both ways, after the request:
+ * frames of a kind byte, a 4-byte big-endian length and that many bytes.
+ *   host -> box:  'i' stdin bytes, 'e' end of stdin, 'k' SIGKILL the command's group,
+ *                 'a' a 4-byte big-endian count of box -> host bytes the host has taken
+ *   box -> host:  '1' stdout bytes, '2' stderr bytes, 'x' the wait status (4 bytes, big-endian)
+ * Flow control: at most RELAY_WINDOW bytes (frames whole) go out before the
+ * host acknowledges them. runsc 0.0~20240729's port-forward proxy panics the
+ * whole sentry when its write to the host socket is short ("io.Writer.Write
+ * succeeded with incomplete write: 16384 != 16389"), which a full host socket
+ * buffer or a read of more than 16 KiB at once causes; with the window it
+ * never holds more than 16 KiB for the host.
+ * The request: "BXE1", the token, a 4-byte big-endian length, then NUL-ended
+ * strings: uid, gid, cwd, "1" to add the box's secrets to the environment
+ * (else "0"), argc, argv..., env..., and an empty string.
+ * A connection that closes before the 'x' frame SIGKILLs the command's group.
+ */
+#define EXEC_PORT 1019
+#define MAX_RELAYS 64
+#define RELAY_BUF 16384
+#define RELAY_WINDOW 16384
+static char exec_token[129];
+static size_t exec_token_len;
+
+static struct relay {
+  pid_t pid; /* 0: free slot */
+  int conn, in_w, out_r, err_r;
+  int exited, status;
+  unsigned char hdr[9];
+  size_t hdr_got;
+  uint32_t window; /* bytes that may go out before the host's next 'a' */
+  uint32_t body_rem;
+  char kind;
+  char in[RELAY_BUF];
+  size_t in_len, in_off;
+  char out[5 + RELAY_BUF];
+  size_t out_len, out_off;
+} relays[MAX_RELAYS];
+
+static void put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/* Reads exactly len bytes from a blocking fd (its SO_RCVTIMEO bounds each read); 0 on success. */
+static int read_exact(int fd, void *buf, size_t len) {
+  for (size_t got = 0; got < len;) {
+    ssize_t n = read(fd, (char *)buf + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    got += (size_t)n;
+  }
+  return 0;
+}
+
+/* Writes all of buf to a blocking socket (its SO_SNDTIMEO bounds each write); 0 on success. */
+static int send_all(int fd, const void *buf, size_t len) {
+  for (size_t off = 0; off < len;) {
+    ssize_t n = send(fd, (const char *)buf + off, len - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* Whether uid/gid may read a file of this mode and owner (root may read any). */
+static int may_read(const struct stat *st, uid_t uid, gid_t gid) {
+  if (uid == 0) return 1;
+  if (st->st_uid == uid) return (st->st_mode & S_IRUSR) != 0;
+  if (st->st_gid == gid) return (st->st_mode & S_IRGRP) != 0;
+  return (st->st_mode & S_IROTH) != 0;
+}
+
+/*
+ * envp plus NAME=value for each secret file uid/gid may read, as secrets_env
+ * gives an exec (a secret replaces a variable of the same name). Returns a
+ * malloc'd array (the request's strings, then malloc'd secret strings), or
+ * NULL.
+ */
+static char **env_with_secrets(char **envp, int own, uid_t uid, gid_t gid) {
+  int cap = own + 256;
+  char **env = calloc((size_t)cap + 1, sizeof *env);
+  if (env == NULL) return NULL;
+  for (int i = 0; i < own; i++) env[i] = envp[i];
+  int n = own;
+  DIR *d = opendir("/run/boxyard/secrets");
+  if (d == NULL) return env;
+  size_t used = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < cap) {
+    if (!env_name_ok(e->d_name)) continue;
+    int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    struct stat st;
+    size_t nl = strlen(e->d_name);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && may_read(&st, uid, gid) && st.st_size >= 0 &&
+        used + (size_t)st.st_size + nl + 2 <= SECRETS_ENV_BUDGET) {
+      size_t cap_v = nl + 1 + (size_t)st.st_size + 1;
+      char *kv = malloc(cap_v);
+      if (kv != NULL) {
+        memcpy(kv, e->d_name, nl);
+        kv[nl] = '=';
+        size_t len = 0;
+        for (;;) {
+          ssize_t r = read(fd, kv + nl + 1 + len, (size_t)st.st_size - len);
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) break;
+          len += (size_t)r;
+          if (len == (size_t)st.st_size) break;
+        }
+        kv[nl + 1 + len] = '\0';
+        if (memchr(kv + nl + 1, '\0', len) != NULL) {
+          explicit_bzero(kv, cap_v);
+          free(kv);
+        } else {
+          /* The secret wins over a variable of the same name, as setenv(…, 1) does for an exec. */
+          for (int i = 0; i < own; i++)
+            if (env[i] != NULL && strncmp(env[i], kv, nl + 1) == 0) env[i] = "";
+          env[n++] = kv;
+          used += len + nl + 2;
+        }
+      }
+    }
+    close(fd);
+  }
+  closedir(d);
+  /* Drop the emptied entries (an empty string is no variable). */
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (i >= own || env[i][0] != '\0') env[k++] = env[i];
+  for (int i = k; i <= n; i++) env[i] = NULL;
+  return env;
+}
+
+/* A request on the exec port: checked, then the command started on in-box pipes (or the connection closed). */
+static void serve_port(int conn) {
+  struct timeval tv = {1, 0};
+  setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int slot = -1;
+  for (int i = 0; i < MAX_RELAYS; i++)
+    if (relays[i].pid == 0) {
+      slot = i;
+      break;
+    }
+  unsigned char head[4 + 128 + 4];
+  size_t head_len = 4 + exec_token_len + 4;
+  if (slot < 0 || exec_token_len == 0 || read_exact(conn, head, head_len) < 0 || memcmp(head, "BXE1", 4) != 0) {
+    close(conn);
+    return;
+  }
+  unsigned char diff = 0;
+  for (size_t i = 0; i < exec_token_len; i++) diff |= (unsigned char)(head[4 + i] ^ (unsigned char)exec_token[i]);
+  uint32_t len = get_be32(head + 4 + exec_token_len);
+  static char buf[MAX_REQUEST];
+  if (diff != 0 || len < 2 || len > sizeof buf || read_exact(conn, buf, len) < 0 || buf[len - 1] != '\0' ||
+      buf[len - 2] != '\0') {
+    close(conn);
+    return;
+  }
+  static char *strs[8192];
+  int nstr = 0;
+  for (size_t i = 0; i < len - 1 && nstr < 8190;) {
+    strs[nstr++] = buf + i;
+    i += strlen(buf + i) + 1;
+  }
+  if (nstr < 6) {
+    close(conn);
+    return;
+  }
+  strs[nstr] = NULL;
+  long uid = atol(strs[0]), gid = atol(strs[1]);
+  int with_secrets = strcmp(strs[3], "1") == 0;
+  int argc = atoi(strs[4]);
+  if (uid < 0 || gid < 0 || argc < 1 || argc > 4000 || 5 + argc > nstr) {
+    close(conn);
+    return;
+  }
+  static char *argv[4001];
+  for (int i = 0; i < argc; i++) argv[i] = strs[5 + i];
+  argv[argc] = NULL;
+  char **own = strs + 5 + argc;
+  int n_own = nstr - 5 - argc;
+  char **envp = with_secrets ? env_with_secrets(own, n_own, (uid_t)uid, (gid_t)gid) : own;
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  pid_t pid = -1;
+  if (envp != NULL && pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0) {
+    int fds[3] = {in[0], out[1], err[1]};
+    struct spawn_req req = {
+        .argv = argv,
+        .envp = envp,
+        .cwd = strs[2],
+        .fds = fds,
+        .tty = -1,
+        .root_pty = 0,
+        .uid = (uid_t)uid,
+        .gid = (gid_t)gid,
+    };
+    pid = clone(spawn_child, spawn_stack + sizeof spawn_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &req);
+  }
+  if (with_secrets && envp != NULL) {
+    for (int i = 0; envp[i] != NULL; i++) {
+      /* Only the secret strings were allocated here: they follow the request's own. */
+      int mine = 1;
+      for (int k = 0; k < n_own; k++)
+        if (envp[i] == own[k]) mine = 0;
+      if (mine) {
+        explicit_bzero(envp[i], strlen(envp[i]));
+        free(envp[i]);
+      }
+    }
+    free(envp);
+  }
+  if (in[0] >= 0) close(in[0]);
+  if (out[1] >= 0) close(out[1]);
+  if (err[1] >= 0) close(err[1]);
+  if (pid < 0) {
+    unsigned char x[9] = {'x', 0, 0, 0, 4};
+    put_be32(x + 5, 126u << 8);
+    send_all(conn, x, sizeof x);
+    if (in[1] >= 0) close(in[1]);
+    if (out[0] >= 0) close(out[0]);
+    if (err[0] >= 0) close(err[0]);
+    close(conn);
+    return;
+  }
+  struct relay *r = &relays[slot];
+  memset(r, 0, sizeof *r);
+  r->pid = pid;
+  r->conn = conn;
+  r->in_w = in[1];
+  r->out_r = out[0];
+  r->err_r = err[0];
+  r->window = RELAY_WINDOW;
+  fcntl(conn, F_SETFL, O_NONBLOCK);
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
+}
+
+static void relay_close(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* The host went away (or broke the protocol): end the command's group and stop relaying. */
+static void relay_drop(struct relay *r) {
+  kill(-r->pid, SIGKILL);
+  relay_close(&r->conn);
+  relay_close(&r->in_w);
+  relay_close(&r->out_r);
+  relay_close(&r->err_r);
+}
+
+/* Blocking: reads the host's frames until the window holds `need` bytes; 0 on success. */
+static int relay_wait_window(struct relay *r, uint32_t need) {
+  while (r->window < need) {
+    unsigned char h[5];
+    if (read_exact(r->conn, h, 5) < 0) return -1;
+    uint32_t len = get_be32(h + 1);
+    if (h[0] == 'a' && len == 4) {
+      unsigned char v[4];
+      if (read_exact(r->conn, v, 4) < 0) return -1;
+      r->window += get_be32(v);
+    } else {
+      /* stdin the command no longer reads, or a late kill: nothing to do. */
+      char sink[512];
+      for (uint32_t left = len; left > 0;) {
+        uint32_t want = left < sizeof sink ? left : (uint32_t)sizeof sink;
+        if (read_exact(r->conn, sink, want) < 0) return -1;
+        left -= want;
+      }
+    }
+  }
+  return 0;
+}
+
+/* After the command exited: what is left in its pipes (not waiting for background holders), then its status. */
+static void relay_finish(struct relay *r) {
+  if (r->conn >= 0) {
+    int fl = fcntl(r->conn, F_GETFL);
+    fcntl(r->conn, F_SETFL, fl & ~O_NONBLOCK);
+    int ok = r->out_len == r->out_off || send_all(r->conn, r->out + r->out_off, r->out_len - r->out_off) == 0;
+    int *pipes[2] = {&r->out_r, &r->err_r};
+    for (int k = 0; k < 2 && ok; k++) {
+      while (*pipes[k] >= 0 && ok) {
+        if (relay_wait_window(r, RELAY_WINDOW / 2) < 0) {
+          ok = 0;
+          break;
+        }
+        size_t room = r->window - 5 < RELAY_BUF ? r->window - 5 : RELAY_BUF;
+        ssize_t n = read(*pipes[k], r->out + 5, room);
+        if (n <= 0) break;
+        r->out[0] = k == 0 ? '1' : '2';
+        put_be32((unsigned char *)r->out + 1, (uint32_t)n);
+        r->window -= 5 + (uint32_t)n;
+        ok = send_all(r->conn, r->out, 5 + (size_t)n) == 0;
+      }
+    }
+    unsigned char x[9] = {'x', 0, 0, 0, 4};
+    put_be32(x + 5, (uint32_t)r->status);
+    if (ok && relay_wait_window(r, sizeof x) == 0) send_all(r->conn, x, sizeof x);
+  }
+  relay_close(&r->conn);
+  relay_close(&r->in_w);
+  relay_close(&r->out_r);
+  relay_close(&r->err_r);
+  r->pid = 0;
+}
+
+/* Whether pid was a relayed command (its status is kept for relay_finish). */
+static int relay_reaped(pid_t pid, int status) {
+  for (int i = 0; i < MAX_RELAYS; i++)
+    if (relays[i].pid == pid) {
+      relays[i].exited = 1;
+      relays[i].status = status;
+      relay_finish(&relays[i]);
+      return 1;
+    }
+  return 0;
+}
+
+/* Roles of a relay's poll entries. */
+enum { R_CONN_IN, R_CONN_OUT, R_IN_W, R_OUT_R, R_ERR_R };
+
+static void relay_poll(struct pollfd *fds, nfds_t *nfds, int *who, int *role) {
+  for (int i = 0; i < MAX_RELAYS; i++) {
+    struct relay *r = &relays[i];
+    if (r->pid == 0 || r->conn < 0) continue;
+    short conn_ev = 0;
+    if (r->in_len == 0) conn_ev |= POLLIN; /* room for stdin: read the next frame */
+    if (r->out_len > 0) conn_ev |= POLLOUT;
+    who[*nfds] = i;
+    role[*nfds] = r->out_len > 0 && !(conn_ev & POLLIN) ? R_CONN_OUT : R_CONN_IN;
+    fds[(*nfds)++] = (struct pollfd){r->conn, conn_ev, 0};
+    if (r->in_len > 0 && r->in_w >= 0) {
+      who[*nfds] = i;
+      role[*nfds] = R_IN_W;
+      fds[(*nfds)++] = (struct pollfd){r->in_w, POLLOUT, 0};
+    }
+    if (r->out_len == 0 && r->window >= RELAY_WINDOW / 2) {
+      if (r->out_r >= 0) {
+        who[*nfds] = i;
+        role[*nfds] = R_OUT_R;
+        fds[(*nfds)++] = (struct pollfd){r->out_r, POLLIN, 0};
+      }
+      if (r->err_r >= 0) {
+        who[*nfds] = i;
+        role[*nfds] = R_ERR_R;
+        fds[(*nfds)++] = (struct pollfd){r->err_r, POLLIN, 0};
+      }
+    }
+  }
+}
+
+/* Reads host frames while there is room; 0 when the connection must be dropped. */
+static int relay_read_conn(struct relay *r) {
+  while (r->in_len == 0) {
+    if (r->body_rem > 0) {
+      size_t want = r->body_rem < RELAY_BUF ? r->body_rem : RELAY_BUF;
+      ssize_t n = read(r->conn, r->in, want);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+      if (n <= 0) return 0;
+      r->body_rem -= (uint32_t)n;
+      if (r->in_w >= 0) {
+        r->in_len = (size_t)n;
+        r->in_off = 0;
+      }
+      continue;
+    }
+    /* An 'a' frame is read whole (9 bytes), any other header as 5. */
+    size_t need = r->hdr_got > 0 && r->hdr[0] == 'a' ? 9 : 5;
+    ssize_t n = read(r->conn, r->hdr + r->hdr_got, need - r->hdr_got);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+    if (n <= 0) return 0;
+    r->hdr_got += (size_t)n;
+    if (r->hdr_got < 5 || r->hdr_got < (r->hdr[0] == 'a' ? 9u : 5u)) continue;
+    r->hdr_got = 0;
+    uint32_t len = get_be32(r->hdr + 1);
+    switch (r->hdr[0]) {
+      case 'a':
+        if (len != 4) return 0;
+        r->window += get_be32(r->hdr + 5);
+        if (r->window > RELAY_WINDOW) return 0; /* more acknowledged than was sent */
+        break;
+      case 'i':
+        r->body_rem = len;
+        break;
+      case 'e':
+        if (len != 0) return 0;
+        relay_close(&r->in_w);
+        break;
+      case 'k':
+        if (len != 0) return 0;
+        kill(-r->pid, SIGKILL);
+        break;
+      default:
+        return 0;
+    }
+  }
+  return 1;
+}
+
+static void relay_events(struct pollfd *fds, nfds_t from, nfds_t nfds, const int *who, const int *role) {
+  for (nfds_t k = from; k < nfds; k++) {
+    if (!fds[k].revents) continue;
+    struct relay *r = &relays[who[k]];
+    if (r->pid == 0 || r->conn < 0) continue;
+    switch (role[k]) {
+      case R_CONN_IN:
+      case R_CONN_OUT:
+        if ((fds[k].revents & POLLOUT) && r->out_len > 0) {
+          ssize_t n = send(r->conn, r->out + r->out_off, r->out_len - r->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (n > 0) {
+            r->out_off += (size_t)n;
+            if (r->out_off == r->out_len) r->out_len = r->out_off = 0;
+          } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            relay_drop(r);
+            break;
+          }
+        }
+        if (r->conn < 0) break;
+        if (fds[k].revents & POLLERR)
+          relay_drop(r);
+        else if ((fds[k].revents & (POLLIN | POLLHUP)) && r->in_len == 0 && !relay_read_conn(r))
+          relay_drop(r);
+        else if ((fds[k].revents & POLLHUP) && r->in_len > 0)
+          relay_drop(r); /* the host is gone while the command is not reading its stdin */
+        break;
+      case R_IN_W: {
+        ssize_t n = write(r->in_w, r->in + r->in_off, r->in_len - r->in_off);
+        if (n > 0) {
+          r->in_off += (size_t)n;
+          if (r->in_off == r->in_len) r->in_len = r->in_off = 0;
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+          /* The command closed its stdin: what the host sends next is dropped. */
+          relay_close(&r->in_w);
+          r->in_len = r->in_off = 0;
+        }
+        break;
+      }
+      case R_OUT_R:
+      case R_ERR_R: {
+        if (r->out_len > 0 || r->window < RELAY_WINDOW / 2) break;
+        int *fd = role[k] == R_OUT_R ? &r->out_r : &r->err_r;
+        if (*fd < 0) break;
+        size_t room = r->window - 5 < RELAY_BUF ? r->window - 5 : RELAY_BUF;
+        ssize_t n = read(*fd, r->out + 5, room);
+        if (n > 0) {
+          r->out[0] = role[k] == R_OUT_R ? '1' : '2';
+          put_be32((unsigned char *)r->out + 1, (uint32_t)n);
+          r->out_len = 5 + (size_t)n;
+          r->out_off = 0;
+          r->window -= (uint32_t)r->out_len;
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          relay_close(fd);
+        }
+        break;
+      }
+    }
+  }
+}
+
+/* The exec port's listener, when the driver gave a token; -1 without. */
+static int exec_port_listen(void) {
+  const char *t = getenv("BOXYARD_EXEC_TOKEN");
+  if (t == NULL) return -1;
+  size_t n = strlen(t);
+  if (n >= 32 && n < sizeof exec_token) {
+    memcpy(exec_token, t, n);
+    exec_token_len = n;
+  }
+  /* Wiped where /proc/1/environ reads it, then dropped. */
+  explicit_bzero((char *)t, n);
+  unsetenv("BOXYARD_EXEC_TOKEN");
+  if (exec_token_len == 0) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(EXEC_PORT);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 static int run_init(void) {
   int fd = open("/dev/null", O_RDWR);
   if (fd >= 0) {
@@ -947,22 +1461,28 @@ static int run_init(void) {
     close(lfd);
     lfd = -1;
   }
-  static struct pollfd fds[2 + MAX_JOBS];
-  static int fd_job[2 + MAX_JOBS];
+  int pfd = exec_port_listen();
+  static struct pollfd fds[3 + MAX_JOBS + 4 * MAX_RELAYS];
+  static int fd_job[3 + MAX_JOBS + 4 * MAX_RELAYS];
+  static int fd_role[3 + MAX_JOBS + 4 * MAX_RELAYS];
   for (;;) {
     oom_guard();
     int64_t wait = guard.next_ms - now_ms();
     fds[0] = (struct pollfd){sfd, POLLIN, 0};
     fds[1] = (struct pollfd){lfd, POLLIN, 0};
-    nfds_t nfds = 2;
+    fds[2] = (struct pollfd){pfd, POLLIN, 0};
+    nfds_t nfds = 3;
     /* A sudo job's requester passes signals on as one byte each. */
     for (int i = 0; i < MAX_JOBS; i++)
       if (jobs[i].pid > 0 && jobs[i].as_root && jobs[i].conn >= 0) {
         fd_job[nfds] = i;
         fds[nfds++] = (struct pollfd){jobs[i].conn, POLLIN, 0};
       }
+    nfds_t relays_from = nfds;
+    relay_poll(fds, &nfds, fd_job, fd_role);
     if (poll(fds, nfds, wait < 0 ? 0 : (int)wait) <= 0) continue;
-    for (nfds_t k = 2; k < nfds; k++) {
+    relay_events(fds, relays_from, nfds, fd_job, fd_role);
+    for (nfds_t k = 3; k < relays_from; k++) {
       if (!fds[k].revents) continue;
       int j = fd_job[k];
       unsigned char sig = 0;
@@ -1011,6 +1531,10 @@ static int run_init(void) {
     if (lfd >= 0 && fds[1].revents) {
       int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
       if (conn >= 0) serve_request(conn);
+    }
+    if (pfd >= 0 && fds[2].revents) {
+      int conn = accept4(pfd, NULL, NULL, SOCK_CLOEXEC);
+      if (conn >= 0) serve_port(conn);
     }
   }
 }

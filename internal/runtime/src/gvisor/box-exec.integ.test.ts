@@ -4,10 +4,20 @@
 // 127 with a message for a command that is not there, 126 for one that
 // cannot run, a script without `#!` run by /bin/sh, the caller's ids and
 // cwd, and PID 1 untouched by its child (it keeps serving execs, and its
-// environment is not the command's).
+// environment is not the command's). Then PID 1's exec port
+// (box-exec-port.ts): what an exec through it returns, that it is the path
+// taken (no `runsc exec`), also after a checkpoint and restore, and that
+// nothing without the box's token gets a command run.
 
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { census, isEmptyCensus, NodeNetwork } from "@boxyard/netns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execViaPort, portUnavailable } from "./box-exec-port.ts";
+import { readRecord } from "./box-record.ts";
+import { boxPaths } from "./box-paths.ts";
 import type { GvisorRuntime } from "./gvisor-runtime.ts";
+import type { Runsc } from "./runsc.ts";
 import { createTestNode, type TestNode } from "./test-node.ts";
 
 let node: TestNode;
@@ -86,5 +96,134 @@ describe("gvisor exec: how PID 1 starts the command", () => {
     const initEnv = await sh("tr '\\0' '\\n' < /proc/1/environ", "root");
     expect(initEnv).not.toContain("LEAK_CHECK");
     for (let i = 0; i < 5; i++) expect(await sh(`echo run-${i}`)).toBe(`run-${i}\n`);
+  });
+});
+
+describe("gvisor exec through PID 1's exec port", () => {
+  const PORT_ID = "exec_port";
+  const NET_PREFIX = "byxp";
+  let network: NodeNetwork | undefined;
+  let logged: GvisorRuntime;
+  let log: string;
+  const calls = async (sub: string) =>
+    (await readFile(log, "utf8").catch(() => "")).split("\n").filter((l) => ` ${l} `.includes(` ${sub} `))
+      .length;
+
+  beforeAll(async () => {
+    // runsc through a wrapper that logs each command: an exec must be a port-forward, never a runsc exec.
+    log = join(node.dir, "runsc-port.log");
+    const wrapper = join(node.dir, "runsc-port-logged");
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nexec runsc "$@"\n`, { mode: 0o755 });
+    // The port needs the box's netstack: runsc forwards to it only with --network=sandbox, as a node runs boxes.
+    network = await NodeNetwork.open({
+      stateDir: join(node.dir, "net"),
+      prefix: NET_PREFIX,
+      subnet: "10.227.0.0/24",
+    });
+    logged = node.runtime({ runscPath: wrapper, network });
+    await logged.prepare(node.spec(PORT_ID));
+    await logged.start(PORT_ID);
+  });
+  afterAll(async () => {
+    await logged?.destroy(PORT_ID).catch(() => {});
+    await network?.close({ removeBridge: true });
+    expect(isEmptyCensus(await census(NET_PREFIX))).toBe(true);
+  });
+
+  it("runs the command with no runsc exec: stdin, stdout and stderr apart, exit codes, signals, the output cap", async () => {
+    const execsBefore = await calls("exec");
+    const forwardsBefore = await calls("port-forward");
+    const r = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "cat; echo to-err >&2; exit 3"],
+      stdin: "from-stdin\n",
+    });
+    expect(r).toMatchObject({ exitCode: 3, timedOut: false, truncated: false });
+    expect(r.stdout.toString()).toBe("from-stdin\n");
+    expect(r.stderr.toString()).toBe("to-err\n");
+    const killed = await logged.exec(PORT_ID, { command: ["sh", "-c", "kill -9 $$"] });
+    expect(killed.exitCode).toBe(137);
+    // 3 MiB through the relay, byte for byte; and the cap.
+    const big = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "head -c 3145728 /dev/zero | tr '\\0' a"],
+    });
+    expect(big.stdout.length).toBe(3 * 1024 * 1024);
+    expect(big.stdout.every((b) => b === 97)).toBe(true);
+    const capped = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "head -c 100000 /dev/zero"],
+      maxOutputBytes: 1000,
+    });
+    expect(capped).toMatchObject({ exitCode: 0, truncated: true });
+    expect(capped.stdout.length).toBe(1000);
+    const stdinBig = Buffer.alloc(300_000, 98);
+    const counted = await logged.exec(PORT_ID, { command: ["wc", "-c"], stdin: stdinBig });
+    expect(counted.stdout.toString().trim()).toBe("300000");
+    expect(await calls("exec")).toBe(execsBefore);
+    expect(await calls("port-forward")).toBe(forwardsBefore + 5);
+  });
+
+  it("a timeout ends the command and what it started inside the box", async () => {
+    const r = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "sleep 300 & sleep 301; echo never"],
+      timeoutMs: 500,
+    });
+    expect(r.timedOut).toBe(true);
+    expect(r.exitCode).toBe(137);
+    expect(r.stdout.toString()).not.toContain("never");
+    const ps = await logged.exec(PORT_ID, { command: ["ps", "-o", "args"] });
+    expect(ps.stdout.toString()).not.toMatch(/sleep 30[01]/);
+  });
+
+  it("after a checkpoint and restore the port still serves (no runsc exec)", async () => {
+    await logged.checkpoint(PORT_ID);
+    await logged.resume(PORT_ID);
+    const execsBefore = await calls("exec");
+    const r = await logged.exec(PORT_ID, { command: ["echo", "restored"] });
+    expect(r.stdout.toString()).toBe("restored\n");
+    expect(await calls("exec")).toBe(execsBefore);
+  });
+
+  it("nothing without the token runs a command: a wrong token from the host, a process in the box", async () => {
+    const runsc = (logged as unknown as { runsc: Runsc }).runsc;
+    const wrong = await execViaPort(
+      { runsc, id: PORT_ID, token: "0".repeat(64) },
+      { command: ["touch", "/tmp/wrong-token"] },
+      1 << 20,
+    );
+    expect(wrong).not.toBe(portUnavailable);
+    expect(wrong).toMatchObject({ exitCode: 128 });
+    // From inside: the port answers nothing to a guess, and PID 1's environment no longer holds the token.
+    const guess = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "printf 'BXE1%064d' 0 | nc -w 2 127.0.0.1 1019 | wc -c; ls /tmp"],
+    });
+    expect(guess.stdout.toString()).toMatch(/^\s*0\n/);
+    expect(guess.stdout.toString()).not.toContain("wrong-token");
+    const rec = await readRecord(boxPaths(node.stateDir, PORT_ID).record);
+    expect(rec?.execToken).toMatch(/^[0-9a-f]{64}$/);
+    const environ = await logged.exec(PORT_ID, { command: ["cat", "/proc/1/environ"], user: "root" });
+    expect(environ.stdout.toString()).not.toContain(rec?.execToken ?? "none");
+    // PID 1 keeps serving.
+    expect((await logged.exec(PORT_ID, { command: ["echo", "still"] })).stdout.toString()).toBe("still\n");
+  });
+
+  it("a box whose PID 1 has no port (booted by an older driver) falls back to runsc exec", async () => {
+    const fake = join(node.dir, "runsc-refuses");
+    await writeFile(fake, "#!/bin/sh\necho 'connecting endpoint: connection was refused' >&2\nexit 128\n", {
+      mode: 0o755,
+    });
+    const r = await execViaPort(
+      { runsc: { path: fake, globalArgs: [] } as unknown as Runsc, id: PORT_ID, token: "1".repeat(64) },
+      { command: ["true"] },
+      1 << 20,
+    );
+    expect(r).toBe(portUnavailable);
+    // The runtime then uses runsc exec: a record without a token is such a box.
+    const paths = boxPaths(node.stateDir, PORT_ID);
+    const rec = await readRecord(paths.record);
+    await writeFile(paths.record, JSON.stringify({ ...rec, execToken: undefined }));
+    const execsBefore = await calls("exec");
+    const viaExec = await logged.exec(PORT_ID, { command: ["echo", "old-way"] });
+    expect(viaExec.stdout.toString()).toBe("old-way\n");
+    expect(await calls("exec")).toBe(execsBefore + 1);
+    await writeFile(paths.record, JSON.stringify(rec));
   });
 });

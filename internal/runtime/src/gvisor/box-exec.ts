@@ -1,5 +1,6 @@
-// exec: one command in a running box through `runsc exec`, as uid 1000 in
-// /home/dev unless asked otherwise. The command runs under `boxinit exec`,
+// exec: one command in a running box, as uid 1000 in /home/dev unless asked
+// otherwise. Through PID 1's exec port when the box has one
+// (box-exec-port.ts), else through `runsc exec`, as here. The command runs under `boxinit exec`,
 // which puts it in its own process group and relays its stdio through in-box
 // pipes. A timeout sends SIGUSR1 to that wrapper (found through runsc's
 // --internal-pid-file), which SIGKILLs the whole group inside the sandbox; the
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { runOffThreadRaw } from "@boxyard/platform";
 import type { ExecOptions, ExecResult } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
+import { execViaPort, portUnavailable } from "./box-exec-port.ts";
 import { boxEnv, boxUser, execCapabilities } from "./box-process.ts";
 import { boxInitPath } from "./oci-spec.ts";
 import type { Runsc } from "./runsc.ts";
@@ -26,10 +28,21 @@ export interface BoxExecContext {
   id: string;
   scratchDir: string;
   specEnv?: Record<string, string>;
+  /** The token of PID 1's exec port (box-exec-port.ts), when the box was booted with one. */
+  execToken?: string;
 }
 
 export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise<ExecResult> {
   if (opts.command.length === 0) throw new Error("exec needs a command");
+  const cap = opts.maxOutputBytes ?? defaultMaxOutputBytes;
+  if (ctx.execToken) {
+    const r = await execViaPort(
+      { runsc: ctx.runsc, id: ctx.id, token: ctx.execToken, specEnv: ctx.specEnv },
+      opts,
+      cap,
+    );
+    if (r !== portUnavailable) return r;
+  }
   const user = boxUser(opts.user);
   const pidFile = join(ctx.scratchDir, `exec-${randomBytes(6).toString("hex")}.pid`);
   const args = [
@@ -48,7 +61,6 @@ export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise
     "--",
     ...opts.command,
   ];
-  const cap = opts.maxOutputBytes ?? defaultMaxOutputBytes;
   // At the deadline the command and everything it started end inside the box
   // (killInBox); the host's runsc exec goes too if it outlives that by 3 s.
   let timedOut = false;

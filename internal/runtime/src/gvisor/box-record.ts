@@ -24,6 +24,12 @@ export interface BoxRecord {
    * reset. Cleared on disk before a sandbox uses the netns again.
    */
   networkReady?: boolean;
+  /**
+   * The token of PID 1's exec port (box-exec-port.ts), given to PID 1 at a
+   * fresh boot and kept while a checkpoint of that PID 1 may be restored.
+   * Absent: the box was booted by a driver without the port.
+   */
+  execToken?: string;
   updatedAt: string;
 }
 

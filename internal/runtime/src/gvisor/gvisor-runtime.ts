@@ -34,6 +34,7 @@ import type {
 } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
 import { execInBox } from "./box-exec.ts";
+import { newExecToken } from "./box-exec-port.ts";
 import { applyIdentityInSandbox, assertIdentity, writeMachineId } from "./box-identity.ts";
 import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
@@ -309,7 +310,10 @@ export class GvisorRuntime implements Runtime {
 
   async exec(id: BoxId, opts: ExecOptions): Promise<ExecResult> {
     const { rec, paths } = await this.runningBox(id, "exec");
-    return execInBox({ runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env }, opts);
+    return execInBox(
+      { runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env, execToken: rec.execToken },
+      opts,
+    );
   }
 
   async writeSecrets(id: BoxId, secrets: readonly { name: string; value: Buffer }[]): Promise<void> {
@@ -498,7 +502,13 @@ export class GvisorRuntime implements Runtime {
       rec.netnsPath = net.netnsPath;
       rec.address = net.address;
     }
+    // A fresh PID 1 gets the exec port's token; a restored one has the one it was saved with.
+    if (!opts.restore && !rec.execToken) {
+      rec.execToken = newExecToken();
+      await writeRecord(paths.record, rec);
+    }
     const config = buildOciSpec({
+      execToken: rec.execToken,
       spec: rec.spec,
       paths,
       boxinitHostPath: boxinit,

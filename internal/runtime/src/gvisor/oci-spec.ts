@@ -35,6 +35,8 @@ export interface OciSpecInput {
    * image's sudoers allow it without a password (boxinit.c).
    */
   sudoShim?: boolean;
+  /** PID 1's exec port token (box-exec-port.ts); only PID 1 sees it, and it wipes it from its environment. */
+  execToken?: string;
 }
 
 export const sudoPath = "/usr/bin/sudo";
@@ -57,7 +59,7 @@ export function buildOciSpec(input: OciSpecInput): object {
       terminal: false,
       user: { uid: 0, gid: 0 },
       args: [boxInitPath],
-      env: [defaultPath],
+      env: [defaultPath, ...(input.execToken ? [`BOXYARD_EXEC_TOKEN=${input.execToken}`] : [])],
       cwd: "/",
       // Init starts people's commands (boxinit exec), which inherit this.
       // (runsc 0.0~20240729 sets no_new_privs anyway, hence sudoShim.)

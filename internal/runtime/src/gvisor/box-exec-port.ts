@@ -1,0 +1,231 @@
+// exec through PID 1's exec port (boxinit.c, serve_port): `runsc
+// port-forward --stream` hands a host unix socket to the sentry, which
+// connects it to 127.0.0.1:1019 inside the box; no process is made in the
+// box for that, and runsc exits once it has handed the socket over. PID 1
+// checks the request's token, starts the command on in-box pipes and relays
+// them as frames, at most 16 KiB unacknowledged (runsc's proxy must never
+// find the host socket full: boxinit.c, RELAY_WINDOW). The box then makes one new address space per exec (the
+// command's) where `runsc exec` of `boxinit exec` made two, and under a
+// quarter-CPU quota each costs one or two 100 ms periods.
+//
+// A box booted before its record had a token has no such port: runsc says
+// the connection was refused before any request was sent, and the caller
+// falls back to `runsc exec`.
+
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runOffThreadRaw } from "@boxyard/platform";
+import type { ExecOptions, ExecResult } from "../runtime.ts";
+import { boxEnv, boxUser } from "./box-process.ts";
+import type { Runsc } from "./runsc.ts";
+
+/** The port PID 1 listens on inside the box (boxinit.c, EXEC_PORT). */
+export const execPort = 1019;
+
+/** A fresh token for a box's PID 1 (its BOXYARD_EXEC_TOKEN). */
+export function newExecToken(): string {
+  return randomBytes(32).toString("hex");
+}
+
+export interface ExecPortContext {
+  runsc: Runsc;
+  id: string;
+  token: string;
+  specEnv?: Record<string, string>;
+}
+
+/** What the caller does instead when the port could not be reached (nothing was sent). */
+export const portUnavailable = Symbol("exec port unavailable");
+
+/** How long a timed-out command has, after its SIGKILL was asked for, before the connection is dropped. */
+const KILL_GRACE_MS = 5000;
+/** How long runsc may take to hand the socket over. */
+const CONNECT_TIMEOUT_MS = 15_000;
+
+/**
+ * Short socket paths (a unix socket path has 107 bytes at most; a node's
+ * state dir may be deep): one root-only directory per process.
+ */
+let socketDir: Promise<string> | undefined;
+function sockets(): Promise<string> {
+  socketDir ??= (async () => {
+    const dir = join(tmpdir(), `boxyard-pf-${process.pid}`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  })();
+  return socketDir;
+}
+
+export async function execViaPort(
+  ctx: ExecPortContext,
+  opts: ExecOptions,
+  cap: number,
+): Promise<ExecResult | typeof portUnavailable> {
+  const conn = await connectPort(ctx);
+  if (conn === portUnavailable) return conn;
+  return relayExec(conn, ctx, opts, cap);
+}
+
+/** The connection to PID 1's port, or portUnavailable when runsc could not make it. */
+async function connectPort(ctx: ExecPortContext): Promise<Socket | typeof portUnavailable> {
+  const path = join(await sockets(), `${randomBytes(8).toString("hex")}.sock`);
+  let server: Server | undefined;
+  let accepted: Socket | undefined;
+  try {
+    const conn = new Promise<Socket>((resolve, reject) => {
+      server = createServer({ pauseOnConnect: true }, (s) => {
+        // One connection: runsc's. The listener goes at once.
+        accepted = s;
+        server?.close();
+        resolve(s);
+      });
+      server.on("error", reject);
+      server.listen(path);
+    });
+    conn.catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      server?.once("listening", resolve);
+      server?.once("error", reject);
+    });
+    const forward = await runOffThreadRaw({
+      file: ctx.runsc.path,
+      args: [...ctx.runsc.globalArgs, "port-forward", `--stream=${path}`, ctx.id, String(execPort)],
+      input: "",
+      maxOutputBytes: 64 * 1024,
+      timeoutMs: CONNECT_TIMEOUT_MS,
+    });
+    // runsc connects to the socket first and asks the sentry to connect the
+    // port after: a refusal (no port in this box) comes with a failed exit,
+    // and nothing has been sent to the box yet.
+    if (forward.spawnError || forward.code !== 0 || !accepted) {
+      accepted?.destroy();
+      return portUnavailable;
+    }
+    return await conn;
+  } catch {
+    accepted?.destroy();
+    return portUnavailable;
+  } finally {
+    server?.close();
+    await rm(path, { force: true });
+  }
+}
+
+function frame(kind: string, body: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(kind, 0, "latin1");
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+/** The request PID 1 reads (boxinit.c, serve_port). */
+function request(ctx: ExecPortContext, opts: ExecOptions): Buffer {
+  const user = boxUser(opts.user);
+  const strings = [
+    String(user.uid),
+    String(user.gid),
+    opts.cwd ?? user.home,
+    opts.noSecretsEnv ? "0" : "1",
+    String(opts.command.length),
+    ...opts.command,
+    ...boxEnv(user, ctx.specEnv, opts.env),
+  ];
+  for (const s of strings)
+    if (s.includes("\0")) throw new Error("exec: a command, argument or variable cannot hold a NUL byte");
+  const body = Buffer.from(`${strings.join("\0")}\0\0`, "utf8");
+  const head = Buffer.alloc(4 + ctx.token.length + 4);
+  head.write("BXE1", 0, "latin1");
+  head.write(ctx.token, 4, "latin1");
+  head.writeUInt32BE(body.length, 4 + ctx.token.length);
+  return Buffer.concat([head, body]);
+}
+
+function relayExec(conn: Socket, ctx: ExecPortContext, opts: ExecOptions, cap: number): Promise<ExecResult> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let outLen = 0;
+  let errLen = 0;
+  let truncated = false;
+  let timedOut = false;
+  let status: number | undefined;
+  let pending: Buffer = Buffer.alloc(0);
+  const keep = (chunks: Buffer[], have: number, data: Buffer): number => {
+    const room = Math.max(0, cap - have);
+    if (data.length > room) truncated = true;
+    if (room > 0) chunks.push(data.subarray(0, room));
+    return have + Math.min(room, data.length);
+  };
+  return new Promise<ExecResult>((resolve, reject) => {
+    let killTimer: NodeJS.Timeout | undefined;
+    const deadline =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            conn.write(frame("k"));
+            killTimer = setTimeout(() => conn.destroy(), KILL_GRACE_MS);
+          }, opts.timeoutMs);
+    conn.on("data", (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 5) {
+        const len = pending.readUInt32BE(1);
+        if (pending.length < 5 + len) break;
+        const kind = String.fromCharCode(pending[0] ?? 0);
+        const body = pending.subarray(5, 5 + len);
+        pending = pending.subarray(5 + len);
+        if (kind === "1" || kind === "2") {
+          if (kind === "1") outLen = keep(out, outLen, body);
+          else errLen = keep(err, errLen, body);
+          // Flow control (boxinit.c, RELAY_WINDOW): the box sends more once these bytes are taken.
+          const ack = Buffer.alloc(4);
+          ack.writeUInt32BE(5 + len, 0);
+          conn.write(frame("a", ack));
+        } else if (kind === "x" && len === 4) {
+          status = body.readUInt32BE(0);
+          conn.end();
+        } else {
+          conn.destroy(new Error(`exec: unknown frame ${JSON.stringify(kind)} from the box`));
+        }
+      }
+    });
+    conn.on("error", () => {});
+    conn.on("close", () => {
+      clearTimeout(deadline);
+      clearTimeout(killTimer);
+      const stdout = Buffer.concat(out);
+      const stderr = Buffer.concat(err);
+      if (status === undefined) {
+        if (timedOut) return resolve({ exitCode: 137, stdout, stderr, timedOut, truncated });
+        // The sandbox went (or PID 1 refused the request): as `runsc exec` does then, a failed exec.
+        return resolve({
+          exitCode: 128,
+          stdout,
+          stderr: Buffer.concat([
+            stderr,
+            Buffer.from(`boxyard: the box ended the exec of ${ctx.id} without a status\n`),
+          ]),
+          timedOut,
+          truncated,
+        });
+      }
+      const signal = status & 0x7f;
+      const exitCode = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+      resolve({ exitCode, stdout, stderr, timedOut, truncated });
+    });
+    try {
+      conn.write(request(ctx, opts));
+      const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.from(opts.stdin);
+      for (let off = 0; off < stdin.length; off += 65536)
+        conn.write(frame("i", stdin.subarray(off, off + 65536)));
+      conn.write(frame("e"));
+      conn.resume();
+    } catch (e) {
+      clearTimeout(deadline);
+      conn.destroy();
+      reject(e);
+    }
+  });
+}
