@@ -950,6 +950,7 @@ static void oom_guard(void) {
 #define MAX_RELAYS 64
 #define RELAY_BUF 16384
 #define RELAY_WINDOW 16384
+#define RELAY_STDIN_MAX (64u << 20)
 static char exec_token[129];
 static size_t exec_token_len;
 
@@ -962,8 +963,9 @@ static struct relay {
   uint32_t window; /* bytes that may go out before the host's next 'a' */
   uint32_t body_rem;
   char kind;
-  char in[RELAY_BUF];
-  size_t in_len, in_off;
+  char *in; /* stdin the command has not read yet: grows, so the host's acks behind it are always read */
+  size_t in_cap, in_len, in_off;
+  int in_eof; /* the host's 'e' came: close the command's stdin once the queue is written */
   char out[5 + RELAY_BUF];
   size_t out_len, out_off;
 } relays[MAX_RELAYS];
@@ -979,11 +981,18 @@ static uint32_t get_be32(const unsigned char *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-/* Reads exactly len bytes from a blocking fd (its SO_RCVTIMEO bounds each read); 0 on success. */
-static int read_exact(int fd, void *buf, size_t len) {
+/* Reads exactly len bytes from fd within `ms` in all (a peer trickling bytes cannot hold PID 1 longer); 0 on success. */
+static int read_exact(int fd, void *buf, size_t len, int ms) {
+  int64_t deadline = now_ms() + ms;
   for (size_t got = 0; got < len;) {
-    ssize_t n = read(fd, (char *)buf + got, len - got);
-    if (n < 0 && errno == EINTR) continue;
+    int64_t left = deadline - now_ms();
+    if (left <= 0) return -1;
+    struct pollfd p = {fd, POLLIN, 0};
+    int pr = poll(&p, 1, (int)left);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) return -1;
+    ssize_t n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return -1;
     got += (size_t)n;
   }
@@ -1083,7 +1092,7 @@ static void serve_port(int conn) {
     }
   unsigned char head[4 + 128 + 4];
   size_t head_len = 4 + exec_token_len + 4;
-  if (slot < 0 || exec_token_len == 0 || read_exact(conn, head, head_len) < 0 || memcmp(head, "BXE1", 4) != 0) {
+  if (slot < 0 || exec_token_len == 0 || read_exact(conn, head, head_len, 1000) < 0 || memcmp(head, "BXE1", 4) != 0) {
     close(conn);
     return;
   }
@@ -1091,7 +1100,7 @@ static void serve_port(int conn) {
   for (size_t i = 0; i < exec_token_len; i++) diff |= (unsigned char)(head[4 + i] ^ (unsigned char)exec_token[i]);
   uint32_t len = get_be32(head + 4 + exec_token_len);
   static char buf[MAX_REQUEST];
-  if (diff != 0 || len < 2 || len > sizeof buf || read_exact(conn, buf, len) < 0 || buf[len - 1] != '\0' ||
+  if (diff != 0 || len < 2 || len > sizeof buf || read_exact(conn, buf, len, 5000) < 0 || buf[len - 1] != '\0' ||
       buf[len - 2] != '\0') {
     close(conn);
     return;
@@ -1194,18 +1203,18 @@ static void relay_drop(struct relay *r) {
 static int relay_wait_window(struct relay *r, uint32_t need) {
   while (r->window < need) {
     unsigned char h[5];
-    if (read_exact(r->conn, h, 5) < 0) return -1;
+    if (read_exact(r->conn, h, 5, 5000) < 0) return -1;
     uint32_t len = get_be32(h + 1);
     if (h[0] == 'a' && len == 4) {
       unsigned char v[4];
-      if (read_exact(r->conn, v, 4) < 0) return -1;
+      if (read_exact(r->conn, v, 4, 5000) < 0) return -1;
       r->window += get_be32(v);
     } else {
       /* stdin the command no longer reads, or a late kill: nothing to do. */
       char sink[512];
       for (uint32_t left = len; left > 0;) {
         uint32_t want = left < sizeof sink ? left : (uint32_t)sizeof sink;
-        if (read_exact(r->conn, sink, want) < 0) return -1;
+        if (read_exact(r->conn, sink, want, 5000) < 0) return -1;
         left -= want;
       }
     }
@@ -1238,11 +1247,28 @@ static void relay_finish(struct relay *r) {
     unsigned char x[9] = {'x', 0, 0, 0, 4};
     put_be32(x + 5, (uint32_t)r->status);
     if (ok && relay_wait_window(r, sizeof x) == 0) send_all(r->conn, x, sizeof x);
+    /* The host closes first (it does on 'x'): closing here first would make
+     * runsc's proxy close the host socket while the host may still write its
+     * acknowledgements (EPIPE there drops the unread status), and a close
+     * with those unread would be a reset. So read until the host's end, for
+     * a second at most. */
+    char sink[512];
+    for (int64_t deadline = now_ms() + 1000;;) {
+      int64_t left = deadline - now_ms();
+      struct pollfd p = {r->conn, POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, (int)left) <= 0) break;
+      ssize_t n = recv(r->conn, sink, sizeof sink, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+    }
   }
   relay_close(&r->conn);
   relay_close(&r->in_w);
   relay_close(&r->out_r);
   relay_close(&r->err_r);
+  if (r->in != NULL) explicit_bzero(r->in, r->in_cap);
+  free(r->in);
+  r->in = NULL;
+  r->in_cap = r->in_len = r->in_off = 0;
   r->pid = 0;
 }
 
@@ -1265,11 +1291,10 @@ static void relay_poll(struct pollfd *fds, nfds_t *nfds, int *who, int *role) {
   for (int i = 0; i < MAX_RELAYS; i++) {
     struct relay *r = &relays[i];
     if (r->pid == 0 || r->conn < 0) continue;
-    short conn_ev = 0;
-    if (r->in_len == 0) conn_ev |= POLLIN; /* room for stdin: read the next frame */
+    short conn_ev = POLLIN;
     if (r->out_len > 0) conn_ev |= POLLOUT;
     who[*nfds] = i;
-    role[*nfds] = r->out_len > 0 && !(conn_ev & POLLIN) ? R_CONN_OUT : R_CONN_IN;
+    role[*nfds] = R_CONN_IN;
     fds[(*nfds)++] = (struct pollfd){r->conn, conn_ev, 0};
     if (r->in_len > 0 && r->in_w >= 0) {
       who[*nfds] = i;
@@ -1291,19 +1316,48 @@ static void relay_poll(struct pollfd *fds, nfds_t *nfds, int *who, int *role) {
   }
 }
 
-/* Reads host frames while there is room; 0 when the connection must be dropped. */
+/* Room for `more` stdin bytes after what is queued; 0 when the queue would pass RELAY_STDIN_MAX. */
+static int relay_in_room(struct relay *r, size_t more) {
+  if (r->in_off > 0) {
+    memmove(r->in, r->in + r->in_off, r->in_len - r->in_off);
+    r->in_len -= r->in_off;
+    r->in_off = 0;
+  }
+  if (r->in_len + more <= r->in_cap) return 1;
+  size_t cap = r->in_cap < RELAY_BUF ? RELAY_BUF : r->in_cap;
+  while (cap < r->in_len + more) cap *= 2;
+  if (cap > RELAY_STDIN_MAX) return 0;
+  /* Not realloc: stdin may be a secret's value (the node writes secrets this way), and no copy is left behind. */
+  char *grown = malloc(cap);
+  if (grown == NULL) return 0;
+  if (r->in != NULL) {
+    memcpy(grown, r->in, r->in_len);
+    explicit_bzero(r->in, r->in_cap);
+    free(r->in);
+  }
+  r->in = grown;
+  r->in_cap = cap;
+  return 1;
+}
+
+/* Reads what the host has sent; 0 when the connection must be dropped. */
 static int relay_read_conn(struct relay *r) {
-  while (r->in_len == 0) {
+  for (;;) {
     if (r->body_rem > 0) {
       size_t want = r->body_rem < RELAY_BUF ? r->body_rem : RELAY_BUF;
-      ssize_t n = read(r->conn, r->in, want);
+      char sink[512];
+      char *to = sink;
+      if (r->in_w >= 0) {
+        if (!relay_in_room(r, want)) return 0;
+        to = r->in + r->in_len;
+      } else if (want > sizeof sink) {
+        want = sizeof sink; /* the command closed its stdin: dropped */
+      }
+      ssize_t n = read(r->conn, to, want);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
       if (n <= 0) return 0;
       r->body_rem -= (uint32_t)n;
-      if (r->in_w >= 0) {
-        r->in_len = (size_t)n;
-        r->in_off = 0;
-      }
+      if (r->in_w >= 0) r->in_len += (size_t)n;
       continue;
     }
     /* An 'a' frame is read whole (9 bytes), any other header as 5. */
@@ -1326,7 +1380,8 @@ static int relay_read_conn(struct relay *r) {
         break;
       case 'e':
         if (len != 0) return 0;
-        relay_close(&r->in_w);
+        r->in_eof = 1;
+        if (r->in_len == r->in_off) relay_close(&r->in_w);
         break;
       case 'k':
         if (len != 0) return 0;
@@ -1358,18 +1413,17 @@ static void relay_events(struct pollfd *fds, nfds_t from, nfds_t nfds, const int
           }
         }
         if (r->conn < 0) break;
-        if (fds[k].revents & POLLERR)
+        if ((fds[k].revents & POLLERR) || ((fds[k].revents & (POLLIN | POLLHUP)) && !relay_read_conn(r)))
           relay_drop(r);
-        else if ((fds[k].revents & (POLLIN | POLLHUP)) && r->in_len == 0 && !relay_read_conn(r))
-          relay_drop(r);
-        else if ((fds[k].revents & POLLHUP) && r->in_len > 0)
-          relay_drop(r); /* the host is gone while the command is not reading its stdin */
         break;
       case R_IN_W: {
         ssize_t n = write(r->in_w, r->in + r->in_off, r->in_len - r->in_off);
         if (n > 0) {
           r->in_off += (size_t)n;
-          if (r->in_off == r->in_len) r->in_len = r->in_off = 0;
+          if (r->in_off == r->in_len) {
+            r->in_len = r->in_off = 0;
+            if (r->in_eof) relay_close(&r->in_w);
+          }
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
           /* The command closed its stdin: what the host sends next is dropped. */
           relay_close(&r->in_w);

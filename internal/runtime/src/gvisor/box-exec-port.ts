@@ -59,6 +59,28 @@ function sockets(): Promise<string> {
   return socketDir;
 }
 
+/** Each box's exec connections in flight (a checkpoint ends them first: endPortExecs). */
+const inFlight = new Map<string, Set<Socket>>();
+
+/**
+ * Ends the box's exec connections in flight: PID 1 then SIGKILLs their
+ * commands, and runsc's proxy lets go of its host socket, which a checkpoint
+ * could not save. Resolves once every one has closed.
+ */
+export async function endPortExecs(id: string): Promise<void> {
+  const conns = [...(inFlight.get(id) ?? [])];
+  await Promise.all(
+    conns.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.closed) return resolve();
+          c.once("close", () => resolve());
+          c.destroy();
+        }),
+    ),
+  );
+}
+
 export async function execViaPort(
   ctx: ExecPortContext,
   opts: ExecOptions,
@@ -66,7 +88,15 @@ export async function execViaPort(
 ): Promise<ExecResult | typeof portUnavailable> {
   const conn = await connectPort(ctx);
   if (conn === portUnavailable) return conn;
-  return relayExec(conn, ctx, opts, cap);
+  const mine = inFlight.get(ctx.id) ?? new Set<Socket>();
+  inFlight.set(ctx.id, mine);
+  mine.add(conn);
+  try {
+    return await relayExec(conn, ctx, opts, cap);
+  } finally {
+    mine.delete(conn);
+    if (mine.size === 0 && inFlight.get(ctx.id) === mine) inFlight.delete(ctx.id);
+  }
 }
 
 /** The connection to PID 1's port, or portUnavailable when runsc could not make it. */

@@ -157,8 +157,16 @@ describe("gvisor exec through PID 1's exec port", () => {
     const stdinBig = Buffer.alloc(300_000, 98);
     const counted = await logged.exec(PORT_ID, { command: ["wc", "-c"], stdin: stdinBig });
     expect(counted.stdout.toString().trim()).toBe("300000");
+    // A command that never reads its stdin while it writes much: the host's stdin waits in PID 1, output flows.
+    const unread = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' c"],
+      stdin: Buffer.alloc(1_000_000, 100),
+      timeoutMs: 60_000,
+    });
+    expect(unread).toMatchObject({ exitCode: 0, timedOut: false });
+    expect(unread.stdout.length).toBe(2_000_000);
     expect(await calls("exec")).toBe(execsBefore);
-    expect(await calls("port-forward")).toBe(forwardsBefore + 5);
+    expect(await calls("port-forward")).toBe(forwardsBefore + 6);
   });
 
   it("a timeout ends the command and what it started inside the box", async () => {
@@ -173,12 +181,19 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect(ps.stdout.toString()).not.toMatch(/sleep 30[01]/);
   });
 
-  it("after a checkpoint and restore the port still serves (no runsc exec)", async () => {
+  it("after a checkpoint and restore the port still serves (no runsc exec); an exec in flight is ended first", async () => {
+    const running = logged.exec(PORT_ID, { command: ["sh", "-c", "echo started; sleep 120; echo never"] });
+    await new Promise((r) => setTimeout(r, 1500));
     await logged.checkpoint(PORT_ID);
+    const ended = await running;
+    expect(ended.exitCode).not.toBe(0);
+    expect(ended.stdout.toString()).not.toContain("never");
     await logged.resume(PORT_ID);
     const execsBefore = await calls("exec");
-    const r = await logged.exec(PORT_ID, { command: ["echo", "restored"] });
-    expect(r.stdout.toString()).toBe("restored\n");
+    const r = await logged.exec(PORT_ID, {
+      command: ["sh", "-c", "echo restored; ps -o args | grep -c '^[s]leep 120'"],
+    });
+    expect(r.stdout.toString()).toBe("restored\n0\n");
     expect(await calls("exec")).toBe(execsBefore);
   });
 

@@ -34,7 +34,7 @@ import type {
 } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
 import { execInBox } from "./box-exec.ts";
-import { newExecToken } from "./box-exec-port.ts";
+import { endPortExecs, newExecToken } from "./box-exec-port.ts";
 import { applyIdentityInSandbox, assertIdentity, writeMachineId } from "./box-identity.ts";
 import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
@@ -322,7 +322,11 @@ export class GvisorRuntime implements Runtime {
       const st = await this.sandbox(id);
       if (st?.status !== "running")
         throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "write secrets");
-      await writeSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch }, paths, secrets);
+      await writeSecretsInSandbox(
+        { runsc: this.runsc, id, scratchDir: paths.scratch, execToken: rec.execToken },
+        paths,
+        secrets,
+      );
       return this.observe(id, rec, st);
     });
   }
@@ -449,9 +453,10 @@ export class GvisorRuntime implements Runtime {
   /** Removes the box's secret files (a paused box is thawed for it); throws rather than leave them. */
   private async clearSecrets(id: BoxId, paths: BoxPaths, paused: boolean): Promise<void> {
     if (!(await mayHoldSecrets(paths))) return;
+    const execToken = (await readRecord(paths.record))?.execToken;
     if (paused) await this.runsc.resume(id);
     try {
-      await clearSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch }, paths);
+      await clearSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch, execToken }, paths);
     } finally {
       if (paused) await this.runsc.pause(id);
     }
@@ -465,6 +470,7 @@ export class GvisorRuntime implements Runtime {
    * box runs only while that happens, and only when it has such wrappers.
    */
   private async endExecSessions(id: BoxId, paused: boolean): Promise<void> {
+    await endPortExecs(id);
     const roots = await this.runsc.execRoots(id);
     if (roots.length === 0) return;
     if (paused) await this.runsc.resume(id);
@@ -503,7 +509,8 @@ export class GvisorRuntime implements Runtime {
       rec.address = net.address;
     }
     // A fresh PID 1 gets the exec port's token; a restored one has the one it was saved with.
-    if (!opts.restore && !rec.execToken) {
+    // runsc forwards to a box's port only when it has a network (box-exec-port.ts).
+    if (!opts.restore && !rec.execToken && netnsPath) {
       rec.execToken = newExecToken();
       await writeRecord(paths.record, rec);
     }
