@@ -966,6 +966,8 @@ static struct relay {
   char *in; /* stdin the command has not read yet: grows, so the host's acks behind it are always read */
   size_t in_cap, in_len, in_off;
   int in_eof; /* the host's 'e' came: close the command's stdin once the queue is written */
+  int closing; /* status sent, command gone: the connection waits for the host's close (see relay_finish) */
+  int64_t closing_deadline;
   char out[5 + RELAY_BUF];
   size_t out_len, out_off;
 } relays[MAX_RELAYS];
@@ -1086,7 +1088,7 @@ static void serve_port(int conn) {
   setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int slot = -1;
   for (int i = 0; i < MAX_RELAYS; i++)
-    if (relays[i].pid == 0) {
+    if (relays[i].pid == 0 && !relays[i].closing) {
       slot = i;
       break;
     }
@@ -1192,7 +1194,7 @@ static void relay_close(int *fd) {
 
 /* The host went away (or broke the protocol): end the command's group and stop relaying. */
 static void relay_drop(struct relay *r) {
-  kill(-r->pid, SIGKILL);
+  if (r->pid > 0) kill(-r->pid, SIGKILL);
   relay_close(&r->conn);
   relay_close(&r->in_w);
   relay_close(&r->out_r);
@@ -1250,18 +1252,16 @@ static void relay_finish(struct relay *r) {
     /* The host closes first (it does on 'x'): closing here first would make
      * runsc's proxy close the host socket while the host may still write its
      * acknowledgements (EPIPE there drops the unread status), and a close
-     * with those unread would be a reset. So read until the host's end, for
-     * a second at most. */
-    char sink[512];
-    for (int64_t deadline = now_ms() + 1000;;) {
-      int64_t left = deadline - now_ms();
-      struct pollfd p = {r->conn, POLLIN, 0};
-      if (left <= 0 || poll(&p, 1, (int)left) <= 0) break;
-      ssize_t n = recv(r->conn, sink, sizeof sink, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+     * with those unread would be a reset. So the connection stays, read and
+     * discarded by the loop (relay_events), until the host's end or a
+     * minute. */
+    if (ok) {
+      fcntl(r->conn, F_SETFL, fl | O_NONBLOCK);
+      r->closing = 1;
+      r->closing_deadline = now_ms() + 60000;
     }
   }
-  relay_close(&r->conn);
+  if (!r->closing) relay_close(&r->conn);
   relay_close(&r->in_w);
   relay_close(&r->out_r);
   relay_close(&r->err_r);
@@ -1290,6 +1290,16 @@ enum { R_CONN_IN, R_CONN_OUT, R_IN_W, R_OUT_R, R_ERR_R };
 static void relay_poll(struct pollfd *fds, nfds_t *nfds, int *who, int *role) {
   for (int i = 0; i < MAX_RELAYS; i++) {
     struct relay *r = &relays[i];
+    if (r->closing && now_ms() > r->closing_deadline) {
+      relay_close(&r->conn);
+      r->closing = 0;
+    }
+    if (r->closing) {
+      who[*nfds] = i;
+      role[*nfds] = R_CONN_IN;
+      fds[(*nfds)++] = (struct pollfd){r->conn, POLLIN, 0};
+      continue;
+    }
     if (r->pid == 0 || r->conn < 0) continue;
     short conn_ev = POLLIN;
     if (r->out_len > 0) conn_ev |= POLLOUT;
@@ -1385,7 +1395,7 @@ static int relay_read_conn(struct relay *r) {
         break;
       case 'k':
         if (len != 0) return 0;
-        kill(-r->pid, SIGKILL);
+        if (r->pid > 0) kill(-r->pid, SIGKILL);
         break;
       default:
         return 0;
@@ -1398,6 +1408,15 @@ static void relay_events(struct pollfd *fds, nfds_t from, nfds_t nfds, const int
   for (nfds_t k = from; k < nfds; k++) {
     if (!fds[k].revents) continue;
     struct relay *r = &relays[who[k]];
+    if (r->closing) {
+      char sink[512];
+      ssize_t n = recv(r->conn, sink, sizeof sink, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        relay_close(&r->conn);
+        r->closing = 0;
+      }
+      continue;
+    }
     if (r->pid == 0 || r->conn < 0) continue;
     switch (role[k]) {
       case R_CONN_IN:
