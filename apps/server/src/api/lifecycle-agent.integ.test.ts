@@ -39,6 +39,9 @@ describe("agent restart (D1)", () => {
     const a = await h.create("keep1");
     const b = await h.create("keep2");
     await h.settled(a.id, "running");
+    // Running first, so the node holds b when it stops (a stop that lands before the node
+    // made the box leaves it unmade, and the node would hold one box: about one run in seven).
+    await h.settled(b.id, "running");
     await h.verb(b.id, "stop");
     await h.settled(b.id, "stopped");
     const pidBefore = h.nodeState.boxes.get(a.id)?.sandboxPid;
