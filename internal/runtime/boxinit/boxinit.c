@@ -944,7 +944,8 @@ static void oom_guard(void) {
  * The request: "BXE1", the token, a 4-byte big-endian length, then NUL-ended
  * strings: uid, gid, cwd, "1" to add the box's secrets to the environment
  * (else "0"), argc, argv..., env..., and an empty string.
- * A connection that closes before the 'x' frame SIGKILLs the command's group.
+ * A connection that closes before the 'x' frame leaves the command running
+ * (init's child, as after `runsc exec`'s wrapper ended); only 'k' kills it.
  */
 #define EXEC_PORT 1019
 #define MAX_RELAYS 64
@@ -1192,13 +1193,22 @@ static void relay_close(int *fd) {
   *fd = -1;
 }
 
-/* The host went away (or broke the protocol): end the command's group and stop relaying. */
+/*
+ * The host went away (or broke the protocol; a checkpoint ends connections in
+ * flight too): stop relaying. The command is left alone, as when `runsc exec`'s
+ * wrapper ended: it is init's child and lives on (its next write to the closed
+ * pipes gets SIGPIPE). Only the host's 'k' kills it. The slot is free at once.
+ */
 static void relay_drop(struct relay *r) {
-  if (r->pid > 0) kill(-r->pid, SIGKILL);
   relay_close(&r->conn);
   relay_close(&r->in_w);
   relay_close(&r->out_r);
   relay_close(&r->err_r);
+  if (r->in != NULL) explicit_bzero(r->in, r->in_cap);
+  free(r->in);
+  r->in = NULL;
+  r->in_cap = r->in_len = r->in_off = 0;
+  r->pid = 0;
 }
 
 /* Blocking: reads the host's frames until the window holds `need` bytes; 0 on success. */

@@ -13,6 +13,7 @@
 // falls back to `runsc exec`.
 
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -54,6 +55,9 @@ function sockets(): Promise<string> {
   socketDir ??= (async () => {
     const dir = join(tmpdir(), `boxyard-pf-${process.pid}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Not abstract sockets: any host user could connect to one before runsc does and read the
+    // request (token, command, a secret as stdin). Each socket goes after its exec, the dir on exit.
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   })();
   return socketDir;
@@ -63,9 +67,10 @@ function sockets(): Promise<string> {
 const inFlight = new Map<string, Set<Socket>>();
 
 /**
- * Ends the box's exec connections in flight: PID 1 then SIGKILLs their
- * commands, and runsc's proxy lets go of its host socket, which a checkpoint
- * could not save. Resolves once every one has closed.
+ * Ends the box's exec connections in flight, so that runsc's proxy lets go
+ * of its host socket, which a checkpoint could not save. Their commands live
+ * on in the box (as when `runsc exec`'s wrapper was ended); their calls
+ * return without a status. Resolves once every one has closed.
  */
 export async function endPortExecs(id: string): Promise<void> {
   const conns = [...(inFlight.get(id) ?? [])];
@@ -107,7 +112,9 @@ async function connectPort(ctx: ExecPortContext): Promise<Socket | typeof portUn
   try {
     const conn = new Promise<Socket>((resolve, reject) => {
       server = createServer({ pauseOnConnect: true }, (s) => {
-        // One connection: runsc's. The listener goes at once.
+        // One connection: runsc's. The listener goes at once. (An error before the relay listens
+        // must not be an uncaught 'error' event.)
+        s.on("error", () => {});
         accepted = s;
         server?.close();
         resolve(s);

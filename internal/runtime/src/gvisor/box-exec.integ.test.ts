@@ -181,7 +181,7 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect(ps.stdout.toString()).not.toMatch(/sleep 30[01]/);
   });
 
-  it("after a checkpoint and restore the port still serves (no runsc exec); an exec in flight is ended first", async () => {
+  it("after a checkpoint and restore the port still serves (no runsc exec); an exec in flight is ended first, its command kept", async () => {
     const running = logged.exec(PORT_ID, { command: ["sh", "-c", "echo started; sleep 120; echo never"] });
     await new Promise((r) => setTimeout(r, 1500));
     await logged.checkpoint(PORT_ID);
@@ -190,10 +190,11 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect(ended.stdout.toString()).not.toContain("never");
     await logged.resume(PORT_ID);
     const execsBefore = await calls("exec");
+    // The command itself lives on in the box (init's child), as it did when runsc exec's wrapper was ended.
     const r = await logged.exec(PORT_ID, {
-      command: ["sh", "-c", "echo restored; ps -o args | grep -c '^[s]leep 120'"],
+      command: ["sh", "-c", "echo restored; ps -o args | grep -c '^[s]leep 120'; killall sleep"],
     });
-    expect(r.stdout.toString()).toBe("restored\n0\n");
+    expect(r.stdout.toString()).toBe("restored\n1\n");
     expect(await calls("exec")).toBe(execsBefore);
   });
 

@@ -183,8 +183,10 @@ export class GvisorRuntime implements Runtime {
         record.address = net.address;
         // A netns the attach configured itself is as a reset leaves it: the first boot skips the reset.
         if (net.configured) record.networkReady = true;
-        // PID 1's exec port token (box-exec-port.ts): runsc forwards only to a box with a network.
-        record.execToken = newExecToken();
+        // PID 1's exec port token (box-exec-port.ts): runsc forwards only to a box with a network,
+        // and each exec leaves a TIME_WAIT endpoint in the box's netstack, which only a sandbox
+        // that drops connections at a checkpoint (--net-disconnect-ok) can save.
+        if (this.opts.netDisconnectOk !== false) record.execToken = newExecToken();
       }
       await writeRecord(paths.record, record);
       return this.observe(spec.id, record, null);
@@ -513,7 +515,7 @@ export class GvisorRuntime implements Runtime {
     // A fresh PID 1 gets the exec port's token (the prepare gave one; a record from before the
     // port gets one here); a restored one has the one it was saved with. runsc forwards to a
     // box's port only when it has a network (box-exec-port.ts).
-    if (!opts.restore && !rec.execToken && netnsPath) {
+    if (!opts.restore && !rec.execToken && netnsPath && this.opts.netDisconnectOk !== false) {
       rec.execToken = newExecToken();
       await writeRecord(paths.record, rec);
     }
