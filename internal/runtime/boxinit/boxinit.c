@@ -1193,14 +1193,8 @@ static void relay_close(int *fd) {
   *fd = -1;
 }
 
-/*
- * The host went away (or broke the protocol; a checkpoint ends connections in
- * flight too): stop relaying. The command is left alone, as when `runsc exec`'s
- * wrapper ended: it is init's child and lives on (its next write to the closed
- * pipes gets SIGPIPE). Only the host's 'k' kills it. The slot is free at once.
- */
-static void relay_drop(struct relay *r) {
-  relay_close(&r->conn);
+/* Frees a relay's pipes and stdin queue (wiped: it may hold a secret) and its slot; the connection is the caller's. */
+static void relay_release(struct relay *r) {
   relay_close(&r->in_w);
   relay_close(&r->out_r);
   relay_close(&r->err_r);
@@ -1209,6 +1203,17 @@ static void relay_drop(struct relay *r) {
   r->in = NULL;
   r->in_cap = r->in_len = r->in_off = 0;
   r->pid = 0;
+}
+
+/*
+ * The host went away (or broke the protocol; a checkpoint ends connections in
+ * flight too): stop relaying. The command is left alone, as when `runsc exec`'s
+ * wrapper ended: it is init's child and lives on (its next write to the closed
+ * pipes gets SIGPIPE). Only the host's 'k' kills it. The slot is free at once.
+ */
+static void relay_drop(struct relay *r) {
+  relay_close(&r->conn);
+  relay_release(r);
 }
 
 /* Blocking: reads the host's frames until the window holds `need` bytes; 0 on success. */
@@ -1272,14 +1277,7 @@ static void relay_finish(struct relay *r) {
     }
   }
   if (!r->closing) relay_close(&r->conn);
-  relay_close(&r->in_w);
-  relay_close(&r->out_r);
-  relay_close(&r->err_r);
-  if (r->in != NULL) explicit_bzero(r->in, r->in_cap);
-  free(r->in);
-  r->in = NULL;
-  r->in_cap = r->in_len = r->in_off = 0;
-  r->pid = 0;
+  relay_release(r);
 }
 
 /* Whether pid was a relayed command (its status is kept for relay_finish). */
