@@ -153,6 +153,9 @@ class Api {
   async exec(box: string): Promise<string> {
     const r = await this.call("POST", `/api/v1/orgs/bench/boxes/${box}/exec`, { command: ["echo", "ready"] });
     if (r.status !== 200) throw new Error(`exec ${box}: ${r.status} ${JSON.stringify(r.body)}`);
+    // A failed exec says why (its exit code and stderr), not just that its output differs.
+    if (r.body.exitCode !== 0)
+      throw new Error(`exec ${box}: exit ${r.body.exitCode}: ${JSON.stringify(r.body.stderr)}`);
     return r.body.stdout;
   }
 }

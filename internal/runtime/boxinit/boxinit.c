@@ -65,7 +65,7 @@
  *                           no process in the box: a request there carries the
  *                           token and the command, PID 1 starts the command on
  *                           in-box pipes and relays them over the connection
- *                           (see serve_port). So an exec costs the box one new
+ *                           (see pending_read). So an exec costs the box one new
  *                           address space (the command) instead of two (a
  *                           `runsc exec` of `boxinit exec`, then the command).
  *                           Any box process can connect; only the token (wiped
@@ -952,6 +952,12 @@ static void oom_guard(void) {
 #define RELAY_BUF 16384
 #define RELAY_WINDOW 16384
 #define RELAY_STDIN_MAX (64u << 20)
+/* Requests being read: a request arrives in pieces at the box's pace (a box under a small CPU
+ * quota on a busy node may take seconds), so it is read as it comes, beside everything else the
+ * loop serves; REQUEST_MS bounds a connection that never completes one. */
+#define MAX_PENDING 16
+#define REQUEST_MS 30000
+#define EXITED_MS 60000
 static char exec_token[129];
 static size_t exec_token_len;
 
@@ -959,6 +965,8 @@ static struct relay {
   pid_t pid; /* 0: free slot */
   int conn, in_w, out_r, err_r;
   int exited, status;
+  int status_queued;       /* the 'x' frame is in `out` (after the command exited) */
+  int64_t exited_deadline; /* the host must take the rest by then (relay_after_exit) */
   unsigned char hdr[9];
   size_t hdr_got;
   uint32_t window; /* bytes that may go out before the host's next 'a' */
@@ -967,7 +975,7 @@ static struct relay {
   char *in; /* stdin the command has not read yet: grows, so the host's acks behind it are always read */
   size_t in_cap, in_len, in_off;
   int in_eof; /* the host's 'e' came: close the command's stdin once the queue is written */
-  int closing; /* status sent, command gone: the connection waits for the host's close (see relay_finish) */
+  int closing; /* status sent, command gone: the connection waits for the host's close (see relay_after_exit) */
   int64_t closing_deadline;
   char out[5 + RELAY_BUF];
   size_t out_len, out_off;
@@ -984,33 +992,25 @@ static uint32_t get_be32(const unsigned char *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-/* Reads exactly len bytes from fd within `ms` in all (a peer trickling bytes cannot hold PID 1 longer); 0 on success. */
-static int read_exact(int fd, void *buf, size_t len, int ms) {
-  int64_t deadline = now_ms() + ms;
-  for (size_t got = 0; got < len;) {
-    int64_t left = deadline - now_ms();
-    if (left <= 0) return -1;
-    struct pollfd p = {fd, POLLIN, 0};
-    int pr = poll(&p, 1, (int)left);
-    if (pr < 0 && errno == EINTR) continue;
-    if (pr <= 0) return -1;
-    ssize_t n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return -1;
-    got += (size_t)n;
-  }
-  return 0;
-}
+static struct pending {
+  int conn; /* -1: free */
+  int64_t deadline;
+  unsigned char head[4 + 128 + 4];
+  size_t head_got;
+  char *body; /* malloc'd once the head checked out; wiped when freed */
+  uint32_t body_len, body_got;
+} pendings[MAX_PENDING];
 
-/* Writes all of buf to a blocking socket (its SO_SNDTIMEO bounds each write); 0 on success. */
-static int send_all(int fd, const void *buf, size_t len) {
-  for (size_t off = 0; off < len;) {
-    ssize_t n = send(fd, (const char *)buf + off, len - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return -1;
-    off += (size_t)n;
+static void pending_free(struct pending *p) {
+  if (p->conn >= 0) close(p->conn);
+  p->conn = -1;
+  if (p->body != NULL) {
+    explicit_bzero(p->body, p->body_len);
+    free(p->body);
   }
-  return 0;
+  p->body = NULL;
+  p->head_got = 0;
+  p->body_len = p->body_got = 0;
 }
 
 /* Whether uid/gid may read a file of this mode and owner (root may read any). */
@@ -1082,29 +1082,15 @@ static char **env_with_secrets(char **envp, int own, uid_t uid, gid_t gid) {
   return env;
 }
 
-/* A request on the exec port: checked, then the command started on in-box pipes (or the connection closed). */
-static void serve_port(int conn) {
-  struct timeval tv = {1, 0};
-  setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+/* A whole request from the exec port (its token checked): the command started on in-box pipes, or the connection closed. */
+static void start_request(int conn, char *buf, uint32_t len) {
   int slot = -1;
   for (int i = 0; i < MAX_RELAYS; i++)
     if (relays[i].pid == 0 && !relays[i].closing) {
       slot = i;
       break;
     }
-  unsigned char head[4 + 128 + 4];
-  size_t head_len = 4 + exec_token_len + 4;
-  if (slot < 0 || exec_token_len == 0 || read_exact(conn, head, head_len, 1000) < 0 || memcmp(head, "BXE1", 4) != 0) {
-    close(conn);
-    return;
-  }
-  unsigned char diff = 0;
-  for (size_t i = 0; i < exec_token_len; i++) diff |= (unsigned char)(head[4 + i] ^ (unsigned char)exec_token[i]);
-  uint32_t len = get_be32(head + 4 + exec_token_len);
-  static char buf[MAX_REQUEST];
-  if (diff != 0 || len < 2 || len > sizeof buf || read_exact(conn, buf, len, 5000) < 0 || buf[len - 1] != '\0' ||
-      buf[len - 2] != '\0') {
+  if (slot < 0 || len < 2 || buf[len - 1] != '\0' || buf[len - 2] != '\0') {
     close(conn);
     return;
   }
@@ -1167,7 +1153,8 @@ static void serve_port(int conn) {
   if (pid < 0) {
     unsigned char x[9] = {'x', 0, 0, 0, 4};
     put_be32(x + 5, 126u << 8);
-    send_all(conn, x, sizeof x);
+    if (send(conn, x, sizeof x, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+    }
     if (in[1] >= 0) close(in[1]);
     if (out[0] >= 0) close(out[0]);
     if (err[0] >= 0) close(err[0]);
@@ -1182,7 +1169,6 @@ static void serve_port(int conn) {
   r->out_r = out[0];
   r->err_r = err[0];
   r->window = RELAY_WINDOW;
-  fcntl(conn, F_SETFL, O_NONBLOCK);
   fcntl(in[1], F_SETFL, O_NONBLOCK);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(err[0], F_SETFL, O_NONBLOCK);
@@ -1216,77 +1202,72 @@ static void relay_drop(struct relay *r) {
   relay_release(r);
 }
 
-/* Blocking: reads the host's frames until the window holds `need` bytes; 0 on success. */
-static int relay_wait_window(struct relay *r, uint32_t need) {
-  while (r->window < need) {
-    unsigned char h[5];
-    if (read_exact(r->conn, h, 5, 5000) < 0) return -1;
-    uint32_t len = get_be32(h + 1);
-    if (h[0] == 'a' && len == 4) {
-      unsigned char v[4];
-      if (read_exact(r->conn, v, 4, 5000) < 0) return -1;
-      r->window += get_be32(v);
-    } else {
-      /* stdin the command no longer reads, or a late kill: nothing to do. */
-      char sink[512];
-      for (uint32_t left = len; left > 0;) {
-        uint32_t want = left < sizeof sink ? left : (uint32_t)sizeof sink;
-        if (read_exact(r->conn, sink, want, 5000) < 0) return -1;
-        left -= want;
+/*
+ * After the command exited: what is in its pipes now (not waiting for
+ * background processes that hold them), then its status; never blocks (the
+ * loop calls it again when the host acknowledges or its socket has room).
+ * The host closes first (it does on 'x'): closing here first would make
+ * runsc's proxy close the host socket while the host may still write its
+ * acknowledgements (EPIPE there drops the unread status), and a close with
+ * those unread would be a reset. So once the status is out the connection
+ * stays, read and discarded by the loop, until the host's end or a minute.
+ */
+static void relay_after_exit(struct relay *r) {
+  relay_close(&r->in_w);
+  while (r->conn >= 0) {
+    if (r->out_len > 0) {
+      ssize_t n = send(r->conn, r->out + r->out_off, r->out_len - r->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        r->out_off += (size_t)n;
+        if (r->out_off == r->out_len) r->out_len = r->out_off = 0;
+        continue;
       }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      relay_drop(r);
+      return;
     }
-  }
-  return 0;
-}
-
-/* After the command exited: what is left in its pipes (not waiting for background holders), then its status. */
-static void relay_finish(struct relay *r) {
-  if (r->conn >= 0) {
-    int fl = fcntl(r->conn, F_GETFL);
-    fcntl(r->conn, F_SETFL, fl & ~O_NONBLOCK);
-    int ok = r->out_len == r->out_off || send_all(r->conn, r->out + r->out_off, r->out_len - r->out_off) == 0;
-    int *pipes[2] = {&r->out_r, &r->err_r};
-    for (int k = 0; k < 2 && ok; k++) {
-      while (*pipes[k] >= 0 && ok) {
-        if (relay_wait_window(r, RELAY_WINDOW / 2) < 0) {
-          ok = 0;
-          break;
-        }
-        size_t room = r->window - 5 < RELAY_BUF ? r->window - 5 : RELAY_BUF;
-        ssize_t n = read(*pipes[k], r->out + 5, room);
-        if (n <= 0) break;
-        r->out[0] = k == 0 ? '1' : '2';
-        put_be32((unsigned char *)r->out + 1, (uint32_t)n);
-        r->window -= 5 + (uint32_t)n;
-        ok = send_all(r->conn, r->out, 5 + (size_t)n) == 0;
-      }
-    }
-    unsigned char x[9] = {'x', 0, 0, 0, 4};
-    put_be32(x + 5, (uint32_t)r->status);
-    if (ok && relay_wait_window(r, sizeof x) == 0) send_all(r->conn, x, sizeof x);
-    /* The host closes first (it does on 'x'): closing here first would make
-     * runsc's proxy close the host socket while the host may still write its
-     * acknowledgements (EPIPE there drops the unread status), and a close
-     * with those unread would be a reset. So the connection stays, read and
-     * discarded by the loop (relay_events), until the host's end or a
-     * minute. */
-    if (ok) {
-      fcntl(r->conn, F_SETFL, fl | O_NONBLOCK);
+    if (r->status_queued) {
       r->closing = 1;
       r->closing_deadline = now_ms() + 60000;
+      relay_release(r);
+      return;
     }
+    int *fd = r->out_r >= 0 ? &r->out_r : r->err_r >= 0 ? &r->err_r : NULL;
+    if (fd != NULL) {
+      if (r->window < RELAY_WINDOW / 2) return;
+      size_t room = r->window - 5 < RELAY_BUF ? r->window - 5 : RELAY_BUF;
+      ssize_t n = read(*fd, r->out + 5, room);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        relay_close(fd); /* its end, or nothing more now */
+        continue;
+      }
+      r->out[0] = fd == &r->out_r ? '1' : '2';
+      put_be32((unsigned char *)r->out + 1, (uint32_t)n);
+      r->out_len = 5 + (size_t)n;
+      r->out_off = 0;
+      r->window -= (uint32_t)r->out_len;
+      continue;
+    }
+    if (r->window < 9) return;
+    r->out[0] = 'x';
+    put_be32((unsigned char *)r->out + 1, 4);
+    put_be32((unsigned char *)r->out + 5, (uint32_t)r->status);
+    r->out_len = 9;
+    r->out_off = 0;
+    r->window -= 9;
+    r->status_queued = 1;
   }
-  if (!r->closing) relay_close(&r->conn);
-  relay_release(r);
 }
 
-/* Whether pid was a relayed command (its status is kept for relay_finish). */
+/* Whether pid was a relayed command (its status is sent by relay_after_exit). */
 static int relay_reaped(pid_t pid, int status) {
   for (int i = 0; i < MAX_RELAYS; i++)
-    if (relays[i].pid == pid) {
+    if (relays[i].pid == pid && !relays[i].exited) {
       relays[i].exited = 1;
       relays[i].status = status;
-      relay_finish(&relays[i]);
+      relays[i].exited_deadline = now_ms() + EXITED_MS;
+      relay_after_exit(&relays[i]);
       return 1;
     }
   return 0;
@@ -1309,6 +1290,10 @@ static void relay_poll(struct pollfd *fds, nfds_t *nfds, int *who, int *role) {
       continue;
     }
     if (r->pid == 0 || r->conn < 0) continue;
+    if (r->exited && now_ms() > r->exited_deadline) {
+      relay_drop(r); /* the host took nothing for a minute */
+      continue;
+    }
     short conn_ev = POLLIN;
     if (r->out_len > 0) conn_ev |= POLLOUT;
     who[*nfds] = i;
@@ -1319,7 +1304,7 @@ static void relay_poll(struct pollfd *fds, nfds_t *nfds, int *who, int *role) {
       role[*nfds] = R_IN_W;
       fds[(*nfds)++] = (struct pollfd){r->in_w, POLLOUT, 0};
     }
-    if (r->out_len == 0 && r->window >= RELAY_WINDOW / 2) {
+    if (!r->exited && r->out_len == 0 && r->window >= RELAY_WINDOW / 2) {
       if (r->out_r >= 0) {
         who[*nfds] = i;
         role[*nfds] = R_OUT_R;
@@ -1403,7 +1388,7 @@ static int relay_read_conn(struct relay *r) {
         break;
       case 'k':
         if (len != 0) return 0;
-        if (r->pid > 0) kill(-r->pid, SIGKILL);
+        if (r->pid > 0 && !r->exited) kill(-r->pid, SIGKILL);
         break;
       default:
         return 0;
@@ -1442,6 +1427,8 @@ static void relay_events(struct pollfd *fds, nfds_t from, nfds_t nfds, const int
         if (r->conn < 0) break;
         if ((fds[k].revents & POLLERR) || ((fds[k].revents & (POLLIN | POLLHUP)) && !relay_read_conn(r)))
           relay_drop(r);
+        else if (r->exited)
+          relay_after_exit(r);
         break;
       case R_IN_W: {
         ssize_t n = write(r->in_w, r->in + r->in_off, r->in_len - r->in_off);
@@ -1480,6 +1467,65 @@ static void relay_events(struct pollfd *fds, nfds_t from, nfds_t nfds, const int
   }
 }
 
+/* A connection on the exec port: its request is read as it arrives (pending_read). When all
+ * slots are taken the oldest connection goes (a process in the box holding connections open
+ * cannot keep the host out). */
+static void port_accept(int conn) {
+  struct pending *slot = NULL;
+  for (int i = 0; i < MAX_PENDING; i++) {
+    struct pending *p = &pendings[i];
+    if (p->conn < 0) {
+      slot = p;
+      break;
+    }
+    if (slot == NULL || p->deadline < slot->deadline) slot = p;
+  }
+  pending_free(slot);
+  slot->conn = conn;
+  slot->deadline = now_ms() + REQUEST_MS;
+}
+
+/* Reads what has come of a pending request; a whole one (token checked) starts its command. */
+static void pending_read(struct pending *p) {
+  size_t head_len = 4 + exec_token_len + 4;
+  for (;;) {
+    if (p->head_got < head_len) {
+      ssize_t n = recv(p->conn, p->head + p->head_got, head_len - p->head_got, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n <= 0) {
+        pending_free(p);
+        return;
+      }
+      p->head_got += (size_t)n;
+      if (p->head_got < head_len) continue;
+      unsigned char diff = 0;
+      for (size_t i = 0; i < exec_token_len; i++) diff |= (unsigned char)(p->head[4 + i] ^ (unsigned char)exec_token[i]);
+      uint32_t len = get_be32(p->head + 4 + exec_token_len);
+      if (memcmp(p->head, "BXE1", 4) != 0 || diff != 0 || len < 2 || len > MAX_REQUEST ||
+          (p->body = malloc(len)) == NULL) {
+        pending_free(p);
+        return;
+      }
+      p->body_len = len;
+      continue;
+    }
+    /* Exactly the request: the frames behind it stay in the socket for the relay. */
+    ssize_t n = recv(p->conn, p->body + p->body_got, p->body_len - p->body_got, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+      pending_free(p);
+      return;
+    }
+    p->body_got += (uint32_t)n;
+    if (p->body_got < p->body_len) continue;
+    int conn = p->conn;
+    p->conn = -1;
+    start_request(conn, p->body, p->body_len);
+    pending_free(p);
+    return;
+  }
+}
+
 /* The exec port's listener, when the driver gave a token; -1 without. */
 static int exec_port_listen(void) {
   const char *t = getenv("BOXYARD_EXEC_TOKEN");
@@ -1493,6 +1539,7 @@ static int exec_port_listen(void) {
   explicit_bzero((char *)t, n);
   unsetenv("BOXYARD_EXEC_TOKEN");
   if (exec_token_len == 0) return -1;
+  for (int i = 0; i < MAX_PENDING; i++) pendings[i].conn = -1;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
@@ -1543,9 +1590,9 @@ static int run_init(void) {
     lfd = -1;
   }
   int pfd = exec_port_listen();
-  static struct pollfd fds[3 + MAX_JOBS + 4 * MAX_RELAYS];
-  static int fd_job[3 + MAX_JOBS + 4 * MAX_RELAYS];
-  static int fd_role[3 + MAX_JOBS + 4 * MAX_RELAYS];
+  static struct pollfd fds[3 + MAX_JOBS + 4 * MAX_RELAYS + MAX_PENDING];
+  static int fd_job[3 + MAX_JOBS + 4 * MAX_RELAYS + MAX_PENDING];
+  static int fd_role[3 + MAX_JOBS + 4 * MAX_RELAYS + MAX_PENDING];
   for (;;) {
     oom_guard();
     int64_t wait = guard.next_ms - now_ms();
@@ -1561,8 +1608,21 @@ static int run_init(void) {
       }
     nfds_t relays_from = nfds;
     relay_poll(fds, &nfds, fd_job, fd_role);
+    nfds_t pending_from = nfds;
+    int64_t now = now_ms();
+    for (int i = 0; i < MAX_PENDING; i++) {
+      if (pendings[i].conn < 0) continue;
+      if (now > pendings[i].deadline) {
+        pending_free(&pendings[i]);
+        continue;
+      }
+      fd_job[nfds] = i;
+      fds[nfds++] = (struct pollfd){pendings[i].conn, POLLIN, 0};
+    }
     if (poll(fds, nfds, wait < 0 ? 0 : (int)wait) <= 0) continue;
-    relay_events(fds, relays_from, nfds, fd_job, fd_role);
+    relay_events(fds, relays_from, pending_from, fd_job, fd_role);
+    for (nfds_t k = pending_from; k < nfds; k++)
+      if (fds[k].revents && pendings[fd_job[k]].conn == fds[k].fd) pending_read(&pendings[fd_job[k]]);
     for (nfds_t k = 3; k < relays_from; k++) {
       if (!fds[k].revents) continue;
       int j = fd_job[k];
@@ -1614,8 +1674,8 @@ static int run_init(void) {
       if (conn >= 0) serve_request(conn);
     }
     if (pfd >= 0 && fds[2].revents) {
-      int conn = accept4(pfd, NULL, NULL, SOCK_CLOEXEC);
-      if (conn >= 0) serve_port(conn);
+      int conn = accept4(pfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (conn >= 0) port_accept(conn);
     }
   }
 }

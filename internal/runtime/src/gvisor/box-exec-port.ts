@@ -104,8 +104,8 @@ export async function execViaPort(
   }
 }
 
-/** The connection to PID 1's port, or portUnavailable when runsc could not make it. */
-async function connectPort(ctx: ExecPortContext): Promise<Socket | typeof portUnavailable> {
+/** The connection to PID 1's port, or portUnavailable when runsc could not make it. Exported for tests. */
+export async function connectPort(ctx: ExecPortContext): Promise<Socket | typeof portUnavailable> {
   const path = join(await sockets(), `${randomBytes(8).toString("hex")}.sock`);
   let server: Server | undefined;
   let accepted: Socket | undefined;
@@ -180,7 +180,17 @@ function request(ctx: ExecPortContext, opts: ExecOptions): Buffer {
   return Buffer.concat([head, body]);
 }
 
-function relayExec(conn: Socket, ctx: ExecPortContext, opts: ExecOptions, cap: number): Promise<ExecResult> {
+/**
+ * Sends the request, stdin and its end, then relays the box's frames until the status. `send`
+ * writes those first bytes (tests send them in pieces). Exported for tests.
+ */
+export function relayExec(
+  conn: Socket,
+  ctx: ExecPortContext,
+  opts: ExecOptions,
+  cap: number,
+  send: (bytes: Buffer) => void = (bytes) => conn.write(bytes),
+): Promise<ExecResult> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let outLen = 0;
@@ -253,11 +263,12 @@ function relayExec(conn: Socket, ctx: ExecPortContext, opts: ExecOptions, cap: n
       resolve({ exitCode, stdout, stderr, timedOut, truncated });
     });
     try {
-      conn.write(request(ctx, opts));
       const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.from(opts.stdin);
+      const frames = [request(ctx, opts)];
       for (let off = 0; off < stdin.length; off += 65536)
-        conn.write(frame("i", stdin.subarray(off, off + 65536)));
-      conn.write(frame("e"));
+        frames.push(frame("i", stdin.subarray(off, off + 65536)));
+      frames.push(frame("e"));
+      send(Buffer.concat(frames));
       conn.resume();
     } catch (e) {
       clearTimeout(deadline);

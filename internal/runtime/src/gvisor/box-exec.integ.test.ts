@@ -13,7 +13,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { census, isEmptyCensus, NodeNetwork } from "@boxyard/netns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execViaPort, portUnavailable } from "./box-exec-port.ts";
+import { connectPort, execViaPort, portUnavailable, relayExec } from "./box-exec-port.ts";
 import { readRecord } from "./box-record.ts";
 import { boxPaths } from "./box-paths.ts";
 import type { GvisorRuntime } from "./gvisor-runtime.ts";
@@ -219,6 +219,63 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect(environ.stdout.toString()).not.toContain(rec?.execToken ?? "none");
     // PID 1 keeps serving.
     expect((await logged.exec(PORT_ID, { command: ["echo", "still"] })).stdout.toString()).toBe("still\n");
+  });
+
+  // A box under a small CPU quota on a busy node reads a request slowly: PID 1 reads it as it comes, and
+  // serves everything else meanwhile (it used to give a request 1 s and block its loop for it).
+  it("a request that arrives in pieces over seconds runs, and other execs run meanwhile", async () => {
+    const runsc = (logged as unknown as { runsc: Runsc }).runsc;
+    const rec = await readRecord(boxPaths(node.stateDir, PORT_ID).record);
+    const ctx = { runsc, id: PORT_ID, token: rec?.execToken ?? "" };
+    const conn = await connectPort(ctx);
+    if (conn === portUnavailable) throw new Error("no port");
+    const order: string[] = [];
+    const slow = relayExec(conn, ctx, { command: ["echo", "slow"] }, 1 << 20, (bytes) => {
+      conn.write(bytes.subarray(0, 3));
+      setTimeout(() => conn.write(bytes.subarray(3, 20)), 1500);
+      setTimeout(() => {
+        order.push("last piece sent");
+        conn.write(bytes.subarray(20));
+      }, 3000);
+    });
+    const other = await logged.exec(PORT_ID, { command: ["echo", "meanwhile"] });
+    order.push("other done");
+    expect(other.stdout.toString()).toBe("meanwhile\n");
+    const r = await slow;
+    expect(r).toMatchObject({ exitCode: 0 });
+    expect(r.stdout.toString()).toBe("slow\n");
+    expect(order).toEqual(["other done", "last piece sent"]);
+  });
+
+  // After the command exits, what is left in its pipes waits for the host's acknowledgements without
+  // holding PID 1's loop (it used to block the loop, and give up after 5 s without sending the status).
+  it("a host that takes the output slowly after the command ended gets all of it, and other execs run meanwhile", async () => {
+    const runsc = (logged as unknown as { runsc: Runsc }).runsc;
+    const rec = await readRecord(boxPaths(node.stateDir, PORT_ID).record);
+    const ctx = { runsc, id: PORT_ID, token: rec?.execToken ?? "" };
+    const conn = await connectPort(ctx);
+    if (conn === portUnavailable) throw new Error("no port");
+    let paused = false;
+    // 60000 bytes: more than the 16 KiB window, less than that plus the pipe, so the command ends first.
+    const slow = relayExec(conn, ctx, { command: ["head", "-c", "60000", "/dev/zero"] }, 1 << 20, (bytes) => {
+      conn.write(bytes);
+      conn.once("data", () => {
+        paused = true;
+        conn.pause();
+        setTimeout(() => {
+          paused = false;
+          conn.resume();
+        }, 6000);
+      });
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(paused).toBe(true);
+    const other = await logged.exec(PORT_ID, { command: ["echo", "meanwhile"] });
+    expect(other.stdout.toString()).toBe("meanwhile\n");
+    expect(paused).toBe(true);
+    const r = await slow;
+    expect(r).toMatchObject({ exitCode: 0, truncated: false });
+    expect(r.stdout.length).toBe(60000);
   });
 
   it("a box whose PID 1 has no port (booted by an older driver) falls back to runsc exec", async () => {
