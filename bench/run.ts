@@ -36,7 +36,7 @@ import { buildBusyboxLayer, LayerStore } from "@boxyard/images";
 import { NodeNetwork } from "@boxyard/netns";
 import pg from "pg";
 import { ensureBuilt, REPO_ROOT, startServerProcess } from "../apps/server/src/testing/server-process.ts";
-import { progress, RawFloor, type Stats, stats, timed } from "./cases/common.ts";
+import { progress, RawFloor, type Stats, sleep, stats, timed } from "./cases/common.ts";
 import { type DebianUpstream, startDebianUpstream } from "./cases/create-debian.ts";
 import { runExtraCases } from "./cases/index.ts";
 
@@ -96,6 +96,60 @@ class Api {
    * it, with no polling interval added to it.
    */
   async nextTransition(box: string, state: string): Promise<{ reached: Promise<void> }> {
+    const events = await this.events(box);
+    if ((await events.next()).event !== "state") throw new Error(`events ${box}: no current state first`);
+    const reached = (async () => {
+      try {
+        for (;;) {
+          const e = await events.next();
+          if (e.event === "transition" && JSON.parse(e.data).to === state) return;
+        }
+      } finally {
+        events.close();
+      }
+    })();
+    return { reached };
+  }
+
+  /**
+   * Resolves once the box runs at its latest generation, seen from its event stream as a client
+   * would see it (no polling interval added; a box event wakes one GET), with a GET each second
+   * as a safety net. Throws if the box fails.
+   */
+  async untilRunning(box: string, timeoutMs: number): Promise<void> {
+    const events = await this.events(box);
+    const deadline = Date.now() + timeoutMs;
+    // One read of the stream at a time: a read that loses the race to the timer is kept for the next round.
+    let pending: Promise<{ event: string; data: string }> | undefined;
+    try {
+      for (let first = true; ; first = false) {
+        if (!first) {
+          pending ??= events.next();
+          const e = await Promise.race([pending, sleep(5000).then(() => undefined)]);
+          if (e) pending = undefined;
+        }
+        const r = await this.call("GET", `/api/v1/orgs/bench/boxes/${box}`);
+        if (r.status !== 200) throw new Error(`get ${box}: ${r.status} ${JSON.stringify(r.body)}`);
+        const b = r.body as {
+          actualState: string;
+          generation: number;
+          observedGeneration: number;
+          lastError: unknown;
+        };
+        if (b.actualState === "failed") throw new Error(`${box} failed: ${JSON.stringify(b.lastError)}`);
+        if (b.actualState === "running" && b.observedGeneration === b.generation) return;
+        if (Date.now() > deadline) throw new Error(`${box}: still ${b.actualState} after ${timeoutMs} ms`);
+      }
+    } finally {
+      events.close();
+      pending?.catch(() => {});
+    }
+  }
+
+  /** A box's event stream: events are blocks of "event:" and "data:" lines separated by a blank line. */
+  private async events(
+    box: string,
+  ): Promise<{ next(): Promise<{ event: string; data: string }>; close(): void }> {
     const abort = new AbortController();
     const res = await fetch(`${this.url}/api/v1/orgs/bench/boxes/${box}/events`, {
       headers: { authorization: `Bearer ${this.token}`, accept: "text/event-stream" },
@@ -104,7 +158,6 @@ class Api {
     if (!res.ok || !res.body) throw new Error(`events ${box}: ${res.status}`);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffered = "";
-    // Events are blocks of "event:" and "data:" lines separated by a blank line.
     const next = async (): Promise<{ event: string; data: string }> => {
       for (;;) {
         const end = buffered.indexOf("\n\n");
@@ -125,18 +178,10 @@ class Api {
         buffered += value;
       }
     };
-    if ((await next()).event !== "state") throw new Error(`events ${box}: no current state first`);
-    const reached = (async () => {
-      try {
-        for (;;) {
-          const e = await next();
-          if (e.event === "transition" && JSON.parse(e.data).to === state) return;
-        }
-      } finally {
-        abort.abort();
-      }
-    })();
-    return { reached };
+    return {
+      next,
+      close: () => abort.abort(),
+    };
   }
 
   /** Sum and count of a Prometheus histogram's series whose labels include `labels`. */

@@ -63,4 +63,6 @@ await viteBuild({ configFile: resolve(root, "apps/web/dashboard/vite.config.ts")
 // runs in any image); ship the source beside the bundle.
 mkdirSync(resolve(root, "dist/boxinit"), { recursive: true });
 copyFileSync(resolve(root, "internal/runtime/boxinit/boxinit.c"), resolve(root, "dist/boxinit/boxinit.c"));
+mkdirSync(resolve(root, "dist/spawner"), { recursive: true });
+copyFileSync(resolve(root, "internal/platform/spawner/spawner.c"), resolve(root, "dist/spawner/spawner.c"));
 console.log(`build: dist/boxyard.mjs, dist/web and dist/dashboard in ${Date.now() - started} ms`);

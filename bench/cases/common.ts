@@ -16,6 +16,8 @@ export interface BenchApi {
   until(box: string, state: string, timeoutMs?: number): Promise<void>;
   /** Opens the box's event stream; `reached` resolves at its next transition to `state`. */
   nextTransition(box: string, state: string): Promise<{ reached: Promise<void> }>;
+  /** Resolves once the box runs at its latest generation, watched through its event stream; throws if it fails. */
+  untilRunning(box: string, timeoutMs: number): Promise<void>;
   exec(box: string): Promise<string>;
 }
 

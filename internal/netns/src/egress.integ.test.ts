@@ -41,7 +41,9 @@ async function cleanup(): Promise<void> {
     ruleAdded = false;
   }
   await ip("route", "flush", "table", TABLE).catch(() => undefined);
-  // Deleting the netns removes the veth pair with it.
+  // The veth pair goes with its host end, at once (a netns deletion also removes it, but later, from the
+  // kernel's cleanup work: a census right after could still see it).
+  await ip("link", "del", UPLINK).catch(() => undefined);
   await ip("netns", "del", UPSTREAM_NS).catch(() => undefined);
   if (stateDir !== "") await rm(stateDir, { recursive: true, force: true });
 }

@@ -4,9 +4,44 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runOffThread, runOffThreadRaw } from "./off-thread-spawn.ts";
+import {
+  type OffThreadCommand,
+  type OffThreadRawResult,
+  type OffThreadResult,
+  runOffThread as routed,
+  runOffThreadRaw as routedRaw,
+  viaWorker,
+} from "./off-thread-spawn.ts";
+import { spawnerHelper, spawnerRunning } from "./spawner.ts";
 
-describe("runOffThread", () => {
+/** Waits until the spawner helper runs (it is built on first use; the worker threads serve meanwhile). */
+async function untilSpawner(): Promise<void> {
+  for (const until = Date.now() + 60_000; !spawnerRunning(); await new Promise((r) => setTimeout(r, 50))) {
+    spawnerHelper();
+    if (Date.now() > until) throw new Error("the spawner did not start");
+  }
+}
+
+// The same behaviour through both paths: the spawner helper (what a node uses) and the worker threads
+// (the fallback where the helper cannot be built).
+describe.each([
+  ["the spawner", true],
+  ["worker threads", false],
+])("runOffThread through %s", (_name, spawner) => {
+  const runOffThreadRaw = async (cmd: OffThreadCommand): Promise<OffThreadRawResult> => {
+    if (!spawner) return viaWorker(cmd);
+    await untilSpawner();
+    return routedRaw(cmd);
+  };
+  const runOffThread = async (cmd: OffThreadCommand): Promise<OffThreadResult> => {
+    if (!spawner) {
+      const { truncated: _t, stdout, stderr, ...rest } = await viaWorker(cmd);
+      return { ...rest, stdout: stdout.toString("utf8"), stderr: stderr.toString("utf8") };
+    }
+    await untilSpawner();
+    return routed(cmd);
+  };
+
   it("returns the exit code and both streams", async () => {
     const r = await runOffThread({ file: "sh", args: ["-c", "echo out; echo err >&2; exit 3"] });
     expect(r).toEqual({ code: 3, signal: null, stdout: "out\n", stderr: "err\n" });
@@ -93,25 +128,53 @@ describe("runOffThread", () => {
     }
   });
 
-  it("idle workers do not keep a process alive", async () => {
+  it("an idle helper or worker does not keep a process alive", async () => {
     const mod = fileURLToPath(new URL("./off-thread-spawn.ts", import.meta.url));
+    const helperMod = fileURLToPath(new URL("./spawner.ts", import.meta.url));
     const dir = await mkdtemp(join(tmpdir(), "boxyard-offthread-"));
     try {
       const script = join(dir, "run.mts");
       await writeFile(
         script,
         `import { runOffThread } from ${JSON.stringify(mod)};
+import { spawnerHelper, spawnerRunning } from ${JSON.stringify(helperMod)};
+if (${spawner}) while (!spawnerRunning()) { spawnerHelper(); await new Promise((r) => setTimeout(r, 50)); }
 const r = await runOffThread({ file: "echo", args: ["done"] });
-process.stdout.write(r.stdout);
+process.stdout.write(r.stdout + (${spawner} ? String(spawnerRunning()) : ""));
 `,
       );
       // The script ends by itself once its command has answered (the timeout would end a hung one).
       const r = spawnSync("npx", ["--no-install", "tsx", script], { timeout: 30_000, encoding: "utf8" });
       expect(r.error).toBeUndefined();
-      expect(r.stdout).toBe("done\n");
+      expect(r.stdout).toBe(spawner ? "done\ntrue" : "done\n");
       expect(r.status).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the spawner helper", () => {
+  it("starts commands itself: the server process does not fork them", async () => {
+    await untilSpawner();
+    const r = await routed({ file: "sh", args: ["-c", "echo $PPID"] });
+    const ppid = Number(r.stdout.trim());
+    expect(ppid).not.toBe(process.pid);
+    // The command's parent is the helper, a child of this process.
+    const stat = await readFile(`/proc/${ppid}/stat`, "utf8");
+    expect(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])).toBe(process.pid);
+  });
+
+  it("a helper that dies fails what it had in flight; the next command is served (by a new helper)", async () => {
+    await untilSpawner();
+    const inFlight = routed({ file: "sleep", args: ["5"] });
+    const helperPid = Number((await routed({ file: "sh", args: ["-c", "echo $PPID"] })).stdout.trim());
+    process.kill(helperPid, "SIGKILL");
+    await expect(inFlight).rejects.toThrow(/spawner exited/);
+    expect((await routed({ file: "echo", args: ["again"] })).stdout).toBe("again\n");
+    await untilSpawner();
+    const newPid = Number((await routed({ file: "sh", args: ["-c", "echo $PPID"] })).stdout.trim());
+    expect(newPid).not.toBe(helperPid);
+    expect(newPid).not.toBe(process.pid);
   });
 });

@@ -12,9 +12,11 @@
 //
 // Commands that run to their end go through here (their output comes back
 // whole, or goes to a file); sessions, with streams both ways, keep their own
-// spawn.
+// spawn. Where the spawner helper runs (spawner.ts), it starts them instead and
+// the server does not fork at all; the worker threads are the fallback.
 
 import { SHARE_ENV, Worker } from "node:worker_threads";
+import { spawnerHelper, viaSpawner } from "./spawner.ts";
 
 export interface OffThreadCommand {
   file: string;
@@ -174,8 +176,15 @@ export async function runOffThread(cmd: OffThreadCommand): Promise<OffThreadResu
   return { ...rest, stdout: stdout.toString("utf8"), stderr: stderr.toString("utf8") };
 }
 
-/** Runs a command to its end from a worker thread and returns its whole output as bytes. */
+/** Runs a command to its end (through the spawner, else from a worker thread) and returns its whole output as bytes. */
 export function runOffThreadRaw(cmd: OffThreadCommand): Promise<OffThreadRawResult> {
+  const helper = spawnerHelper();
+  if (helper) return viaSpawner(helper, cmd);
+  return viaWorker(cmd);
+}
+
+/** The worker-thread path (exported for tests: it is what runs where the spawner cannot). */
+export function viaWorker(cmd: OffThreadCommand): Promise<OffThreadRawResult> {
   const slot = pickSlot();
   const id = nextId++;
   // Bytes go as a copy of our own, moved (not cloned) to the worker, which zeroes it once written.
