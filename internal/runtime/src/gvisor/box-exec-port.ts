@@ -66,6 +66,78 @@ function sockets(): Promise<string> {
 /** Each box's exec connections in flight (a checkpoint ends them first: endPortExecs). */
 const inFlight = new Map<string, Set<Socket>>();
 
+function track(id: string, conn: Socket): void {
+  const mine = inFlight.get(id) ?? new Set<Socket>();
+  inFlight.set(id, mine);
+  mine.add(conn);
+}
+
+function untrack(id: string, conn: Socket): void {
+  const mine = inFlight.get(id);
+  mine?.delete(conn);
+  if (mine?.size === 0 && inFlight.get(id) === mine) inFlight.delete(id);
+}
+
+/**
+ * One connection per box made right after its start or restore, for its first
+ * exec (a runsc port-forward is 50-70 ms of an exec, and a box's first exec
+ * usually follows its start at once). Only then: an idle box costs nothing.
+ * PID 1 drops a connection that brings no request within 30 s, so one older
+ * than WARM_MAX_AGE_MS is not used.
+ */
+const warm = new Map<string, { conn: Promise<Socket | typeof portUnavailable>; at: number; token: string }>();
+const WARM_MAX_AGE_MS = 20_000;
+
+/** Opens the box's warm connection in the background (replacing an older one). */
+export function prewarmPort(ctx: ExecPortContext): void {
+  const old = warm.get(ctx.id);
+  if (old)
+    void old.conn.then(
+      (c) => c !== portUnavailable && c.destroy(),
+      () => {},
+    );
+  const entry = { at: Date.now(), token: ctx.token, conn: connectPort(ctx) };
+  warm.set(ctx.id, entry);
+  const forget = () => {
+    if (warm.get(ctx.id) === entry) warm.delete(ctx.id);
+  };
+  entry.conn.then(
+    (c) => {
+      if (typeof c === "symbol") return forget();
+      track(ctx.id, c);
+      c.once("close", () => {
+        untrack(ctx.id, c);
+        forget();
+      });
+      setTimeout(() => {
+        if (warm.get(ctx.id) !== entry) return;
+        forget();
+        c.destroy();
+      }, WARM_MAX_AGE_MS).unref();
+    },
+    () => forget(),
+  );
+}
+
+/** Resolves once the box's warm connection is made (or failed); for tests. */
+export async function warmPortSettled(id: string): Promise<void> {
+  await warm.get(id)?.conn.catch(() => {});
+}
+
+/** The box's warm connection when it is usable (it is taken: each serves one exec). */
+async function takeWarm(ctx: ExecPortContext): Promise<Socket | undefined> {
+  const entry = warm.get(ctx.id);
+  if (!entry) return undefined;
+  warm.delete(ctx.id);
+  const c = await entry.conn.catch(() => portUnavailable);
+  if (typeof c === "symbol") return undefined;
+  if (c.destroyed || c.closed || entry.token !== ctx.token || Date.now() - entry.at > WARM_MAX_AGE_MS) {
+    c.destroy();
+    return undefined;
+  }
+  return c;
+}
+
 /**
  * Ends the box's exec connections in flight, so that runsc's proxy lets go
  * of its host socket, which a checkpoint could not save. Their commands live
@@ -73,6 +145,13 @@ const inFlight = new Map<string, Set<Socket>>();
  * return without a status. Resolves once every one has closed.
  */
 export async function endPortExecs(id: string): Promise<void> {
+  // A warm connection still being made would be one the checkpoint meets.
+  const entry = warm.get(id);
+  if (entry) {
+    warm.delete(id);
+    const c = await entry.conn.catch(() => portUnavailable);
+    if (typeof c !== "symbol") c.destroy();
+  }
   const conns = [...(inFlight.get(id) ?? [])];
   await Promise.all(
     conns.map(
@@ -91,16 +170,13 @@ export async function execViaPort(
   opts: ExecOptions,
   cap: number,
 ): Promise<ExecResult | typeof portUnavailable> {
-  const conn = await connectPort(ctx);
+  const conn = (await takeWarm(ctx)) ?? (await connectPort(ctx));
   if (conn === portUnavailable) return conn;
-  const mine = inFlight.get(ctx.id) ?? new Set<Socket>();
-  inFlight.set(ctx.id, mine);
-  mine.add(conn);
+  track(ctx.id, conn);
   try {
     return await relayExec(conn, ctx, opts, cap);
   } finally {
-    mine.delete(conn);
-    if (mine.size === 0 && inFlight.get(ctx.id) === mine) inFlight.delete(ctx.id);
+    untrack(ctx.id, conn);
   }
 }
 

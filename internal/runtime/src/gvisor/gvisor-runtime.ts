@@ -34,7 +34,7 @@ import type {
 } from "../runtime.ts";
 import { waitFor } from "../wait-for.ts";
 import { execInBox } from "./box-exec.ts";
-import { endPortExecs, newExecToken } from "./box-exec-port.ts";
+import { endPortExecs, newExecToken, prewarmPort } from "./box-exec-port.ts";
 import { applyIdentityInSandbox, assertIdentity, writeMachineId } from "./box-identity.ts";
 import { observeBox } from "./box-observation.ts";
 import { type BoxPaths, boxPaths } from "./box-paths.ts";
@@ -550,6 +550,8 @@ export class GvisorRuntime implements Runtime {
     // /proc writes that end within milliseconds; stubs cloned meanwhile
     // inherit the score or are caught by its second pass.
     if (st?.pid) void preferStubsAsOomVictims(this.cgroupsPath(id), st.pid).catch(() => {});
+    // The first exec's connection, made while the start is reported (box-exec-port.ts).
+    if (rec.execToken && netnsPath) prewarmPort({ runsc: this.runsc, id, token: rec.execToken });
   }
 
   /**
