@@ -224,14 +224,20 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect((await logged.exec(PORT_ID, { command: ["echo", "still"] })).stdout.toString()).toBe("still\n");
   });
 
-  // A box under a small CPU quota on a busy node reads a request slowly: PID 1 reads it as it comes, and
-  // serves everything else meanwhile (it used to give a request 1 s and block its loop for it).
-  it("a request that arrives in pieces over seconds runs, and other execs run meanwhile", async () => {
+  /** A connection to the box's port of our own, with the context a relay needs. */
+  const openPort = async () => {
     const runsc = (logged as unknown as { runsc: Runsc }).runsc;
     const rec = await readRecord(boxPaths(node.stateDir, PORT_ID).record);
     const ctx = { runsc, id: PORT_ID, token: rec?.execToken ?? "" };
     const conn = await connectPort(ctx);
     if (conn === portUnavailable) throw new Error("no port");
+    return { ctx, conn };
+  };
+
+  // A box under a small CPU quota on a busy node reads a request slowly: PID 1 reads it as it comes, and
+  // serves everything else meanwhile (it used to give a request 1 s and block its loop for it).
+  it("a request that arrives in pieces over seconds runs, and other execs run meanwhile", async () => {
+    const { ctx, conn } = await openPort();
     const order: string[] = [];
     const slow = relayExec(conn, ctx, { command: ["echo", "slow"] }, 1 << 20, (bytes) => {
       conn.write(bytes.subarray(0, 3));
@@ -253,11 +259,7 @@ describe("gvisor exec through PID 1's exec port", () => {
   // After the command exits, what is left in its pipes waits for the host's acknowledgements without
   // holding PID 1's loop (it used to block the loop, and give up after 5 s without sending the status).
   it("a host that takes the output slowly after the command ended gets all of it, and other execs run meanwhile", async () => {
-    const runsc = (logged as unknown as { runsc: Runsc }).runsc;
-    const rec = await readRecord(boxPaths(node.stateDir, PORT_ID).record);
-    const ctx = { runsc, id: PORT_ID, token: rec?.execToken ?? "" };
-    const conn = await connectPort(ctx);
-    if (conn === portUnavailable) throw new Error("no port");
+    const { ctx, conn } = await openPort();
     let paused = false;
     // 60000 bytes: more than the 16 KiB window, less than that plus the pipe, so the command ends first.
     const slow = relayExec(conn, ctx, { command: ["head", "-c", "60000", "/dev/zero"] }, 1 << 20, (bytes) => {
