@@ -14,7 +14,7 @@
 
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,19 +48,38 @@ const CONNECT_TIMEOUT_MS = 15_000;
 
 /**
  * Short socket paths (a unix socket path has 107 bytes at most; a node's
- * state dir may be deep): one root-only directory per process.
+ * state dir may be deep): one root-only directory per process, made by
+ * mkdtemp (a predictable name in /tmp could be made first by another user,
+ * who would then reach our sockets before runsc does). Exported for tests.
  */
 let socketDir: Promise<string> | undefined;
-function sockets(): Promise<string> {
+export function execSocketDir(): Promise<string> {
   socketDir ??= (async () => {
-    const dir = join(tmpdir(), `boxyard-pf-${process.pid}`);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Those of processes that ended by a signal, before their exit hook: ours, their pid gone.
+    for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+      const pid = Number(/^boxyard-pf-(\d+)(?:-|$)/.exec(name)?.[1]);
+      if (!pid || pid === process.pid || pidAlive(pid)) continue;
+      const path = join(tmpdir(), name);
+      const st = await lstat(path).catch(() => undefined);
+      if (st?.isDirectory() && st.uid === process.getuid?.())
+        await rm(path, { recursive: true, force: true });
+    }
+    const dir = await mkdtemp(join(tmpdir(), `boxyard-pf-${process.pid}-`));
     // Not abstract sockets: any host user could connect to one before runsc does and read the
     // request (token, command, a secret as stdin). Each socket goes after its exec, the dir on exit.
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   })();
   return socketDir;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Each box's exec connections in flight (a checkpoint ends them first: endPortExecs). */
@@ -182,7 +201,7 @@ export async function execViaPort(
 
 /** The connection to PID 1's port, or portUnavailable when runsc could not make it. Exported for tests. */
 export async function connectPort(ctx: ExecPortContext): Promise<Socket | typeof portUnavailable> {
-  const path = join(await sockets(), `${randomBytes(8).toString("hex")}.sock`);
+  const path = join(await execSocketDir(), `${randomBytes(8).toString("hex")}.sock`);
   let server: Server | undefined;
   let accepted: Socket | undefined;
   try {

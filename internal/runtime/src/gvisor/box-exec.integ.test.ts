@@ -9,11 +9,22 @@
 // taken (no `runsc exec`), also after a checkpoint and restore, and that
 // nothing without the box's token gets a command run.
 
-import { readFile, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { census, isEmptyCensus, NodeNetwork } from "@boxyard/netns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectPort, execViaPort, portUnavailable, relayExec, warmPortSettled } from "./box-exec-port.ts";
+import {
+  connectPort,
+  execSocketDir,
+  execViaPort,
+  portUnavailable,
+  relayExec,
+  warmPortSettled,
+} from "./box-exec-port.ts";
 import { readRecord } from "./box-record.ts";
 import { boxPaths } from "./box-paths.ts";
 import type { GvisorRuntime } from "./gvisor-runtime.ts";
@@ -281,6 +292,35 @@ describe("gvisor exec through PID 1's exec port", () => {
     const r = await slow;
     expect(r).toMatchObject({ exitCode: 0, truncated: false });
     expect(r.stdout.length).toBe(60000);
+  });
+
+  it("the host sockets' directory: made by mkdtemp (0700, ours), and a dead process's is swept", async () => {
+    // A process that has ended: its pid is free (not reused within this test on a 4M pid space).
+    const dead = spawnSync("true").pid as number;
+    const stale = join(tmpdir(), `boxyard-pf-${dead}-stale1`);
+    const staleOld = join(tmpdir(), `boxyard-pf-${dead}`);
+    await mkdir(stale, { recursive: true });
+    await mkdir(staleOld, { recursive: true });
+    const mod = fileURLToPath(new URL("./box-exec-port.ts", import.meta.url));
+    const script = join(node.dir, "socket-dir.mts");
+    await writeFile(
+      script,
+      `import { execSocketDir } from ${JSON.stringify(mod)};\nprocess.stdout.write(await execSocketDir());\n`,
+    );
+    const r = spawnSync("npx", ["--no-install", "tsx", script], { timeout: 60_000, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const made = r.stdout.trim();
+    expect(made.startsWith(join(tmpdir(), `boxyard-pf-${r.pid}-`)) || /boxyard-pf-\d+-/.test(made)).toBe(
+      true,
+    );
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(staleOld)).toBe(false);
+    // The process removed its own on exit.
+    expect(existsSync(made)).toBe(false);
+    // This process's own directory: 0700 and ours.
+    const st = await stat(await execSocketDir());
+    expect(st.mode & 0o777).toBe(0o700);
+    expect(st.uid).toBe(process.getuid?.());
   });
 
   it("a box whose PID 1 has no port (booted by an older driver) falls back to runsc exec", async () => {
