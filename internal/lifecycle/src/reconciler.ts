@@ -48,7 +48,10 @@ export interface ReconcilerOptions {
   backoff?: BackoffOptions;
   nodeHeartbeatTimeoutMs?: number;
   runtime?: string;
-  /** Instrumentation: called as this instance starts and ends work on a key (tests count overlap). */
+  /**
+   * Instrumentation: called as this instance starts work on a key and just
+   * before the write that gives its lease away (tests count overlap).
+   */
   trace?: { begin(boxId: string): void; end(boxId: string): void };
 }
 
@@ -182,9 +185,19 @@ export class Reconciler {
         .renewBoxLease({ id, holder: this.holder, leaseMs: this.o.leaseMs })
         .catch(() => {});
     }, this.o.leaseMs / 3);
+    // Called just before the write that gives the lease away: once it commits
+    // another worker may begin this box, possibly before our continuation runs.
+    let handedOff = false;
+    const handOff = () => {
+      if (handedOff) return;
+      handedOff = true;
+      clearInterval(renew);
+      this.o.trace?.end(id);
+    };
     try {
       const r = await this.reconcileOnce(id);
       this.o.failpoints.hit("reconciler.before-release");
+      handOff();
       await asReconciler(this.o.pool).releaseBoxLease({
         id,
         holder: this.holder,
@@ -199,12 +212,11 @@ export class Reconciler {
         this.poke();
         return;
       }
-      await this.onError(id, err).catch((e) =>
+      await this.onError(id, err, handOff).catch((e) =>
         this.o.logger.warn({ err: e, boxId: id }, "cannot record reconcile error"),
       );
     } finally {
-      clearInterval(renew);
-      this.o.trace?.end(id);
+      handOff();
     }
   }
 
@@ -240,11 +252,12 @@ export class Reconciler {
     };
   }
 
-  private async onError(id: string, err: unknown): Promise<void> {
+  private async onError(id: string, err: unknown, handOff: () => void): Promise<void> {
     const code =
       err instanceof RetryableError || err instanceof TerminalError ? err.code : "reconcile_failed";
     if (err instanceof StaleWriteError) {
       // Someone wrote the row after we read it: simply look again now.
+      handOff();
       await asReconciler(this.o.pool).releaseBoxLease({
         id,
         holder: this.holder,
@@ -258,12 +271,13 @@ export class Reconciler {
     if (!box) return;
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof TerminalError) {
-      await this.failPermanently(box.id, { code, message });
+      await this.failPermanently(box.id, { code, message }, handOff);
       return;
     }
     if (!(err instanceof RetryableError))
       this.o.logger.warn({ err, boxId: id }, "reconcile failed; retrying");
     const attempts = box.attempts + 1;
+    handOff();
     await asReconciler(this.o.pool).recordBoxAttemptFailure({
       id,
       holder: this.holder,
@@ -273,7 +287,11 @@ export class Reconciler {
     });
   }
 
-  private async failPermanently(id: string, error: { code: string; message: string }): Promise<void> {
+  private async failPermanently(
+    id: string,
+    error: { code: string; message: string },
+    handOff: () => void,
+  ): Promise<void> {
     await inTx(this.o.pool, async (tx) => {
       const box = await asReconciler(tx).getBoxById(id);
       if (!box) return;
@@ -303,6 +321,7 @@ export class Reconciler {
         error,
       });
     });
+    handOff();
     await asReconciler(this.o.pool)
       .releaseBoxLease({
         id,
