@@ -115,6 +115,7 @@ export const policies = {
     "a version bump that makes a node re-read its desired set, which is authorised data",
   ),
   getNodeDesiredSet: systemOnly("agent"),
+  getNodeDesiredVersion: systemOnly("agent"),
   lockScheduler: systemOnly("reconciler", "scheduler"),
   setNodeTokenHash: siteAdmin("registering nodes", ["agent", "bootstrap"]),
   setBoxPauseMode: onBox("pause", ([boxId]) => boxId, ["reconciler"]),

@@ -181,6 +181,7 @@ const samples: { [K in QueryName]: QueryArgs<K> } = {
   listNodesWithAllocation: [],
   bumpNodeDesiredVersion: ["n"],
   getNodeDesiredSet: ["n"],
+  getNodeDesiredVersion: ["n"],
   lockScheduler: [],
   setNodeTokenHash: ["n", Buffer.from("h")],
   setBoxPauseMode: ["box-1", "cold"],

@@ -132,9 +132,17 @@ export class InProcessNodeLink implements ControlPlaneLink {
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
-      const set = await asAgent(this.o.pool).getNodeDesiredSet(nodeId);
-      if (!set) throw new UnknownNodeError(nodeId);
-      if (set.version > sinceVersion || remaining === 0 || opts.signal?.aborted) {
+      // While nothing changed, each look reads the version alone, and the set (every box of the node,
+      // with its spec) only when it is to be sent: an agent waits here most of the time.
+      let send = remaining === 0 || opts.signal?.aborted === true;
+      if (!send) {
+        const version = await asAgent(this.o.pool).getNodeDesiredVersion(nodeId);
+        if (version === null) throw new UnknownNodeError(nodeId);
+        send = version > sinceVersion;
+      }
+      if (send) {
+        const set = await asAgent(this.o.pool).getNodeDesiredSet(nodeId);
+        if (!set) throw new UnknownNodeError(nodeId);
         return { nodeId, version: set.version, boxes: set.boxes.map(desiredBox) };
       }
       await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));

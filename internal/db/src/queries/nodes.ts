@@ -150,6 +150,15 @@ export interface DesiredBoxRow {
   secrets_revision: string | null;
 }
 
+/** The node's desired-set version alone (null: no such node): what a waiting agent polls. */
+export async function getNodeDesiredVersion(db: Queryable, nodeId: string): Promise<number | null> {
+  const { rows } = await db.query<{ desired_version: number }>(
+    `SELECT desired_version FROM nodes WHERE id = $1`,
+    [nodeId],
+  );
+  return rows[0]?.desired_version ?? null;
+}
+
 /** The node's version and every live box the reconciler has published to it. */
 export async function getNodeDesiredSet(
   db: Queryable,
