@@ -4,6 +4,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { removeCgroups, setCpuQuota } from "../../internal/runtime/src/gvisor/cgroups.ts";
 import type { DebianUpstream } from "./create-debian.ts";
 
 export const run = promisify(execFile);
@@ -150,6 +151,18 @@ export async function deleteBoxes(api: BenchApi, names: string[]): Promise<void>
 export interface RawFloorOptions {
   overlayRoot?: boolean;
   sandboxNetwork?: boolean;
+  /**
+   * CPUs the sandbox gets while `runsc run` or `restore` runs, its limit
+   * set on its cgroup when runsc returns: what the driver does for a box
+   * (GvisorRuntimeOptions.bootCpu; benchBootCpu()), so that the floor's
+   * cgroup is the box's at every moment.
+   */
+  bootCpu?: number;
+}
+
+/** The boot CPU the bench's server gives boxes (BOXYARD_BOOT_CPU, default 2): the floors do the same. */
+export function benchBootCpu(): number {
+  return Number(process.env.BOXYARD_BOOT_CPU ?? "2");
 }
 
 export class RawFloor {
@@ -268,7 +281,7 @@ export class RawFloor {
           ...(this.limits
             ? {
                 resources: {
-                  cpu: { quota: Math.round(this.limits.cpu * 100_000), period: 100_000 },
+                  cpu: { quota: Math.round(this.bootCpuOf() * 100_000), period: 100_000 },
                   memory: { limit: this.limits.memoryMiB * 1024 * 1024 },
                 },
               }
@@ -311,6 +324,14 @@ export class RawFloor {
       child.on("exit", resolve);
     });
     if (code !== 0) throw new Error(`runsc ${sub[0]} ${id} exited with ${code}`);
+    // Up: the box's own limit from here on, as the driver sets it (runsc's cgroup for a spec without a cgroupsPath is /ID).
+    if (this.limits && this.bootCpuOf() > this.limits.cpu)
+      await setCpuQuota(`/${id}`, Math.round(this.limits.cpu * 100_000), 100_000);
+  }
+
+  /** The CPU share runsc gets in the bundle: the boot share when larger than the limit. */
+  private bootCpuOf(): number {
+    return Math.max(this.limits?.cpu ?? 0, this.opts.bootCpu ?? 0);
   }
 
   /** `runsc exec` of `argv` (default `echo ready`); `user` as "uid:gid", `cwd` and `env` as runsc takes them. */
@@ -351,7 +372,24 @@ export class RawFloor {
       await sleep(10);
     }
     await this.runsc(["delete", "--force", id]).catch(() => {});
+    await this.removeCgroups(id);
     await this.resetNetns();
+  }
+
+  /**
+   * runsc can leave the sandbox's cgroup behind, and a restore into an
+   * existing one keeps its quota (the limit set after the last start, not the
+   * boot CPU): removed as the driver removes a box's.
+   */
+  private async removeCgroups(id: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      try {
+        await removeCgroups(`/${id}`);
+        return;
+      } catch {
+        await sleep(20);
+      }
+    }
   }
 
   /** Host processes of one sandbox: its sentry and gofer and their children (systrap stubs). */
@@ -362,6 +400,7 @@ export class RawFloor {
 
   async destroy(id: string): Promise<void> {
     await this.runsc(["delete", "--force", id]).catch(() => {});
+    await this.removeCgroups(id);
     const merged = join(this.dir, `${id}-root`, "merged");
     if ((await readFile("/proc/mounts", "utf8")).split("\n").some((l) => l.split(" ")[1] === merged))
       await run("umount", [merged]).catch(() => run("umount", ["-l", merged]));

@@ -18,3 +18,17 @@ describe("BOXYARD_COLD_PAUSE_MEMORY_LOW", () => {
     expect(() => resolveServerConfig({}, { BOXYARD_COLD_PAUSE_MEMORY_LOW: "95%" })).toThrow(/at most 90%/);
   });
 });
+
+describe("BOXYARD_BOOT_CPU", () => {
+  it("defaults to 2 CPUs and takes 0 (off) or a number of CPUs", () => {
+    expect(resolveServerConfig({}, {}).bootCpu).toBe(2);
+    expect(resolveServerConfig({}, { BOXYARD_BOOT_CPU: "0" }).bootCpu).toBe(0);
+    expect(resolveServerConfig({}, { BOXYARD_BOOT_CPU: "1.5" }).bootCpu).toBe(1.5);
+  });
+  it("refuses a negative or non-numeric value", () => {
+    expect(() => resolveServerConfig({}, { BOXYARD_BOOT_CPU: "-1" })).toThrow(
+      /0 \(off\) or a number of CPUs/,
+    );
+    expect(() => resolveServerConfig({}, { BOXYARD_BOOT_CPU: "lots" })).toThrow(/bootCpu|BOOT_CPU|number/i);
+  });
+});

@@ -79,6 +79,12 @@ export const ServerConfigSchema = z.strictObject({
   /** A box hot-paused this long is checkpointed to disk (cold pause); 0 keeps boxes hot. */
   coldPauseAfterSeconds: z.coerce.number().int().min(0),
   /**
+   * CPUs a gVisor box may use while its sandbox starts or is restored, when
+   * more than its own; its limit applies as soon as the sandbox is up (env
+   * BOXYARD_BOOT_CPU; default 2; 0: the box's own limit from the start).
+   */
+  bootCpu: z.coerce.number().min(0, "must be 0 (off) or a number of CPUs").max(1024),
+  /**
    * Hot-paused boxes are demoted to cold pauses at once while the node's
    * available memory is below this: a percentage of its memory ("10%") or
    * MiB ("2048"); "0" turns it off (env BOXYARD_COLD_PAUSE_MEMORY_LOW).
@@ -185,6 +191,7 @@ export function resolveServerConfig(
     layerDir: env.BOXYARD_LAYER_DIR || undefined,
     boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
+    bootCpu: env.BOXYARD_BOOT_CPU ?? "2",
     coldPauseMemoryLow: env.BOXYARD_COLD_PAUSE_MEMORY_LOW ?? "10%",
     layerCacheBudget: env.BOXYARD_LAYER_CACHE_BUDGET || "25%",
     layerCacheTtlSeconds: env.BOXYARD_LAYER_CACHE_TTL ?? String(7 * 24 * 3600),

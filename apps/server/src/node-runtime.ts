@@ -252,6 +252,8 @@ export interface GvisorNodeOptions {
   layerDir?: string;
   /** Interface for box egress; absent: none. */
   uplink?: string;
+  /** CPUs a box may use while its sandbox comes up (GvisorRuntimeOptions.bootCpu). */
+  bootCpu?: number;
   /** Where uploaded image archives come from; absent: the control plane's store in DATA_DIR (role all). */
   archives?: OciArchiveSource;
   /** Largest content an imported image may unpack to. */
@@ -276,7 +278,12 @@ export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode
       { cause: err },
     );
   }
-  const runtime = new GvisorRuntime({ stateDir: join(nodeDir, "boxes"), layers, network });
+  const runtime = new GvisorRuntime({
+    stateDir: join(nodeDir, "boxes"),
+    layers,
+    network,
+    ...(opts.bootCpu !== undefined ? { bootCpu: opts.bootCpu } : {}),
+  });
   await runtime.registerLayerUse();
   return {
     runtime,
@@ -321,6 +328,7 @@ export async function createLocalNode(
         ...(config.boxUplink ? { uplink: config.boxUplink } : {}),
         ...(opts.archives ? { archives: opts.archives } : {}),
         maxUnpackedBytes: config.imageMaxUnpackedBytes,
+        bootCpu: config.bootCpu,
       });
     case "microvm":
     case "container":

@@ -191,3 +191,38 @@ export async function removeCgroups(cgroupsPath: string): Promise<void> {
     });
   }
 }
+
+/**
+ * Sets the CFS quota of the box's cgroup (v1 cpu controller, or cpu.max on
+ * v2) and reads it back: a box must never keep a larger share than its own
+ * after a boot that was given more (GvisorRuntimeOptions.bootCpu).
+ */
+export async function setCpuQuota(cgroupsPath: string, quotaUs: number, periodUs: number): Promise<void> {
+  const v1 = join(cgroupRoot, "cpu", cgroupsPath);
+  if (existsSync(join(v1, "cpu.cfs_quota_us"))) {
+    await writeFile(join(v1, "cpu.cfs_period_us"), String(periodUs));
+    await writeFile(join(v1, "cpu.cfs_quota_us"), String(quotaUs));
+    const got = readNumber(join(v1, "cpu.cfs_quota_us"));
+    if (got !== quotaUs) throw new Error(`${v1}/cpu.cfs_quota_us reads ${got} after writing ${quotaUs}`);
+    return;
+  }
+  const v2 = join(cgroupRoot, cgroupsPath, "cpu.max");
+  await writeFile(v2, `${quotaUs} ${periodUs}`);
+  const got = (await readFile(v2, "utf8")).trim();
+  if (got !== `${quotaUs} ${periodUs}`)
+    throw new Error(`${v2} reads "${got}" after writing ${quotaUs} ${periodUs}`);
+}
+
+/** The box cgroup's CFS quota in microseconds per period (-1: none), or undefined where it cannot be read. */
+export function cpuQuota(cgroupsPath: string): number | undefined {
+  const v1 = readNumber(join(cgroupRoot, "cpu", cgroupsPath, "cpu.cfs_quota_us"));
+  if (v1 !== undefined) return v1;
+  try {
+    const [q] = readFileSync(join(cgroupRoot, cgroupsPath, "cpu.max"), "utf8")
+      .trim()
+      .split(" ");
+    return q === "max" ? -1 : Number(q);
+  } catch {
+    return undefined;
+  }
+}

@@ -37,6 +37,20 @@ export interface OciSpecInput {
   sudoShim?: boolean;
   /** PID 1's exec port token (box-exec-port.ts); only PID 1 sees it, and it wipes it from its environment. */
   execToken?: string;
+  /**
+   * CPUs the sandbox may use while `runsc run` or `restore` brings it up,
+   * when more than the box's own (GvisorRuntimeOptions.bootCpu); the driver
+   * sets the box's limit on its cgroup as soon as runsc returns.
+   */
+  bootCpu?: number;
+}
+
+/** CFS bandwidth period of every box (100 ms, the kernel's default). */
+export const CPU_PERIOD_US = 100_000;
+
+/** A box's CFS quota for `cpu` CPUs (at least 1 ms per period). */
+export function cpuQuotaUs(cpu: number): number {
+  return Math.max(1000, Math.round(cpu * CPU_PERIOD_US));
 }
 
 export const sudoPath = "/usr/bin/sudo";
@@ -52,7 +66,6 @@ function tmpfsMiB(spec: BoxSpec, fraction: number): number {
 export function buildOciSpec(input: OciSpecInput): object {
   const { spec, paths } = input;
   const nproc = spec.resources.maxProcesses ?? defaultMaxProcesses;
-  const period = 100_000;
   return {
     ociVersion: "1.0.0",
     process: {
@@ -135,7 +148,7 @@ export function buildOciSpec(input: OciSpecInput): object {
       cgroupsPath: input.cgroupsPath,
       resources: {
         memory: { limit: spec.resources.memoryMiB * 1024 * 1024 },
-        cpu: { quota: Math.max(1000, Math.round(spec.resources.cpu * period)), period },
+        cpu: { quota: cpuQuotaUs(Math.max(spec.resources.cpu, input.bootCpu ?? 0)), period: CPU_PERIOD_US },
         // Each guest process costs several host pids; this only stops a runaway sentry.
         pids: { limit: Math.max(4096, nproc * 16) },
       },
