@@ -123,27 +123,37 @@ export class InProcessNodeLink implements ControlPlaneLink {
 
   async fetchDesired(nodeId: string, sinceVersion: number, opts: FetchDesiredOptions): Promise<DesiredSet> {
     const deadline = Date.now() + opts.waitMs;
+    // A notification for this node ended the last wait: the set is read at once, without the version first.
+    let notified = false;
     for (;;) {
+      const woken = notified;
+      notified = false;
       // Listen before reading, so a change between the read and the wait is not missed.
       const remaining = Math.max(0, deadline - Date.now());
       const waiting = this.o.listener?.waitFor(
         "boxyard_node_desired",
-        (p) => p === nodeId,
+        (p) => {
+          if (p !== nodeId) return false;
+          notified = true;
+          return true;
+        },
         Math.min(remaining, this.o.pollMs ?? 1_000),
         opts.signal,
       );
-      // While nothing changed, each look reads the version alone, and the set (every box of the node,
-      // with its spec) only when it is to be sent: an agent waits here most of the time.
-      let send = remaining === 0 || opts.signal?.aborted === true;
-      if (!send) {
+      // Otherwise each look reads the version alone, and the set (every box of the node, with its
+      // spec) only when it moved: an agent waits here most of the time.
+      const answer = remaining === 0 || opts.signal?.aborted === true;
+      let look = answer || woken;
+      if (!look) {
         const version = await asAgent(this.o.pool).getNodeDesiredVersion(nodeId);
         if (version === null) throw new UnknownNodeError(nodeId);
-        send = version > sinceVersion;
+        look = version > sinceVersion;
       }
-      if (send) {
+      if (look) {
         const set = await asAgent(this.o.pool).getNodeDesiredSet(nodeId);
         if (!set) throw new UnknownNodeError(nodeId);
-        return { nodeId, version: set.version, boxes: set.boxes.map(desiredBox) };
+        if (set.version > sinceVersion || answer)
+          return { nodeId, version: set.version, boxes: set.boxes.map(desiredBox) };
       }
       await (waiting ?? new Promise((r) => setTimeout(r, Math.min(remaining, this.o.pollMs ?? 1_000))));
     }

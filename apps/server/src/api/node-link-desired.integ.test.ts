@@ -72,4 +72,32 @@ describe("fetchDesired", () => {
 
     await expect(link.fetchDesired("node_nosuchnode000000000", 0, { waitMs: 200 })).rejects.toThrow();
   });
+
+  it("reads the set at once when a notification wakes the wait: no version read in between", async () => {
+    const { pool, counts } = countingPool(h.pool);
+    // The poll is slower than the test: only the notification can answer in time.
+    const link = new InProcessNodeLink({ pool, ids: randomIds, listener: h.listener, pollMs: 10_000 });
+    const { nodeId } = await link.register({
+      name: "listener",
+      runtime: "fake",
+      capacity: { cpu: 8, memoryMiB: 8192, diskGiB: 100, gpus: 0 },
+      agentVersion: "test",
+    });
+    const first = await link.fetchDesired(nodeId, -1, { waitMs: 5_000 });
+    counts.sets = 0;
+    counts.versions = 0;
+    const t0 = Date.now();
+    const changed = link.fetchDesired(nodeId, first.version, { waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    await h.pool.query(
+      `WITH n AS (UPDATE nodes SET desired_version = nextval('node_desired_seq') WHERE id = $1)
+       SELECT pg_notify('boxyard_node_desired', $1)`,
+      [nodeId],
+    );
+    const got = await changed;
+    expect(got.version).toBeGreaterThan(first.version);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    // The first look's version read, then the set (which reads the version with it): no look after the wake.
+    expect(counts).toEqual({ versions: 2, sets: 1 });
+  });
 });
