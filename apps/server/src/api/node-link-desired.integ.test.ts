@@ -34,17 +34,23 @@ function countingPool(pool: pg.Pool) {
   return { pool: proxy, counts };
 }
 
+/** A link on the counting pool, and a node registered through it. */
+async function linkWithNode(name: string, o: { pollMs: number; listener?: LifecycleHarness["listener"] }) {
+  const { pool, counts } = countingPool(h.pool);
+  const link = new InProcessNodeLink({ pool, ids: randomIds, ...o });
+  const { nodeId } = await link.register({
+    name,
+    runtime: "fake",
+    capacity: { cpu: 8, memoryMiB: 8192, diskGiB: 100, gpus: 0 },
+    agentVersion: "test",
+  });
+  return { link, counts, nodeId };
+}
+
 describe("fetchDesired", () => {
   it("polls the version alone while nothing changes, and sends the set on a change or at the deadline", async () => {
-    const { pool, counts } = countingPool(h.pool);
     // No listener: the poll (every 50 ms here) is all that finds a change.
-    const link = new InProcessNodeLink({ pool, ids: randomIds, pollMs: 50 });
-    const { nodeId } = await link.register({
-      name: "poller",
-      runtime: "fake",
-      capacity: { cpu: 8, memoryMiB: 8192, diskGiB: 100, gpus: 0 },
-      agentVersion: "test",
-    });
+    const { link, counts, nodeId } = await linkWithNode("poller", { pollMs: 50 });
     const first = await link.fetchDesired(nodeId, -1, { waitMs: 5_000 });
     expect(first.boxes).toEqual([]);
     expect(counts.sets).toBe(1);
@@ -74,15 +80,8 @@ describe("fetchDesired", () => {
   });
 
   it("reads the set at once when a notification wakes the wait: no version read in between", async () => {
-    const { pool, counts } = countingPool(h.pool);
     // The poll is slower than the test: only the notification can answer in time.
-    const link = new InProcessNodeLink({ pool, ids: randomIds, listener: h.listener, pollMs: 10_000 });
-    const { nodeId } = await link.register({
-      name: "listener",
-      runtime: "fake",
-      capacity: { cpu: 8, memoryMiB: 8192, diskGiB: 100, gpus: 0 },
-      agentVersion: "test",
-    });
+    const { link, counts, nodeId } = await linkWithNode("listener", { listener: h.listener, pollMs: 10_000 });
     const first = await link.fetchDesired(nodeId, -1, { waitMs: 5_000 });
     counts.sets = 0;
     counts.versions = 0;
