@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { removeCgroups, setCpuQuota } from "../../internal/runtime/src/gvisor/cgroups.ts";
+import { CPU_PERIOD_US, cpuQuotaUs } from "../../internal/runtime/src/gvisor/oci-spec.ts";
 import type { DebianUpstream } from "./create-debian.ts";
 
 export const run = promisify(execFile);
@@ -281,7 +282,7 @@ export class RawFloor {
           ...(this.limits
             ? {
                 resources: {
-                  cpu: { quota: Math.round(this.bootCpuOf() * 100_000), period: 100_000 },
+                  cpu: { quota: cpuQuotaUs(this.bootCpuOf()), period: CPU_PERIOD_US },
                   memory: { limit: this.limits.memoryMiB * 1024 * 1024 },
                 },
               }
@@ -326,7 +327,7 @@ export class RawFloor {
     if (code !== 0) throw new Error(`runsc ${sub[0]} ${id} exited with ${code}`);
     // Up: the box's own limit from here on, as the driver sets it (runsc's cgroup for a spec without a cgroupsPath is /ID).
     if (this.limits && this.bootCpuOf() > this.limits.cpu)
-      await setCpuQuota(`/${id}`, Math.round(this.limits.cpu * 100_000), 100_000);
+      await setCpuQuota(`/${id}`, cpuQuotaUs(this.limits.cpu), CPU_PERIOD_US);
   }
 
   /** The CPU share runsc gets in the bundle: the boot share when larger than the limit. */

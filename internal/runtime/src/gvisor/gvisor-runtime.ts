@@ -556,14 +556,14 @@ export class GvisorRuntime implements Runtime {
         pidFile: join(paths.bundle, "sandbox.pid"),
       });
       // Up: from here on the box's own CPU limit. A box that cannot be held to it does not run.
-      if (bootCpu > rec.spec.resources.cpu)
-        await setCpuQuota(this.cgroupsPath(id), cpuQuotaUs(rec.spec.resources.cpu), CPU_PERIOD_US).catch(
-          (err) => {
-            throw new SandboxError(`cannot set the CPU limit of box ${id} after its start: ${err.message}`, {
-              cause: err,
-            });
-          },
-        );
+      if (bootCpu > rec.spec.resources.cpu) {
+        try {
+          await setCpuQuota(this.cgroupsPath(id), cpuQuotaUs(rec.spec.resources.cpu), CPU_PERIOD_US);
+        } catch (err) {
+          const message = `cannot set the CPU limit of box ${id} after its start: ${(err as Error).message}`;
+          throw new SandboxError(message, { cause: err });
+        }
+      }
     } catch (err) {
       // Release the half-started sandbox so a retry starts clean.
       await this.endSandbox(id, { graceful: false }).catch(() => {});
