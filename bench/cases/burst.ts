@@ -9,6 +9,7 @@ import {
   type CaseContext,
   type CaseOutput,
   benchBootCpu,
+  benchBootCpuGraceMs,
   deleteBoxes,
   envInt,
   nodeRunscRoot,
@@ -35,7 +36,7 @@ export async function burst(ctx: CaseContext): Promise<CaseOutput> {
     join(ctx.work, "raw-burst"),
     ctx.rootfs,
     { cpu, memoryMiB: 256 },
-    { bootCpu: benchBootCpu() },
+    { bootCpu: benchBootCpu(), bootCpuGraceMs: benchBootCpuGraceMs() },
   );
   let boxyard: number[] = [];
   let floor: number[] = [];

@@ -159,6 +159,12 @@ export interface RawFloorOptions {
    * cgroup is the box's at every moment.
    */
   bootCpu?: number;
+  /**
+   * How long the sandbox keeps the boot CPU after runsc returns, in
+   * milliseconds, as a box keeps it (GvisorRuntimeOptions.bootCpuGraceMs;
+   * benchBootCpuGraceMs()); 0: the limit as soon as runsc returns.
+   */
+  bootCpuGraceMs?: number;
 }
 
 /** The boot CPU the bench's server gives boxes (BOXYARD_BOOT_CPU, default 2): the floors do the same. */
@@ -166,9 +172,16 @@ export function benchBootCpu(): number {
   return Number(process.env.BOXYARD_BOOT_CPU ?? "2");
 }
 
+/** How long the bench's server lets boxes keep it (BOXYARD_BOOT_CPU_GRACE, default 5 s), in milliseconds. */
+export function benchBootCpuGraceMs(): number {
+  return Number(process.env.BOXYARD_BOOT_CPU_GRACE ?? "5") * 1000;
+}
+
 export class RawFloor {
   readonly root: string;
   readonly ids = new Set<string>();
+  /** Sandboxes in their boot CPU grace: the timer that sets their limit. */
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   /** The floor's own netns (sandboxNetwork), made on the first start and removed by destroyAll. */
   private netns?: string;
   /** Every netns name this floor made, for the census. */
@@ -325,9 +338,27 @@ export class RawFloor {
       child.on("exit", resolve);
     });
     if (code !== 0) throw new Error(`runsc ${sub[0]} ${id} exited with ${code}`);
-    // Up: the box's own limit from here on, as the driver sets it (runsc's cgroup for a spec without a cgroupsPath is /ID).
-    if (this.limits && this.bootCpuOf() > this.limits.cpu)
-      await setCpuQuota(`/${id}`, cpuQuotaUs(this.limits.cpu), CPU_PERIOD_US);
+    // Up: the box's own limit from here on, or once the grace has passed, as the driver sets it (runsc's
+    // cgroup for a spec without a cgroupsPath is /ID).
+    if (this.limits && this.bootCpuOf() > this.limits.cpu) {
+      const quota = cpuQuotaUs(this.limits.cpu);
+      const graceMs = this.opts.bootCpuGraceMs ?? 0;
+      if (graceMs <= 0) await setCpuQuota(`/${id}`, quota, CPU_PERIOD_US);
+      else {
+        this.endGrace(id);
+        const timer = setTimeout(() => {
+          this.graceTimers.delete(id);
+          void setCpuQuota(`/${id}`, quota, CPU_PERIOD_US).catch(() => {});
+        }, graceMs);
+        timer.unref();
+        this.graceTimers.set(id, timer);
+      }
+    }
+  }
+
+  private endGrace(id: string): void {
+    clearTimeout(this.graceTimers.get(id));
+    this.graceTimers.delete(id);
   }
 
   /** The CPU share runsc gets in the bundle: the boot share when larger than the limit. */
@@ -359,6 +390,7 @@ export class RawFloor {
 
   /** `runsc checkpoint`; the sandbox then exits: wait for that and release its entry, as the runtime does. */
   async checkpoint(id: string, imagePath: string): Promise<void> {
+    this.endGrace(id);
     await rm(imagePath, { recursive: true, force: true });
     await mkdir(imagePath, { recursive: true });
     await this.runsc(["checkpoint", `--image-path=${imagePath}`, id]);
@@ -400,6 +432,7 @@ export class RawFloor {
   }
 
   async destroy(id: string): Promise<void> {
+    this.endGrace(id);
     await this.runsc(["delete", "--force", id]).catch(() => {});
     await this.removeCgroups(id);
     const merged = join(this.dir, `${id}-root`, "merged");

@@ -15,6 +15,7 @@ import {
   nodeRunscRoot,
   progress,
   benchBootCpu,
+  benchBootCpuGraceMs,
   RawFloor,
   runscIds,
   sleep,
@@ -32,7 +33,12 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
     join(ctx.work, "raw-cold"),
     ctx.rootfs,
     { cpu: 0.25, memoryMiB: 256 },
-    { overlayRoot: true, sandboxNetwork: true, bootCpu: benchBootCpu() },
+    {
+      overlayRoot: true,
+      sandboxNetwork: true,
+      bootCpu: benchBootCpu(),
+      bootCpuGraceMs: benchBootCpuGraceMs(),
+    },
   );
   // Its sandbox is "cl": a raw sandbox's cgroup is /ID, which must not be the other floor's.
   const limited = new RawFloor(

@@ -32,3 +32,19 @@ describe("BOXYARD_BOOT_CPU", () => {
     expect(() => resolveServerConfig({}, { BOXYARD_BOOT_CPU: "lots" })).toThrow(/bootCpu|BOOT_CPU|number/i);
   });
 });
+
+describe("BOXYARD_BOOT_CPU_GRACE", () => {
+  it("defaults to 5 seconds and takes 0 (off) or a number of seconds", () => {
+    expect(resolveServerConfig({}, {}).bootCpuGraceSeconds).toBe(5);
+    expect(resolveServerConfig({}, { BOXYARD_BOOT_CPU_GRACE: "0" }).bootCpuGraceSeconds).toBe(0);
+    expect(resolveServerConfig({}, { BOXYARD_BOOT_CPU_GRACE: "0.5" }).bootCpuGraceSeconds).toBe(0.5);
+  });
+  it("refuses a negative or non-numeric value", () => {
+    expect(() => resolveServerConfig({}, { BOXYARD_BOOT_CPU_GRACE: "-2" })).toThrow(
+      /0 \(off\) or a number of seconds/,
+    );
+    expect(() => resolveServerConfig({}, { BOXYARD_BOOT_CPU_GRACE: "soon" })).toThrow(
+      /bootCpuGrace|BOOT_CPU_GRACE|number/i,
+    );
+  });
+});

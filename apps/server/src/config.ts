@@ -80,10 +80,17 @@ export const ServerConfigSchema = z.strictObject({
   coldPauseAfterSeconds: z.coerce.number().int().min(0),
   /**
    * CPUs a gVisor box may use while its sandbox starts or is restored, when
-   * more than its own; its limit applies as soon as the sandbox is up (env
+   * more than its own; its limit applies once the sandbox is up and its grace
+   * has passed (bootCpuGraceSeconds) (env
    * BOXYARD_BOOT_CPU; default 2; 0: the box's own limit from the start).
    */
   bootCpu: z.coerce.number().min(0, "must be 0 (off) or a number of CPUs").max(1024),
+  /**
+   * Seconds a gVisor box keeps its boot CPU after its sandbox is up, for its
+   * first commands (env BOXYARD_BOOT_CPU_GRACE; default 5; 0: its own limit
+   * as soon as the sandbox is up).
+   */
+  bootCpuGraceSeconds: z.coerce.number().min(0, "must be 0 (off) or a number of seconds").max(3600),
   /**
    * Hot-paused boxes are demoted to cold pauses at once while the node's
    * available memory is below this: a percentage of its memory ("10%") or
@@ -192,6 +199,7 @@ export function resolveServerConfig(
     boxUplink: flags.boxUplink ?? (env.BOXYARD_BOX_UPLINK || undefined),
     coldPauseAfterSeconds: env.BOXYARD_COLD_PAUSE_AFTER ?? "600",
     bootCpu: env.BOXYARD_BOOT_CPU ?? "2",
+    bootCpuGraceSeconds: env.BOXYARD_BOOT_CPU_GRACE ?? "5",
     coldPauseMemoryLow: env.BOXYARD_COLD_PAUSE_MEMORY_LOW ?? "10%",
     layerCacheBudget: env.BOXYARD_LAYER_CACHE_BUDGET || "25%",
     layerCacheTtlSeconds: env.BOXYARD_LAYER_CACHE_TTL ?? String(7 * 24 * 3600),

@@ -254,6 +254,8 @@ export interface GvisorNodeOptions {
   uplink?: string;
   /** CPUs a box may use while its sandbox comes up (GvisorRuntimeOptions.bootCpu). */
   bootCpu?: number;
+  /** How long a box keeps it after its sandbox is up (GvisorRuntimeOptions.bootCpuGraceMs). */
+  bootCpuGraceMs?: number;
   /** Where uploaded image archives come from; absent: the control plane's store in DATA_DIR (role all). */
   archives?: OciArchiveSource;
   /** Largest content an imported image may unpack to. */
@@ -283,6 +285,7 @@ export async function openGvisorNode(opts: GvisorNodeOptions): Promise<LocalNode
     layers,
     network,
     ...(opts.bootCpu !== undefined ? { bootCpu: opts.bootCpu } : {}),
+    ...(opts.bootCpuGraceMs !== undefined ? { bootCpuGraceMs: opts.bootCpuGraceMs } : {}),
   });
   await runtime.registerLayerUse();
   return {
@@ -329,6 +332,7 @@ export async function createLocalNode(
         ...(opts.archives ? { archives: opts.archives } : {}),
         maxUnpackedBytes: config.imageMaxUnpackedBytes,
         bootCpu: config.bootCpu,
+        bootCpuGraceMs: config.bootCpuGraceSeconds * 1000,
       });
     case "microvm":
     case "container":

@@ -1,7 +1,8 @@
 // A box brought up with more CPU than its own (GvisorRuntimeOptions.bootCpu):
 // runsc gets the boot share in the bundle, and the box's cgroup holds its own
-// limit as soon as runsc returns, after a start and after a restore. A box
-// spinning on the CPU then gets no more than its limit (A-group: resources).
+// limit once runsc returns and the grace has passed (bootCpuGraceMs), after a
+// start and after a restore, also when the agent that booted it is gone. A
+// box spinning on the CPU then gets no more than its limit (A-group: resources).
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -54,7 +55,8 @@ async function spin(rt: GvisorRuntime, id: string, seconds: number): Promise<num
 
 describe("boot CPU", () => {
   it("boots and restores with two CPUs, then holds the box to its quarter CPU", async () => {
-    const rt = node.runtime();
+    // No grace: the limit as soon as runsc returns.
+    const rt = node.runtime({ bootCpuGraceMs: 0 });
     const id = `bootcpu${process.pid}`;
     await startBox(rt, id, 0.25);
     expect(await bundleQuota(id)).toBe(200_000);
@@ -76,10 +78,63 @@ describe("boot CPU", () => {
     expect(await bundleQuota(small)).toBe(50_000);
     expect(cpuQuota(off.cgroupsPath(small))).toBe(50_000);
 
-    const rt = node.runtime();
+    const rt = node.runtime({ bootCpuGraceMs: 0 });
     const big = `bootbig${process.pid}`;
     await startBox(rt, big, 3);
     expect(await bundleQuota(big)).toBe(300_000);
     expect(cpuQuota(rt.cgroupsPath(big))).toBe(300_000);
   }, 120_000);
+
+  it("keeps the boot share for its grace after a start and a restore, then the box's own", async () => {
+    const rt = node.runtime({ bootCpuGraceMs: 1_500 });
+    const id = `bootgrace${process.pid}`;
+    ids.push([rt, id]);
+    await rt.prepare(node.spec(id, { resources: { cpu: 0.25 } }));
+    let up = Date.now();
+    await rt.start(id);
+    const cg = rt.cgroupsPath(id);
+    expect(cpuQuota(cg)).toBe(200_000);
+    await untilQuota(cg, 25_000);
+    expect(Date.now() - up).toBeGreaterThanOrEqual(1_400);
+    expect(await spin(rt, id, 2)).toBeLessThan(1.2);
+
+    await rt.checkpoint(id);
+    up = Date.now();
+    await rt.resume(id);
+    expect(cpuQuota(cg)).toBe(200_000);
+    await untilQuota(cg, 25_000);
+    expect(Date.now() - up).toBeGreaterThanOrEqual(1_400);
+
+    // A stop inside the grace: nothing is left to change later, and the next start has a grace of its own.
+    await rt.stop(id);
+    expect(cpuQuota(cg)).toBeUndefined();
+    up = Date.now();
+    await rt.start(id);
+    expect(cpuQuota(cg)).toBe(200_000);
+    await untilQuota(cg, 25_000);
+    expect(Date.now() - up).toBeGreaterThanOrEqual(1_400);
+  }, 120_000);
+
+  it("holds a box to its limit at the first look of an agent started after the one that booted it", async () => {
+    const before = node.runtime({ bootCpuGraceMs: 600_000 });
+    const id = `bootagent${process.pid}`;
+    await startBox(before, id, 0.25);
+    const cg = before.cgroupsPath(id);
+    expect(cpuQuota(cg)).toBe(200_000);
+    // The agent that booted it is gone (its timer with it); the next one lists its boxes.
+    const after = node.runtime({ bootCpuGraceMs: 600_000 });
+    ids.push([after, id]);
+    expect((await after.list()).find((b) => b.id === id)?.phase).toBe("running");
+    await untilQuota(cg, 25_000);
+  }, 120_000);
 });
+
+/** Waits until the cgroup's quota is `quota` (up to 10 s). */
+async function untilQuota(cg: string, quota: number): Promise<void> {
+  const start = Date.now();
+  while (cpuQuota(cg) !== quota) {
+    if (Date.now() - start > 10_000)
+      throw new Error(`${cg}: quota ${cpuQuota(cg)}, not ${quota}, after 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -62,6 +62,7 @@ import {
   memoryCgroupDir,
   preferStubsAsOomVictims,
   removeCgroups,
+  cpuQuota,
   setCpuQuota,
   thaw,
 } from "./cgroups.ts";
@@ -108,16 +109,29 @@ export interface GvisorRuntimeOptions {
    * limit from the start.
    */
   bootCpu?: number;
+  /**
+   * How long a box keeps the boot share after runsc returns, in milliseconds
+   * (default 5000): a box's first commands after a start or a resume (a shell,
+   * an IDE reconnecting) are its busiest, and an exec under a quarter CPU
+   * takes three times as long as under two (bench/README.md). 0 sets the
+   * box's own limit as soon as runsc returns. A box whose limit cannot be set
+   * when the grace ends is ended.
+   */
+  bootCpuGraceMs?: number;
 }
 
 /** GvisorRuntimeOptions.bootCpu's default. */
 export const DEFAULT_BOOT_CPU = 2;
+/** GvisorRuntimeOptions.bootCpuGraceMs's default. */
+export const DEFAULT_BOOT_CPU_GRACE_MS = 5_000;
 
 export class GvisorRuntime implements Runtime {
   readonly name = "gvisor";
   readonly stateDir: string;
   private readonly runsc: Runsc;
   private readonly lock = new KeyedLock();
+  /** Boxes in their boot CPU grace: the pending change to their own limit (one per box, the latest boot's). */
+  private readonly ownCpuPending = new Map<BoxId, { timer: NodeJS.Timeout }>();
   private readonly cgroupParent: string;
 
   constructor(private readonly opts: GvisorRuntimeOptions) {
@@ -401,6 +415,16 @@ export class GvisorRuntime implements Runtime {
     const paths = boxPaths(this.stateDir, id);
     const rec = await readRecord(paths.record);
     const st = await this.sandbox(id).catch(() => null);
+    // A box whose boot CPU grace began in an agent that is gone (a restart) is held to its limit now.
+    if (rec && st?.status === "running" && !this.ownCpuPending.has(id)) {
+      const quota = cpuQuota(this.cgroupsPath(id));
+      if (quota !== undefined && (quota === -1 || quota > cpuQuotaUs(rec.spec.resources.cpu)))
+        void this.lock
+          .run(id, async () => {
+            if (!this.ownCpuPending.has(id)) await this.holdToOwnCpu(id, rec.spec.resources.cpu);
+          })
+          .catch(() => {});
+    }
     if (rec) return this.observe(id, rec, st);
     if (await exists(paths.dir))
       return { id, phase: "failed", reason: "prepare did not finish; destroy and prepare again" };
@@ -555,14 +579,17 @@ export class GvisorRuntime implements Runtime {
         imagePath: opts.restore ? paths.checkpoint : undefined,
         pidFile: join(paths.bundle, "sandbox.pid"),
       });
-      // Up: from here on the box's own CPU limit. A box that cannot be held to it does not run.
+      // Up: the box's own CPU limit now, or once its grace ends. A box that cannot be held to it does not run.
       if (bootCpu > rec.spec.resources.cpu) {
-        try {
-          await setCpuQuota(this.cgroupsPath(id), cpuQuotaUs(rec.spec.resources.cpu), CPU_PERIOD_US);
-        } catch (err) {
-          const message = `cannot set the CPU limit of box ${id} after its start: ${(err as Error).message}`;
-          throw new SandboxError(message, { cause: err });
-        }
+        const graceMs = this.opts.bootCpuGraceMs ?? DEFAULT_BOOT_CPU_GRACE_MS;
+        if (graceMs > 0) this.ownCpuLater(id, rec.spec.resources.cpu, graceMs);
+        else
+          try {
+            await setCpuQuota(this.cgroupsPath(id), cpuQuotaUs(rec.spec.resources.cpu), CPU_PERIOD_US);
+          } catch (err) {
+            const message = `cannot set the CPU limit of box ${id} after its start: ${(err as Error).message}`;
+            throw new SandboxError(message, { cause: err });
+          }
       }
     } catch (err) {
       // Release the half-started sandbox so a retry starts clean.
@@ -578,12 +605,55 @@ export class GvisorRuntime implements Runtime {
     if (rec.execToken && netnsPath) prewarmPort({ runsc: this.runsc, id, token: rec.execToken });
   }
 
+  /** Sets the box's own CPU limit once `ms` have passed (its boot CPU grace), under its lock. */
+  private ownCpuLater(id: BoxId, cpu: number, ms: number): void {
+    this.cancelOwnCpu(id);
+    const entry = {
+      timer: setTimeout(() => {
+        void this.lock
+          .run(id, async () => {
+            // A later boot (a stop and start, a cold pause and resume) has its own grace.
+            if (this.ownCpuPending.get(id) !== entry) return;
+            this.ownCpuPending.delete(id);
+            await this.holdToOwnCpu(id, cpu);
+          })
+          .catch(() => {});
+      }, ms),
+    };
+    entry.timer.unref();
+    this.ownCpuPending.set(id, entry);
+  }
+
+  private cancelOwnCpu(id: BoxId): void {
+    const pending = this.ownCpuPending.get(id);
+    if (pending) clearTimeout(pending.timer);
+    this.ownCpuPending.delete(id);
+  }
+
+  /**
+   * Holds a running box to its own CPU limit when its cgroup allows more and
+   * no grace is pending: the grace ended, or it began in an agent that is
+   * gone (its timer went with it). A box that cannot be held to its limit
+   * is ended. Nothing when the box has no cgroup (it is not running).
+   */
+  private async holdToOwnCpu(id: BoxId, cpu: number): Promise<void> {
+    const cg = this.cgroupsPath(id);
+    const quota = cpuQuota(cg);
+    if (quota === undefined || (quota !== -1 && quota <= cpuQuotaUs(cpu))) return;
+    try {
+      await setCpuQuota(cg, cpuQuotaUs(cpu), CPU_PERIOD_US);
+    } catch {
+      if (cpuQuota(cg) !== undefined) await this.endSandbox(id, { graceful: false }).catch(() => {});
+    }
+  }
+
   /**
    * Ends the sandbox if there is one: SIGTERM to init (which passes it on)
    * and a deadline when `graceful`, then SIGKILL, `runsc delete`, and the
    * cgroups runsc may leave behind.
    */
   private async endSandbox(id: BoxId, opts: { graceful: boolean }): Promise<void> {
+    this.cancelOwnCpu(id);
     let st: Sandbox | null = await this.sandbox(id);
     // runsc kill and delete call into the sentry, which must run for them.
     if (st?.frozen) {
