@@ -3,7 +3,8 @@
 // volumes. Filling it stops at its size (ENOSPC inside the box) and never
 // fills the host.
 
-import { open, rm, statfs } from "node:fs/promises";
+import { statfsSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { NodeDiskFullError } from "../errors.ts";
 import { HostCommandError, hostCommand } from "./host-command.ts";
 
@@ -17,7 +18,7 @@ export interface CreateDiskOptions {
 export async function createDisk(opts: CreateDiskOptions): Promise<void> {
   const bytes = Math.ceil(opts.sizeGiB * 1024 ** 3);
   const dir = opts.path.slice(0, opts.path.lastIndexOf("/"));
-  const fs = await statfs(dir);
+  const fs = statfsSync(dir);
   const free = fs.bavail * fs.bsize;
   if (!opts.allowOvercommit && free < bytes) {
     throw new NodeDiskFullError(`node has ${free} bytes free, box disk needs ${bytes}`);
@@ -49,6 +50,6 @@ export async function createDisk(opts: CreateDiskOptions): Promise<void> {
 
 /** Bytes used on a mounted box disk. */
 export async function diskUsedBytes(mountPoint: string): Promise<number> {
-  const fs = await statfs(mountPoint);
+  const fs = statfsSync(mountPoint);
   return (fs.blocks - fs.bfree) * fs.bsize;
 }

@@ -6,8 +6,8 @@
 // format count: nothing else from the file, or from wherever a link might
 // point, leaves this module.
 
-import { constants } from "node:fs";
-import { lstat, open } from "node:fs/promises";
+import { constants, lstatSync, type Stats } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { OomKill } from "../runtime.ts";
 
@@ -23,7 +23,10 @@ export async function readOomKills(upperDir: string): Promise<OomKill[]> {
   let dir = upperDir;
   for (const part of ["var", "log", "boxyard"]) {
     dir = join(dir, part);
-    const st = await lstat(dir).catch(() => null);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(dir);
+    } catch {}
     if (!st?.isDirectory()) return [];
   }
   let fh: Awaited<ReturnType<typeof open>>;

@@ -4,7 +4,8 @@
 // completed.
 
 import { randomBytes } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import type { BoxSpec } from "../runtime.ts";
 
 export type RecordedPhase = "prepared" | "running" | "paused" | "checkpointed" | "stopped";
@@ -35,7 +36,8 @@ export interface BoxRecord {
 
 export async function readRecord(path: string): Promise<BoxRecord | null> {
   try {
-    return JSON.parse(await readFile(path, "utf8")) as BoxRecord;
+    // A few kB, read at once: every look at a box reads it.
+    return JSON.parse(readFileSync(path, "utf8")) as BoxRecord;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     // A torn record cannot happen with rename, but a corrupt one must not crash list().

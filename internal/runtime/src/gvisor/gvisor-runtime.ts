@@ -8,8 +8,9 @@
 // paused from its cgroup, and no runsc command that calls into its sentry
 // runs until it is thawed.
 
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import type { LayerStore } from "@boxyard/images";
 import type { BoxNetworks } from "@boxyard/netns";
 import {
@@ -285,6 +286,7 @@ export class GvisorRuntime implements Runtime {
       await this.endExecSessions(id, before === "paused");
       if (before === "running") await this.runsc.pause(id);
       await rm(paths.checkpoint, { recursive: true, force: true });
+      await sweepSpentCheckpoints(paths.checkpoint);
       await mkdir(paths.checkpoint, { mode: 0o700 });
       try {
         await this.runsc.checkpoint(id, paths.checkpoint, { leaveRunning: true });
@@ -333,8 +335,11 @@ export class GvisorRuntime implements Runtime {
       if (st?.status === "running") return this.setPhase(paths, rec, "running", st);
       if (rec.phase !== "checkpointed") throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "resume");
       await this.boot(id, paths, rec, { restore: true });
-      await rm(paths.checkpoint, { recursive: true, force: true });
-      return this.setPhase(paths, rec, "running", await this.sandbox(id));
+      const obs = await this.setPhase(paths, rec, "running", await this.sandbox(id));
+      // The spent checkpoint (tens of MB) is removed off the resume's path: renamed now, so a next
+      // checkpoint writes a fresh one; what a crash leaves is swept by the next checkpoint or the destroy.
+      await discardCheckpoint(paths.checkpoint);
+      return obs;
     });
   }
 
@@ -735,6 +740,28 @@ export class GvisorRuntime implements Runtime {
     }
     return this.observe(rec.spec.id, rec, st);
   }
+}
+
+const SPENT = ".spent-";
+
+/** Moves a restored checkpoint aside (a rename) and removes it in the background. */
+async function discardCheckpoint(path: string): Promise<void> {
+  const spent = `${path}${SPENT}${randomBytes(4).toString("hex")}`;
+  try {
+    await rename(path, spent);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  void rm(spent, { recursive: true, force: true }).catch(() => {});
+}
+
+/** Removes restored checkpoints a crash left before their background removal ended. */
+async function sweepSpentCheckpoints(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}${SPENT}`;
+  for (const name of await readdir(dir).catch(() => [] as string[]))
+    if (name.startsWith(prefix)) await rm(join(dir, name), { recursive: true, force: true });
 }
 
 /** Why runsc could not save a box, in words for its owner. */

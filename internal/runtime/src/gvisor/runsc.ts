@@ -1,5 +1,4 @@
-import { readFileSync, rmSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { runOffThread } from "@boxyard/platform";
 import { RuntimeUnavailableError, SandboxError } from "../errors.ts";
@@ -174,7 +173,7 @@ export class Runsc {
   /** The names in runsc's root (none before the first sandbox made it). */
   async #rootNames(): Promise<string[]> {
     try {
-      return await readdir(this.opts.root);
+      return readdirSync(this.opts.root);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw err;
@@ -376,7 +375,7 @@ export class Runsc {
 export async function readStateFile(path: string): Promise<SandboxState | null | undefined> {
   let raw: { status?: unknown; sandbox?: { pid?: unknown } };
   try {
-    raw = JSON.parse(await readFile(path, "utf8"));
+    raw = JSON.parse(readFileSync(path, "utf8"));
   } catch {
     return undefined;
   }
