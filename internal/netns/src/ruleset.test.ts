@@ -73,6 +73,15 @@ describe("generated nft ruleset", () => {
     expect(setLine(script, "host_ports")).toContain("elements = { 2222, 8080 }");
   });
 
+  it("lets only root's sockets on the host open a box's control port", () => {
+    expect(chain(script, "box_control")).toEqual([
+      "ip daddr 10.214.1.0/24 tcp dport 1019 meta skuid != 0 reject with tcp reset",
+    ]);
+    expect(script).toContain(
+      "chain box_control {\n    type filter hook output priority filter; policy accept;",
+    );
+  });
+
   it("forwards only to the uplink, never to boxes, metadata or the box subnet, and by policy", () => {
     const forward = chain(script, "forward");
     expect(forward).toContain('iifname "byt1br0" oifname "byt1br0" drop');

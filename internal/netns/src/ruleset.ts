@@ -3,7 +3,9 @@
 // Two tables per prefix (runtime-probe.md section 7, extended):
 // * `inet <prefix>_boxes`: what boxes may do at layer 3 on the host: reach
 //   only the allowed TCP ports on the gateway address, never the metadata
-//   range, and be forwarded only to the uplink, only per their egress policy.
+//   range, and be forwarded only to the uplink, only per their egress policy;
+//   and, on the host's side, only root's sockets may open a connection to a
+//   box's control port (BOX_CONTROL_PORT: PID 1's exec port).
 // * `bridge <prefix>_boxes_l2`: layer 2 on the node bridge: each port may
 //   send only from its own MAC and IPv4 address (anti-spoofing, including ARP),
 //   ports never talk to each other, and the host's flooded unicast for one box
@@ -12,6 +14,13 @@
 // element transactions; the whole table is loaded only when the node opens.
 import type { AllowedDestination, ResolvedEgress } from "./egress.ts";
 import type { NodeNames } from "./names.ts";
+
+/**
+ * The TCP port on which a box's PID 1 serves the node agent (the exec port,
+ * boxinit.c EXEC_PORT; it asks a token of every request): host processes
+ * other than root's are refused before they reach it.
+ */
+export const BOX_CONTROL_PORT = 1019;
 
 export interface RulesetConfig {
   names: NodeNames;
@@ -120,6 +129,10 @@ function inetTable(config: RulesetConfig, boxes: readonly BoxRuleEntry[]): strin
     `    oifname ${br} ct state established,related accept`,
     `    oifname ${br} drop`,
     ...egressRules,
+    "  }",
+    "  chain box_control {",
+    "    type filter hook output priority filter; policy accept;",
+    `    ip daddr ${config.subnet} tcp dport ${BOX_CONTROL_PORT} meta skuid != 0 reject with tcp reset`,
     "  }",
   ];
   if (config.uplink !== null) {

@@ -60,9 +60,12 @@
  *                           (the runtime's ExecOptions.noSecretsEnv).
  *   (PID 1's exec port)     With BOXYARD_EXEC_TOKEN in its environment (the
  *                           driver's, never a command's), PID 1 also listens
- *                           on 127.0.0.1:1019 in the box. The host reaches it
- *                           through `runsc port-forward --stream`, which makes
- *                           no process in the box: a request there carries the
+ *                           on port 1019 of the box (every address). The host
+ *                           reaches it at the box's address over the node's
+ *                           bridge (whose rules keep other boxes and non-root
+ *                           host users out), or through `runsc port-forward
+ *                           --stream`; neither makes a process in the box. A
+ *                           request there carries the
  *                           token and the command, PID 1 starts the command on
  *                           in-box pipes and relays them over the connection
  *                           (see pending_read). So an exec costs the box one new
@@ -1548,7 +1551,9 @@ static int exec_port_listen(void) {
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_port = htons(EXEC_PORT);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* Every address: loopback for runsc's port-forward, the box's own for the host's direct
+   * connection. Only the token lets a connection ask for anything. */
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
   if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
     close(fd);
     return -1;

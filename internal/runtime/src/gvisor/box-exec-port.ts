@@ -1,7 +1,11 @@
-// exec through PID 1's exec port (boxinit.c, serve_port): `runsc
-// port-forward --stream` hands a host unix socket to the sentry, which
-// connects it to 127.0.0.1:1019 inside the box; no process is made in the
-// box for that, and runsc exits once it has handed the socket over. PID 1
+// exec through PID 1's exec port (boxinit.c, serve_port). PID 1 listens on
+// port 1019 of the box: the host connects to the box's address over the
+// node's bridge (only root's sockets may: the node's nft rules, ruleset.ts;
+// other boxes never reach each other). A PID 1 from before it listened there
+// (loopback only) refuses, and `runsc port-forward --stream` hands a host
+// unix socket to the sentry instead, which connects it to 127.0.0.1:1019
+// inside the box (45-80 ms of runsc). Either way no process is made in the
+// box for the connection. PID 1
 // checks the request's token, starts the command on in-box pipes and relays
 // them as frames, at most 16 KiB unacknowledged (runsc's proxy must never
 // find the host socket full: boxinit.c, RELAY_WINDOW). The box then makes one new address space per exec (the
@@ -15,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { lstat, mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer, type Server, type Socket } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runOffThreadRaw } from "@boxyard/platform";
@@ -36,6 +40,8 @@ export interface ExecPortContext {
   id: string;
   token: string;
   specEnv?: Record<string, string>;
+  /** The box's address on the node network, where PID 1 also listens: reached without runsc. */
+  address?: string;
 }
 
 /** What the caller does instead when the port could not be reached (nothing was sent). */
@@ -45,6 +51,8 @@ export const portUnavailable = Symbol("exec port unavailable");
 const KILL_GRACE_MS = 5000;
 /** How long runsc may take to hand the socket over. */
 const CONNECT_TIMEOUT_MS = 15_000;
+/** How long a direct connection may take before runsc's way is tried (a refusal comes at once). */
+const DIRECT_CONNECT_TIMEOUT_MS = 3_000;
 
 /**
  * Short socket paths (a unix socket path has 107 bytes at most; a node's
@@ -199,8 +207,49 @@ export async function execViaPort(
   }
 }
 
-/** The connection to PID 1's port, or portUnavailable when runsc could not make it. Exported for tests. */
+/**
+ * The connection to PID 1's port: straight to the box's address when it has
+ * one and PID 1 listens there, else through `runsc port-forward`;
+ * portUnavailable when neither could make it (nothing was sent). Exported for tests.
+ */
 export async function connectPort(ctx: ExecPortContext): Promise<Socket | typeof portUnavailable> {
+  if (ctx.address) {
+    const direct = await connectDirect(ctx.address);
+    if (direct) return direct;
+  }
+  return connectForwarded(ctx);
+}
+
+/**
+ * A TCP connection from the host to PID 1's port at the box's address over
+ * the node's bridge: no runsc process, no proxy in the sentry. Undefined when
+ * it is refused (a PID 1 from before it listened there, on loopback only) or
+ * not made within DIRECT_CONNECT_TIMEOUT_MS.
+ */
+async function connectDirect(address: string): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: address, port: execPort, noDelay: true });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.removeAllListeners("connect");
+      if (ok) resolve(s);
+      else {
+        s.destroy();
+        resolve(undefined);
+      }
+    };
+    const timer = setTimeout(() => done(false), DIRECT_CONNECT_TIMEOUT_MS);
+    // An error before the relay listens must not be an uncaught 'error' event.
+    s.on("error", () => done(false));
+    s.once("connect", () => {
+      s.removeAllListeners("error");
+      s.on("error", () => {});
+      done(true);
+    });
+  });
+}
+
+async function connectForwarded(ctx: ExecPortContext): Promise<Socket | typeof portUnavailable> {
   const path = join(await execSocketDir(), `${randomBytes(8).toString("hex")}.sock`);
   let server: Server | undefined;
   let accepted: Socket | undefined;

@@ -143,7 +143,7 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect(isEmptyCensus(await census(NET_PREFIX))).toBe(true);
   });
 
-  it("runs the command with no runsc exec: stdin, stdout and stderr apart, exit codes, signals, the output cap", async () => {
+  it("runs the command with no runsc at all: stdin, stdout and stderr apart, exit codes, signals, the output cap", async () => {
     const execsBefore = await calls("exec");
     const forwardsBefore = await calls("port-forward");
     const r = await logged.exec(PORT_ID, {
@@ -179,8 +179,56 @@ describe("gvisor exec through PID 1's exec port", () => {
     expect(unread).toMatchObject({ exitCode: 0, timedOut: false });
     expect(unread.stdout.length).toBe(2_000_000);
     expect(await calls("exec")).toBe(execsBefore);
-    // Six execs, five port-forwards: the first used the connection the start made.
-    expect(await calls("port-forward")).toBe(forwardsBefore + 5);
+    // Six execs, no port-forward: the host connects to the box's address.
+    expect(await calls("port-forward")).toBe(forwardsBefore);
+  });
+
+  it("where PID 1 refuses at the box's address (one from before it listened there), runsc's port-forward reaches it", async () => {
+    const runsc = (logged as unknown as { runsc: Runsc }).runsc;
+    const rec = await readRecord(boxPaths(node.stateDir, PORT_ID).record);
+    // The gateway's port 1019: nothing listens there, so the connection is refused at once, as such a PID 1's is.
+    const gateway = rec?.address?.replace(/\.\d+$/, ".1");
+    const forwardsBefore = await calls("port-forward");
+    const r = await execViaPort(
+      { runsc, id: PORT_ID, token: rec?.execToken ?? "", address: gateway },
+      { command: ["echo", "forwarded"] },
+      1 << 20,
+    );
+    expect(r).not.toBe(portUnavailable);
+    expect((r as { stdout: Buffer }).stdout.toString()).toBe("forwarded\n");
+    expect(await calls("port-forward")).toBe(forwardsBefore + 1);
+  });
+
+  it("only root on the host reaches the port at the box's address; another box and other host users never do", async () => {
+    const address = (await readRecord(boxPaths(node.stateDir, PORT_ID).record))?.address ?? "";
+    expect(address).toMatch(/^10\.227\.0\.\d+$/);
+    const connect = (asNobody: boolean) =>
+      spawnSync(
+        asNobody ? "setpriv" : "bash",
+        [
+          ...(asNobody ? ["--reuid=65534", "--regid=65534", "--clear-groups", "bash"] : []),
+          "-c",
+          `exec 3<>/dev/tcp/${address}/1019`,
+        ],
+        { timeout: 10_000 },
+      );
+    expect(connect(false).status).toBe(0);
+    const nobody = connect(true);
+    expect(nobody.status).not.toBe(0);
+    expect(nobody.stderr.toString()).toMatch(/refused/i);
+    // Another box on the same node network: the bridge keeps boxes apart.
+    const other = `${PORT_ID}_b`;
+    await logged.prepare(node.spec(other));
+    try {
+      await logged.start(other);
+      const probe = await logged.exec(other, {
+        command: ["sh", "-c", `printf x | nc -w 2 ${address} 1019 && echo reached || echo kept-out`],
+        timeoutMs: 30_000,
+      });
+      expect(probe.stdout.toString()).toBe("kept-out\n");
+    } finally {
+      await logged.destroy(other);
+    }
   });
 
   it("a timeout ends the command and what it started inside the box", async () => {

@@ -30,6 +30,8 @@ export interface BoxExecContext {
   specEnv?: Record<string, string>;
   /** The token of PID 1's exec port (box-exec-port.ts), when the box was booted with one. */
   execToken?: string;
+  /** The box's address on the node network: the port is reached there directly (box-exec-port.ts). */
+  address?: string;
 }
 
 export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise<ExecResult> {
@@ -37,7 +39,7 @@ export async function execInBox(ctx: BoxExecContext, opts: ExecOptions): Promise
   const cap = opts.maxOutputBytes ?? defaultMaxOutputBytes;
   if (ctx.execToken) {
     const r = await execViaPort(
-      { runsc: ctx.runsc, id: ctx.id, token: ctx.execToken, specEnv: ctx.specEnv },
+      { runsc: ctx.runsc, id: ctx.id, token: ctx.execToken, specEnv: ctx.specEnv, address: ctx.address },
       opts,
       cap,
     );

@@ -346,7 +346,14 @@ export class GvisorRuntime implements Runtime {
   async exec(id: BoxId, opts: ExecOptions): Promise<ExecResult> {
     const { rec, paths } = await this.runningBox(id, "exec");
     return execInBox(
-      { runsc: this.runsc, id, scratchDir: paths.scratch, specEnv: rec.spec.env, execToken: rec.execToken },
+      {
+        runsc: this.runsc,
+        id,
+        scratchDir: paths.scratch,
+        specEnv: rec.spec.env,
+        execToken: rec.execToken,
+        address: rec.address,
+      },
       opts,
     );
   }
@@ -358,7 +365,7 @@ export class GvisorRuntime implements Runtime {
       if (st?.status !== "running")
         throw new InvalidBoxStateError(id, this.phaseOf(rec, st), "write secrets");
       await writeSecretsInSandbox(
-        { runsc: this.runsc, id, scratchDir: paths.scratch, execToken: rec.execToken },
+        { runsc: this.runsc, id, scratchDir: paths.scratch, execToken: rec.execToken, address: rec.address },
         paths,
         secrets,
       );
@@ -498,10 +505,14 @@ export class GvisorRuntime implements Runtime {
   /** Removes the box's secret files (a paused box is thawed for it); throws rather than leave them. */
   private async clearSecrets(id: BoxId, paths: BoxPaths, paused: boolean): Promise<void> {
     if (!(await mayHoldSecrets(paths))) return;
-    const execToken = (await readRecord(paths.record))?.execToken;
+    const rec = await readRecord(paths.record);
+    const execToken = rec?.execToken;
     if (paused) await this.runsc.resume(id);
     try {
-      await clearSecretsInSandbox({ runsc: this.runsc, id, scratchDir: paths.scratch, execToken }, paths);
+      await clearSecretsInSandbox(
+        { runsc: this.runsc, id, scratchDir: paths.scratch, execToken, address: rec?.address },
+        paths,
+      );
     } finally {
       if (paused) await this.runsc.pause(id);
     }
@@ -607,7 +618,8 @@ export class GvisorRuntime implements Runtime {
     // inherit the score or are caught by its second pass.
     if (st?.pid) void preferStubsAsOomVictims(this.cgroupsPath(id), st.pid).catch(() => {});
     // The first exec's connection, made while the start is reported (box-exec-port.ts).
-    if (rec.execToken && netnsPath) prewarmPort({ runsc: this.runsc, id, token: rec.execToken });
+    if (rec.execToken && netnsPath)
+      prewarmPort({ runsc: this.runsc, id, token: rec.execToken, address: rec.address });
   }
 
   /** Sets the box's own CPU limit once `ms` have passed (its boot CPU grace), under its lock. */
