@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,5 +56,12 @@ describe("readOomKills", () => {
     } finally {
       await rm(host, { recursive: true, force: true });
     }
+  });
+
+  it("never waits on a FIFO the box put in the log's place (the read is on the agent's event loop)", async () => {
+    await mkdir(join(upper, "var/log/boxyard"), { recursive: true });
+    execFileSync("mkfifo", [join(upper, "var/log/boxyard/oom.log")]);
+    // A blocking open or read would hang here until the test's timeout.
+    expect(await readOomKills(upper)).toEqual([]);
   });
 });

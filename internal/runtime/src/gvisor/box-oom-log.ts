@@ -6,8 +6,7 @@
 // format count: nothing else from the file, or from wherever a link might
 // point, leaves this module.
 
-import { constants, lstatSync, type Stats } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import type { OomKill } from "../runtime.ts";
 
@@ -29,18 +28,19 @@ export async function readOomKills(upperDir: string): Promise<OomKill[]> {
     } catch {}
     if (!st?.isDirectory()) return [];
   }
-  let fh: Awaited<ReturnType<typeof open>>;
+  // Read at once (at most maxBytes of a local file; a FIFO or a link is never read): every look at a box reads it.
+  let fd: number;
   try {
-    fh = await open(join(dir, "oom.log"), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(join(dir, "oom.log"), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return [];
   }
   try {
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) return [];
     const size = Math.min(st.size, maxBytes);
     const buf = Buffer.alloc(size);
-    const { bytesRead } = await fh.read(buf, 0, size, st.size - size);
+    const bytesRead = readSync(fd, buf, 0, size, st.size - size);
     const kills: OomKill[] = [];
     for (const line of buf.subarray(0, bytesRead).toString("utf8").split("\n")) {
       const m = killLine.exec(line);
@@ -55,6 +55,6 @@ export async function readOomKills(upperDir: string): Promise<OomKill[]> {
     }
     return kills;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
