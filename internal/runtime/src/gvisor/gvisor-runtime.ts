@@ -9,7 +9,8 @@
 // runs until it is thawed.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { LayerStore } from "@boxyard/images";
 import type { BoxNetworks } from "@boxyard/netns";
@@ -584,8 +585,9 @@ export class GvisorRuntime implements Runtime {
       sudoShim: await isRegularFile(join(paths.rootfs, sudoPath)),
       bootCpu,
     });
-    await writeFile(join(paths.bundle, "config.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
-    await mkdir(paths.scratch, { recursive: true, mode: 0o700 });
+    // At once, as the record is written (box-record.ts): small local files on the start's path.
+    writeFileSync(join(paths.bundle, "config.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
+    mkdirSync(paths.scratch, { recursive: true, mode: 0o700 });
     try {
       await this.runsc.startDetached({
         id,
