@@ -30,7 +30,8 @@ export async function burst(ctx: CaseContext): Promise<CaseOutput> {
   const names = Array.from({ length: n }, (_, i) => `burst${String(i).padStart(3, "0")}`);
   // The smallest box (a quarter CPU; the bench's server overcommits CPU 16x, so 64 fit 2 cores). The floor's
   // sandboxes get the same limits (and the busybox template's 256 MiB), with the boot CPU the boxes get
-  // while runsc starts them (BOXYARD_BOOT_CPU): their cgroups are the boxes' at every moment.
+  // while runsc starts them and for the grace after (BOXYARD_BOOT_CPU, BOXYARD_BOOT_CPU_GRACE): their
+  // cgroups are the boxes' at every moment.
   const cpu = 0.25;
   const raw = new RawFloor(
     join(ctx.work, "raw-burst"),

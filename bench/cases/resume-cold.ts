@@ -197,7 +197,7 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
       },
     },
     notes: [
-      `resume-cold: ${n} pause-cold/resume cycles (BENCH_COLD_N); floor = runsc checkpoint, then timed restore + exec, with ${benchBootCpu()} CPUs during the restore as the box gets (BOXYARD_BOOT_CPU); a floor under the box's 0.25 CPU throughout: p50 ${lim.p50.toFixed(1)} ms (ratio ${(stats(boxyard).p50 / lim.p50).toFixed(2)}x)`,
+      `resume-cold: ${n} pause-cold/resume cycles (BENCH_COLD_N); floor = runsc checkpoint, then timed restore + exec, with ${benchBootCpu()} CPUs during the restore and ${benchBootCpuGraceMs() / 1000} s after, as the box gets (BOXYARD_BOOT_CPU, BOXYARD_BOOT_CPU_GRACE); a floor under the box's 0.25 CPU throughout: p50 ${lim.p50.toFixed(1)} ms (ratio ${(stats(boxyard).p50 / lim.p50).toFixed(2)}x)`,
     ],
   };
 }
