@@ -3,8 +3,11 @@
 // while it is paused; after the resume the box's clock reads the host's time
 // and its timers fire; a session open across the pause carries on; and a
 // frozen box is listed, re-adopted, refused exec, stopped and destroyed
-// without anything waiting on its frozen sentry.
+// without anything waiting on its frozen sentry. And what a cold pause leaves
+// on disk once the box is restored: nothing.
 
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TextCollector } from "../wait-for.ts";
 import { cgroupUsage, freezerState } from "./cgroups.ts";
@@ -78,6 +81,28 @@ describe("gvisor hot pause", () => {
     s.stdin.end();
     expect(await s.exited).toBe(0);
   }, 60_000);
+
+  // A cold pause's checkpoint on disk: gone once the box is restored (moved aside at once, removed in
+  // the background, off the resume's path); one a crash left during that removal is swept by the next.
+  it("a restored box's checkpoint is gone; one a crash left is swept by the next checkpoint", async () => {
+    const boxDir = join(rt.stateDir, "boxes", id);
+    const checkpoints = async () => (await readdir(boxDir)).filter((n) => n.startsWith("checkpoint")).sort();
+    await rt.checkpoint(id);
+    expect(await checkpoints()).toEqual(["checkpoint"]);
+    expect((await readdir(join(boxDir, "checkpoint"))).length).toBeGreaterThan(0);
+    expect((await rt.resume(id)).phase).toBe("running");
+    // No checkpoint a later resume could take for this box's state.
+    expect(await checkpoints()).not.toContain("checkpoint");
+    await expect.poll(checkpoints, { timeout: 10_000 }).toEqual([]);
+
+    // What a crash during the background removal would leave.
+    await mkdir(join(boxDir, "checkpoint.spent-crashed"));
+    await writeFile(join(boxDir, "checkpoint.spent-crashed", "pages"), Buffer.alloc(1 << 20));
+    await rt.checkpoint(id);
+    expect(await checkpoints()).toEqual(["checkpoint"]);
+    expect((await rt.resume(id)).phase).toBe("running");
+    expect(await sh("echo back")).toBe("back\n");
+  }, 120_000);
 
   it("lists, re-adopts, refuses exec on, stops and destroys a frozen box", async () => {
     await rt.pause(id);
