@@ -79,16 +79,24 @@ export async function openSession(ctx: BoxSessionContext, opts: SessionOptions):
     { stdio: ["pipe", "pipe", "pipe"] },
   );
   child.stdin?.on("error", () => {});
+  let killAsked = false;
   const exited = new Promise<number>((resolve) => {
     child.on("close", (code, signal) => {
-      void Promise.all(cleanups.map((c) => c())).finally(() =>
-        resolve(code ?? 128 + (signal ? (signalNumbers[signal] ?? 9) : 9)),
-      );
+      // USR1 stands for SIGKILL (below); one that reached the wrapper before it set its handler ended
+      // it by USR1's default action, before it started the command: killed all the same.
+      const status =
+        killAsked && code === 128 + (signalNumbers.SIGUSR1 ?? 10)
+          ? 128 + 9
+          : (code ?? 128 + (signal ? (signalNumbers[signal] ?? 9) : 9));
+      void Promise.all(cleanups.map((c) => c())).finally(() => resolve(status));
     });
     child.on("error", () => resolve(127));
   });
   // SIGKILL to the wrapper could not be passed on; USR1 asks it to SIGKILL the command's group.
-  const signal = (sig: string) => signalInBox(sig === "SIGKILL" ? "USR1" : sig);
+  const signal = (sig: string) => {
+    if (sig === "SIGKILL") killAsked = true;
+    signalInBox(sig === "SIGKILL" ? "USR1" : sig);
+  };
 
   if (opts.pty) {
     // `boxinit pty` reads frames (ptyFrame); what the terminal shows comes
