@@ -26,13 +26,9 @@ const known = new Map<string, string>();
 export async function ensureBoxinit(stateDir: string): Promise<string> {
   const cached = known.get(stateDir);
   if (cached !== undefined) {
-    // One stat instead of reading and hashing the source: every prepare and boot calls this.
-    try {
-      await access(cached);
-      return cached;
-    } catch {
-      known.delete(stateDir);
-    }
+    // One stat, made at once, instead of reading and hashing the source: every prepare and boot calls this.
+    if (existsSync(cached)) return cached;
+    known.delete(stateDir);
   }
   if (!boxinitSource)
     throw new RuntimeUnavailableError("boxinit.c is missing from this installation; rebuild Boxyard");
