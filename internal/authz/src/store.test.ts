@@ -419,3 +419,37 @@ describe("B2: authorization by construction", () => {
     });
   }
 });
+
+describe("box look-ups", () => {
+  const boxLookups = (sql: string[]) => sql.filter((s) => s.includes("SELECT org_id, owner_id FROM boxes"));
+
+  it("an owned box is looked up once per store, its transactions' stores included", async () => {
+    const { q, sql } = recordingDb();
+    const store = authorizedStore(q, userActor, { authorizer: new RecordingAuthorizer() });
+    await store.getBoxById("box-1");
+    await store.on(q).getBoxByIdForUpdate("box-1");
+    await store.on(q).insertOperation(sample("insertOperation")[0] as never);
+    expect(boxLookups(sql)).toHaveLength(1);
+    // Another box, and another store (another request), look again.
+    await store.getBoxById("box-2");
+    await authorizedStore(q, userActor, { authorizer: new RecordingAuthorizer() }).getBoxById("box-1");
+    expect(boxLookups(sql)).toHaveLength(3);
+  });
+
+  it("a box without an owner (in a warm pool, claimable) is looked up at every call", async () => {
+    const sql: string[] = [];
+    const q = {
+      query: async (text: string) => {
+        sql.push(text);
+        return {
+          rows: [{ id: "box-1", org_id: "org-a", owner_id: null, role: "owner", org: true }],
+          rowCount: 1,
+        };
+      },
+    } as unknown as Queryable;
+    const store = authorizedStore(q, userActor, { authorizer: new RecordingAuthorizer() });
+    await store.getBoxById("box-1");
+    await store.getBoxById("box-1");
+    expect(boxLookups(sql)).toHaveLength(2);
+  });
+});

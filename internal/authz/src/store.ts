@@ -47,12 +47,16 @@ interface StoreState {
   authorizer: Authorizer;
   signal: AbortSignal | undefined;
   look: Lookup;
+  /** What owned boxes belong to, as looked up; shared by the store's transactions (see lookups). */
+  owned: Map<string, OwnedBox>;
 }
+
+type OwnedBox = { org_id: string; owner_id: string | null };
 
 /** One prototype holds every method, so binding a store to an actor or a client costs one small object. */
 const proto: Record<string, unknown> = {
   on(this: StoreState, other: Queryable) {
-    return make({ ...this, conn: other, look: lookups(other) });
+    return make({ ...this, conn: other, look: lookups(other, this.owned) });
   },
   transaction<T>(
     this: StoreState,
@@ -62,7 +66,9 @@ const proto: Record<string, unknown> = {
       const client = this.conn as pg.PoolClient;
       return fn(make({ ...this }), client);
     }
-    return db.inTx(this.conn, (client) => fn(make({ ...this, conn: client, look: lookups(client) }), client));
+    return db.inTx(this.conn, (client) =>
+      fn(make({ ...this, conn: client, look: lookups(client, this.owned) }), client),
+    );
   },
 };
 for (const name of STORE_METHODS) {
@@ -86,6 +92,7 @@ function make(b: StoreState): AuthorizedStore {
     authorizer: b.authorizer,
     signal: b.signal,
     look: b.look,
+    owned: b.owned,
   }) as AuthorizedStore;
 }
 
@@ -94,12 +101,14 @@ export function authorizedStore(
   actor: Actor | null | undefined,
   opts: StoreOptions = {},
 ): AuthorizedStore {
+  const owned = new Map<string, OwnedBox>();
   return make({
     conn: q,
     actor,
     authorizer: opts.authorizer ?? rbacAuthorizer(),
     signal: opts.signal,
-    look: lookups(q),
+    look: lookups(q, owned),
+    owned,
   });
 }
 
@@ -115,13 +124,25 @@ async function checkFor(
   return policy.user(args, look);
 }
 
-function lookups(q: Queryable): Lookup {
+/**
+ * The look-ups a policy makes. A box with an owner is looked up once per
+ * store (its org never changes, and only a pooled box, ownerless, is ever
+ * given an owner), so a request that authorises several calls on one box
+ * inside its transaction asks once.
+ */
+function lookups(q: Queryable, owned: Map<string, OwnedBox>): Lookup {
   const one = async <T>(sql: string, id: string): Promise<T | null> => {
     const { rows } = await q.query(`/* authz */ ${sql}`, [id]);
     return (rows[0] as T | undefined) ?? null;
   };
   return {
-    box: (id) => one(`SELECT org_id, owner_id FROM boxes WHERE id = $1`, id),
+    box: async (id) => {
+      const known = owned.get(id);
+      if (known) return known;
+      const box = await one<OwnedBox>(`SELECT org_id, owner_id FROM boxes WHERE id = $1`, id);
+      if (box?.owner_id) owned.set(id, box);
+      return box;
+    },
     team: (id) => one(`SELECT org_id FROM teams WHERE id = $1`, id),
     template: (id) => one(`SELECT org_id FROM templates WHERE id = $1`, id),
     build: (id) =>

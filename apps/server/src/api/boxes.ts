@@ -35,13 +35,18 @@ export async function findBox(store: AuthorizedStore, access: OrgAccess, name: s
   return box;
 }
 
-/** Authorises an owner-scoped verb on a named box (members act only on their own boxes). */
+/**
+ * Authorises an owner-scoped verb on a named box (members act only on their
+ * own boxes). The store it looked with comes back for the rest of the
+ * request: it has the actor's role and the box's owner already.
+ */
 export async function authorizeBox(
   deps: ApiDeps,
   actor: Actor,
   p: { org: string; box: string },
   action: "start" | "stop" | "pause" | "resume" | "delete" | "exec" | "connect" | "share" | "read",
-): Promise<{ access: OrgAccess; box: BoxViewRow }> {
+  signal?: AbortSignal,
+): Promise<{ access: OrgAccess; box: BoxViewRow; store: AuthorizedStore }> {
   let access: OrgAccess;
   try {
     access = await authorizeOrg(deps.pool, actor, p.org, "box", action);
@@ -56,14 +61,15 @@ export async function authorizeBox(
       audit: { ...err.audit, target: { kind: "box", ...(seen ? { id: seen.id } : {}), name: p.box } },
     });
   }
-  const box = await findBox(storeFor(deps, actor), access, p.box);
+  const store = storeFor(deps, actor, signal);
+  const box = await findBox(store, access, p.box);
   if (action !== "read")
     assertOwnsOrPrivileged(access, actor, box.owner_id, `box.${action}`, {
       kind: "box",
       id: box.id,
       name: box.name,
     });
-  return { access, box };
+  return { access, box, store };
 }
 
 async function view(store: AuthorizedStore, id: string) {
@@ -213,8 +219,8 @@ export function registerBoxRoutes(r: RouteRegistrar, lc?: Pick<LifecycleDeps, "l
   ];
   for (const [route, verb] of verbs) {
     r.add(route, async (ctx) => {
-      const { box, access } = await authorizeBox(deps, ctx.actor, ctx.params, verb);
-      const store = storeFor(deps, ctx.actor, ctx.signal);
+      const { box, access, store } = await authorizeBox(deps, ctx.actor, ctx.params, verb, ctx.signal);
+
       const out = await changeBoxDesiredState(
         store,
         deps.ids,
