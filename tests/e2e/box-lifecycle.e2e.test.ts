@@ -319,10 +319,20 @@ describe("a box's life through the CLI, SSH and the browser", () => {
       message: "the sandbox to be checkpointed and end",
     });
     expect(JSON.parse((await ok(["show", "cold", "--json"])).stdout).actualState).toBe("paused");
-    await ok(["resume", "cold", "--wait"]);
-    expect(await sandboxStatus()).toBe("running");
-    const alive = await ok(["exec", "cold", "--", "sh", "-c", `kill -0 ${pid} && echo alive`]);
+    // The resume, then at once a command that waits for the box (exec --wait): it runs in the restored box.
+    await ok(["resume", "cold"]);
+    const alive = await ok([
+      "exec",
+      "cold",
+      "--wait",
+      "60",
+      "--",
+      "sh",
+      "-c",
+      `kill -0 ${pid} && echo alive`,
+    ]);
     expect(alive.stdout).toBe("alive\n");
+    expect(await sandboxStatus()).toBe("running");
     await ok(["rm", "cold", "--wait"]);
   });
 

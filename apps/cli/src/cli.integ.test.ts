@@ -58,6 +58,10 @@ describe("boxyard CLI", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("Authentication required");
     expect(bad.stderr).toContain("hint: ");
+    // A usage mistake is caught before anything is sent.
+    const wait = await cli(["exec", "web", "--wait", "soon", "--", "true"]);
+    expect(wait.code).toBe(1);
+    expect(wait.stderr).toContain('--wait takes a number of seconds from 0 to 600, not "soon"');
   });
 
   it("shows the audit log, verifies it, and shows quota and nodes", async () => {

@@ -128,6 +128,8 @@ export class NodeAgent {
   private readonly prebuildMissing = new Set<string>();
   /** Boxes whose demotion the runtime refused (the box unchanged): when to try again. */
   private readonly coldPauseRefused = new Map<string, { attempts: number; at: number; reason: string }>();
+  /** Execs waiting for their box to run here (waitMs), woken after each step and each fetched set. */
+  private readonly stepWaiters = new Map<string, Set<() => void>>();
   private seq: number;
   private running = false;
   private crashed = false;
@@ -234,6 +236,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.running = false;
     this.abort.abort();
+    this.wake();
     clearInterval(this.heartbeatTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
@@ -244,8 +247,15 @@ export class NodeAgent {
     await Promise.allSettled([...this.inFlight.values(), ...this.commandsInFlight]);
   }
 
-  /** Runs a command in a running box as the box user (the control plane's exec). */
+  /**
+   * Runs a command in a running box as the box user (the control plane's
+   * exec). With `waitMs`, a box this node is bringing up for generation
+   * `generation` (a start or resume) is waited for: the command runs as soon
+   * as the runtime has it running, without waiting for the control plane to
+   * hear so.
+   */
   async exec(req: ExecRequest): Promise<ExecReply> {
+    if (req.waitMs) await this.untilRunsHere(req.boxId, req.generation ?? 0, req.waitMs);
     const r = await this.o.runtime.exec(req.boxId, {
       command: req.command,
       user: "dev",
@@ -259,6 +269,74 @@ export class NodeAgent {
       timedOut: r.timedOut,
       truncated: r.truncated,
     };
+  }
+
+  /**
+   * Returns once the runtime has the box running; throws invalid_box_state
+   * when it is not on its way to running at `generation` (asked to stop or
+   * pause since, failed, gone) or the deadline passes. A desired set older
+   * than `generation` (the fetch that brings the start is under way) is
+   * waited for.
+   */
+  private async untilRunsHere(boxId: string, generation: number, waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      // Subscribed before the look: a step that ends during it still wakes this wait.
+      const changed = this.nextChange(boxId);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const obs = await this.o.runtime.inspect(boxId);
+        if (obs?.phase === "running") return;
+        if (!this.running) throw new ExecWaitRefused("the node's agent is stopping");
+        if (!obs) throw new ExecWaitRefused("the box is not on this node");
+        const want = this.desired?.get(boxId);
+        if (want && want.generation >= generation && want.phase !== "running")
+          throw new ExecWaitRefused(
+            `the box was asked to be ${want.phase === "absent" ? "deleted" : want.phase} while the command waited`,
+          );
+        if (obs.phase === "failed")
+          throw new ExecWaitRefused(`the box failed: ${obs.reason ?? "its sandbox ended"}`);
+        const left = deadline - Date.now();
+        if (left <= 0)
+          throw new ExecWaitRefused(`the box was not running within ${Math.round(waitMs / 1000)} s`);
+        // A look each second besides the wake-ups: a step of another agent process, a lost wake-up.
+        await Promise.race([
+          changed.promise,
+          new Promise((r) => {
+            timer = setTimeout(r, Math.min(left, 1_000));
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        changed.cancel();
+      }
+    }
+  }
+
+  /** A promise settled at the box's next step or the next fetched desired set. */
+  private nextChange(boxId: string): { promise: Promise<void>; cancel: () => void } {
+    let set = this.stepWaiters.get(boxId);
+    if (!set) {
+      set = new Set();
+      this.stepWaiters.set(boxId, set);
+    }
+    const waiters = set;
+    let fire = () => {};
+    const promise = new Promise<void>((r) => {
+      fire = r;
+    });
+    const cancel = () => {
+      waiters.delete(fire);
+      if (!waiters.size && this.stepWaiters.get(boxId) === waiters) this.stepWaiters.delete(boxId);
+    };
+    waiters.add(fire);
+    return { promise, cancel };
+  }
+
+  /** Wakes the execs waiting on a box (all of them without an id). */
+  private wake(boxId?: string): void {
+    const sets = boxId === undefined ? [...this.stepWaiters.values()] : [this.stepWaiters.get(boxId)];
+    for (const set of sets) for (const fire of [...(set ?? [])]) fire();
   }
 
   /**
@@ -284,6 +362,7 @@ export class NodeAgent {
         this.fetchFailures = 0;
         this.version = set.version;
         this.desired = new Map(set.boxes.map((b) => [b.boxId, b]));
+        this.wake();
         for (const id of this.desired.keys()) this.known.add(id);
         // The boxes known now get their steps first: the change that woke this fetch (a resume, say)
         // never waits for the listing below, which costs a runtime call per box.
@@ -540,7 +619,10 @@ export class NodeAgent {
       try {
         stepped = await this.step(s, boxId, want);
         if (s === "stop") this.crashSeen.delete(boxId);
+        // An exec waiting for this box runs now, while the step is reported.
+        this.wake(boxId);
       } catch (err) {
+        this.wake(boxId);
         if (isCrash(err)) throw err;
         const c = classify(err);
         const attempts = (failure?.generation === g ? failure.attempts : 0) + 1;
@@ -859,4 +941,10 @@ export class NodeAgent {
 /** How a report names the identity a box has ("hostname machine-id"). */
 function identityOf(obs: BoxObservation | null): string | undefined {
   return obs?.identity ? `${obs.identity.hostname} ${obs.identity.machineId ?? ""}` : undefined;
+}
+
+/** A waiting exec whose box is not coming up here: the control plane answers box_not_running. */
+class ExecWaitRefused extends Error {
+  readonly code = "invalid_box_state";
+  override readonly name = "ExecWaitRefused";
 }

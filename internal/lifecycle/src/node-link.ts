@@ -367,7 +367,7 @@ export class InProcessNodeLink implements ControlPlaneLink {
       exec: async (req: ExecRequest): Promise<ExecReply> => {
         const id = this.o.ids.newId("cmd");
         const pickupMs = o.pickupMs ?? 10_000;
-        const totalMs = req.timeoutMs + pickupMs + 5_000;
+        const totalMs = (req.waitMs ?? 0) + req.timeoutMs + pickupMs + 5_000;
         await asAgent(this.o.pool).insertNodeCommand({
           id,
           nodeId,

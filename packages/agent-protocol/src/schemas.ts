@@ -200,6 +200,10 @@ export const ExecRequest = z.strictObject({
   command: z.array(z.string()).min(1),
   timeoutMs: z.int().positive(),
   maxOutputBytes: z.int().positive(),
+  /** A box the node is bringing up (a start or resume) is waited for this long before the command runs. */
+  waitMs: z.int().min(0).max(600_000).optional(),
+  /** With waitMs: the box generation that asked it to run; an older desired set on the node is waited past. */
+  generation: z.int().nonnegative().optional(),
 });
 export type ExecRequest = z.infer<typeof ExecRequest>;
 

@@ -211,13 +211,16 @@ export const execInBox = defineRoute({
   operationId: "execInBox",
   method: "POST",
   path: "/api/v1/orgs/:org/boxes/:box/exec",
-  summary: "Run a command in a running box as the box user, without a tty",
+  summary:
+    "Run a command in a running box as the box user, without a tty; with waitSeconds, a box on its way to running (just started or resumed) is waited for",
   tags: ["boxes"],
   auth: "token",
   params: BoxParams,
   body: z.strictObject({
     command: z.array(z.string().max(65_536)).min(1).max(1024),
     timeoutSeconds: z.int().min(1).max(600).optional(),
+    /** A box asked to run (a start or resume just accepted) is waited for this long; 0 (the default) fails at once. */
+    waitSeconds: z.int().min(0).max(600).optional(),
   }),
   successStatus: 200,
   response: z.object({

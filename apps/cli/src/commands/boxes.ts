@@ -14,7 +14,7 @@ import {
 import { boxErrorLine, boxStateLabel, explainBox } from "@boxyard/sdk";
 import type { Command } from "commander";
 import type { z } from "zod";
-import { connect } from "../context.ts";
+import { CliError, connect } from "../context.ts";
 import { historySection, readHistory } from "./box-history.ts";
 import { resolveOrg } from "../org.ts";
 import { age, formatTable, printJson } from "../output.ts";
@@ -264,20 +264,50 @@ export function registerBoxCommands(program: Command): void {
     .argument("<command...>", "the command and its arguments (after --)")
     .option("--org <org>", "organisation")
     .option("--timeout <seconds>", "kill the command after this long", (v) => Number.parseInt(v, 10))
+    .option(
+      "--wait [seconds]",
+      `if the box is starting or resuming, wait for it to run (default ${EXEC_WAIT_SECONDS} s) instead of failing`,
+    )
     .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExample:\n  boxyard exec web -- git --version\n")
-    .action(async (name: string, command: string[], opts: OrgOpt & { timeout?: number }) => {
-      const conn = await connect();
-      const org = await resolveOrg(conn, opts.org);
-      const r = await conn.client.call(execInBox, {
-        params: { org, box: name },
-        body: { command, ...(opts.timeout ? { timeoutSeconds: opts.timeout } : {}) },
-      });
-      if (opts.json) return printJson(r);
-      process.stdout.write(r.stdout);
-      process.stderr.write(r.stderr);
-      if (r.timedOut) process.stderr.write(`boxyard: the command timed out and was killed\n`);
-      if (r.truncated) process.stderr.write(`boxyard: output was cut at the size limit\n`);
-      process.exitCode = r.exitCode;
-    });
+    .addHelpText(
+      "after",
+      "\nExamples:\n  boxyard exec web -- git --version\n  boxyard resume web && boxyard exec web --wait -- make test\n",
+    )
+    .action(
+      async (name: string, command: string[], opts: OrgOpt & { timeout?: number; wait?: string | true }) => {
+        const waitSeconds = execWaitSeconds(opts.wait);
+        const conn = await connect();
+        const org = await resolveOrg(conn, opts.org);
+        const r = await conn.client.call(execInBox, {
+          params: { org, box: name },
+          body: {
+            command,
+            ...(opts.timeout ? { timeoutSeconds: opts.timeout } : {}),
+            ...(waitSeconds ? { waitSeconds } : {}),
+          },
+        });
+        if (opts.json) return printJson(r);
+        process.stdout.write(r.stdout);
+        process.stderr.write(r.stderr);
+        if (r.timedOut) process.stderr.write(`boxyard: the command timed out and was killed\n`);
+        if (r.truncated) process.stderr.write(`boxyard: output was cut at the size limit\n`);
+        process.exitCode = r.exitCode;
+      },
+    );
+}
+
+/** How long `boxyard exec --wait` waits for a starting or resuming box when no time is given. */
+const EXEC_WAIT_SECONDS = 60;
+
+/** `--wait` alone, `--wait N` (0-600 seconds), or absent; anything else is a usage error. */
+function execWaitSeconds(wait: string | true | undefined): number {
+  if (wait === undefined) return 0;
+  if (wait === true) return EXEC_WAIT_SECONDS;
+  const n = Number(wait);
+  if (!/^\d+$/.test(wait) || n > 600)
+    throw new CliError(
+      `--wait takes a number of seconds from 0 to 600, not "${wait}"`,
+      "for example: --wait 30",
+    );
+  return n;
 }

@@ -68,6 +68,17 @@ describe("HTTP agent transport", () => {
       body: { command: ["sh", "-c", "exit 7"] },
     });
     expect(failed.body.exitCode).toBe(7);
+    // An exec sent with the resume (waitSeconds) waits on the remote node for the box to run.
+    expect((await api.call("POST", "/api/v1/orgs/remote/boxes/far/pause")).status).toBe(202);
+    await waitFor(
+      async () => (await api.call("GET", "/api/v1/orgs/remote/boxes/far")).body.actualState === "paused",
+    );
+    expect((await api.call("POST", "/api/v1/orgs/remote/boxes/far/resume")).status).toBe(202);
+    const waited = await api.call("POST", "/api/v1/orgs/remote/boxes/far/exec", {
+      body: { command: ["echo", "back"], waitSeconds: 30 },
+    });
+    expect(waited.status, JSON.stringify(waited.body)).toBe(200);
+    expect(waited.body).toMatchObject({ exitCode: 0, stdout: "back\n" });
     // Nothing stays queued once the call is answered.
     expect((await api.server.pool.query("SELECT count(*)::int AS n FROM node_commands")).rows[0].n).toBe(0);
 

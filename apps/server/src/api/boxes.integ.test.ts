@@ -1,13 +1,36 @@
+import type { BoxId, BoxObservation } from "@boxyard/runtime";
+import { FakeRuntime } from "@boxyard/runtime";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
 
+/** The fake runtime, with resumes that can be held at a gate (to catch a box in `resuming`). */
+class GatedRuntime extends FakeRuntime {
+  private gate: { opened: Promise<void>; open: () => void } | null = null;
+  hold(): void {
+    let open = () => {};
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    this.gate = { opened, open };
+  }
+  release(): void {
+    this.gate?.open();
+    this.gate = null;
+  }
+  override async resume(id: BoxId): Promise<BoxObservation> {
+    await this.gate?.opened;
+    return super.resume(id);
+  }
+}
+
 let api: BoxTestApi;
 let alice: string;
+const runtime = new GatedRuntime();
 const base = "/api/v1/orgs/acme/boxes";
 
 beforeAll(async () => {
-  api = await startBoxTestApi();
+  api = await startBoxTestApi({ runtime });
   alice = await api.createUser("alice");
   expect((await api.call("POST", "/api/v1/orgs", { token: alice, body: { name: "acme" } })).status).toBe(201);
 });
@@ -259,5 +282,84 @@ describe("box lifecycle through the API with the in-process agent and fake runti
     expect(res.body).toMatch(
       /boxyard_box_transient_state_seconds_count\{state="provisioning",template="busybox"\} [1-9]/,
     );
+  });
+});
+
+describe("exec with waitSeconds: a box asked to run is waited for", () => {
+  /** A running box, hot-paused, then resumed with its resume held at the runtime until released. */
+  async function resumingBox(name: string) {
+    expect((await api.call("POST", base, { token: alice, body: { name, template: "busybox" } })).status).toBe(
+      202,
+    );
+    await waitState(name, "running");
+    expect((await api.call("POST", `${base}/${name}/pause`, { token: alice })).status).toBe(202);
+    await waitState(name, "paused");
+    runtime.hold();
+    expect((await api.call("POST", `${base}/${name}/resume`, { token: alice })).status).toBe(202);
+    await waitFor(async () => (await box(name)).actualState === "resuming", {
+      message: `${name} to be resuming`,
+    });
+  }
+  const exec = (name: string, body: Record<string, unknown>) =>
+    api.call("POST", `${base}/${name}/exec`, { token: alice, body: { command: ["echo", "hi"], ...body } });
+
+  it("answers once the resume lands, not before; without waitSeconds it fails at once", async () => {
+    await resumingBox("w1");
+    try {
+      const now = await exec("w1", {});
+      expect(now.status).toBe(409);
+      expect(now.body.code).toBe("box_not_running");
+      expect(now.body.detail).toContain("resuming");
+      let answered = false;
+      const waiting = exec("w1", { waitSeconds: 30 }).finally(() => {
+        answered = true;
+      });
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(answered).toBe(false);
+      runtime.release();
+      const r = await waiting;
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ exitCode: 0, stdout: "hi\n" });
+      // The node ran it as soon as it had the box up; the control plane hears of it right after.
+      await waitState("w1", "running");
+    } finally {
+      runtime.release();
+    }
+  });
+
+  it("gives up with box_not_running when the box does not run in time, or is asked to stop", async () => {
+    await resumingBox("w2");
+    try {
+      const t0 = Date.now();
+      const late = await exec("w2", { waitSeconds: 1 });
+      expect(late.status).toBe(409);
+      expect(late.body.code).toBe("box_not_running");
+      expect(late.body.detail).toContain("not running within 1 s");
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      // A stop asked for while an exec waits ends the wait with what the box was asked to be.
+      const waiting = exec("w2", { waitSeconds: 30 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await api.call("POST", `${base}/w2/stop`, { token: alice })).status).toBe(202);
+      const stopped = await waiting;
+      expect(stopped.status).toBe(409);
+      expect(stopped.body.code).toBe("box_not_running");
+      expect(stopped.body.detail).toContain("asked to be stopped");
+    } finally {
+      runtime.release();
+    }
+    await waitState("w2", "stopped");
+    // A box at rest is not waited for: nothing is on its way.
+    const rest = await exec("w2", { waitSeconds: 30 });
+    expect(rest.status).toBe(409);
+    expect(rest.body.code).toBe("box_not_running");
+  });
+
+  it("C1: refuses a waitSeconds outside 0-600 or not an integer, and runs nothing", async () => {
+    for (const waitSeconds of [-1, 601, 1.5, "5"]) {
+      const r = await exec("w2", { waitSeconds });
+      expect(r.status, String(waitSeconds)).toBe(400);
+      expect(r.body.code).toBe("validation_failed");
+      expect(r.body.errors[0].path).toBe("waitSeconds");
+    }
   });
 });
