@@ -195,8 +195,11 @@ class Api {
     return { sum: total("sum"), count: total("count") };
   }
 
-  async exec(box: string): Promise<string> {
-    const r = await this.call("POST", `/api/v1/orgs/bench/boxes/${box}/exec`, { command: ["echo", "ready"] });
+  async exec(box: string, opts: { waitSeconds?: number } = {}): Promise<string> {
+    const r = await this.call("POST", `/api/v1/orgs/bench/boxes/${box}/exec`, {
+      command: ["echo", "ready"],
+      ...opts,
+    });
     if (r.status !== 200) throw new Error(`exec ${box}: ${r.status} ${JSON.stringify(r.body)}`);
     // A failed exec says why (its exit code and stderr), not just that its output differs.
     if (r.body.exitCode !== 0)

@@ -20,7 +20,8 @@ export interface BenchApi {
   nextTransition(box: string, state: string): Promise<{ reached: Promise<void> }>;
   /** Resolves once the box runs at its latest generation, watched through its event stream; throws if it fails. */
   untilRunning(box: string, timeoutMs: number): Promise<void>;
-  exec(box: string): Promise<string>;
+  /** `echo ready` through the API; waitSeconds lets a box that is starting or resuming finish first. */
+  exec(box: string, opts?: { waitSeconds?: number }): Promise<string>;
 }
 
 export interface CaseContext {

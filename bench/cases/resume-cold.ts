@@ -1,5 +1,6 @@
 // resume-cold: a box paused cold (checkpointed to disk, its sandbox gone) is
-// resumed through the API until a command's output comes back from `exec`.
+// resumed through the API until a command's output comes back from `exec`
+// (sent right after the resume's answer, waiting for the box to run).
 // Floor: `runsc checkpoint` of a raw sandbox of the same rootfs and the
 // box's CPU and memory limits, then `runsc restore --detach` + `runsc exec`,
 // sampled in turn with it. The floor's cgroup is the box's at every moment:
@@ -7,6 +8,7 @@
 // floor restores under the limit throughout (as the driver did before the
 // boot CPU), shown beside it.
 import { join } from "node:path";
+import pg from "pg";
 import {
   type CaseContext,
   type CaseOutput,
@@ -48,6 +50,8 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
     { overlayRoot: true, sandboxNetwork: true },
   );
   const box = "cold";
+  const db = new pg.Client({ connectionString: ctx.dbUrl });
+  await db.connect();
   const boxyard: number[] = [];
   const floor: number[] = [];
   const floorLimited: number[] = [];
@@ -72,21 +76,24 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
       const p = await api.call("POST", `/api/v1/orgs/bench/boxes/${box}/pause`, { mode: "cold" });
       if (p.status !== 202) throw new Error(`pause cold: ${p.status} ${JSON.stringify(p.body)}`);
       await api.until(box, "paused");
-      // Cold means the sandbox is gone: only its checkpoint on disk is left.
+      // Cold means the sandbox is gone: only its checkpoint on disk is left. And the cold pause is
+      // over (as the floor's `runsc checkpoint` has returned): the node has reported the box
+      // checkpointed, so the resume does not race the pause's last steps and report.
       for (
         const deadline = Date.now() + 30_000;
-        (await runscIds(nodeRunscRoot(ctx.dataDir))).includes(id);
+        (await runscIds(nodeRunscRoot(ctx.dataDir))).includes(id) ||
+        (await db.query("SELECT agent_phase FROM boxes WHERE id = $1", [id])).rows[0]?.agent_phase !==
+          "checkpointed";
       ) {
         if (Date.now() > deadline) throw new Error("the cold-paused box still has a sandbox");
         await sleep(20);
       }
-      // The event stream says when the box is running, with no polling interval added (as in resume-hot).
-      const running = await api.nextTransition(box, "running");
+      // As a client that wants a command run in the box does it: the resume, then at once an exec
+      // that waits for the box to run (waitSeconds; `boxyard exec --wait`), not a round trip per state.
       const [ms] = await timed(async () => {
         const q = await api.call("POST", `/api/v1/orgs/bench/boxes/${box}/resume`);
         if (q.status !== 202) throw new Error(`resume: ${q.status} ${JSON.stringify(q.body)}`);
-        await running.reached;
-        if ((await api.exec(box)) !== "ready\n") throw new Error("exec output");
+        if ((await api.exec(box, { waitSeconds: 60 })) !== "ready\n") throw new Error("exec output");
       });
       boxyard.push(ms);
 
@@ -175,6 +182,7 @@ export async function resumeCold(ctx: CaseContext): Promise<CaseOutput> {
         );
     }
   } finally {
+    await db.end();
     await deleteBoxes(api, [box]);
     await raw.destroyAll();
     await limited.destroyAll();
