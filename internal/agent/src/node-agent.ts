@@ -35,7 +35,8 @@ import {
 } from "./memory-pressure.ts";
 import { nextStep, type Step } from "./step.ts";
 
-export const AGENT_VERSION = "0.1.0";
+/** 0.2.0: an exec may wait for its box to come up (ExecRequest.waitMs); older agents refuse such a request. */
+export const AGENT_VERSION = "0.2.0";
 
 export interface NodeAgentOptions {
   runtime: Runtime;

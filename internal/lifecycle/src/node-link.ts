@@ -364,7 +364,10 @@ export class InProcessNodeLink implements ControlPlaneLink {
     const local = this.commands.get(nodeId);
     if (local) return local;
     return {
-      exec: async (req: ExecRequest): Promise<ExecReply> => {
+      exec: async (request: ExecRequest): Promise<ExecReply> => {
+        // An agent from before waitMs refuses a request that has it: the wait is made here instead.
+        const req =
+          request.waitMs && !(await this.takesExecWait(nodeId)) ? await this.untilRunning(request) : request;
         const id = this.o.ids.newId("cmd");
         const pickupMs = o.pickupMs ?? 10_000;
         const totalMs = (req.waitMs ?? 0) + req.timeoutMs + pickupMs + 5_000;
@@ -400,6 +403,48 @@ export class InProcessNodeLink implements ControlPlaneLink {
       },
     };
   }
+
+  /** Whether the node's agent (its registered version) waits for a box itself (ExecRequest.waitMs). */
+  private async takesExecWait(nodeId: string): Promise<boolean> {
+    const node = await asAgent(this.o.pool).getNodeById(nodeId);
+    const v = (node?.agent_version ?? "0").split(".").map((n) => Number.parseInt(n, 10) || 0);
+    for (let i = 0; i < EXEC_WAIT_SINCE.length; i++) {
+      const have = v[i] ?? 0;
+      const need = EXEC_WAIT_SINCE[i] ?? 0;
+      if (have !== need) return have > need;
+    }
+    return true;
+  }
+
+  /**
+   * For an older agent: waits here, on the box's committed state, until it
+   * runs (or stops being on its way, or waitMs passes), then returns the
+   * request without the wait.
+   */
+  private async untilRunning(req: ExecRequest): Promise<ExecRequest> {
+    const { waitMs = 0, generation: _, ...plain } = req;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const waiting = this.o.listener?.waitFor(
+        "boxyard_box_events",
+        (p) => p === req.boxId,
+        Math.max(1, Math.min(1_000, deadline - Date.now())),
+      );
+      const box = await asAgent(this.o.pool).getBoxById(req.boxId);
+      if (box?.actual_state === "running") return plain;
+      if (!box || box.deleted_at || box.desired_state !== "running" || box.actual_state === "failed")
+        throw new AgentCommandError(
+          "invalid_box_state",
+          `the box is ${box?.deleted_at ? "deleted" : (box?.actual_state ?? "gone")} while the command waited`,
+        );
+      if (Date.now() >= deadline)
+        throw new AgentCommandError(
+          "invalid_box_state",
+          `the box was not running within ${Math.round(waitMs / 1000)} s`,
+        );
+      await (waiting ?? new Promise((r) => setTimeout(r, 200)));
+    }
+  }
 }
 
 /** A box that is not on the asking node (or not at all): the same answer for both. */
@@ -410,6 +455,9 @@ export class UnknownBoxError extends Error {
     this.name = "UnknownBoxError";
   }
 }
+
+/** The first agent version whose exec takes waitMs (an earlier one's strict schema refuses it). */
+const EXEC_WAIT_SINCE = [0, 2, 0];
 
 /** A call into an agent that failed; `code` is the agent's (e.g. invalid_box_state) or the link's. */
 export class AgentCommandError extends Error {

@@ -2,17 +2,18 @@
 // through the HTTP agent routes, with its own node token.
 
 import { NodeAgent, StaticImageResolver } from "@boxyard/agent";
-import { HttpControlPlaneLink } from "@boxyard/agent-protocol";
+import { HttpControlPlaneLink, type NodeCommand } from "@boxyard/agent-protocol";
 import { systemClock } from "@boxyard/platform";
-import { FakeRuntime } from "@boxyard/runtime";
 import { waitFor } from "@boxyard/testkit";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
+import { type BoxTestApi, GatedRuntime, startBoxTestApi } from "./box-test-api.ts";
 
 let api: BoxTestApi;
 let remote: NodeAgent;
-const remoteRuntime = new FakeRuntime();
+const remoteRuntime = new GatedRuntime();
+/** Every command the remote agent fetched, as it received it. */
+const fetched: NodeCommand[] = [];
 
 beforeAll(async () => {
   api = await startBoxTestApi();
@@ -23,10 +24,17 @@ beforeAll(async () => {
     `INSERT INTO org_members (org_id, user_id, role) VALUES ('org_remote00000000000000', $1, 'owner')`,
     [me.body.id],
   );
+  const link = new HttpControlPlaneLink({ baseUrl: api.url, registrationToken: api.adminToken });
+  const fetchCommands = link.fetchCommands.bind(link);
+  link.fetchCommands = async (...a) => {
+    const got = await fetchCommands(...a);
+    fetched.push(...got);
+    return got;
+  };
   remote = new NodeAgent({
     runtime: remoteRuntime,
     images: new StaticImageResolver(),
-    link: new HttpControlPlaneLink({ baseUrl: api.url, registrationToken: api.adminToken }),
+    link,
     nodeName: "remote-1",
     clock: systemClock,
     logger: pino({ level: "silent" }),
@@ -68,17 +76,43 @@ describe("HTTP agent transport", () => {
       body: { command: ["sh", "-c", "exit 7"] },
     });
     expect(failed.body.exitCode).toBe(7);
-    // An exec sent with the resume (waitSeconds) waits on the remote node for the box to run.
-    expect((await api.call("POST", "/api/v1/orgs/remote/boxes/far/pause")).status).toBe(202);
-    await waitFor(
-      async () => (await api.call("GET", "/api/v1/orgs/remote/boxes/far")).body.actualState === "paused",
-    );
-    expect((await api.call("POST", "/api/v1/orgs/remote/boxes/far/resume")).status).toBe(202);
-    const waited = await api.call("POST", "/api/v1/orgs/remote/boxes/far/exec", {
-      body: { command: ["echo", "back"], waitSeconds: 30 },
-    });
-    expect(waited.status, JSON.stringify(waited.body)).toBe(200);
-    expect(waited.body).toMatchObject({ exitCode: 0, stdout: "back\n" });
+    // An exec sent with the resume (waitSeconds) waits on the remote node for the box to run: the
+    // node gets it at once, with the wait. An agent from before waitMs (its registered version)
+    // would refuse such a request: for one, the control plane waits and sends a plain exec.
+    for (const [version, onNode] of [
+      ["0.2.0", true],
+      ["0.1.0", false],
+    ] as const) {
+      await api.server.pool.query("UPDATE nodes SET agent_version = $1 WHERE name = 'remote-1'", [version]);
+      expect((await api.call("POST", "/api/v1/orgs/remote/boxes/far/pause")).status).toBe(202);
+      await waitFor(
+        async () => (await api.call("GET", "/api/v1/orgs/remote/boxes/far")).body.actualState === "paused",
+      );
+      remoteRuntime.hold();
+      try {
+        expect((await api.call("POST", "/api/v1/orgs/remote/boxes/far/resume")).status).toBe(202);
+        const before = fetched.length;
+        const waiting = api.call("POST", "/api/v1/orgs/remote/boxes/far/exec", {
+          body: { command: ["echo", version], waitSeconds: 30 },
+        });
+        if (onNode)
+          await waitFor(() => fetched.slice(before).some((c) => c.request.waitMs), {
+            message: "the waiting exec to reach the node",
+          });
+        else {
+          await new Promise((r) => setTimeout(r, 700));
+          expect(fetched.length, "nothing sent while the box is not running").toBe(before);
+        }
+        remoteRuntime.release();
+        const waited = await waiting;
+        expect(waited.status, JSON.stringify(waited.body)).toBe(200);
+        expect(waited.body).toMatchObject({ exitCode: 0, stdout: `${version}\n` });
+        const sent = fetched.slice(before).find((c) => c.request.command[1] === version);
+        expect(sent?.request.waitMs !== undefined, version).toBe(onNode);
+      } finally {
+        remoteRuntime.release();
+      }
+    }
     // Nothing stays queued once the call is answered.
     expect((await api.server.pool.query("SELECT count(*)::int AS n FROM node_commands")).rows[0].n).toBe(0);
 

@@ -2,7 +2,7 @@
 // with the fake runtime shared with the test and every lifecycle interval
 // shortened, so box tests converge in milliseconds without sleeping.
 
-import { FakeRuntime } from "@boxyard/runtime";
+import { type BoxId, type BoxObservation, FakeRuntime } from "@boxyard/runtime";
 import type { LifecycleOverrides, RunningServer } from "../server.ts";
 import { startTestApi, type TestApi } from "../testing/test-api.ts";
 
@@ -39,4 +39,24 @@ export async function startBoxTestApi(
     ...(opts.env ? { env: opts.env } : {}),
   });
   return { ...api, runtime };
+}
+
+/** The fake runtime, with resumes that can be held at a gate (to catch a box in `resuming`). */
+export class GatedRuntime extends FakeRuntime {
+  private gate: { opened: Promise<void>; open: () => void } | null = null;
+  hold(): void {
+    let open = () => {};
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    this.gate = { opened, open };
+  }
+  release(): void {
+    this.gate?.open();
+    this.gate = null;
+  }
+  override async resume(id: BoxId): Promise<BoxObservation> {
+    await this.gate?.opened;
+    return super.resume(id);
+  }
 }

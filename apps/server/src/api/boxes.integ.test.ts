@@ -1,28 +1,6 @@
-import type { BoxId, BoxObservation } from "@boxyard/runtime";
-import { FakeRuntime } from "@boxyard/runtime";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
-
-/** The fake runtime, with resumes that can be held at a gate (to catch a box in `resuming`). */
-class GatedRuntime extends FakeRuntime {
-  private gate: { opened: Promise<void>; open: () => void } | null = null;
-  hold(): void {
-    let open = () => {};
-    const opened = new Promise<void>((r) => {
-      open = r;
-    });
-    this.gate = { opened, open };
-  }
-  release(): void {
-    this.gate?.open();
-    this.gate = null;
-  }
-  override async resume(id: BoxId): Promise<BoxObservation> {
-    await this.gate?.opened;
-    return super.resume(id);
-  }
-}
+import { type BoxTestApi, GatedRuntime, startBoxTestApi } from "./box-test-api.ts";
 
 let api: BoxTestApi;
 let alice: string;
