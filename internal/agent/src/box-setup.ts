@@ -25,6 +25,8 @@ export interface BoxSetupOptions {
   retry: BackoffOptions;
   /** How long one clone may take. */
   cloneTimeoutMs?: number;
+  /** Called once a box's secrets are in its current sandbox (before its checkout). */
+  onSecrets?: (boxId: string) => void;
 }
 
 /** What the box's report carries about its setup. */
@@ -78,6 +80,18 @@ export class BoxSetup {
     this.failures.delete(boxId);
   }
 
+  /**
+   * Whether a command may run in the box with what its desired entry says it
+   * holds: its secrets are in its current sandbox (or it wants none), or
+   * their delivery failed and is being retried (the box runs without them
+   * and its report says so).
+   */
+  secretsSettled(want: DesiredBox): boolean {
+    if (!want.spec.secrets) return true;
+    if (this.failures.has(want.boxId)) return true;
+    return this.delivered.get(want.boxId) === secretsKey(want);
+  }
+
   /** Brings a running box's secrets and checkout up to its desired entry. */
   async ensure(nodeId: string, want: DesiredBox): Promise<SetupOutcome> {
     const boxId = want.boxId;
@@ -106,7 +120,7 @@ export class BoxSetup {
 
   private async ensureSecrets(nodeId: string, want: DesiredBox): Promise<void> {
     const wanted = want.spec.secrets;
-    const key = wanted ? JSON.stringify([wanted.names, wanted.revision]) : "";
+    const key = secretsKey(want);
     if ((this.delivered.get(want.boxId) ?? "") === key) return;
     if (!this.o.runtime.writeSecrets)
       throw new Error(`the ${this.o.runtime.name} runtime cannot put secrets into boxes`);
@@ -127,6 +141,7 @@ export class BoxSetup {
     }
     this.delivered.set(want.boxId, key);
     this.deliveredDigest.set(want.boxId, digest);
+    this.o.onSecrets?.(want.boxId);
     if (got.missing.length > 0) {
       this.secretProblems.set(
         want.boxId,
@@ -187,4 +202,10 @@ export class BoxSetup {
     this.o.logger.info({ boxId: want.boxId, commit, ms: Date.now() - started }, "repository checked out");
     return commit;
   }
+}
+
+/** The secrets a desired entry asks for, as `delivered` remembers them ("" for none). */
+function secretsKey(want: DesiredBox): string {
+  const wanted = want.spec.secrets;
+  return wanted ? JSON.stringify([wanted.names, wanted.revision]) : "";
 }

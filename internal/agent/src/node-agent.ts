@@ -131,6 +131,9 @@ export class NodeAgent {
   private readonly coldPauseRefused = new Map<string, { attempts: number; at: number; reason: string }>();
   /** Execs waiting for their box to run here (waitMs), woken after each step and each fetched set. */
   private readonly stepWaiters = new Map<string, Set<() => void>>();
+  /** Desired-set fetches begun, and the number of the one `desired` came from (an exec's view of placement). */
+  private fetchesBegun = 0;
+  private desiredFrom = 0;
   private seq: number;
   private running = false;
   private crashed = false;
@@ -164,6 +167,8 @@ export class NodeAgent {
       link: this.o.link,
       logger: this.o.logger,
       retry: this.o.retry,
+      // An exec waiting for the box's secrets runs now, not after its checkout.
+      onSecrets: (boxId) => this.wake(boxId),
     });
   }
 
@@ -256,7 +261,7 @@ export class NodeAgent {
    * hear so.
    */
   async exec(req: ExecRequest): Promise<ExecReply> {
-    if (req.waitMs) await this.untilRunsHere(req.boxId, req.generation ?? 0, req.waitMs);
+    if (req.waitMs) await this.untilRunsHere(req.boxId, req.generation ?? 0, req.waitMs, this.fetchesBegun);
     const r = await this.o.runtime.exec(req.boxId, {
       command: req.command,
       user: "dev",
@@ -273,13 +278,20 @@ export class NodeAgent {
   }
 
   /**
-   * Returns once the runtime has the box running; throws invalid_box_state
-   * when it is not on its way to running at `generation` (asked to stop or
-   * pause since, failed, gone) or the deadline passes. A desired set older
-   * than `generation` (the fetch that brings the start is under way) is
-   * waited for.
+   * Returns once the runtime has the box running with its secrets in it;
+   * throws invalid_box_state when it is not on its way to running at
+   * `generation` (asked to stop or pause since, failed, gone, not on this
+   * node) or the deadline passes. A box not made here yet (a create) and a
+   * desired set older than `generation` (the fetch that brings the start is
+   * under way) are waited for. `arrival`: the fetches begun when the request
+   * came; one begun after it knows the placement the request was sent for.
    */
-  private async untilRunsHere(boxId: string, generation: number, waitMs: number): Promise<void> {
+  private async untilRunsHere(
+    boxId: string,
+    generation: number,
+    waitMs: number,
+    arrival: number,
+  ): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (;;) {
       // Subscribed before the look: a step that ends during it still wakes this wait.
@@ -287,15 +299,17 @@ export class NodeAgent {
       let timer: NodeJS.Timeout | undefined;
       try {
         const obs = await this.o.runtime.inspect(boxId);
-        if (obs?.phase === "running") return;
-        if (!this.running) throw new ExecWaitRefused("the node's agent is stopping");
-        if (!obs) throw new ExecWaitRefused("the box is not on this node");
         const want = this.desired?.get(boxId);
+        // Its secrets are written right after the step that starts or restores it (setUpBox).
+        if (obs?.phase === "running" && (!want || this.setup.secretsSettled(want))) return;
+        if (!this.running) throw new ExecWaitRefused("the node's agent is stopping");
+        if (!obs && !want && this.desiredFrom > arrival)
+          throw new ExecWaitRefused("the box is not on this node");
         if (want && want.generation >= generation && want.phase !== "running")
           throw new ExecWaitRefused(
             `the box was asked to be ${want.phase === "absent" ? "deleted" : want.phase} while the command waited`,
           );
-        if (obs.phase === "failed")
+        if (obs?.phase === "failed")
           throw new ExecWaitRefused(`the box failed: ${obs.reason ?? "its sandbox ended"}`);
         const left = deadline - Date.now();
         if (left <= 0)
@@ -355,6 +369,7 @@ export class NodeAgent {
     while (this.running && !this.crashed) {
       try {
         if (!this.nodeId) await this.register();
+        const begun = ++this.fetchesBegun;
         const set = await this.o.link.fetchDesired(this.nodeId!, this.version, {
           waitMs: this.o.longPollMs,
           signal: this.abort.signal,
@@ -363,6 +378,7 @@ export class NodeAgent {
         this.fetchFailures = 0;
         this.version = set.version;
         this.desired = new Map(set.boxes.map((b) => [b.boxId, b]));
+        this.desiredFrom = begun;
         this.wake();
         for (const id of this.desired.keys()) this.known.add(id);
         // The boxes known now get their steps first: the change that woke this fetch (a resume, say)
@@ -610,6 +626,8 @@ export class NodeAgent {
           continue;
         }
         await this.setUpBox(boxId, want, have);
+        // An exec waiting for secrets whose delivery failed (it runs without them) runs now.
+        this.wake(boxId);
         this.failures.delete(boxId);
         const deferred = have === "paused" ? this.coldPauseRefused.get(boxId)?.reason : undefined;
         await this.report(want, have, obs?.reason ?? deferred, undefined, obs?.address, identityOf(obs), obs);

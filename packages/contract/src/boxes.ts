@@ -212,7 +212,7 @@ export const execInBox = defineRoute({
   method: "POST",
   path: "/api/v1/orgs/:org/boxes/:box/exec",
   summary:
-    "Run a command in a running box as the box user, without a tty; with waitSeconds, a box on its way to running (just started or resumed) is waited for",
+    "Run a command in a running box as the box user, without a tty; with waitSeconds, a box on its way to running (just created, started or resumed) is waited for, and the command runs once the box is up with its secrets",
   tags: ["boxes"],
   auth: "token",
   params: BoxParams,

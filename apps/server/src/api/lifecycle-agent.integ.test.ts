@@ -82,6 +82,45 @@ describe("agent restart (D1)", () => {
   });
 });
 
+describe("an exec sent with the create (waitMs)", () => {
+  it("waits for a box the node has not made yet and runs once it is up", async () => {
+    h.startReconciler();
+    const agent = h.startAgent();
+    const box = await h.create("waitnew");
+    // Sent before the node has the box (the API sends it once the box is placed): waited for, not refused.
+    expect(h.nodeState.boxes.has(box.id)).toBe(false);
+    const r = await agent.exec({
+      boxId: box.id,
+      command: ["echo", "hi"],
+      timeoutMs: 5_000,
+      maxOutputBytes: 1024,
+      waitMs: 10_000,
+      generation: box.generation,
+    });
+    expect(r).toMatchObject({ exitCode: 0, stdout: "hi\n" });
+    expect(h.nodeState.boxes.get(box.id)?.phase).toBe("running");
+  });
+
+  it("refuses a box the node does not hold once a set fetched after the request lacks it", async () => {
+    h.startReconciler();
+    const agent = h.startAgent();
+    await h.settled((await h.create("other")).id, "running");
+    const t0 = Date.now();
+    await expect(
+      agent.exec({
+        boxId: "box_notonthisnode0000000",
+        command: ["echo", "hi"],
+        timeoutMs: 5_000,
+        maxOutputBytes: 1024,
+        waitMs: 30_000,
+        generation: 1,
+      }),
+    ).rejects.toMatchObject({ code: "invalid_box_state", message: "the box is not on this node" });
+    // Refused at the node's next fetch, not at the deadline.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+});
+
 describe("runtime failures", () => {
   it("retries a transient failure with backoff, showing lastError, then runs", async () => {
     /** start fails until the test heals it, like a runsc that is briefly unavailable. */

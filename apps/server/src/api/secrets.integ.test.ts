@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { waitFor } from "@boxyard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BoxTestApi, startBoxTestApi } from "./box-test-api.ts";
+import { type BoxTestApi, GatedRuntime, startBoxTestApi } from "./box-test-api.ts";
 
 const ORG = "vault";
 const base = `/api/v1/orgs/${ORG}`;
@@ -22,6 +22,8 @@ const ROTATED_VALUE = canary("rotated");
 const CANARIES = [ORG_VALUE, TEAM_VALUE, USER_VALUE, NEW_VALUE, ROTATED_VALUE];
 
 let api: BoxTestApi;
+/** Its restores can be held, to send an exec while one is under way. */
+const runtime = new GatedRuntime();
 const tokens: Record<string, string> = {};
 /** Every response body the test saw, for the sweep at the end. */
 const responses: string[] = [];
@@ -52,7 +54,7 @@ function secretFile(boxId: string, name: string): string | undefined {
 }
 
 beforeAll(async () => {
-  api = await startBoxTestApi();
+  api = await startBoxTestApi({ runtime });
   for (const u of ["olive", "mia", "vera"]) tokens[u] = await api.createUser(u);
   await call("olive", "POST", "/api/v1/orgs", { body: { name: ORG } });
   await call("olive", "PUT", `${base}/members/mia`, { body: { role: "member" } });
@@ -242,6 +244,42 @@ describe("secrets in boxes", () => {
     await call("olive", "POST", `${base}/boxes/orgs/resume`);
     await settled("olive", "orgs", "running");
     await waitFor(async () => secretFile(box.id, "API_TOKEN") === NEW_VALUE, { timeoutMs: 10_000 });
+  });
+
+  it("runs an exec sent with the resume (waitSeconds) with the box's secrets in it", async () => {
+    const box = (await call("olive", "GET", `${base}/boxes/orgs`)).body;
+    expect((await call("olive", "POST", `${base}/boxes/orgs/pause`, { body: { mode: "cold" } })).status).toBe(
+      202,
+    );
+    await settled("olive", "orgs", "paused");
+    await waitFor(async () => (await api.runtime.inspect(box.id))?.phase === "checkpointed", {
+      timeoutMs: 10_000,
+    });
+    expect(secretFile(box.id, "API_TOKEN")).toBeUndefined();
+    const exec = () =>
+      api.call("POST", `${base}/boxes/orgs/exec`, {
+        token: tokens.olive!,
+        body: { command: ["sh", "-c", 'echo "$API_TOKEN"'], waitSeconds: 30 },
+      });
+    let waiting: ReturnType<typeof exec> | undefined;
+    runtime.hold();
+    try {
+      expect((await call("olive", "POST", `${base}/boxes/orgs/resume`)).status).toBe(202);
+      await waitFor(
+        async () => (await call("olive", "GET", `${base}/boxes/orgs`)).body.actualState === "resuming",
+      );
+      // Sent while the restore is under way: it runs after the secrets are written (right after the
+      // restore), not between the two. Its output is the box's own command printing the value its
+      // owner asked for, so it stays out of the sweep of what the API says on its own.
+      waiting = exec();
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      runtime.release();
+    }
+    const r = await waiting!;
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.stdout).toBe(`${NEW_VALUE}\n`);
+    await settled("olive", "orgs", "running");
   });
 
   it("gives a running box a rotated value, and takes a deleted one away, without a restart", async () => {
