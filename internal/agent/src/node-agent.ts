@@ -131,6 +131,8 @@ export class NodeAgent {
   private readonly coldPauseRefused = new Map<string, { attempts: number; at: number; reason: string }>();
   /** Execs waiting for their box to run here (waitMs), woken after each step and each fetched set. */
   private readonly stepWaiters = new Map<string, Set<() => void>>();
+  /** Boxes with a runtime step under way: what the runtime shows of them mid-step is not an answer. */
+  private readonly stepping = new Set<string>();
   /** Desired-set fetches begun, and the number of the one `desired` came from (an exec's view of placement). */
   private fetchesBegun = 0;
   private desiredFrom = 0;
@@ -298,12 +300,13 @@ export class NodeAgent {
       const changed = this.nextChange(boxId);
       let timer: NodeJS.Timeout | undefined;
       try {
-        const obs = await this.o.runtime.inspect(boxId);
+        // Mid-step (a prepare half done looks failed): the step's end wakes this wait.
+        const obs = this.stepping.has(boxId) ? undefined : await this.o.runtime.inspect(boxId);
         const want = this.desired?.get(boxId);
         // Its secrets are written right after the step that starts or restores it (setUpBox).
         if (obs?.phase === "running" && (!want || this.setup.secretsSettled(want))) return;
         if (!this.running) throw new ExecWaitRefused("the node's agent is stopping");
-        if (!obs && !want && this.desiredFrom > arrival)
+        if (obs === null && !want && this.desiredFrom > arrival)
           throw new ExecWaitRefused("the box is not on this node");
         if (want && want.generation >= generation && want.phase !== "running")
           throw new ExecWaitRefused(
@@ -635,12 +638,15 @@ export class NodeAgent {
         return;
       }
       let stepped: BoxObservation | null;
+      this.stepping.add(boxId);
       try {
         stepped = await this.step(s, boxId, want);
+        this.stepping.delete(boxId);
         if (s === "stop") this.crashSeen.delete(boxId);
         // An exec waiting for this box runs now, while the step is reported.
         this.wake(boxId);
       } catch (err) {
+        this.stepping.delete(boxId);
         this.wake(boxId);
         if (isCrash(err)) throw err;
         const c = classify(err);

@@ -3,7 +3,13 @@
 // failures surface (transient: retried with backoff; permanent: failed).
 
 import type { ControlPlaneLink } from "@boxyard/agent-protocol";
-import { FakeRuntime, ImageLayerMissingError, RuntimeUnavailableError } from "@boxyard/runtime";
+import {
+  type BoxObservation,
+  type BoxSpec,
+  FakeRuntime,
+  ImageLayerMissingError,
+  RuntimeUnavailableError,
+} from "@boxyard/runtime";
 import { waitFor } from "@boxyard/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LifecycleHarness } from "./lifecycle-harness.ts";
@@ -99,6 +105,51 @@ describe("an exec sent with the create (waitMs)", () => {
     });
     expect(r).toMatchObject({ exitCode: 0, stdout: "hi\n" });
     expect(h.nodeState.boxes.get(box.id)?.phase).toBe("running");
+  });
+
+  it("is not refused by what the runtime shows of a box mid-prepare (a half-made box looks failed)", async () => {
+    /** The gVisor driver's view of a prepare under way: its record is there, the box is not. */
+    class SlowPrepare extends FakeRuntime {
+      held: (() => void) | undefined;
+      preparing = new Set<string>();
+      override async prepare(spec: BoxSpec): Promise<BoxObservation> {
+        this.preparing.add(spec.id);
+        await new Promise<void>((r) => {
+          this.held = r;
+        });
+        this.preparing.delete(spec.id);
+        return super.prepare(spec);
+      }
+      override async inspect(id: string): Promise<BoxObservation | null> {
+        if (this.preparing.has(id)) return { id, phase: "failed", reason: "prepare did not finish" };
+        return super.inspect(id);
+      }
+    }
+    const runtime = new SlowPrepare({ state: h.nodeState });
+    h.startReconciler();
+    const agent = h.startAgent({ runtime });
+    const box = await h.create("midprep");
+    await waitFor(() => runtime.held !== undefined, { message: "the prepare to begin" });
+    const answer = agent.exec({
+      boxId: box.id,
+      command: ["echo", "hi"],
+      timeoutMs: 5_000,
+      maxOutputBytes: 1024,
+      waitMs: 10_000,
+      generation: box.generation,
+    });
+    try {
+      let settledEarly = false;
+      answer.then(
+        () => (settledEarly = true),
+        () => (settledEarly = true),
+      );
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect(settledEarly).toBe(false);
+    } finally {
+      runtime.held?.();
+    }
+    expect(await answer).toMatchObject({ exitCode: 0, stdout: "hi\n" });
   });
 
   it("refuses a box the node does not hold once a set fetched after the request lacks it", async () => {
