@@ -111,41 +111,6 @@ class Api {
     return { reached };
   }
 
-  /**
-   * Resolves once the box runs at its latest generation, seen from its event stream as a client
-   * would see it (no polling interval added; a box event wakes one GET), with a GET each second
-   * as a safety net. Throws if the box fails.
-   */
-  async untilRunning(box: string, timeoutMs: number): Promise<void> {
-    const events = await this.events(box);
-    const deadline = Date.now() + timeoutMs;
-    // One read of the stream at a time: a read that loses the race to the timer is kept for the next round.
-    let pending: Promise<{ event: string; data: string }> | undefined;
-    try {
-      for (let first = true; ; first = false) {
-        if (!first) {
-          pending ??= events.next();
-          const e = await Promise.race([pending, sleep(5000).then(() => undefined)]);
-          if (e) pending = undefined;
-        }
-        const r = await this.call("GET", `/api/v1/orgs/bench/boxes/${box}`);
-        if (r.status !== 200) throw new Error(`get ${box}: ${r.status} ${JSON.stringify(r.body)}`);
-        const b = r.body as {
-          actualState: string;
-          generation: number;
-          observedGeneration: number;
-          lastError: unknown;
-        };
-        if (b.actualState === "failed") throw new Error(`${box} failed: ${JSON.stringify(b.lastError)}`);
-        if (b.actualState === "running" && b.observedGeneration === b.generation) return;
-        if (Date.now() > deadline) throw new Error(`${box}: still ${b.actualState} after ${timeoutMs} ms`);
-      }
-    } finally {
-      events.close();
-      pending?.catch(() => {});
-    }
-  }
-
   /** A box's event stream: events are blocks of "event:" and "data:" lines separated by a blank line. */
   private async events(
     box: string,
@@ -304,8 +269,8 @@ async function main(): Promise<void> {
       const [ms] = await timed(async () => {
         const r = await a.call("POST", "/api/v1/orgs/bench/boxes", { name: `b${i}`, template: "busybox" });
         if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
-        await a.until(`b${i}`, "running");
-        if ((await a.exec(`b${i}`)) !== "ready\n") throw new Error("exec output");
+        // The first command goes with the create (waitSeconds): the node runs it the moment the box is up.
+        if ((await a.exec(`b${i}`, { waitSeconds: 60 })) !== "ready\n") throw new Error("exec output");
       });
       boxyard.push(ms);
       await a.call("DELETE", `/api/v1/orgs/bench/boxes/b${i}`);
@@ -343,8 +308,7 @@ async function main(): Promise<void> {
         const [ms, claimed] = await timed(async () => {
           const r = await a.call("POST", "/api/v1/orgs/bench/boxes", { name: `p${i}`, template: "busybox" });
           if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
-          await a.until(`p${i}`, "running");
-          if ((await a.exec(`p${i}`)) !== "ready\n") throw new Error("exec output");
+          if ((await a.exec(`p${i}`, { waitSeconds: 60 })) !== "ready\n") throw new Error("exec output");
           return r.body.operation.status === "succeeded";
         });
         if (!claimed) throw new Error(`p${i} was not claimed from the pool`);

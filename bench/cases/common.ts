@@ -19,7 +19,6 @@ export interface BenchApi {
   /** Opens the box's event stream; `reached` resolves at its next transition to `state`. */
   nextTransition(box: string, state: string): Promise<{ reached: Promise<void> }>;
   /** Resolves once the box runs at its latest generation, watched through its event stream; throws if it fails. */
-  untilRunning(box: string, timeoutMs: number): Promise<void>;
   /** `echo ready` through the API; waitSeconds lets a box that is starting or resuming finish first. */
   exec(box: string, opts?: { waitSeconds?: number }): Promise<string>;
 }
