@@ -36,7 +36,7 @@ import { buildBusyboxLayer, LayerStore } from "@boxyard/images";
 import { NodeNetwork } from "@boxyard/netns";
 import pg from "pg";
 import { ensureBuilt, REPO_ROOT, startServerProcess } from "../apps/server/src/testing/server-process.ts";
-import { progress, RawFloor, type Stats, sleep, stats, timed } from "./cases/common.ts";
+import { progress, RawFloor, type Stats, stats, timed } from "./cases/common.ts";
 import { type DebianUpstream, startDebianUpstream } from "./cases/create-debian.ts";
 import { runExtraCases } from "./cases/index.ts";
 
