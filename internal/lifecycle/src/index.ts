@@ -16,6 +16,7 @@ export {
 export { PoolController, type PoolControllerOptions, type PoolPass, quotaHeadroom } from "./pools.ts";
 export { AgentCommandError, InProcessNodeLink, UnknownBoxError, UnknownNodeError } from "./node-link.ts";
 export { type Channel, PgListener } from "./pg-listener.ts";
+export { BOX_WAIT_POLL_MS, type BoxWait, untilBox } from "./box-wait.ts";
 export {
   type Action,
   type AgentView,

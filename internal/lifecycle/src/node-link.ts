@@ -28,6 +28,7 @@ import type { Clock, IdGen } from "@boxyard/platform";
 import type { SecretKeyring } from "@boxyard/secrets";
 import type pg from "pg";
 import type { Applied } from "./apply-plan.ts";
+import { untilBox } from "./box-wait.ts";
 import { StaleWriteError } from "./errors.ts";
 import type { Failpoints } from "./failpoints.ts";
 import { recordLeft, settleStep, takeStepInTx } from "./inline-steps.ts";
@@ -423,27 +424,25 @@ export class InProcessNodeLink implements ControlPlaneLink {
    */
   private async untilRunning(req: ExecRequest): Promise<ExecRequest> {
     const { waitMs = 0, generation: _, ...plain } = req;
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const waiting = this.o.listener?.waitFor(
-        "boxyard_box_events",
-        (p) => p === req.boxId,
-        Math.max(1, Math.min(1_000, deadline - Date.now())),
-      );
-      const box = await asAgent(this.o.pool).getBoxById(req.boxId);
-      if (box?.actual_state === "running") return plain;
-      if (!box || box.deleted_at || box.desired_state !== "running" || box.actual_state === "failed")
-        throw new AgentCommandError(
-          "invalid_box_state",
-          `the box is ${box?.deleted_at ? "deleted" : (box?.actual_state ?? "gone")} while the command waited`,
-        );
-      if (Date.now() >= deadline)
-        throw new AgentCommandError(
+    const gone = (why: string) =>
+      new AgentCommandError("invalid_box_state", `the box is ${why} while the command waited`);
+    return untilBox({
+      listener: this.o.listener,
+      boxId: req.boxId,
+      read: () => asAgent(this.o.pool).getBoxById(req.boxId),
+      decide: (box) => {
+        if (box?.actual_state === "running") return plain;
+        if (!box || box.deleted_at) throw gone(box ? "deleted" : "gone");
+        if (box.desired_state !== "running" || box.actual_state === "failed") throw gone(box.actual_state);
+        return undefined;
+      },
+      ms: waitMs,
+      late: () =>
+        new AgentCommandError(
           "invalid_box_state",
           `the box was not running within ${Math.round(waitMs / 1000)} s`,
-        );
-      await (waiting ?? new Promise((r) => setTimeout(r, 200)));
-    }
+        ),
+    });
   }
 }
 

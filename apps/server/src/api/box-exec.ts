@@ -5,14 +5,12 @@ import { execInBox } from "@boxyard/contract";
 import { DomainError } from "@boxyard/errors";
 import { authorizeBox } from "./boxes.ts";
 import { holdConnection } from "../http/register.ts";
+import { untilBox } from "@boxyard/lifecycle";
 import type { LifecycleDeps } from "./lifecycle-deps.ts";
 import type { RouteRegistrar } from "./registrar.ts";
 
 /** Time an exec's answer may take beyond the command's own timeout (the agent's pick-up, a loaded node). */
 const EXEC_ANSWER_SLACK_MS = 60_000;
-/** How often a waiting exec looks at its box without a notification (a lost NOTIFY, a reconnecting listener). */
-const WAIT_POLL_MS = 1_000;
-
 interface BoxState {
   id: string;
   name: string;
@@ -44,73 +42,27 @@ function untilPlaced(
   ms: number,
   signal?: AbortSignal,
 ): Promise<BoxState & { node_id: string }> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    let looking = false;
-    let again = false;
-    const finish = (settle: () => void) => {
-      if (done) return;
-      done = true;
-      off();
-      clearTimeout(deadline);
-      clearInterval(poll);
-      signal?.removeEventListener("abort", aborted);
-      settle();
-    };
-    const verdict = (b: BoxState | null): boolean => {
-      if (!b || b.deleted_at) {
-        finish(() => reject(new DomainError("box_not_found", { detail: `${box.name} was deleted` })));
-      } else if (placed(b)) {
-        finish(() => resolve(b as BoxState & { node_id: string }));
-      } else if (b.desired_state !== "running" || b.actual_state === "failed") {
-        finish(() =>
-          reject(
-            new DomainError("box_not_running", {
-              detail: `${b.name} is ${b.actual_state}${b.desired_state !== "running" ? ` (asked to be ${b.desired_state})` : ""}`,
-            }),
-          ),
-        );
-      } else return false;
-      return true;
-    };
-    // One look at a time; a notification during a look asks for one more.
-    const look = async () => {
-      if (looking) {
-        again = true;
-        return;
-      }
-      looking = true;
-      try {
-        do {
-          again = false;
-          if (verdict(await store.getBoxById(box.id))) return;
-        } while (again && !done);
-      } catch (err) {
-        finish(() => reject(err));
-      } finally {
-        looking = false;
-      }
-    };
-    const off = lc.listener.subscribe("boxyard_box_events", (id) => {
-      if (id === box.id && !done) void look();
-    });
-    const poll = setInterval(() => void look(), WAIT_POLL_MS);
-    const deadline = setTimeout(
-      () =>
-        finish(() =>
-          reject(
-            new DomainError("box_not_running", {
-              detail: `${box.name} was not running within ${Math.round(ms / 1000)} s (waitSeconds)`,
-            }),
-          ),
-        ),
-      ms,
-    );
-    const aborted = () =>
-      finish(() => reject(new DomainError("box_not_running", { detail: "request ended" })));
-    signal?.addEventListener("abort", aborted, { once: true });
-    // Subscribed first: a change between the caller's read and here is seen by this look.
-    if (!verdict(box)) void look();
+  return untilBox({
+    listener: lc.listener,
+    boxId: box.id,
+    read: () => store.getBoxById(box.id),
+    first: box,
+    decide: (b: BoxState | null) => {
+      if (!b || b.deleted_at) throw new DomainError("box_not_found", { detail: `${box.name} was deleted` });
+      if (placed(b)) return b as BoxState & { node_id: string };
+      if (b.desired_state !== "running" || b.actual_state === "failed")
+        throw new DomainError("box_not_running", {
+          detail: `${b.name} is ${b.actual_state}${b.desired_state !== "running" ? ` (asked to be ${b.desired_state})` : ""}`,
+        });
+      return undefined;
+    },
+    ms,
+    late: () =>
+      new DomainError("box_not_running", {
+        detail: `${box.name} was not running within ${Math.round(ms / 1000)} s (waitSeconds)`,
+      }),
+    signal,
+    aborted: () => new DomainError("box_not_running", { detail: "request ended" }),
   });
 }
 
