@@ -106,7 +106,7 @@ async function probe(api: BenchApi, box: string): Promise<string> {
 export async function createDebian(ctx: CaseContext): Promise<CaseOutput> {
   const up = ctx.gitUpstream;
   if (!up) throw new Error("create-debian needs the run's git upstream (run.ts starts it)");
-  const n = envInt("BENCH_N", 20);
+  const n = envInt("BENCH_N", 30);
   const wanted = ctx.wanted ?? (() => true);
   const { api } = ctx;
   const results: Record<string, CaseResult> = {};

@@ -124,7 +124,7 @@ async function startSshd(
 }
 
 export async function sshCase(ctx: CaseContext): Promise<CaseOutput> {
-  const n = envInt("BENCH_N", 20);
+  const n = envInt("BENCH_N", 30);
   const mib = envInt("BENCH_SSH_MIB", 100);
   const copies = Math.min(n, envInt("BENCH_SSH_COPIES", 5));
   const dir = join(ctx.work, "ssh");
