@@ -17,6 +17,7 @@ import m0016 from "../migrations/0016_box_history.sql?raw";
 import m0017 from "../migrations/0017_prebuilds.sql?raw";
 import m0018 from "../migrations/0018_template_source.sql?raw";
 import m0019 from "../migrations/0019_box_env.sql?raw";
+import m0020 from "../migrations/0020_box_created_ms.sql?raw";
 
 export interface Migration {
   /** Contiguous from 1; the file is migrations/NNNN_name.sql. */
@@ -51,4 +52,5 @@ export const migrations: readonly Migration[] = [
   { id: 17, name: "prebuilds", sql: m0017 },
   { id: 18, name: "template_source", sql: m0018 },
   { id: 19, name: "box_env", sql: m0019 },
+  { id: 20, name: "box_created_ms", sql: m0020 },
 ];

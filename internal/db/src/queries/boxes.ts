@@ -194,7 +194,7 @@ export interface ListBoxesFilter {
   actualState?: string;
   ownerUsername?: string;
   teamName?: string;
-  /** Keyset cursor: rows strictly after this (created_at to the millisecond, as JSON carries it; id). */
+  /** Keyset cursor: rows strictly after this (created_at, kept to the millisecond as JSON carries it (migration 20); id). */
   after?: { createdAt: Date; id: string };
   limit: number;
 }
@@ -210,8 +210,8 @@ export async function listBoxesByOrg(
         AND ($2::text IS NULL OR b.actual_state = $2)
         AND ($3::text IS NULL OR u.username = $3)
         AND ($7::text IS NULL OR t.name = $7)
-        AND ($4::timestamptz IS NULL OR (date_trunc('milliseconds', b.created_at), b.id) > ($4, $5))
-      ORDER BY date_trunc('milliseconds', b.created_at), b.id
+        AND ($4::timestamptz IS NULL OR (b.created_at, b.id) > ($4, $5))
+      ORDER BY b.created_at, b.id
       LIMIT $6`,
     [
       orgId,
