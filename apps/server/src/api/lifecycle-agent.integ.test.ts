@@ -3,6 +3,7 @@
 // failures surface (transient: retried with backoff; permanent: failed).
 
 import type { ControlPlaneLink } from "@boxyard/agent-protocol";
+import type { NodeAgent } from "@boxyard/agent";
 import {
   type BoxObservation,
   type BoxSpec,
@@ -89,20 +90,24 @@ describe("agent restart (D1)", () => {
 });
 
 describe("an exec sent with the create (waitMs)", () => {
+  /** `echo hi` in the box through the agent, waiting up to waitMs for it to run at `generation`. */
+  const echoHi = (agent: NodeAgent, boxId: string, generation: number, waitMs: number) =>
+    agent.exec({
+      boxId,
+      command: ["echo", "hi"],
+      timeoutMs: 5_000,
+      maxOutputBytes: 1024,
+      waitMs,
+      generation,
+    });
+
   it("waits for a box the node has not made yet and runs once it is up", async () => {
     h.startReconciler();
     const agent = h.startAgent();
     const box = await h.create("waitnew");
     // Sent before the node has the box (the API sends it once the box is placed): waited for, not refused.
     expect(h.nodeState.boxes.has(box.id)).toBe(false);
-    const r = await agent.exec({
-      boxId: box.id,
-      command: ["echo", "hi"],
-      timeoutMs: 5_000,
-      maxOutputBytes: 1024,
-      waitMs: 10_000,
-      generation: box.generation,
-    });
+    const r = await echoHi(agent, box.id, box.generation, 10_000);
     expect(r).toMatchObject({ exitCode: 0, stdout: "hi\n" });
     expect(h.nodeState.boxes.get(box.id)?.phase).toBe("running");
   });
@@ -130,14 +135,7 @@ describe("an exec sent with the create (waitMs)", () => {
     const agent = h.startAgent({ runtime });
     const box = await h.create("midprep");
     await waitFor(() => runtime.held !== undefined, { message: "the prepare to begin" });
-    const answer = agent.exec({
-      boxId: box.id,
-      command: ["echo", "hi"],
-      timeoutMs: 5_000,
-      maxOutputBytes: 1024,
-      waitMs: 10_000,
-      generation: box.generation,
-    });
+    const answer = echoHi(agent, box.id, box.generation, 10_000);
     try {
       let settledEarly = false;
       answer.then(
@@ -157,16 +155,10 @@ describe("an exec sent with the create (waitMs)", () => {
     const agent = h.startAgent();
     await h.settled((await h.create("other")).id, "running");
     const t0 = Date.now();
-    await expect(
-      agent.exec({
-        boxId: "box_notonthisnode0000000",
-        command: ["echo", "hi"],
-        timeoutMs: 5_000,
-        maxOutputBytes: 1024,
-        waitMs: 30_000,
-        generation: 1,
-      }),
-    ).rejects.toMatchObject({ code: "invalid_box_state", message: "the box is not on this node" });
+    await expect(echoHi(agent, "box_notonthisnode0000000", 1, 30_000)).rejects.toMatchObject({
+      code: "invalid_box_state",
+      message: "the box is not on this node",
+    });
     // Refused at the node's next fetch, not at the deadline.
     expect(Date.now() - t0).toBeLessThan(15_000);
   });

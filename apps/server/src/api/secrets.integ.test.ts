@@ -229,7 +229,8 @@ describe("secrets in boxes", () => {
     expect(noted.actualState).toBe("running");
   });
 
-  it("removes the files before a checkpoint and writes them again after the restore", async () => {
+  /** olive's box "orgs", paused cold: checkpointed, its secrets' files gone. */
+  async function coldPausedOrgs() {
     const box = (await call("olive", "GET", `${base}/boxes/orgs`)).body;
     expect((await call("olive", "POST", `${base}/boxes/orgs/pause`, { body: { mode: "cold" } })).status).toBe(
       202,
@@ -239,6 +240,11 @@ describe("secrets in boxes", () => {
       timeoutMs: 10_000,
     });
     expect(secretFile(box.id, "API_TOKEN")).toBeUndefined();
+    return box;
+  }
+
+  it("removes the files before a checkpoint and writes them again after the restore", async () => {
+    const box = await coldPausedOrgs();
     // A new value set meanwhile is what the box gets on resume.
     await call("olive", "POST", `${base}/secrets`, { body: { name: "API_TOKEN", value: NEW_VALUE } });
     await call("olive", "POST", `${base}/boxes/orgs/resume`);
@@ -247,15 +253,7 @@ describe("secrets in boxes", () => {
   });
 
   it("runs an exec sent with the resume (waitSeconds) with the box's secrets in it", async () => {
-    const box = (await call("olive", "GET", `${base}/boxes/orgs`)).body;
-    expect((await call("olive", "POST", `${base}/boxes/orgs/pause`, { body: { mode: "cold" } })).status).toBe(
-      202,
-    );
-    await settled("olive", "orgs", "paused");
-    await waitFor(async () => (await api.runtime.inspect(box.id))?.phase === "checkpointed", {
-      timeoutMs: 10_000,
-    });
-    expect(secretFile(box.id, "API_TOKEN")).toBeUndefined();
+    await coldPausedOrgs();
     const exec = () =>
       api.call("POST", `${base}/boxes/orgs/exec`, {
         token: tokens.olive!,
